@@ -1,0 +1,85 @@
+//! Per-connection state. Kept small: an idle WebSocket holds its socket,
+//! a few timestamps and an empty receiver; buffers are borrowed from the
+//! loop only while bytes are in flight.
+
+use super::writeq::WriteQueue;
+use crate::event::{ConnId, Endpoint, Request};
+use crate::proto::http::WsHandshake;
+use crate::proto::ws::Receiver;
+use mio::net::TcpStream;
+use std::time::Instant;
+
+pub(crate) enum Phase {
+    /// Reading the request head; `buf` holds a head split across reads.
+    Head { buf: Vec<u8> },
+    /// A request on an `approve` route, waiting for `accept`/`reject`.
+    /// Reading is paused meanwhile.
+    Approval {
+        endpoint: Endpoint,
+        request: Box<Request>,
+        handshake: Option<WsHandshake>,
+        leftover: Vec<u8>,
+    },
+    /// An open WebSocket. `closing` is when we sent our close frame.
+    WebSocket {
+        rx: Receiver,
+        closing: Option<Instant>,
+        ping_sent: bool,
+    },
+    /// An open event stream.
+    Sse,
+    /// Finished as far as the app is concerned: flushing the last bytes (an
+    /// error answer, a close frame), then waiting for the peer to hang up.
+    Linger { until: Instant },
+}
+
+pub(crate) struct Conn {
+    pub id: ConnId,
+    pub socket: TcpStream,
+    pub peer: std::net::SocketAddr,
+    pub phase: Phase,
+    pub out: WriteQueue,
+    pub opened_at: Instant,
+    pub last_read: Instant,
+    pub last_write: Instant,
+    /// The deadline this connection has in the timer heap, if any.
+    pub deadline: Option<Instant>,
+    /// The app knows this connection and has not yet had its close event.
+    pub reported: Option<Endpoint>,
+    /// In the loop's list of connections with unflushed output.
+    pub dirty: bool,
+    /// The queue backed up; fire `Drain` when it empties.
+    pub wants_drain: bool,
+    /// The socket may have unread bytes we chose not to read yet.
+    pub read_ready: bool,
+    /// Send FIN once the queue is flushed.
+    pub shut_after_flush: bool,
+    pub write_shut: bool,
+}
+
+impl Conn {
+    pub fn new(id: ConnId, socket: TcpStream, peer: std::net::SocketAddr, now: Instant) -> Self {
+        Conn {
+            id,
+            socket,
+            peer,
+            phase: Phase::Head { buf: Vec::new() },
+            out: WriteQueue::default(),
+            opened_at: now,
+            last_read: now,
+            last_write: now,
+            deadline: None,
+            reported: None,
+            dirty: false,
+            wants_drain: false,
+            read_ready: false,
+            shut_after_flush: false,
+            write_shut: false,
+        }
+    }
+
+    /// Whether the app may still send on this connection.
+    pub fn is_open_websocket(&self) -> bool {
+        matches!(self.phase, Phase::WebSocket { closing: None, .. })
+    }
+}

@@ -1,0 +1,315 @@
+//! The HTTP/1.1 request head and the responses we write (RFC 6455 §4.2,
+//! RFC 9110), sans I/O. Parsing is `httparse`'s; the rules are ours.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use sha1::{Digest, Sha1};
+use std::fmt::Write as _;
+
+/// A parsed request head, owned so it can be handed to the application.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestHead {
+    pub method: String,
+    /// The path without the query string, as sent (not percent-decoded).
+    pub path: String,
+    /// What followed `?` in the request target, without the `?`.
+    pub query: String,
+    /// 0 for HTTP/1.0, 1 for HTTP/1.1.
+    pub version: u8,
+    /// Header names and values in the order received. Values that are not
+    /// UTF-8 are decoded lossily.
+    pub headers: Vec<(String, String)>,
+}
+
+impl RequestHead {
+    /// The first header with this name (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a header that may repeat, in order.
+    pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The comma-separated tokens of every instance of a list header, trimmed.
+    pub fn header_tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.header_values(name)
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.header_tokens(name)
+            .any(|t| t.eq_ignore_ascii_case(token))
+    }
+}
+
+/// An HTTP error answer: the status and any header the status requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpError {
+    pub status: u16,
+    pub message: &'static str,
+    pub extra_headers: &'static str,
+}
+
+const fn http_error(status: u16, message: &'static str) -> HttpError {
+    HttpError {
+        status,
+        message,
+        extra_headers: "",
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    pub max_head_bytes: usize,
+    pub max_headers: usize,
+}
+
+pub enum Parsed {
+    /// More bytes are needed.
+    Partial,
+    /// A complete head of `len` bytes; anything after it belongs to the next
+    /// protocol (frames the client pipelined after its handshake).
+    Complete(RequestHead, usize),
+}
+
+/// Parses a request head from the start of `buf`, enforcing the limits:
+/// an oversized head or too many headers is a 431.
+pub fn parse_request(buf: &[u8], limits: HeadLimits) -> Result<Parsed, HttpError> {
+    let too_large = http_error(431, "Request Header Fields Too Large");
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut storage);
+    match req.parse(buf) {
+        Ok(httparse::Status::Partial) => {
+            if buf.len() >= limits.max_head_bytes {
+                Err(too_large)
+            } else {
+                Ok(Parsed::Partial)
+            }
+        }
+        Ok(httparse::Status::Complete(len)) => {
+            if len > limits.max_head_bytes {
+                return Err(too_large);
+            }
+            let target = req.path.unwrap_or("/");
+            let (path, query) = match target.split_once('?') {
+                Some((p, q)) => (p, q),
+                None => (target, ""),
+            };
+            let head = RequestHead {
+                method: req.method.unwrap_or("").to_string(),
+                path: path.to_string(),
+                query: query.to_string(),
+                version: req.version.unwrap_or(1),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect(),
+            };
+            Ok(Parsed::Complete(head, len))
+        }
+        Err(httparse::Error::TooManyHeaders) => Err(too_large),
+        Err(_) => Err(http_error(400, "Bad Request")),
+    }
+}
+
+/// Checks shared by every route: HTTP/1.1 requires `Host`.
+pub fn check_common(head: &RequestHead) -> Result<(), HttpError> {
+    if head.version == 1 && head.header("host").is_none() {
+        return Err(http_error(400, "Bad Request: missing Host header"));
+    }
+    Ok(())
+}
+
+/// What a valid opening handshake tells us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsHandshake {
+    pub key: String,
+    /// Subprotocols the client offered, in its order of preference.
+    pub protocols: Vec<String>,
+}
+
+/// Validates a WebSocket opening handshake (§4.2.1) already routed to a
+/// WebSocket endpoint.
+pub fn validate_websocket(head: &RequestHead) -> Result<WsHandshake, HttpError> {
+    if head.method != "GET" {
+        return Err(HttpError {
+            status: 405,
+            message: "Method Not Allowed",
+            extra_headers: "Allow: GET\r\n",
+        });
+    }
+    if head.version != 1 {
+        return Err(http_error(400, "Bad Request: WebSocket needs HTTP/1.1"));
+    }
+    check_common(head)?;
+    if !head.has_token("upgrade", "websocket") {
+        return Err(HttpError {
+            status: 426,
+            message: "Upgrade Required: this is a WebSocket endpoint",
+            extra_headers: "Upgrade: websocket\r\n",
+        });
+    }
+    if !head.has_token("connection", "upgrade") {
+        return Err(http_error(
+            400,
+            "Bad Request: Connection header lacks Upgrade",
+        ));
+    }
+    let mut versions = head.header_values("sec-websocket-version");
+    match (versions.next().map(str::trim), versions.next()) {
+        (Some("13"), None) => {}
+        (None, _) => {
+            return Err(http_error(
+                400,
+                "Bad Request: missing Sec-WebSocket-Version",
+            ))
+        }
+        _ => {
+            return Err(HttpError {
+                status: 426,
+                message: "Upgrade Required: unsupported WebSocket version",
+                extra_headers: "Sec-WebSocket-Version: 13\r\n",
+            })
+        }
+    }
+    let mut keys = head.header_values("sec-websocket-key");
+    let key = match (keys.next().map(str::trim), keys.next()) {
+        (Some(k), None) => k,
+        _ => {
+            return Err(http_error(
+                400,
+                "Bad Request: need exactly one Sec-WebSocket-Key",
+            ))
+        }
+    };
+    match BASE64.decode(key) {
+        Ok(raw) if raw.len() == 16 => {}
+        _ => {
+            return Err(http_error(
+                400,
+                "Bad Request: Sec-WebSocket-Key is not base64 of 16 bytes",
+            ))
+        }
+    }
+    Ok(WsHandshake {
+        key: key.to_string(),
+        protocols: head
+            .header_tokens("sec-websocket-protocol")
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// `Sec-WebSocket-Accept` for a client key (§4.2.2 step 5.4).
+pub fn accept_key(key: &str) -> String {
+    const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    let mut sha = Sha1::new();
+    sha.update(key.as_bytes());
+    sha.update(GUID);
+    BASE64.encode(sha.finalize())
+}
+
+/// Picks the first of the server's subprotocols (its order of preference)
+/// that the client offered.
+pub fn choose_protocol<'a>(server: &'a [String], offered: &[String]) -> Option<&'a str> {
+    server
+        .iter()
+        .find(|s| offered.iter().any(|o| o == *s))
+        .map(String::as_str)
+}
+
+/// Appends the `101 Switching Protocols` answer.
+pub fn write_switching_protocols(out: &mut Vec<u8>, key: &str, protocol: Option<&str>) {
+    let mut s = String::with_capacity(160);
+    s.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+    s.push_str(&accept_key(key));
+    s.push_str("\r\n");
+    if let Some(p) = protocol {
+        let _ = write!(s, "Sec-WebSocket-Protocol: {p}\r\n");
+    }
+    s.push_str("\r\n");
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends the head that opens an event stream. The body is delimited by
+/// closing the connection, which every EventSource client supports, so no
+/// chunked framing is spent on each event.
+pub fn write_event_stream_head(out: &mut Vec<u8>) {
+    out.extend_from_slice(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+X-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
+    );
+}
+
+/// Appends a complete response that ends the connection.
+pub fn write_response(
+    out: &mut Vec<u8>,
+    status: u16,
+    extra_headers: &str,
+    content_type: &str,
+    body: &[u8],
+) {
+    let mut s = String::with_capacity(128 + extra_headers.len());
+    let _ = write!(
+        s,
+        "HTTP/1.1 {status} {}\r\n{extra_headers}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        reason_phrase(status),
+        body.len()
+    );
+    out.extend_from_slice(s.as_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Appends the answer for a refused request: a short text body saying why.
+pub fn write_error(out: &mut Vec<u8>, err: &HttpError) {
+    let body = format!("{}\n", err.message);
+    write_response(
+        out,
+        err.status,
+        err.extra_headers,
+        "text/plain; charset=utf-8",
+        body.as_bytes(),
+    );
+}
+
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        101 => "Switching Protocols",
+        200 => "OK",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        413 => "Content Too Large",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "Status",
+    }
+}
