@@ -1,0 +1,79 @@
+# wsrt: the two commands are `make demo` and `make test`; see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+ABI_MAJOR  := 0
+BUILD      := $(CURDIR)/build
+LIBDIR     := $(BUILD)/lib
+CC         ?= cc
+CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic -O2
+PORT       ?= 9001
+export CARGO_TERM_PROGRESS_WHEN = never
+
+.PHONY: help deps lib examples header demo test test-rust test-c test-python test-autobahn autobahn-full lint clean
+
+help:
+	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
+	@echo "make test          run every test (installs what it needs)"
+	@echo "make autobahn-full Autobahn including compression groups 12/13 (long)"
+	@echo "make lib           build libwsrt.so, wsrt.h and wsrt.pc into build/"
+	@echo "make header        regenerate include/wsrt.h with cbindgen"
+
+# System packages the tests use; installed only when missing.
+deps:
+	@tests/tools/ensure-deps.sh
+
+# libwsrt.so.$(VERSION) with SONAME libwsrt.so.$(ABI_MAJOR), the usual
+# symlinks, the header and a pkg-config file, laid out as an install prefix.
+lib:
+	cargo build --release -p wsrt-ffi
+	@mkdir -p $(LIBDIR)/pkgconfig $(BUILD)/include
+	@cp target/release/libwsrt.so $(LIBDIR)/libwsrt.so.$(VERSION)
+	@ln -sf libwsrt.so.$(VERSION) $(LIBDIR)/libwsrt.so.$(ABI_MAJOR)
+	@ln -sf libwsrt.so.$(ABI_MAJOR) $(LIBDIR)/libwsrt.so
+	@cp include/wsrt.h $(BUILD)/include/wsrt.h
+	@sed -e 's|@PREFIX@|$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' ffi/wsrt.pc.in > $(LIBDIR)/pkgconfig/wsrt.pc
+
+# The C example is built the way a user would: header + library only.
+examples: lib
+	@mkdir -p $(BUILD)/examples
+	$(CC) $(CFLAGS_STRICT) examples/c/echo_server.c -o $(BUILD)/examples/echo_server \
+		$$(PKG_CONFIG_PATH=$(LIBDIR)/pkgconfig pkg-config --cflags --libs wsrt 2>/dev/null || echo "-I$(BUILD)/include -L$(LIBDIR) -lwsrt") \
+		-Wl,-rpath,$(LIBDIR)
+
+header:
+	cargo run -q -p wsrt-ffi --example gen_header
+
+demo:
+	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html PORT=$(PORT) examples/run c
+
+test: deps test-rust test-c test-python test-autobahn
+	@echo "make test: all suites passed"
+
+test-rust:
+	cargo test --workspace --release
+
+test-c: lib
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS_STRICT) tests/c/api_test.c -o $(BUILD)/tests/api_test \
+		-I$(BUILD)/include -L$(LIBDIR) -lwsrt -lpthread -Wl,-rpath,$(LIBDIR)
+	$(BUILD)/tests/api_test
+
+test-python: examples
+	@tests/tools/venv.sh
+	.cache/venv/bin/python -m pytest -q tests/python
+
+# Every group except compression (12, 13: permessage-deflate, its own issue).
+test-autobahn: examples
+	tests/autobahn/run-c-example.sh
+
+autobahn-full: examples
+	AUTOBAHN_EXCLUDE='[]' tests/autobahn/run-c-example.sh
+
+lint:
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+clean:
+	rm -rf build target .cache

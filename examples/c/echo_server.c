@@ -1,0 +1,199 @@
+/*
+ * wsrt example server, built only from include/wsrt.h and libwsrt.so.
+ *
+ *   /echo  every WebSocket message is sent back on the same connection,
+ *          in order, with the same type (text or binary)
+ *   /sse   an event "tick" every $SSE_INTERVAL_MS ms (default 1000), ids
+ *          counting up from 1, data "tick <id>\n<unix time ms>"; a client
+ *          reconnecting with Last-Event-ID: N resumes at N+1
+ *   /      if $WSRT_DEMO_PAGE names an HTML file, that page
+ *
+ * Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
+ * gracefully (WebSockets closed with 1001) and exits 0.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "wsrt.h"
+
+typedef struct {
+    wsrt_conn conn;
+    uint64_t next_id;
+    int64_t due_ms;
+} stream;
+
+static volatile sig_atomic_t stop_requested = 0;
+
+static void on_signal(int sig) {
+    (void)sig;
+    stop_requested = 1;
+}
+
+static int64_t now_ms(int clockid) {
+    struct timespec ts;
+    clock_gettime(clockid, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int fail(const char *what, wsrt_result r) {
+    fprintf(stderr, "echo_server: %s: %s (%s)\n", what, wsrt_result_str(r), wsrt_last_error());
+    return 1;
+}
+
+static long env_long(const char *name, long fallback) {
+    const char *v = getenv(name);
+    if (v == NULL || *v == '\0') return fallback;
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (*end != '\0' || n <= 0) {
+        fprintf(stderr, "echo_server: %s must be a positive integer\n", name);
+        exit(2);
+    }
+    return n;
+}
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (;;) {
+        if (*len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *grown = realloc(buf, cap);
+            if (grown == NULL) break;
+            buf = grown;
+        }
+        size_t n = fread(buf + *len, 1, cap - *len, f);
+        if (n == 0) break;
+        *len += n;
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Last-Event-ID as a number; anything else starts from the beginning. */
+static uint64_t resume_id(const wsrt_request *req) {
+    wsrt_str v;
+    if (!wsrt_request_header(req, "last-event-id", &v) || v.len == 0 || v.len > 19) return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        if (v.ptr[i] < '0' || v.ptr[i] > '9') return 0;
+        n = n * 10 + (uint64_t)(v.ptr[i] - '0');
+    }
+    return n;
+}
+
+int main(void) {
+    long port = env_long("PORT", 9001);
+    long interval = env_long("SSE_INTERVAL_MS", 1000);
+    char listen[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%ld", port);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: the poll returns at once */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    wsrt_config *cfg = NULL;
+    wsrt_result r = wsrt_config_new(listen, &cfg);
+    if (r != WSRT_OK) return fail("config", r);
+    if ((r = wsrt_config_add_route(cfg, "/echo", WSRT_ROUTE_WEBSOCKET, 0, NULL)) != WSRT_OK) return fail("route /echo", r);
+    if ((r = wsrt_config_add_route(cfg, "/sse", WSRT_ROUTE_SSE, 0, NULL)) != WSRT_OK) return fail("route /sse", r);
+    const char *page_path = getenv("WSRT_DEMO_PAGE");
+    if (page_path != NULL && *page_path != '\0') {
+        size_t len = 0;
+        char *page = read_file(page_path, &len);
+        if (page == NULL) {
+            fprintf(stderr, "echo_server: cannot read %s: %s\n", page_path, strerror(errno));
+            return 1;
+        }
+        r = wsrt_config_add_static(cfg, "/", "text/html; charset=utf-8", (const uint8_t *)page, len);
+        free(page);
+        if (r != WSRT_OK) return fail("route /", r);
+    }
+
+    wsrt_server *srv = NULL;
+    r = wsrt_server_new(cfg, &srv);
+    wsrt_config_free(cfg);
+    if (r != WSRT_OK) return fail("listen", r);
+    fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse)\n", wsrt_version(),
+            (unsigned)wsrt_server_port(srv));
+
+    stream *streams = NULL;
+    size_t nstreams = 0, cap = 0;
+
+    while (!stop_requested) {
+        /* Sleep until the earliest tick is due (or I/O arrives). */
+        int64_t now = now_ms(CLOCK_MONOTONIC);
+        int timeout = -1;
+        for (size_t i = 0; i < nstreams; i++) {
+            int64_t wait = streams[i].due_ms - now;
+            if (wait < 0) wait = 0;
+            if (timeout < 0 || wait < timeout) timeout = (int)wait;
+        }
+        const wsrt_event *ev = NULL;
+        size_t n = 0;
+        if ((r = wsrt_server_poll(srv, timeout, &ev, &n)) != WSRT_OK) return fail("poll", r);
+        for (size_t i = 0; i < n; i++) {
+            switch (ev[i].type) {
+            case WSRT_EVENT_MESSAGE:
+                r = wsrt_send(srv, ev[i].conn, ev[i].data, ev[i].len, ev[i].is_text);
+                /* Backpressure cannot lose echoes: wsrt stops reading from
+                 * a connection long before its queue reaches the cap. */
+                if (r != WSRT_OK && r != WSRT_ERR_CLOSED)
+                    fprintf(stderr, "echo_server: send: %s\n", wsrt_last_error());
+                break;
+            case WSRT_EVENT_SSE_OPEN:
+                if (nstreams == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    stream *grown = realloc(streams, cap * sizeof *streams);
+                    if (grown == NULL) {
+                        wsrt_close(srv, ev[i].conn, 1000, NULL);
+                        break;
+                    }
+                    streams = grown;
+                }
+                streams[nstreams++] = (stream){ev[i].conn, resume_id(ev[i].request) + 1,
+                                              now_ms(CLOCK_MONOTONIC) + interval};
+                break;
+            case WSRT_EVENT_SSE_CLOSE:
+                for (size_t j = 0; j < nstreams; j++) {
+                    if (streams[j].conn == ev[i].conn) {
+                        streams[j] = streams[--nstreams];
+                        break;
+                    }
+                }
+                break;
+            default:
+                break;
+            }
+        }
+        now = now_ms(CLOCK_MONOTONIC);
+        for (size_t i = 0; i < nstreams; i++) {
+            stream *s = &streams[i];
+            if (s->due_ms > now) continue;
+            char id[24], data[64];
+            snprintf(id, sizeof id, "%" PRIu64, s->next_id);
+            int len = snprintf(data, sizeof data, "tick %" PRIu64 "\n%" PRId64, s->next_id, now_ms(CLOCK_REALTIME));
+            if (wsrt_sse_send(srv, s->conn, "tick", id, -1, (const uint8_t *)data, (size_t)len) == WSRT_OK) s->next_id++;
+            s->due_ms += interval;
+            if (s->due_ms <= now) s->due_ms = now + interval; /* fell behind: don't burst */
+        }
+    }
+
+    fprintf(stderr, "echo_server: shutting down\n");
+    r = wsrt_server_shutdown(srv);
+    wsrt_server_free(srv);
+    free(streams);
+    return r == WSRT_OK ? 0 : fail("shutdown", r);
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs, only those missing.
+# Runs as root on the CI machines; elsewhere it uses sudo if it must.
+set -euo pipefail
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v cc >/dev/null || need+=(gcc)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+[ ${#need[@]} -eq 0 ] && exit 0
+echo "installing: ${need[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
