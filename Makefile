@@ -29,7 +29,10 @@ deps:
 lib:
 	cargo build --release -p wsrt-ffi
 	@mkdir -p $(LIBDIR)/pkgconfig $(BUILD)/include
-	@cp target/release/libwsrt.so $(LIBDIR)/libwsrt.so.$(VERSION)
+	@# Replace by rename, never rewrite in place: a running server has the
+	@# old file mapped, and truncating it under that server crashes it.
+	@cp target/release/libwsrt.so $(LIBDIR)/.libwsrt.so.tmp
+	@mv -f $(LIBDIR)/.libwsrt.so.tmp $(LIBDIR)/libwsrt.so.$(VERSION)
 	@ln -sf libwsrt.so.$(VERSION) $(LIBDIR)/libwsrt.so.$(ABI_MAJOR)
 	@ln -sf libwsrt.so.$(ABI_MAJOR) $(LIBDIR)/libwsrt.so
 	@cp include/wsrt.h $(BUILD)/include/wsrt.h
@@ -48,7 +51,7 @@ header:
 demo:
 	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html PORT=$(PORT) examples/run c
 
-test: deps test-rust test-c test-python test-autobahn
+test: deps lint test-rust test-c test-python test-autobahn
 	@echo "make test: all suites passed"
 
 test-rust:

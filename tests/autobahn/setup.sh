@@ -46,10 +46,17 @@ if [[ -f "$STAMP" && -x "$WSTEST" ]] && "$WSTEST" --help >/dev/null 2>&1; then
     exit 0
 fi
 
+mkdir -p "$CACHE"
+# serialize concurrent setups; re-check once we hold the lock
+exec 9>"$CACHE/.setup.lock"
+flock 9
+if [[ -f "$STAMP" && -x "$WSTEST" ]] && "$WSTEST" --help >/dev/null 2>&1; then
+    log "already installed: $WSTEST"
+    exit 0
+fi
 log "installing Autobahn|Testsuite into $CACHE"
 [[ "$(uname -m)" == x86_64 ]] || die "only x86_64 (amd64) is supported (uname -m: $(uname -m))"
 rm -f "$STAMP"
-mkdir -p "$CACHE"
 
 export DEBIAN_FRONTEND=noninteractive
 APT_UPDATED=0
@@ -122,9 +129,13 @@ EOF
     )
     [[ "$(id -u)" == 0 ]] && APT_OPTS+=(-o "APT::Sandbox::User=root")
     log "apt-get update (private bullseye index in $APTDIR)"
-    apt-get "${APT_OPTS[@]}" update -qq
+    apt-get "${APT_OPTS[@]}" update -qq \
+        || die "apt-get update for bullseye failed (mirror $MIRROR, $SEC_MIRROR)"
     log "downloading bullseye packages: ${PY27_DEBS[*]}"
-    (cd "$APTDIR/debs" && apt-get "${APT_OPTS[@]}" download -qq "${PY27_DEBS[@]}")
+    (cd "$APTDIR/debs" && apt-get "${APT_OPTS[@]}" download -qq "${PY27_DEBS[@]}") \
+        || die "could not download bullseye packages from $MIRROR / $SEC_MIRROR; once bullseye" \
+               "has left the regular mirrors set AUTOBAHN_DEBIAN_MIRROR=http://archive.debian.org/debian" \
+               "and AUTOBAHN_DEBIAN_SECURITY_MIRROR=http://archive.debian.org/debian-security"
     log "unpacking into $PY27ROOT"
     mkdir -p "$PY27ROOT"
     for deb in "$APTDIR"/debs/*.deb; do
@@ -145,8 +156,13 @@ log "checking the python2.7 interpreter"
 
 # --------------------------------------------- 3. virtualenv (py3) -> venv27
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_NO_INPUT=1 PIP_PROGRESS_BAR=off \
-       PIP_NO_PYTHON_VERSION_WARNING=1
+       PIP_NO_PYTHON_VERSION_WARNING=1 PIP_RETRIES=5
 unset PIP_REQUIRE_VIRTUALENV PYTHONHOME PYTHONPATH VIRTUAL_ENV || true
+# a venv27 whose interpreter no longer runs (e.g. the repo was moved) is rebuilt
+if [[ -f "$VENV27/.complete" ]] && ! "$VENV27/bin/python" -c 'import os' >/dev/null 2>&1; then
+    log "existing $VENV27 is broken; recreating it"
+    rm -f "$VENV27/.complete"
+fi
 if [[ ! -f "$VENV27/.complete" && ! -x "$VENV3/bin/virtualenv" ]]; then
     log "creating python3 helper venv with virtualenv==20.21.1"
     rm -rf "$VENV3"
@@ -156,7 +172,9 @@ fi
 if [[ ! -f "$VENV27/.complete" ]]; then
     log "creating python2.7 virtualenv $VENV27"
     rm -rf "$VENV27"
-    "$VENV3/bin/virtualenv" -q --no-periodic-update -p "$PY27" "$VENV27"
+    "$VENV3/bin/virtualenv" -q --no-periodic-update --app-data "$CACHE/virtualenv-appdata" \
+        -p "$PY27" "$VENV27"
+    rm -rf "$CACHE/virtualenv-appdata"
 fi
 rm -rf "$VENV3" # only needed to create venv27 (saves ~40 MB)
 
@@ -204,7 +222,7 @@ log "pip-installing autobahntestsuite dependencies (python 2.7)"
 # autobahntestsuite pins autobahn[accelerate,twisted]; install its requirement
 # list ourselves so the optional C speedups (wsaccel, ujson) cannot break setup.
 "${PIP27[@]}" install -q -c "$CONSTRAINTS" \
-    setuptools autobahn[twisted] Twisted txaio six zope.interface incremental \
+    setuptools 'autobahn[twisted]' Twisted txaio six zope.interface incremental \
     pyOpenSSL cryptography Jinja2 MarkupSafe Werkzeug klein service-identity unittest2
 if [[ "${AUTOBAHN_NO_ACCEL:-0}" != 1 ]]; then
     log "building optional speedups wsaccel + ujson (failure is not fatal)"

@@ -144,10 +144,26 @@ impl Loop {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
-            let paused = matches!(conn.phase, Phase::Approval { .. })
-                || conn.out.len() > self.config.read_pause_buffered;
+            let awaiting_app = matches!(conn.phase, Phase::Approval { .. });
+            let paused = awaiting_app || conn.out.len() > self.config.read_pause_buffered;
             if paused {
                 conn.read_ready = true;
+                if awaiting_app {
+                    // Nothing is read while the app decides, but a client
+                    // that hangs up must still be noticed: otherwise the app
+                    // hears of it only after `handshake_timeout`.
+                    let mut probe = [0u8; 1];
+                    match conn.socket.peek(&mut probe) {
+                        Ok(0) => self.on_eof(slot),
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(_) => self.remove(slot, 1006, "connection reset"),
+                    }
+                }
                 return;
             }
             let mut buf = std::mem::take(&mut self.read_buf);

@@ -145,7 +145,13 @@ pub fn write_close(out: &mut Vec<u8>, code: Option<u16>, reason: &str) {
     let mut payload = [0u8; 125];
     let len = match code {
         Some(c) => {
-            let r = &reason.as_bytes()[..reason.len().min(123)];
+            // Cut an over-long reason at a character boundary: a peer fails
+            // the connection on a close reason that is not UTF-8 (§8.1).
+            let mut end = reason.len().min(123);
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            let r = &reason.as_bytes()[..end];
             payload[..2].copy_from_slice(&c.to_be_bytes());
             payload[2..2 + r.len()].copy_from_slice(r);
             2 + r.len()
