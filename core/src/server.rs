@@ -139,6 +139,7 @@ impl Server {
             read_buf: vec![0; 64 * 1024],
             dirty: Vec::new(),
             resume: Vec::new(),
+            owed_closes: Vec::new(),
             events: Events::new(),
             commands: commands.clone(),
             now: Instant::now(),
@@ -170,6 +171,7 @@ impl Server {
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
         let lp = &mut self.lp;
         lp.now = Instant::now();
+        lp.send_owed_closes();
         lp.run_commands();
         lp.flush_dirty();
         let wait = lp.next_timeout(timeout);
@@ -207,6 +209,7 @@ impl Server {
     /// this after sending. Events it causes arrive with the next `poll`.
     pub fn flush(&mut self) {
         self.lp.now = Instant::now();
+        self.lp.send_owed_closes();
         self.lp.flush_dirty();
     }
 
@@ -429,6 +432,7 @@ impl Loop {
         match &mut conn.phase {
             Phase::WebSocket {
                 closing: closing @ None,
+                ending: None,
                 ..
             } => {
                 *closing = Some(self.now);

@@ -21,9 +21,13 @@ pub(crate) enum Phase {
         leftover: Vec<u8>,
     },
     /// An open WebSocket. `closing` is when we sent our close frame.
+    /// `ending` is a close frame owed to the peer (an echo of its close, or
+    /// a protocol failure) that waits until the app has handled the batch
+    /// holding the messages before it, so replies to them go out first.
     WebSocket {
         rx: Receiver,
         closing: Option<Instant>,
+        ending: Option<OwedClose>,
         ping_sent: bool,
     },
     /// An open event stream.
@@ -31,6 +35,13 @@ pub(crate) enum Phase {
     /// Finished as far as the app is concerned: flushing the last bytes (an
     /// error answer, a close frame), then waiting for the peer to hang up.
     Linger { until: Instant },
+}
+
+/// A close frame we owe the peer: its code (None: empty payload) and reason.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OwedClose {
+    pub code: Option<u16>,
+    pub reason: &'static str,
 }
 
 pub(crate) struct Conn {
@@ -55,6 +66,8 @@ pub(crate) struct Conn {
     /// Send FIN once the queue is flushed.
     pub shut_after_flush: bool,
     pub write_shut: bool,
+    /// The peer has shut its sending side.
+    pub peer_eof: bool,
 }
 
 impl Conn {
@@ -75,6 +88,7 @@ impl Conn {
             read_ready: false,
             shut_after_flush: false,
             write_shut: false,
+            peer_eof: false,
         }
     }
 

@@ -12,7 +12,7 @@ use crate::event::{ConnId, Endpoint, Event, Events, MessageKind};
 use crate::proto::frame::{self, OpCode};
 use crate::proto::ws::Incoming;
 use crate::server::Command;
-use conn::{Conn, Phase};
+use conn::{Conn, OwedClose, Phase};
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 use slab::Slab;
@@ -47,6 +47,8 @@ pub(crate) struct Loop {
     /// Connections with unread input we postponed (budget, backpressure,
     /// approval just granted).
     pub resume: Vec<usize>,
+    /// Connections owing a close frame once the app has handled the batch.
+    pub owed_closes: Vec<usize>,
     /// Events for the app, accumulated until `poll` hands them over.
     pub events: Events,
     pub commands: Arc<Mutex<Vec<Command>>>,
@@ -210,7 +212,9 @@ impl Loop {
     fn on_data(&mut self, slot: usize, data: &mut [u8]) {
         match &self.conns[slot].phase {
             Phase::Head { .. } => self.on_head_bytes(slot, data),
-            Phase::WebSocket { .. } => self.feed_websocket(slot, data),
+            Phase::WebSocket { ending: None, .. } => self.feed_websocket(slot, data),
+            // Failed or closed by the peer: nothing more is read but EOF.
+            Phase::WebSocket { .. } => {}
             // SSE clients have nothing to say after their request; lingering
             // connections are only waiting for EOF. Discard either way.
             Phase::Sse | Phase::Linger { .. } | Phase::Approval { .. } => {}
@@ -218,6 +222,20 @@ impl Loop {
     }
 
     fn on_eof(&mut self, slot: usize) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            if matches!(
+                conn.phase,
+                Phase::WebSocket {
+                    ending: Some(_),
+                    ..
+                }
+            ) {
+                // The peer sent its close and hung up its side; our replies
+                // and close echo are still to go out. Finish after the flush.
+                conn.peer_eof = true;
+                return;
+            }
+        }
         // Try once to get the last bytes out (an error answer, a close echo)
         // before closing: the peer may only have shut its sending side.
         self.flush_slot(slot);
@@ -294,17 +312,15 @@ impl Loop {
         }
     }
 
-    /// The peer's close frame: echo it (unless it answers ours), tell the
-    /// app, and finish once our side is flushed.
+    /// The peer's close frame. If it answers ours we are done; otherwise we
+    /// owe it an echo (§5.5.1), sent once the app has handled this batch so
+    /// that replies to the messages before the close are not lost.
     fn on_peer_close(&mut self, slot: usize, code: Option<u16>, reason: crate::event::Span) {
         let conn = &mut self.conns[slot];
         let Phase::WebSocket { closing, .. } = &conn.phase else {
             return;
         };
-        if closing.is_none() {
-            conn.out
-                .append_with(&mut self.pool, 4, |v| frame::write_close(v, code, ""));
-        }
+        let answered_ours = closing.is_some();
         if conn.reported.take().is_some() {
             self.events.push(Event::Close {
                 conn: conn.id,
@@ -312,20 +328,59 @@ impl Loop {
                 reason,
             });
         }
-        self.linger(slot);
+        if answered_ours {
+            self.linger(slot);
+        } else {
+            self.owe_close(slot, OwedClose { code, reason: "" });
+        }
     }
 
-    /// Fails the connection (§7.1.7): send a close frame with `code`, tell
-    /// the app, stop reading anything but EOF.
-    pub(crate) fn fail_websocket(&mut self, slot: usize, code: u16, reason: &str) {
+    /// Fails the connection (§7.1.7) with `code`: the app hears now, the
+    /// close frame follows its replies to earlier messages; nothing more is
+    /// read but EOF.
+    pub(crate) fn fail_websocket(&mut self, slot: usize, code: u16, reason: &'static str) {
+        self.report_close(slot, code, reason);
         let conn = &mut self.conns[slot];
         if matches!(conn.phase, Phase::WebSocket { closing: None, .. }) {
-            conn.out.append_with(&mut self.pool, 4 + reason.len(), |v| {
-                frame::write_close(v, Some(code), reason)
-            });
+            self.owe_close(
+                slot,
+                OwedClose {
+                    code: Some(code),
+                    reason,
+                },
+            );
+        } else {
+            self.linger(slot);
         }
-        self.report_close(slot, code, reason);
-        self.linger(slot);
+    }
+
+    fn owe_close(&mut self, slot: usize, owed: OwedClose) {
+        if let Phase::WebSocket { ending, .. } = &mut self.conns[slot].phase {
+            if ending.is_none() {
+                *ending = Some(owed);
+                self.owed_closes.push(slot);
+            }
+        }
+    }
+
+    /// The app has handled the last batch: send the close frames it owed.
+    pub fn send_owed_closes(&mut self) {
+        for slot in std::mem::take(&mut self.owed_closes) {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                continue;
+            };
+            let Phase::WebSocket {
+                ending: Some(owed), ..
+            } = conn.phase
+            else {
+                continue;
+            };
+            conn.out
+                .append_with(&mut self.pool, 4 + owed.reason.len(), |v| {
+                    frame::write_close(v, owed.code, owed.reason)
+                });
+            self.linger(slot);
+        }
     }
 
     /// Emits the app's close event for this connection if it has not had one.
@@ -407,6 +462,10 @@ impl Loop {
                     conn.write_shut = true;
                     let _ = conn.socket.shutdown(Shutdown::Write);
                 }
+                if conn.write_shut && conn.peer_eof {
+                    self.remove(slot, 1006, "");
+                    return;
+                }
                 if conn.read_ready {
                     self.resume.push(slot);
                 }
@@ -425,13 +484,16 @@ impl Loop {
         if self.resume.is_empty() {
             return;
         }
-        let list = std::mem::take(&mut self.resume);
+        let mut list = std::mem::take(&mut self.resume);
+        // A slot can be pushed more than once in a turn (its read budget ran
+        // out, then a flush emptied its queue); it gets one budget per turn.
+        list.sort_unstable();
+        list.dedup();
         for &slot in &list {
             if self.conns.get(slot).is_some_and(|c| c.read_ready) {
                 self.on_readable(slot);
             }
         }
-        let mut list = list;
         list.clear();
         if self.resume.is_empty() {
             self.resume = list; // keep the allocation

@@ -163,6 +163,7 @@ impl Loop {
                 conn.phase = Phase::WebSocket {
                     rx: Receiver::new(max_message),
                     closing: None,
+                    ending: None,
                     ping_sent: false,
                 };
                 self.events.push(Event::Open {
