@@ -111,7 +111,8 @@ typedef enum wsrt_event_type {
   // The answer to wsrt_ping; payload in `data`/`len`.
   WSRT_EVENT_PONG = 4,
   // The WebSocket closed: `code` (1005 none given, 1006 abnormal) and the
-  // reason in `data`/`len`. Exactly one per OPEN (or REQUEST).
+  // reason in `data`/`len`. Exactly one per OPEN, and one per REQUEST
+  // that the client leaves before the app answers it.
   WSRT_EVENT_CLOSE = 5,
   // An SSE stream opened; `request` is set (see its Last-Event-ID header).
   WSRT_EVENT_SSE_OPEN = 6,

@@ -83,8 +83,8 @@ pub enum Event {
     /// The WebSocket is closed (or closing and no longer usable). `code` is
     /// the peer's close code, 1005 if its close frame had none, 1006 if the
     /// connection ended without a close handshake, or the code we failed it
-    /// with (1002, 1007, 1009, ...). Exactly one per opened (or requested)
-    /// WebSocket.
+    /// with (1002, 1007, 1009, ...). Exactly one per opened WebSocket, and
+    /// one per `Request` the client leaves before the app answers it.
     Close {
         conn: ConnId,
         code: u16,

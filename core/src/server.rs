@@ -53,6 +53,9 @@ pub struct Server {
 struct Shared {
     commands: Arc<Mutex<Vec<Command>>>,
     waker: Waker,
+    /// Cleared when the server is dropped, so handles that outlive it fail
+    /// instead of queuing work nobody will run.
+    alive: std::sync::atomic::AtomicBool,
 }
 
 /// A thread-safe handle for waking the loop and handing it work. Cheap to
@@ -64,6 +67,12 @@ pub struct Handle {
 
 impl Handle {
     fn submit(&self, cmd: Command) -> Result<()> {
+        if !self.shared.alive.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotConnected,
+                "the server this handle belongs to is gone",
+            )));
+        }
         self.shared
             .commands
             .lock()
@@ -150,7 +159,11 @@ impl Server {
             poll,
             mio_events: mio::Events::with_capacity(1024),
             lp,
-            shared: Arc::new(Shared { commands, waker }),
+            shared: Arc::new(Shared {
+                commands,
+                waker,
+                alive: std::sync::atomic::AtomicBool::new(true),
+            }),
             local_addr,
         })
     }
@@ -189,7 +202,7 @@ impl Server {
                 token => {
                     let slot = token.0;
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        lp.on_readable(slot);
+                        lp.on_readable(slot, ev.is_read_closed() || ev.is_error());
                     }
                     if ev.is_writable() && lp.conns.contains(slot) {
                         lp.flush_slot(slot);
@@ -344,6 +357,14 @@ impl Server {
             self.poll(&mut events, Some(Duration::from_millis(100)))?;
         }
         Ok(())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shared
+            .alive
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 }
 

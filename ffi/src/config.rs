@@ -55,13 +55,18 @@ pub const WSRT_OVERFLOW_CLOSE: u64 = 1;
 /// "[::1]:0"; port 0 picks a free port). Writes the new object to `*out`;
 /// the caller owns it and frees it with wsrt_config_free.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_config_new(listen: *const c_char, out: *mut *mut wsrt_config) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_config_new(
+    listen: *const c_char,
+    out: *mut *mut wsrt_config,
+) -> wsrt_result {
     guard(|| {
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
         let listen = req_str(listen)?;
-        *out = Box::into_raw(Box::new(wsrt_config { inner: Config::new(listen) }));
+        *out = Box::into_raw(Box::new(wsrt_config {
+            inner: Config::new(listen),
+        }));
         Ok(())
     })
 }
@@ -75,7 +80,10 @@ pub unsafe extern "C" fn wsrt_config_free(config: *mut wsrt_config) {
 }
 
 unsafe fn config_mut<'a>(config: *mut wsrt_config) -> wsrt::Result<&'a mut Config> {
-    config.as_mut().map(|c| &mut c.inner).ok_or(invalid("config is NULL"))
+    config
+        .as_mut()
+        .map(|c| &mut c.inner)
+        .ok_or(invalid("config is NULL"))
 }
 
 /// Adds a WebSocket (WSRT_ROUTE_WEBSOCKET) or SSE (WSRT_ROUTE_SSE) route
@@ -96,7 +104,11 @@ pub unsafe extern "C" fn wsrt_config_add_route(
         let kind = match kind {
             WSRT_ROUTE_WEBSOCKET => RouteKind::WebSocket,
             WSRT_ROUTE_SSE => RouteKind::Sse,
-            _ => return Err(invalid("kind must be WSRT_ROUTE_WEBSOCKET or WSRT_ROUTE_SSE")),
+            _ => {
+                return Err(invalid(
+                    "kind must be WSRT_ROUTE_WEBSOCKET or WSRT_ROUTE_SSE",
+                ))
+            }
         };
         if flags & !WSRT_ROUTE_APPROVE != 0 {
             return Err(invalid("unknown route flag"));
@@ -104,7 +116,12 @@ pub unsafe extern "C" fn wsrt_config_add_route(
         let mut route = Route::new(path, kind);
         route.approve = flags & WSRT_ROUTE_APPROVE != 0;
         if let Some(list) = opt_str(subprotocols)? {
-            route.subprotocols = list.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            route.subprotocols = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
         }
         cfg.routes.push(route);
         Ok(())
@@ -134,7 +151,11 @@ pub unsafe extern "C" fn wsrt_config_add_static(
 
 /// Sets one of the WSRT_OPT_* options.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_config_set(config: *mut wsrt_config, option: u32, value: u64) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_config_set(
+    config: *mut wsrt_config,
+    option: u32,
+    value: u64,
+) -> wsrt_result {
     guard(|| {
         let cfg = config_mut(config)?;
         let size = || usize::try_from(value).map_err(|_| invalid("value too large"));
@@ -150,14 +171,19 @@ pub unsafe extern "C" fn wsrt_config_set(config: *mut wsrt_config, option: u32, 
             WSRT_OPT_MAX_BUFFERED => cfg.max_buffered = size()?,
             WSRT_OPT_READ_PAUSE_BUFFERED => cfg.read_pause_buffered = size()?,
             WSRT_OPT_OVERFLOW_POLICY => {
-                cfg.overflow_policy = match value {
-                    WSRT_OVERFLOW_REJECT => OverflowPolicy::Reject,
-                    WSRT_OVERFLOW_CLOSE => OverflowPolicy::Close,
-                    _ => return Err(invalid("overflow policy must be WSRT_OVERFLOW_REJECT or WSRT_OVERFLOW_CLOSE")),
-                }
+                cfg.overflow_policy =
+                    match value {
+                        WSRT_OVERFLOW_REJECT => OverflowPolicy::Reject,
+                        WSRT_OVERFLOW_CLOSE => OverflowPolicy::Close,
+                        _ => return Err(invalid(
+                            "overflow policy must be WSRT_OVERFLOW_REJECT or WSRT_OVERFLOW_CLOSE",
+                        )),
+                    }
             }
             WSRT_OPT_SSE_KEEPALIVE_MS => cfg.sse_keepalive = optional_ms,
-            WSRT_OPT_MAX_CONNECTIONS => cfg.max_connections = if value == 0 { None } else { Some(size()?) },
+            WSRT_OPT_MAX_CONNECTIONS => {
+                cfg.max_connections = if value == 0 { None } else { Some(size()?) }
+            }
             _ => return Err(invalid("unknown option")),
         }
         Ok(())
@@ -168,11 +194,16 @@ pub unsafe extern "C" fn wsrt_config_set(config: *mut wsrt_config, option: u32, 
 /// and SSE requests with an `Origin` header not on it are answered 403.
 /// The string is copied.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_config_allow_origin(config: *mut wsrt_config, origin: *const c_char) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_config_allow_origin(
+    config: *mut wsrt_config,
+    origin: *const c_char,
+) -> wsrt_result {
     guard(|| {
         let cfg = config_mut(config)?;
         let origin = req_str(origin)?.to_string();
-        cfg.allowed_origins.get_or_insert_with(Vec::new).push(origin);
+        cfg.allowed_origins
+            .get_or_insert_with(Vec::new)
+            .push(origin);
         Ok(())
     })
 }

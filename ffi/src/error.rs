@@ -109,7 +109,10 @@ pub(crate) unsafe fn opt_str<'a>(p: *const c_char) -> wsrt::Result<Option<&'a st
     if p.is_null() {
         return Ok(None);
     }
-    std::ffi::CStr::from_ptr(p).to_str().map(Some).map_err(|_| invalid("string is not valid UTF-8"))
+    std::ffi::CStr::from_ptr(p)
+        .to_str()
+        .map(Some)
+        .map_err(|_| invalid("string is not valid UTF-8"))
 }
 
 /// Reads a required NUL-terminated UTF-8 string.

@@ -32,7 +32,10 @@ pub struct wsrt_str {
 
 impl wsrt_str {
     pub(crate) fn from_str(s: &str) -> wsrt_str {
-        wsrt_str { ptr: s.as_ptr().cast(), len: s.len() }
+        wsrt_str {
+            ptr: s.as_ptr().cast(),
+            len: s.len(),
+        }
     }
     pub(crate) fn empty() -> wsrt_str {
         wsrt_str::from_str("")

@@ -40,7 +40,8 @@ pub enum wsrt_event_type {
     /// The answer to wsrt_ping; payload in `data`/`len`.
     WSRT_EVENT_PONG = 4,
     /// The WebSocket closed: `code` (1005 none given, 1006 abnormal) and the
-    /// reason in `data`/`len`. Exactly one per OPEN (or REQUEST).
+    /// reason in `data`/`len`. Exactly one per OPEN, and one per REQUEST
+    /// that the client leaves before the app answers it.
     WSRT_EVENT_CLOSE = 5,
     /// An SSE stream opened; `request` is set (see its Last-Event-ID header).
     WSRT_EVENT_SSE_OPEN = 6,
@@ -78,14 +79,21 @@ pub struct wsrt_event {
 /// owns and frees it) and binds its listening socket. Writes the server to
 /// `*out`; the caller frees it with wsrt_server_free.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_server_new(config: *const wsrt_config, out: *mut *mut wsrt_server) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_server_new(
+    config: *const wsrt_config,
+    out: *mut *mut wsrt_server,
+) -> wsrt_result {
     guard(|| {
         let config = config.as_ref().ok_or(invalid("config is NULL"))?;
         if out.is_null() {
             return Err(invalid("out is NULL"));
         }
         let server = Server::bind(config.inner.clone())?;
-        *out = Box::into_raw(Box::new(wsrt_server { server, events: Events::new(), batch: Vec::new() }));
+        *out = Box::into_raw(Box::new(wsrt_server {
+            server,
+            events: Events::new(),
+            batch: Vec::new(),
+        }));
         Ok(())
     })
 }
@@ -108,7 +116,9 @@ unsafe fn srv<'a>(server: *mut wsrt_server) -> wsrt::Result<&'a mut wsrt_server>
 /// `server` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_port(server: *const wsrt_server) -> u16 {
-    guard_value(0, || server.as_ref().map_or(0, |s| s.server.local_addr().port()))
+    guard_value(0, || {
+        server.as_ref().map_or(0, |s| s.server.local_addr().port())
+    })
 }
 
 /// Runs the event loop once: flushes queued sends, waits up to `timeout_ms`
@@ -132,7 +142,8 @@ pub unsafe extern "C" fn wsrt_server_poll(
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         s.server.poll(&mut s.events, timeout)?;
         s.batch.clear();
-        s.batch.extend(s.events.iter().map(|ev| convert(&s.events, ev)));
+        s.batch
+            .extend(s.events.iter().map(|ev| convert(&s.events, ev)));
         *events = s.batch.as_ptr();
         *count = s.batch.len();
         Ok(())
@@ -156,13 +167,21 @@ fn convert(events: &Events, ev: &Event) -> wsrt_event {
         out.len = b.len();
     };
     match ev {
-        Event::Request { conn, endpoint, request } => {
+        Event::Request {
+            conn,
+            endpoint,
+            request,
+        } => {
             out.type_ = wsrt_event_type::WSRT_EVENT_REQUEST;
             out.conn = conn.0;
             out.is_sse = *endpoint == Endpoint::Sse;
             out.request = request_ptr(request);
         }
-        Event::Open { conn, request, protocol } => {
+        Event::Open {
+            conn,
+            request,
+            protocol,
+        } => {
             out.type_ = wsrt_event_type::WSRT_EVENT_OPEN;
             out.conn = conn.0;
             out.request = request_ptr(request);
@@ -228,23 +247,38 @@ pub unsafe extern "C" fn wsrt_server_fd(server: *const wsrt_server) -> i32 {
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_next_timeout_ms(server: *const wsrt_server) -> i64 {
     guard_value(-1, || {
-        server.as_ref().and_then(|s| s.server.next_timeout()).map_or(-1, |d| d.as_nanos().div_ceil(1_000_000) as i64)
+        server
+            .as_ref()
+            .and_then(|s| s.server.next_timeout())
+            .map_or(-1, |d| d.as_nanos().div_ceil(1_000_000) as i64)
     })
 }
 
 /// Number of live connections.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_connection_count(server: *const wsrt_server) -> usize {
-    guard_value(0, || server.as_ref().map_or(0, |s| s.server.connection_count()))
+    guard_value(0, || {
+        server.as_ref().map_or(0, |s| s.server.connection_count())
+    })
 }
 
 /// Queues a message: text (`is_text`, must be valid UTF-8) or binary. The
 /// bytes are copied; the caller keeps `data`. Sent at the next poll/flush.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_send(server: *mut wsrt_server, conn: wsrt_conn, data: *const u8, len: usize, is_text: bool) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_send(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    data: *const u8,
+    len: usize,
+    is_text: bool,
+) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let kind = if is_text { MessageKind::Text } else { MessageKind::Binary };
+        let kind = if is_text {
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
+        };
         s.server.send(ConnId(conn), kind, bytes(data, len)?)
     })
 }
@@ -252,7 +286,12 @@ pub unsafe extern "C" fn wsrt_send(server: *mut wsrt_server, conn: wsrt_conn, da
 /// Sends a ping with up to 125 bytes of payload (copied); the answer
 /// arrives as WSRT_EVENT_PONG.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_ping(server: *mut wsrt_server, conn: wsrt_conn, data: *const u8, len: usize) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_ping(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    data: *const u8,
+    len: usize,
+) -> wsrt_result {
     guard(|| srv(server)?.server.ping(ConnId(conn), bytes(data, len)?))
 }
 
@@ -260,7 +299,12 @@ pub unsafe extern "C" fn wsrt_ping(server: *mut wsrt_server, conn: wsrt_conn, da
 /// `reason` (NULL or at most 123 bytes of UTF-8), or ends an SSE stream
 /// (code and reason ignored). The CLOSE / SSE_CLOSE event follows.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_close(server: *mut wsrt_server, conn: wsrt_conn, code: u16, reason: *const c_char) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_close(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    code: u16,
+    reason: *const c_char,
+) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
         let reason = opt_str(reason)?.unwrap_or("");
@@ -271,7 +315,11 @@ pub unsafe extern "C" fn wsrt_close(server: *mut wsrt_server, conn: wsrt_conn, c
 /// Accepts a request from WSRT_EVENT_REQUEST, choosing `protocol` (NULL or
 /// one of the subprotocols the client offered).
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_accept(server: *mut wsrt_server, conn: wsrt_conn, protocol: *const c_char) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_accept(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    protocol: *const c_char,
+) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
         s.server.accept(ConnId(conn), opt_str(protocol)?)
@@ -281,10 +329,16 @@ pub unsafe extern "C" fn wsrt_accept(server: *mut wsrt_server, conn: wsrt_conn, 
 /// Refuses a request from WSRT_EVENT_REQUEST with an HTTP `status`
 /// (400-599) and a short text `body` (NULL for none).
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_reject(server: *mut wsrt_server, conn: wsrt_conn, status: u16, body: *const c_char) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_reject(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    status: u16,
+    body: *const c_char,
+) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        s.server.reject(ConnId(conn), status, opt_str(body)?.unwrap_or(""))
+        s.server
+            .reject(ConnId(conn), status, opt_str(body)?.unwrap_or(""))
     })
 }
 
@@ -303,16 +357,30 @@ pub unsafe extern "C" fn wsrt_sse_send(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let data = std::str::from_utf8(bytes(data, len)?).map_err(|_| invalid("SSE data is not valid UTF-8"))?;
-        let retry = if retry_ms < 0 { None } else { Some(u32::try_from(retry_ms).map_err(|_| invalid("retry_ms too large"))?) };
-        let ev = SseEvent { event: opt_str(event)?, id: opt_str(id)?, retry, data };
+        let data = std::str::from_utf8(bytes(data, len)?)
+            .map_err(|_| invalid("SSE data is not valid UTF-8"))?;
+        let retry = if retry_ms < 0 {
+            None
+        } else {
+            Some(u32::try_from(retry_ms).map_err(|_| invalid("retry_ms too large"))?)
+        };
+        let ev = SseEvent {
+            event: opt_str(event)?,
+            id: opt_str(id)?,
+            retry,
+            data,
+        };
         s.server.sse_send(ConnId(conn), &ev)
     })
 }
 
 /// Sends an SSE comment line (ignored by clients; keeps proxies awake).
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_sse_comment(server: *mut wsrt_server, conn: wsrt_conn, text: *const c_char) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_sse_comment(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    text: *const c_char,
+) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
         s.server.sse_comment(ConnId(conn), req_str(text)?)
@@ -321,7 +389,11 @@ pub unsafe extern "C" fn wsrt_sse_comment(server: *mut wsrt_server, conn: wsrt_c
 
 /// Bytes queued for `conn` that the socket has not taken yet.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_buffered_amount(server: *const wsrt_server, conn: wsrt_conn, out: *mut usize) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_buffered_amount(
+    server: *const wsrt_server,
+    conn: wsrt_conn,
+    out: *mut usize,
+) -> wsrt_result {
     guard(|| {
         let s = server.as_ref().ok_or(invalid("server is NULL"))?;
         let out = out.as_mut().ok_or(invalid("out is NULL"))?;
@@ -344,7 +416,9 @@ pub unsafe extern "C" fn wsrt_server_begin_shutdown(server: *mut wsrt_server) ->
 /// True once a shutdown has begun and every connection is gone.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_is_finished(server: *const wsrt_server) -> bool {
-    guard_value(false, || server.as_ref().is_some_and(|s| s.server.is_finished()))
+    guard_value(false, || {
+        server.as_ref().is_some_and(|s| s.server.is_finished())
+    })
 }
 
 /// Graceful shutdown that blocks until done, discarding events. Free the
@@ -359,7 +433,9 @@ pub unsafe extern "C" fn wsrt_server_shutdown(server: *mut wsrt_server) -> wsrt_
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_handle(server: *const wsrt_server) -> *mut wsrt_handle {
     guard_value(std::ptr::null_mut(), || match server.as_ref() {
-        Some(s) => Box::into_raw(Box::new(wsrt_handle { handle: s.server.handle() })),
+        Some(s) => Box::into_raw(Box::new(wsrt_handle {
+            handle: s.server.handle(),
+        })),
         None => std::ptr::null_mut(),
     })
 }
@@ -373,7 +449,10 @@ pub unsafe extern "C" fn wsrt_handle_free(handle: *mut wsrt_handle) {
 }
 
 unsafe fn hdl<'a>(handle: *const wsrt_handle) -> wsrt::Result<&'a wsrt::Handle> {
-    handle.as_ref().map(|h| &h.handle).ok_or(invalid("handle is NULL"))
+    handle
+        .as_ref()
+        .map(|h| &h.handle)
+        .ok_or(invalid("handle is NULL"))
 }
 
 /// Wakes the server's loop: its next poll returns WSRT_EVENT_WAKE. Any
@@ -386,16 +465,35 @@ pub unsafe extern "C" fn wsrt_handle_wake(handle: *const wsrt_handle) -> wsrt_re
 /// Queues a message from any thread (bytes copied). Delivery failures
 /// (connection gone, backpressure) are not reported back.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_send(handle: *const wsrt_handle, conn: wsrt_conn, data: *const u8, len: usize, is_text: bool) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_handle_send(
+    handle: *const wsrt_handle,
+    conn: wsrt_conn,
+    data: *const u8,
+    len: usize,
+    is_text: bool,
+) -> wsrt_result {
     guard(|| {
-        let kind = if is_text { MessageKind::Text } else { MessageKind::Binary };
-        hdl(handle)?.send(ConnId(conn), kind, bytes::Bytes::copy_from_slice(bytes(data, len)?))
+        let kind = if is_text {
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
+        };
+        hdl(handle)?.send(
+            ConnId(conn),
+            kind,
+            bytes::Bytes::copy_from_slice(bytes(data, len)?),
+        )
     })
 }
 
 /// Closes a connection from any thread (see wsrt_close).
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_close(handle: *const wsrt_handle, conn: wsrt_conn, code: u16, reason: *const c_char) -> wsrt_result {
+pub unsafe extern "C" fn wsrt_handle_close(
+    handle: *const wsrt_handle,
+    conn: wsrt_conn,
+    code: u16,
+    reason: *const c_char,
+) -> wsrt_result {
     guard(|| hdl(handle)?.close(ConnId(conn), code, opt_str(reason)?.unwrap_or("")))
 }
 

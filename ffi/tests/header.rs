@@ -8,7 +8,8 @@ mod support {
 fn committed_header_matches_generated() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let generated = support::header::generate(root);
-    let committed = std::fs::read_to_string(root.join("../include/wsrt.h")).expect("include/wsrt.h is missing");
+    let committed =
+        std::fs::read_to_string(root.join("../include/wsrt.h")).expect("include/wsrt.h is missing");
     assert!(
         generated == committed,
         "include/wsrt.h is stale: run `make header` and commit the result"

@@ -141,7 +141,10 @@ impl Loop {
         }
     }
 
-    pub fn on_readable(&mut self, slot: usize) {
+    /// Reads what the socket has. `hung_up`: the readiness event said the
+    /// peer shut its side, so read on to EOF even after a short read (that
+    /// FIN will not be reported again by edge-triggered epoll).
+    pub fn on_readable(&mut self, slot: usize, hung_up: bool) {
         for _ in 0..READ_BUDGET {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
@@ -184,7 +187,7 @@ impl Loop {
                     }
                     self.on_data(slot, &mut buf[..n]);
                     self.read_buf = buf;
-                    if n < READ_BUFFER {
+                    if n < READ_BUFFER && !hung_up {
                         // A short read drained the socket; epoll will report
                         // new bytes as a new edge.
                         return;
@@ -491,7 +494,7 @@ impl Loop {
         list.dedup();
         for &slot in &list {
             if self.conns.get(slot).is_some_and(|c| c.read_ready) {
-                self.on_readable(slot);
+                self.on_readable(slot, false);
             }
         }
         list.clear();

@@ -1,0 +1,1497 @@
+/*
+ * C ABI test for libwsrt: drives a real server over loopback sockets.
+ *
+ * The main thread owns the wsrt_server and runs its poll loop; client
+ * threads written here speak raw HTTP/1.1, RFC 6455 frames and SSE to
+ * 127.0.0.1 only. Every socket has SO_RCVTIMEO/SO_SNDTIMEO and alarm()
+ * guards the whole run, so nothing can hang.
+ *
+ * Output: one "ok - ..." / "not ok - ..." line per check, then a final
+ * "N passed, M failed" line. Exit status 0 only if nothing failed.
+ *
+ * Built by `make test-c` with: cc -std=c11 -Wall -Wextra -Werror -pedantic
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "wsrt.h"
+
+#if defined(__GNUC__)
+#define PRINTF_LIKE(a, b) __attribute__((format(printf, a, b)))
+#else
+#define PRINTF_LIKE(a, b)
+#endif
+
+#define WATCHDOG_SECONDS 60
+#define SOCKET_TIMEOUT_MS 10000
+#define PHASE_TIMEOUT_MS 15000
+
+/* ------------------------------------------------------------------ */
+/* Reporting                                                           */
+/* ------------------------------------------------------------------ */
+
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static int passed = 0;
+static int failed = 0;
+
+static bool check(bool ok, const char *fmt, ...) PRINTF_LIKE(2, 3);
+
+static bool check(bool ok, const char *fmt, ...) {
+    va_list ap;
+    pthread_mutex_lock(&report_lock);
+    fputs(ok ? "ok - " : "not ok - ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    if (ok)
+        passed++;
+    else
+        failed++;
+    pthread_mutex_unlock(&report_lock);
+    return ok;
+}
+
+static void note(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+static void note(const char *fmt, ...) {
+    va_list ap;
+    pthread_mutex_lock(&report_lock);
+    fputs("# ", stdout);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    pthread_mutex_unlock(&report_lock);
+}
+
+/* Checks a wsrt_result against the expected one, naming both on failure. */
+static bool check_rc(wsrt_result got, wsrt_result want, const char *what) {
+    if (got != want && got != WSRT_OK)
+        return check(false, "%s -> %s (got %s: %s)", what, wsrt_result_str(want), wsrt_result_str(got),
+                     wsrt_last_error());
+    return check(got == want, "%s -> %s (got %s)", what, wsrt_result_str(want), wsrt_result_str(got));
+}
+
+static void on_alarm(int sig) {
+    static const char msg[] = "not ok - watchdog: the test did not finish in time\n";
+    (void)sig;
+    ssize_t w = write(STDOUT_FILENO, msg, sizeof msg - 1);
+    (void)w;
+    _exit(3);
+}
+
+static int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* wsrt_str helpers                                                    */
+/* ------------------------------------------------------------------ */
+
+static bool str_eq(wsrt_str s, const char *lit) {
+    size_t n = strlen(lit);
+    return s.ptr != NULL && s.len == n && memcmp(s.ptr, lit, n) == 0;
+}
+
+static bool bytes_eq(const uint8_t *p, size_t len, const char *lit) {
+    size_t n = strlen(lit);
+    return p != NULL && len == n && memcmp(p, lit, n) == 0;
+}
+
+/* Copies a wsrt_str into a printable, NUL-terminated buffer. */
+static const char *show(wsrt_str s, char *buf, size_t cap) {
+    if (s.ptr == NULL) {
+        snprintf(buf, cap, "(NULL)");
+    } else {
+        size_t n = s.len < cap - 1 ? s.len : cap - 1;
+        memcpy(buf, s.ptr, n);
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------------ */
+/* Client sockets                                                      */
+/* ------------------------------------------------------------------ */
+
+static void set_timeouts(int fd, int ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* Connects to 127.0.0.1:port; -1 on failure. `local_port` gets our port. */
+static int tcp_connect(uint16_t port, int *local_port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    set_timeouts(fd, SOCKET_TIMEOUT_MS);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct sockaddr_in addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(fd);
+        return -1;
+    }
+    if (local_port != NULL) {
+        struct sockaddr_in me;
+        socklen_t len = sizeof me;
+        *local_port = getsockname(fd, (struct sockaddr *)&me, &len) == 0 ? ntohs(me.sin_port) : -1;
+    }
+    return fd;
+}
+
+static bool send_all(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+static bool send_str(int fd, const char *s) {
+    return send_all(fd, s, strlen(s));
+}
+
+static bool recv_exact(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Reads an HTTP response head byte by byte (so no frame bytes are eaten)
+ * up to and including the blank line. Returns its length, -1 on error. */
+static long read_head(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    while (n + 1 < cap) {
+        ssize_t r = recv(fd, buf + n, 1, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n++;
+        if (n >= 4 && memcmp(buf + n - 4, "\r\n\r\n", 4) == 0) {
+            buf[n] = '\0';
+            return (long)n;
+        }
+    }
+    buf[n] = '\0';
+    return -1;
+}
+
+/* Reads until EOF. Returns bytes read; *eof tells whether EOF was seen
+ * (rather than a timeout or error). */
+static size_t read_to_eof(int fd, char *buf, size_t cap, bool *eof) {
+    size_t n = 0;
+    *eof = false;
+    for (;;) {
+        char scratch[512];
+        char *dst = n + 1 < cap ? buf + n : scratch;
+        size_t room = n + 1 < cap ? cap - 1 - n : sizeof scratch;
+        ssize_t r = recv(fd, dst, room, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) {
+            *eof = true;
+            break;
+        }
+        if (r < 0) break;
+        if (dst != scratch) n += (size_t)r;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+/* Waits for EOF, discarding data; true if the peer closed in time. */
+static bool wait_eof(int fd) {
+    char scratch[1024];
+    for (;;) {
+        ssize_t r = recv(fd, scratch, sizeof scratch, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) return true;
+        if (r < 0) return false;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* WebSocket frames (client side: we mask, the server must not)        */
+/* ------------------------------------------------------------------ */
+
+enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
+
+static atomic_uint mask_seed = 0x9e3779b9u;
+
+static bool ws_send_frame(int fd, bool fin, int opcode, const void *payload, size_t len) {
+    uint8_t *buf = malloc(len + 14);
+    if (buf == NULL) return false;
+    size_t h = 0;
+    buf[h++] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0f));
+    if (len < 126) {
+        buf[h++] = (uint8_t)(0x80 | len);
+    } else if (len <= 0xffff) {
+        buf[h++] = 0x80 | 126;
+        buf[h++] = (uint8_t)(len >> 8);
+        buf[h++] = (uint8_t)len;
+    } else {
+        buf[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--) buf[h++] = (uint8_t)((uint64_t)len >> (8 * i));
+    }
+    unsigned seed = atomic_fetch_add(&mask_seed, 0x6d2b79f5u);
+    uint8_t key[4] = {(uint8_t)seed, (uint8_t)(seed >> 8), (uint8_t)(seed >> 16), (uint8_t)(seed >> 24) | 1};
+    memcpy(buf + h, key, 4);
+    h += 4;
+    const uint8_t *src = payload;
+    for (size_t i = 0; i < len; i++) buf[h + i] = src[i] ^ key[i & 3];
+    bool ok = send_all(fd, buf, h + len);
+    free(buf);
+    return ok;
+}
+
+static bool ws_send_close(int fd, uint16_t code, const char *reason) {
+    uint8_t p[125];
+    size_t rlen = strlen(reason);
+    p[0] = (uint8_t)(code >> 8);
+    p[1] = (uint8_t)code;
+    memcpy(p + 2, reason, rlen);
+    return ws_send_frame(fd, true, OP_CLOSE, p, 2 + rlen);
+}
+
+typedef struct {
+    bool fin;
+    int rsv;
+    int opcode;
+    bool masked;
+    uint8_t *data; /* malloc'd, NUL-terminated for convenience */
+    size_t len;
+} frame;
+
+static bool ws_read_frame(int fd, frame *f) {
+    uint8_t h[2];
+    memset(f, 0, sizeof *f);
+    if (!recv_exact(fd, h, 2)) return false;
+    f->fin = (h[0] & 0x80) != 0;
+    f->rsv = (h[0] >> 4) & 7;
+    f->opcode = h[0] & 0x0f;
+    f->masked = (h[1] & 0x80) != 0;
+    uint64_t len = h[1] & 0x7f;
+    if (len == 126) {
+        uint8_t e[2];
+        if (!recv_exact(fd, e, 2)) return false;
+        len = ((uint64_t)e[0] << 8) | e[1];
+    } else if (len == 127) {
+        uint8_t e[8];
+        if (!recv_exact(fd, e, 8)) return false;
+        len = 0;
+        for (int i = 0; i < 8; i++) len = (len << 8) | e[i];
+    }
+    if (len > (64u << 20)) return false;
+    uint8_t key[4] = {0, 0, 0, 0};
+    if (f->masked && !recv_exact(fd, key, 4)) return false;
+    f->data = malloc((size_t)len + 1);
+    if (f->data == NULL) return false;
+    if (len > 0 && !recv_exact(fd, f->data, (size_t)len)) {
+        free(f->data);
+        f->data = NULL;
+        return false;
+    }
+    if (f->masked)
+        for (uint64_t i = 0; i < len; i++) f->data[i] ^= key[i & 3];
+    f->data[len] = 0;
+    f->len = (size_t)len;
+    return true;
+}
+
+/* Reads one frame and checks it is an unmasked, final, RSV-free frame of
+ * `opcode` carrying exactly `want` (`want_len` bytes). */
+static bool expect_frame(int fd, int opcode, const void *want, size_t want_len, const char *what) {
+    frame f;
+    if (!ws_read_frame(fd, &f)) return check(false, "%s: frame received (read failed: %s)", what, strerror(errno));
+    bool ok = f.opcode == opcode && f.fin && f.rsv == 0 && !f.masked && f.len == want_len &&
+              (want_len == 0 || memcmp(f.data, want, want_len) == 0);
+    check(ok, "%s (opcode %d fin %d rsv %d masked %d len %zu; want opcode %d len %zu)", what, f.opcode, f.fin,
+          f.rsv, f.masked, f.len, opcode, want_len);
+    free(f.data);
+    return ok;
+}
+
+static bool expect_text(int fd, const char *text, const char *what) {
+    return expect_frame(fd, OP_TEXT, text, strlen(text), what);
+}
+
+/* Reads one frame and checks it is a close frame with `code`. */
+static bool expect_close(int fd, uint16_t code, const char *what) {
+    frame f;
+    if (!ws_read_frame(fd, &f)) return check(false, "%s: close frame received (read failed)", what);
+    unsigned got = f.len >= 2 ? ((unsigned)f.data[0] << 8) | f.data[1] : 0;
+    bool ok = f.opcode == OP_CLOSE && f.fin && !f.masked && f.len >= 2 && got == code;
+    check(ok, "%s (opcode %d, len %zu, code %u; want close %u)", what, f.opcode, f.len, got, (unsigned)code);
+    free(f.data);
+    return ok;
+}
+
+static const char *const SAMPLE_KEY = "dGhlIHNhbXBsZSBub25jZQ==";
+static const char *const SAMPLE_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/* Sends a WebSocket opening handshake and reads the response head. */
+static bool ws_handshake(int fd, uint16_t port, const char *target, const char *extra, char *head, size_t cap) {
+    char req[1024];
+    snprintf(req, sizeof req,
+             "GET %s HTTP/1.1\r\n"
+             "Host: 127.0.0.1:%u\r\n"
+             "Upgrade: websocket\r\n"
+             "Connection: Upgrade\r\n"
+             "Sec-WebSocket-Key: %s\r\n"
+             "Sec-WebSocket-Version: 13\r\n"
+             "%s"
+             "\r\n",
+             target, (unsigned)port, SAMPLE_KEY, extra);
+    if (!send_str(fd, req)) return false;
+    return read_head(fd, head, cap) > 0;
+}
+
+static bool head_has(const char *head, const char *line) {
+    char needle[256];
+    snprintf(needle, sizeof needle, "\r\n%s\r\n", line);
+    return strstr(head, needle) != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Shared state between the loop thread and the clients                */
+/* ------------------------------------------------------------------ */
+
+static const char *const STATIC_BODY = "<!doctype html><h1>wsrt api test</h1>\n";
+static const char *const SSE_EXPECTED =
+    "event: update\nid: 7\nretry: 2500\ndata: line one\ndata: line two\n\n"
+    "data: plain\n\n"
+    ": hello\n\n";
+
+typedef struct {
+    pthread_t thread;
+    bool started;
+    atomic_bool done;
+    atomic_bool ready; /* handshake answered, waiting for the server */
+    atomic_int local_port;
+} client;
+
+static uint16_t server_port;
+
+static client c_static, c_echo, c_auth_ok, c_auth_no, c_sse, c_down_ws, c_down_sse;
+
+/* Per-connection bookkeeping, to check "exactly one CLOSE per OPEN". */
+typedef struct {
+    wsrt_conn conn;
+    int requests, opens, closes, sse_opens, sse_closes;
+} conn_rec;
+
+static conn_rec recs[64];
+static size_t nrecs;
+
+static conn_rec *rec(wsrt_conn c) {
+    for (size_t i = 0; i < nrecs; i++)
+        if (recs[i].conn == c) return &recs[i];
+    if (nrecs == sizeof recs / sizeof recs[0]) return &recs[0];
+    recs[nrecs].conn = c;
+    return &recs[nrecs++];
+}
+
+static struct {
+    wsrt_server *srv;
+    wsrt_handle *handle;
+
+    /* Event sanity, checked once at the end. */
+    int events_seen;
+    int null_data;
+    int bad_request_ptr;
+    int zero_conn;
+    int bad_timeout;
+    int timeout_nonneg;
+
+    /* /echo */
+    wsrt_conn echo_conn;
+    bool echo_open;
+    bool echo_closed;
+    uint16_t echo_close_code;
+    char echo_close_reason[64];
+    bool first_echo_done;
+    bool pong_seen;
+    int wakes;
+    pthread_t handle_thread;
+    bool handle_thread_started;
+
+    /* /auth */
+    wsrt_conn auth_ok_conn, auth_no_conn;
+    bool auth_ok_open, auth_ok_closed, auth_no_requested;
+
+    /* /sse */
+    wsrt_conn sse_conn;
+    bool sse_open, sse_closed;
+
+    /* shutdown */
+    wsrt_conn down_ws_conn, down_sse_conn;
+    bool down_ws_open, down_sse_open, down_ws_closed, down_sse_closed;
+    uint16_t down_ws_code;
+    bool shutting_down;
+} g;
+
+/* ------------------------------------------------------------------ */
+/* Client threads                                                      */
+/* ------------------------------------------------------------------ */
+
+static void *client_static(void *arg) {
+    client *c = arg;
+    char buf[4096];
+    bool eof;
+    int lp;
+    int fd = tcp_connect(server_port, &lp);
+    if (check(fd >= 0, "static: connect to 127.0.0.1:%u", (unsigned)server_port)) {
+        send_str(fd, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        read_to_eof(fd, buf, sizeof buf, &eof);
+        close(fd);
+        char want[256];
+        check(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "static: GET / answered 200");
+        check(strstr(buf, "\r\nContent-Type: text/html; charset=utf-8\r\n") != NULL, "static: content type as configured");
+        snprintf(want, sizeof want, "\r\nContent-Length: %zu\r\n", strlen(STATIC_BODY));
+        check(strstr(buf, want) != NULL, "static: Content-Length matches the body");
+        const char *body = strstr(buf, "\r\n\r\n");
+        check(body != NULL && strcmp(body + 4, STATIC_BODY) == 0, "static: body is the configured page");
+        check(eof, "static: server closes after the response");
+    }
+    fd = tcp_connect(server_port, NULL);
+    if (check(fd >= 0, "static: second connection")) {
+        send_str(fd, "GET /no-such-path HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        read_to_eof(fd, buf, sizeof buf, &eof);
+        close(fd);
+        check(strncmp(buf, "HTTP/1.1 404", 12) == 0, "static: unknown path answered 404");
+    }
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void *client_echo(void *arg) {
+    client *c = arg;
+    char head[2048];
+    int lp = -1;
+    int fd = tcp_connect(server_port, &lp);
+    atomic_store(&c->local_port, lp);
+    if (!check(fd >= 0, "echo: connect")) goto out;
+    if (!check(ws_handshake(fd, server_port, "/echo?a=1", "X-Test-Header: hello-wsrt\r\n", head, sizeof head),
+               "echo: handshake response head received"))
+        goto out;
+    check(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "echo: status 101");
+    {
+        char line[128];
+        snprintf(line, sizeof line, "Sec-WebSocket-Accept: %s", SAMPLE_ACCEPT);
+        check(head_has(head, line), "echo: %s", line);
+    }
+    check(head_has(head, "Upgrade: websocket") && head_has(head, "Connection: Upgrade"),
+          "echo: Upgrade/Connection headers in the 101");
+    check(strstr(head, "Sec-WebSocket-Protocol") == NULL, "echo: no subprotocol when none offered");
+
+    /* Text, small binary, 16-bit and 64-bit lengths, fragments. */
+    const char *hello = "Hello, wsrt \xc3\xa9\xe2\x82\xac";
+    ws_send_frame(fd, true, OP_TEXT, hello, strlen(hello));
+    expect_text(fd, hello, "echo: text message echoed as text");
+
+    uint8_t small[5] = {0x00, 0xff, 0x10, 0x80, 0x7f};
+    ws_send_frame(fd, true, OP_BINARY, small, sizeof small);
+    expect_frame(fd, OP_BINARY, small, sizeof small, "echo: binary message echoed as binary");
+
+    size_t mid_len = 300, big_len = 70000;
+    uint8_t *big = malloc(big_len);
+    if (big != NULL) {
+        for (size_t i = 0; i < big_len; i++) big[i] = (uint8_t)(i * 31 + 7);
+        ws_send_frame(fd, true, OP_BINARY, big, mid_len);
+        expect_frame(fd, OP_BINARY, big, mid_len, "echo: 300-byte binary (16-bit length) echoed");
+        ws_send_frame(fd, true, OP_BINARY, big, big_len);
+        expect_frame(fd, OP_BINARY, big, big_len, "echo: 70000-byte binary (64-bit length) echoed");
+        free(big);
+    }
+    ws_send_frame(fd, true, OP_TEXT, "", 0);
+    expect_frame(fd, OP_TEXT, "", 0, "echo: empty text message echoed");
+
+    ws_send_frame(fd, false, OP_TEXT, "frag", 4);
+    ws_send_frame(fd, true, OP_PING, "mid", 3);
+    ws_send_frame(fd, true, OP_CONT, "mented", 6);
+    expect_frame(fd, OP_PONG, "mid", 3, "echo: server answers a client ping with a pong");
+    expect_text(fd, "fragmented", "echo: fragmented message reassembled and echoed");
+
+    /* wsrt_ping: the server pings, we answer, it reports WSRT_EVENT_PONG. */
+    ws_send_frame(fd, true, OP_TEXT, "cmd:ping", 8);
+    {
+        frame f;
+        if (ws_read_frame(fd, &f)) {
+            check(f.opcode == OP_PING && !f.masked && bytes_eq(f.data, f.len, "are you there"),
+                  "echo: wsrt_ping put a ping with its payload on the wire");
+            ws_send_frame(fd, true, OP_PONG, f.data, f.len);
+            free(f.data);
+        } else {
+            check(false, "echo: ping frame received");
+        }
+    }
+    expect_text(fd, "pong-ok", "echo: server saw WSRT_EVENT_PONG (told us so)");
+
+    /* wsrt_handle_send from another thread. */
+    ws_send_frame(fd, true, OP_TEXT, "cmd:handle", 10);
+    expect_text(fd, "from-handle", "echo: message sent with wsrt_handle_send from another thread arrived");
+
+    /* Error-path checks on the loop side; it answers when done. */
+    ws_send_frame(fd, true, OP_TEXT, "cmd:checks", 10);
+    expect_text(fd, "checks-done", "echo: server finished its error-path checks");
+
+    /* Close 4001 "bye": the server echoes the code, then closes TCP. */
+    ws_send_close(fd, 4001, "bye");
+    expect_close(fd, 4001, "echo: close echoed with code 4001");
+    check(wait_eof(fd), "echo: server closes the TCP connection after the close handshake");
+out:
+    if (fd >= 0) close(fd);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void *client_auth_ok(void *arg) {
+    client *c = arg;
+    char head[2048];
+    int fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "auth accept: connect")) goto out;
+    if (!check(ws_handshake(fd, server_port, "/auth", "Sec-WebSocket-Protocol: chat, superchat\r\nX-Case: accept\r\n",
+                            head, sizeof head),
+               "auth accept: response head received"))
+        goto out;
+    check(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "auth accept: status 101 after wsrt_accept");
+    check(head_has(head, "Sec-WebSocket-Protocol: superchat"), "auth accept: Sec-WebSocket-Protocol: superchat");
+    {
+        char line[128];
+        snprintf(line, sizeof line, "Sec-WebSocket-Accept: %s", SAMPLE_ACCEPT);
+        check(head_has(head, line), "auth accept: Sec-WebSocket-Accept correct");
+    }
+    ws_send_frame(fd, true, OP_TEXT, "hi-auth", 7);
+    expect_text(fd, "hi-auth", "auth accept: approved connection echoes");
+    ws_send_close(fd, 1000, "");
+    expect_close(fd, 1000, "auth accept: close 1000 echoed");
+    check(wait_eof(fd), "auth accept: TCP closed after close handshake");
+out:
+    if (fd >= 0) close(fd);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void *client_auth_no(void *arg) {
+    client *c = arg;
+    char buf[2048];
+    bool eof;
+    int fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "auth reject: connect")) goto out;
+    char req[512];
+    snprintf(req, sizeof req,
+             "GET /auth HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chat\r\n"
+             "X-Case: reject\r\n\r\n",
+             SAMPLE_KEY);
+    send_str(fd, req);
+    read_to_eof(fd, buf, sizeof buf, &eof);
+    check(strncmp(buf, "HTTP/1.1 401", 12) == 0, "auth reject: client reads HTTP/1.1 401");
+    const char *body = strstr(buf, "\r\n\r\n");
+    check(body != NULL && strcmp(body + 4, "no") == 0, "auth reject: body is \"no\"");
+    check(strstr(buf, "\r\nContent-Length: 2\r\n") != NULL, "auth reject: Content-Length: 2");
+    check(eof, "auth reject: connection closed after the answer");
+out:
+    if (fd >= 0) close(fd);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void *client_sse(void *arg) {
+    client *c = arg;
+    char head[2048];
+    int fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "sse: connect")) goto out;
+    send_str(fd,
+             "GET /sse?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+             "Last-Event-ID: 42\r\n\r\n");
+    if (!check(read_head(fd, head, sizeof head) > 0, "sse: response head received")) goto out;
+    check(strncmp(head, "HTTP/1.1 200 ", 13) == 0, "sse: status 200");
+    check(head_has(head, "Content-Type: text/event-stream"), "sse: Content-Type: text/event-stream");
+    {
+        size_t n = strlen(SSE_EXPECTED);
+        char *got = calloc(1, n + 1);
+        bool ok = got != NULL && recv_exact(fd, got, n);
+        check(ok && memcmp(got, SSE_EXPECTED, n) == 0, "sse: exact event bytes on the wire after the head");
+        if (ok && memcmp(got, SSE_EXPECTED, n) != 0) note("sse: got [%s]", got);
+        free(got);
+    }
+    atomic_store(&c->ready, true);
+out:
+    if (fd >= 0) close(fd); /* the disconnect the server must notice */
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void *client_down_ws(void *arg) {
+    client *c = arg;
+    char head[2048];
+    int fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "shutdown ws: connect")) goto out;
+    if (!check(ws_handshake(fd, server_port, "/echo", "", head, sizeof head) &&
+                   strncmp(head, "HTTP/1.1 101 ", 13) == 0,
+               "shutdown ws: handshake accepted"))
+        goto out;
+    atomic_store(&c->ready, true);
+    if (expect_close(fd, 1001, "shutdown ws: client receives close frame with code 1001")) {
+        ws_send_close(fd, 1001, "");
+    }
+    check(wait_eof(fd), "shutdown ws: server closes TCP after the close handshake");
+out:
+    if (fd >= 0) close(fd);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void *client_down_sse(void *arg) {
+    client *c = arg;
+    char head[2048];
+    int fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "shutdown sse: connect")) goto out;
+    send_str(fd, "GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    if (!check(read_head(fd, head, sizeof head) > 0 && strncmp(head, "HTTP/1.1 200 ", 13) == 0,
+               "shutdown sse: stream opened"))
+        goto out;
+    atomic_store(&c->ready, true);
+    check(wait_eof(fd), "shutdown sse: stream ended (EOF) by the shutdown");
+out:
+    if (fd >= 0) close(fd);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void start_client(client *c, void *(*fn)(void *)) {
+    atomic_store(&c->done, false);
+    atomic_store(&c->ready, false);
+    atomic_store(&c->local_port, -1);
+    c->started = pthread_create(&c->thread, NULL, fn, c) == 0;
+    if (!c->started) {
+        check(false, "pthread_create");
+        atomic_store(&c->done, true);
+    }
+}
+
+static void join_client(client *c) {
+    if (c->started) {
+        pthread_join(c->thread, NULL);
+        c->started = false;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Threads that use a wsrt_handle                                      */
+/* ------------------------------------------------------------------ */
+
+static void *handle_sender(void *arg) {
+    wsrt_conn conn = *(wsrt_conn *)arg;
+    free(arg);
+    check(wsrt_last_error() != NULL && wsrt_last_error()[0] == '\0',
+          "wsrt_last_error() is \"\" on a thread that has not failed yet");
+    check_rc(wsrt_handle_send(g.handle, conn, (const uint8_t *)"\xc3\x28", 2, true), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_send text with invalid UTF-8 (other thread)");
+    check(wsrt_last_error()[0] != '\0', "wsrt_last_error() set on the other thread after its failure");
+    check_rc(wsrt_handle_send(NULL, conn, (const uint8_t *)"x", 1, true), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_send(NULL handle)");
+    check_rc(wsrt_handle_close(g.handle, conn, 1005, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_close with code 1005");
+    check_rc(wsrt_handle_wake(NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_wake(NULL)");
+    check_rc(wsrt_handle_shutdown(NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_shutdown(NULL)");
+    check_rc(wsrt_handle_send(g.handle, conn, (const uint8_t *)"from-handle", 11, true), WSRT_OK,
+             "wsrt_handle_send from another thread");
+    check_rc(wsrt_handle_wake(g.handle), WSRT_OK, "wsrt_handle_wake from another thread");
+    return NULL;
+}
+
+static void *delayed_waker(void *arg) {
+    (void)arg;
+    sleep_ms(200);
+    check_rc(wsrt_handle_wake(g.handle), WSRT_OK, "wsrt_handle_wake while the loop blocks in poll");
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The event loop                                                      */
+/* ------------------------------------------------------------------ */
+
+static void check_echo_open_request(const wsrt_event *ev) {
+    const wsrt_request *req = ev->request;
+    char b1[256], b2[256];
+    wsrt_str v;
+
+    check(str_eq(wsrt_request_method(req), "GET"), "OPEN: wsrt_request_method is GET");
+    check(str_eq(wsrt_request_path(req), "/echo"), "OPEN: wsrt_request_path is /echo (got %s)",
+          show(wsrt_request_path(req), b1, sizeof b1));
+    check(str_eq(wsrt_request_query(req), "a=1"), "OPEN: wsrt_request_query is a=1 (got %s)",
+          show(wsrt_request_query(req), b1, sizeof b1));
+    check(ev->len == 0 && ev->data != NULL, "OPEN: no subprotocol negotiated -> data \"\" (len %zu)", ev->len);
+
+    bool found = wsrt_request_header(req, "x-test-header", &v);
+    check(found && str_eq(v, "hello-wsrt"), "OPEN: wsrt_request_header (case-insensitive) finds X-Test-Header");
+    found = wsrt_request_header(req, "Sec-WebSocket-Key", &v);
+    check(found && str_eq(v, SAMPLE_KEY), "OPEN: wsrt_request_header Sec-WebSocket-Key");
+    wsrt_str untouched = {"sentinel", 8};
+    found = wsrt_request_header(req, "X-Absent", &untouched);
+    check(!found && untouched.len == 8 && memcmp(untouched.ptr, "sentinel", 8) == 0,
+          "OPEN: absent header -> false, value left alone");
+
+    size_t count = wsrt_request_header_count(req);
+    check(count == 6, "OPEN: wsrt_request_header_count == 6 (got %zu)", count);
+    wsrt_str n0, v0, n5, v5;
+    bool at0 = wsrt_request_header_at(req, 0, &n0, &v0);
+    check(at0 && str_eq(n0, "Host"), "OPEN: wsrt_request_header_at(0) is Host (got %s: %s)", show(n0, b1, sizeof b1),
+          show(v0, b2, sizeof b2));
+    bool at5 = wsrt_request_header_at(req, 5, &n5, &v5);
+    check(at5 && str_eq(n5, "X-Test-Header") && str_eq(v5, "hello-wsrt"),
+          "OPEN: wsrt_request_header_at(5) is X-Test-Header: hello-wsrt in order received");
+    check(!wsrt_request_header_at(req, count, &n5, &v5), "OPEN: wsrt_request_header_at(count) -> false");
+    check(wsrt_request_protocol_count(req) == 0, "OPEN: no subprotocols offered -> count 0");
+
+    char peer[64], want[64];
+    int lp = atomic_load(&c_echo.local_port);
+    snprintf(want, sizeof want, "127.0.0.1:%d", lp);
+    size_t need = wsrt_request_peer(req, peer, sizeof peer);
+    check(need == strlen(want) && strcmp(peer, want) == 0, "OPEN: wsrt_request_peer is \"%s\" (got \"%s\")", want,
+          peer);
+    char tiny[5];
+    memset(tiny, 'Z', sizeof tiny);
+    size_t need2 = wsrt_request_peer(req, tiny, sizeof tiny);
+    check(need2 == strlen(want) && strcmp(tiny, "127.") == 0, "OPEN: wsrt_request_peer truncates and NUL-terminates");
+    check(wsrt_request_peer(req, NULL, 0) == strlen(want), "OPEN: wsrt_request_peer(NULL, 0) returns the length");
+}
+
+/* The error-path checks, run while the echo connection is open. */
+static void run_conn_checks(wsrt_conn conn) {
+    wsrt_server *srv = g.srv;
+    size_t n = 12345;
+    const uint8_t *x = (const uint8_t *)"x";
+
+    check_rc(wsrt_send(srv, conn + ((uint64_t)1 << 32), x, 1, true), WSRT_ERR_UNKNOWN_CONNECTION,
+             "wsrt_send on an unknown conn (same slot, other generation)");
+    check(wsrt_last_error()[0] != '\0', "wsrt_last_error non-empty after UNKNOWN_CONNECTION");
+    check_rc(wsrt_send(srv, 0, x, 1, true), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_send on conn 0");
+    check_rc(wsrt_send(srv, conn + 1000, x, 1, false), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_send on a never-used slot");
+    check_rc(wsrt_ping(srv, conn + 1000, x, 1), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_ping on an unknown conn");
+    check_rc(wsrt_buffered_amount(srv, conn + 1000, &n), WSRT_ERR_UNKNOWN_CONNECTION,
+             "wsrt_buffered_amount on an unknown conn");
+    check_rc(wsrt_close(srv, conn + 1000, 1000, NULL), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_close on an unknown conn");
+
+    check_rc(wsrt_close(srv, conn, 1005, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_close with code 1005");
+    check_rc(wsrt_close(srv, conn, 1006, "x"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_close with code 1006");
+    check_rc(wsrt_close(srv, conn, 999, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_close with code 999");
+    check_rc(wsrt_close(srv, conn, 5000, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_close with code 5000");
+    {
+        char reason[125];
+        memset(reason, 'r', 124);
+        reason[124] = '\0';
+        check_rc(wsrt_close(srv, conn, 1000, reason), WSRT_ERR_INVALID_ARGUMENT, "wsrt_close with a 124-byte reason");
+        check_rc(wsrt_close(srv, conn, 1000, "\xff"), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_close with a non-UTF-8 reason");
+    }
+    check_rc(wsrt_send(srv, conn, (const uint8_t *)"ab\xff", 3, true), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_send text with invalid UTF-8");
+    check_rc(wsrt_send(srv, conn, (const uint8_t *)"\xed\xa0\x80", 3, true), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_send text with a UTF-16 surrogate");
+    check_rc(wsrt_send(srv, conn, NULL, 4, false), WSRT_ERR_INVALID_ARGUMENT, "wsrt_send NULL data with len 4");
+    {
+        uint8_t big[126];
+        memset(big, 'p', sizeof big);
+        check_rc(wsrt_ping(srv, conn, big, sizeof big), WSRT_ERR_INVALID_ARGUMENT, "wsrt_ping with 126 bytes");
+    }
+    check_rc(wsrt_sse_send(srv, conn, NULL, NULL, -1, x, 1), WSRT_ERR_WRONG_STATE, "wsrt_sse_send on a WebSocket");
+    check_rc(wsrt_sse_comment(srv, conn, "c"), WSRT_ERR_WRONG_STATE, "wsrt_sse_comment on a WebSocket");
+    check_rc(wsrt_accept(srv, conn, NULL), WSRT_ERR_WRONG_STATE, "wsrt_accept on an open WebSocket");
+    check_rc(wsrt_reject(srv, conn, 403, NULL), WSRT_ERR_WRONG_STATE, "wsrt_reject on an open WebSocket");
+    check_rc(wsrt_buffered_amount(srv, conn, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_buffered_amount(out NULL)");
+    check(wsrt_server_connection_count(srv) >= 1, "wsrt_server_connection_count >= 1 with a client connected");
+
+    /* NULL server everywhere: an error, not a crash. */
+    const wsrt_event *evs = NULL;
+    size_t cnt = 0;
+    check_rc(wsrt_server_poll(NULL, 0, &evs, &cnt), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_poll(NULL server)");
+    check_rc(wsrt_server_poll(srv, 0, NULL, &cnt), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_poll(events NULL)");
+    check_rc(wsrt_server_poll(srv, 0, &evs, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_poll(count NULL)");
+    check_rc(wsrt_server_flush(NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_flush(NULL)");
+    check_rc(wsrt_send(NULL, conn, x, 1, true), WSRT_ERR_INVALID_ARGUMENT, "wsrt_send(NULL server)");
+    check_rc(wsrt_ping(NULL, conn, x, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_ping(NULL server)");
+    check_rc(wsrt_close(NULL, conn, 1000, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_close(NULL server)");
+    check_rc(wsrt_accept(NULL, conn, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_accept(NULL server)");
+    check_rc(wsrt_reject(NULL, conn, 400, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_reject(NULL server)");
+    check_rc(wsrt_sse_send(NULL, conn, NULL, NULL, -1, x, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_sse_send(NULL server)");
+    check_rc(wsrt_sse_comment(NULL, conn, "c"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_sse_comment(NULL server)");
+    check_rc(wsrt_buffered_amount(NULL, conn, &n), WSRT_ERR_INVALID_ARGUMENT, "wsrt_buffered_amount(NULL server)");
+    check_rc(wsrt_server_begin_shutdown(NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_begin_shutdown(NULL)");
+    check_rc(wsrt_server_shutdown(NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_shutdown(NULL)");
+    check(wsrt_server_port(NULL) == 0, "wsrt_server_port(NULL) == 0");
+    check(wsrt_server_fd(NULL) == -1, "wsrt_server_fd(NULL) == -1");
+    check(wsrt_server_next_timeout_ms(NULL) == -1, "wsrt_server_next_timeout_ms(NULL) == -1");
+    check(wsrt_server_connection_count(NULL) == 0, "wsrt_server_connection_count(NULL) == 0");
+    check(!wsrt_server_is_finished(NULL), "wsrt_server_is_finished(NULL) == false");
+    check(wsrt_server_handle(NULL) == NULL, "wsrt_server_handle(NULL) == NULL");
+    wsrt_server_free(NULL);
+    wsrt_handle_free(NULL);
+    wsrt_config_free(NULL);
+    check(true, "wsrt_server_free/wsrt_handle_free/wsrt_config_free(NULL) are no-ops");
+
+    /* Request accessors with NULL. */
+    wsrt_str s = wsrt_request_path(NULL);
+    check(s.ptr != NULL && s.len == 0, "wsrt_request_path(NULL) -> empty string, ptr not NULL");
+    wsrt_str v = {"keep", 4};
+    check(!wsrt_request_header(NULL, "Host", &v) && v.len == 4, "wsrt_request_header(NULL) -> false");
+    check(wsrt_request_header_count(NULL) == 0, "wsrt_request_header_count(NULL) == 0");
+    check(wsrt_request_peer(NULL, NULL, 0) == 0, "wsrt_request_peer(NULL) == 0");
+    check(wsrt_request_protocol_count(NULL) == 0, "wsrt_request_protocol_count(NULL) == 0");
+
+    /* wsrt_buffered_amount: a queued send counts until it is flushed. */
+    size_t before = 99, queued = 0, after = 99;
+    check_rc(wsrt_buffered_amount(srv, conn, &before), WSRT_OK, "wsrt_buffered_amount");
+    check_rc(wsrt_send(srv, conn, (const uint8_t *)"checks-done", 11, true), WSRT_OK, "wsrt_send text");
+    check_rc(wsrt_buffered_amount(srv, conn, &queued), WSRT_OK, "wsrt_buffered_amount after a send");
+    check(queued >= before + 13, "wsrt_buffered_amount grew by the queued frame (%zu -> %zu)", before, queued);
+    check_rc(wsrt_server_flush(srv), WSRT_OK, "wsrt_server_flush");
+    check_rc(wsrt_buffered_amount(srv, conn, &after), WSRT_OK, "wsrt_buffered_amount after flush");
+    check(after == 0, "wsrt_buffered_amount is 0 once flushed (got %zu)", after);
+}
+
+static void on_message(const wsrt_event *ev) {
+    wsrt_server *srv = g.srv;
+    if (ev->conn == g.echo_conn && ev->is_text && bytes_eq(ev->data, ev->len, "cmd:ping")) {
+        check_rc(wsrt_ping(srv, ev->conn, (const uint8_t *)"are you there", 13), WSRT_OK, "wsrt_ping");
+        return;
+    }
+    if (ev->conn == g.echo_conn && ev->is_text && bytes_eq(ev->data, ev->len, "cmd:handle")) {
+        wsrt_conn *arg = malloc(sizeof *arg);
+        if (arg == NULL) return;
+        *arg = ev->conn;
+        g.handle_thread_started = pthread_create(&g.handle_thread, NULL, handle_sender, arg) == 0;
+        if (!g.handle_thread_started) {
+            free(arg);
+            check(false, "pthread_create (handle sender)");
+        }
+        return;
+    }
+    if (ev->conn == g.echo_conn && ev->is_text && bytes_eq(ev->data, ev->len, "cmd:checks")) {
+        run_conn_checks(ev->conn);
+        return;
+    }
+    /* Everything else is echoed with the same type. */
+    wsrt_result r = wsrt_send(srv, ev->conn, ev->data, ev->len, ev->is_text);
+    if (r != WSRT_OK) check_rc(r, WSRT_OK, "wsrt_send echo");
+    if (ev->conn == g.echo_conn && !g.first_echo_done) {
+        g.first_echo_done = true;
+        check(ev->is_text, "MESSAGE: first message is_text");
+        size_t amount = 0;
+        wsrt_result br = wsrt_buffered_amount(srv, ev->conn, &amount);
+        check(br == WSRT_OK && amount >= ev->len + 2, "wsrt_buffered_amount counts the queued echo (%zu bytes)",
+              amount);
+    }
+}
+
+static void handle_event(const wsrt_event *ev) {
+    wsrt_server *srv = g.srv;
+    g.events_seen++;
+    if (ev->data == NULL) g.null_data++;
+    bool wants_request =
+        ev->type == WSRT_EVENT_REQUEST || ev->type == WSRT_EVENT_OPEN || ev->type == WSRT_EVENT_SSE_OPEN;
+    if (wants_request != (ev->request != NULL)) g.bad_request_ptr++;
+    if (ev->type != WSRT_EVENT_WAKE && ev->conn == 0) g.zero_conn++;
+
+    switch (ev->type) {
+    case WSRT_EVENT_WAKE:
+        g.wakes++;
+        break;
+
+    case WSRT_EVENT_REQUEST: {
+        rec(ev->conn)->requests++;
+        const wsrt_request *req = ev->request;
+        if (req == NULL) break;
+        wsrt_str v;
+        char b[128];
+        bool is_accept = wsrt_request_header(req, "X-Case", &v) && str_eq(v, "accept");
+        check(str_eq(wsrt_request_path(req), "/auth"), "REQUEST: path is /auth (got %s)",
+              show(wsrt_request_path(req), b, sizeof b));
+        check(!ev->is_sse, "REQUEST: is_sse false for a WebSocket route");
+        if (is_accept) {
+            g.auth_ok_conn = ev->conn;
+            size_t pc = wsrt_request_protocol_count(req);
+            check(pc == 2, "REQUEST: wsrt_request_protocol_count == 2 (got %zu)", pc);
+            check(str_eq(wsrt_request_protocol_at(req, 0), "chat") && str_eq(wsrt_request_protocol_at(req, 1), "superchat"),
+                  "REQUEST: offered protocols are chat, superchat in client order");
+            wsrt_str none = wsrt_request_protocol_at(req, 2);
+            check(none.ptr != NULL && none.len == 0, "REQUEST: wsrt_request_protocol_at out of range -> \"\"");
+            check_rc(wsrt_send(srv, ev->conn, (const uint8_t *)"x", 1, true), WSRT_ERR_WRONG_STATE,
+                     "wsrt_send on a connection awaiting approval");
+            check_rc(wsrt_close(srv, ev->conn, 1000, NULL), WSRT_ERR_WRONG_STATE,
+                     "wsrt_close on a connection awaiting approval");
+            check_rc(wsrt_accept(srv, ev->conn, "megachat"), WSRT_ERR_INVALID_ARGUMENT,
+                     "wsrt_accept with a subprotocol the client did not offer");
+            check_rc(wsrt_accept(srv, ev->conn, "superchat"), WSRT_OK, "wsrt_accept(conn, \"superchat\")");
+        } else {
+            g.auth_no_conn = ev->conn;
+            g.auth_no_requested = true;
+            check_rc(wsrt_reject(srv, ev->conn, 200, "x"), WSRT_ERR_INVALID_ARGUMENT,
+                     "wsrt_reject with status 200 (outside 400-599)");
+            check_rc(wsrt_reject(srv, ev->conn, 401, "no"), WSRT_OK, "wsrt_reject(conn, 401, \"no\")");
+        }
+        break;
+    }
+
+    case WSRT_EVENT_OPEN: {
+        rec(ev->conn)->opens++;
+        const wsrt_request *req = ev->request;
+        if (req == NULL) break;
+        wsrt_str path = wsrt_request_path(req);
+        if (ev->conn == g.auth_ok_conn && g.auth_ok_conn != 0) {
+            g.auth_ok_open = true;
+            check(bytes_eq(ev->data, ev->len, "superchat"), "OPEN after wsrt_accept: data/len is \"superchat\"");
+        } else if (g.shutting_down || (g.echo_conn != 0 && str_eq(path, "/echo"))) {
+            g.down_ws_conn = ev->conn;
+            g.down_ws_open = true;
+        } else if (str_eq(path, "/echo")) {
+            check(g.echo_conn == 0, "OPEN: only one echo connection");
+            g.echo_conn = ev->conn;
+            g.echo_open = true;
+            check_echo_open_request(ev);
+        } else {
+            char b[128];
+            check(false, "OPEN: unexpected path %s", show(path, b, sizeof b));
+        }
+        break;
+    }
+
+    case WSRT_EVENT_MESSAGE:
+        on_message(ev);
+        break;
+
+    case WSRT_EVENT_PONG:
+        if (ev->conn == g.echo_conn) {
+            g.pong_seen = true;
+            check(bytes_eq(ev->data, ev->len, "are you there"), "WSRT_EVENT_PONG carries the ping payload");
+            check_rc(wsrt_send(srv, ev->conn, (const uint8_t *)"pong-ok", 7, true), WSRT_OK, "wsrt_send after PONG");
+        }
+        break;
+
+    case WSRT_EVENT_CLOSE:
+        rec(ev->conn)->closes++;
+        if (ev->conn == g.echo_conn) {
+            g.echo_closed = true;
+            g.echo_close_code = ev->code;
+            size_t n = ev->len < sizeof g.echo_close_reason - 1 ? ev->len : sizeof g.echo_close_reason - 1;
+            memcpy(g.echo_close_reason, ev->data, n);
+            g.echo_close_reason[n] = '\0';
+        } else if (ev->conn == g.auth_ok_conn) {
+            g.auth_ok_closed = true;
+            check(ev->code == 1000, "CLOSE for the approved connection has code 1000 (got %u)", (unsigned)ev->code);
+        } else if (ev->conn == g.down_ws_conn) {
+            g.down_ws_closed = true;
+            g.down_ws_code = ev->code;
+        } else if (ev->conn == g.auth_no_conn) {
+            note("a CLOSE event (code %u) followed the rejected request", (unsigned)ev->code);
+        }
+        break;
+
+    case WSRT_EVENT_SSE_OPEN: {
+        rec(ev->conn)->sse_opens++;
+        const wsrt_request *req = ev->request;
+        if (req == NULL) break;
+        if (g.shutting_down || g.sse_conn != 0) {
+            g.down_sse_conn = ev->conn;
+            g.down_sse_open = true;
+            break;
+        }
+        g.sse_conn = ev->conn;
+        g.sse_open = true;
+        wsrt_str v;
+        char b[128];
+        check(str_eq(wsrt_request_path(req), "/sse") && str_eq(wsrt_request_query(req), "x=1"),
+              "SSE_OPEN: path /sse, query x=1");
+        bool has = wsrt_request_header(req, "Last-Event-ID", &v);
+        check(has && str_eq(v, "42"), "SSE_OPEN: Last-Event-ID header visible (got %s)",
+              has ? show(v, b, sizeof b) : "(absent)");
+        const uint8_t *d = (const uint8_t *)"line one\nline two";
+        size_t dl = strlen((const char *)d);
+        check_rc(wsrt_sse_send(srv, ev->conn, "update", "a\nb", -1, d, dl), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_sse_send with an id containing \\n");
+        check_rc(wsrt_sse_send(srv, ev->conn, "up\rdate", "7", -1, d, dl), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_sse_send with an event name containing \\r");
+        check_rc(wsrt_sse_send(srv, ev->conn, NULL, NULL, -1, (const uint8_t *)"\xff", 1), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_sse_send with non-UTF-8 data");
+        check_rc(wsrt_sse_send(srv, ev->conn, NULL, NULL, -1, NULL, 3), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_sse_send NULL data with len 3");
+        check_rc(wsrt_send(srv, ev->conn, (const uint8_t *)"x", 1, true), WSRT_ERR_WRONG_STATE,
+                 "wsrt_send (WebSocket) on an SSE stream");
+        check_rc(wsrt_ping(srv, ev->conn, NULL, 0), WSRT_ERR_WRONG_STATE, "wsrt_ping on an SSE stream");
+        check_rc(wsrt_sse_send(srv, ev->conn, "update", "7", 2500, d, dl), WSRT_OK,
+                 "wsrt_sse_send with event, id, retry and two data lines");
+        check_rc(wsrt_sse_send(srv, ev->conn, NULL, NULL, -1, (const uint8_t *)"plain", 5), WSRT_OK,
+                 "wsrt_sse_send with data only");
+        check_rc(wsrt_sse_comment(srv, ev->conn, "hello"), WSRT_OK, "wsrt_sse_comment");
+        break;
+    }
+
+    case WSRT_EVENT_SSE_CLOSE:
+        rec(ev->conn)->sse_closes++;
+        if (ev->conn == g.sse_conn) g.sse_closed = true;
+        if (ev->conn == g.down_sse_conn) g.down_sse_closed = true;
+        break;
+
+    case WSRT_EVENT_DRAIN:
+        break;
+
+    default:
+        check(false, "unknown event type %d", (int)ev->type);
+        break;
+    }
+}
+
+static void pump_once(int timeout_ms) {
+    const wsrt_event *evs = NULL;
+    size_t n = 0;
+    wsrt_result r = wsrt_server_poll(g.srv, timeout_ms, &evs, &n);
+    if (r != WSRT_OK) {
+        check_rc(r, WSRT_OK, "wsrt_server_poll");
+        sleep_ms(timeout_ms);
+        return;
+    }
+    if (n > 0 && evs == NULL) {
+        check(false, "wsrt_server_poll returned %zu events at NULL", n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) handle_event(&evs[i]);
+    int64_t t = wsrt_server_next_timeout_ms(g.srv);
+    if (t < -1) g.bad_timeout++;
+    if (t >= 0) g.timeout_nonneg++;
+}
+
+typedef bool (*cond_fn)(void);
+
+static bool run_until(cond_fn cond, int timeout_ms, const char *what) {
+    int64_t deadline = now_ms() + timeout_ms;
+    while (!cond()) {
+        if (now_ms() > deadline) return check(false, "timed out waiting for: %s", what);
+        pump_once(20);
+    }
+    return true;
+}
+
+static bool static_done(void) { return atomic_load(&c_static.done); }
+static bool echo_done(void) { return atomic_load(&c_echo.done) && g.echo_closed && g.wakes > 0; }
+static bool auth_done(void) {
+    return atomic_load(&c_auth_ok.done) && atomic_load(&c_auth_no.done) && g.auth_ok_closed;
+}
+static bool sse_done(void) { return atomic_load(&c_sse.done) && g.sse_closed; }
+static bool down_ready(void) {
+    return g.down_ws_open && g.down_sse_open && atomic_load(&c_down_ws.ready) && atomic_load(&c_down_sse.ready);
+}
+static bool no_connections(void) { return wsrt_server_connection_count(g.srv) == 0; }
+static bool down_clients_done(void) { return atomic_load(&c_down_ws.done) && atomic_load(&c_down_sse.done); }
+
+/* ------------------------------------------------------------------ */
+/* Phases                                                              */
+/* ------------------------------------------------------------------ */
+
+static void test_version(void) {
+    const char *v = wsrt_version();
+    bool ok = v != NULL;
+    int dots = 0;
+    if (ok) {
+        /* MAJOR.MINOR.PATCH, optionally followed by -pre or +build */
+        const char *p = v;
+        for (;;) {
+            if (*p < '0' || *p > '9') {
+                ok = false;
+                break;
+            }
+            while (*p >= '0' && *p <= '9') p++;
+            if (dots == 2) break;
+            if (*p != '.') {
+                ok = false;
+                break;
+            }
+            dots++;
+            p++;
+        }
+        if (ok && *p != '\0' && *p != '-' && *p != '+') ok = false;
+    }
+    check(ok, "wsrt_version() is a semantic version (got \"%s\")", v ? v : "(NULL)");
+
+    /* If run from the source tree, compare with the workspace version. */
+    FILE *f = fopen("Cargo.toml", "r");
+    if (f != NULL) {
+        char line[256], want[64] = "";
+        while (fgets(line, sizeof line, f) != NULL) {
+            if (sscanf(line, "version = \"%63[^\"]\"", want) == 1) break;
+            want[0] = '\0';
+        }
+        fclose(f);
+        if (want[0] != '\0') check(v != NULL && strcmp(v, want) == 0, "wsrt_version() == Cargo.toml version \"%s\"", want);
+    }
+    check(wsrt_abi_version() == WSRT_ABI_VERSION, "wsrt_abi_version() == WSRT_ABI_VERSION (%u)",
+          (unsigned)WSRT_ABI_VERSION);
+    check(wsrt_last_error() != NULL && wsrt_last_error()[0] == '\0', "wsrt_last_error() is \"\" before any failure");
+
+    for (int r = WSRT_OK; r <= WSRT_ERR_INTERNAL; r++) {
+        const char *s = wsrt_result_str((wsrt_result)r);
+        bool ok1 = s != NULL && s[0] != '\0';
+        check(ok1, "wsrt_result_str(%d) is non-empty (\"%s\")", r, s ? s : "(NULL)");
+    }
+}
+
+/* Tries wsrt_server_new on a fresh config; returns the result. */
+static wsrt_result try_server(const char *listen, const char *route_path) {
+    wsrt_config *cfg = NULL;
+    wsrt_server *srv = NULL;
+    wsrt_result r = wsrt_config_new(listen, &cfg);
+    if (r != WSRT_OK) return r;
+    if (route_path != NULL) {
+        r = wsrt_config_add_route(cfg, route_path, WSRT_ROUTE_WEBSOCKET, 0, NULL);
+        if (r != WSRT_OK) {
+            wsrt_config_free(cfg);
+            return r;
+        }
+    }
+    r = wsrt_server_new(cfg, &srv);
+    if (r == WSRT_OK) wsrt_server_free(srv);
+    wsrt_config_free(cfg);
+    return r;
+}
+
+static void test_config_errors(void) {
+    wsrt_config *cfg = NULL;
+    check_rc(wsrt_config_new(NULL, &cfg), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_new(NULL listen)");
+    const char *msg = wsrt_last_error();
+    check(msg != NULL && msg[0] != '\0', "wsrt_last_error() non-empty after a failure (\"%s\")", msg ? msg : "");
+    check_rc(wsrt_config_new("127.0.0.1:0", NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_new(out NULL)");
+    check_rc(wsrt_config_new("\xff\xfe", &cfg), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_new(non-UTF-8 listen)");
+
+    if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "wsrt_config_new(\"127.0.0.1:0\")")) return;
+    check(cfg != NULL, "wsrt_config_new writes the config");
+    check_rc(wsrt_config_set(cfg, 9999, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set(unknown option 9999)");
+    check(wsrt_last_error()[0] != '\0', "wsrt_last_error() non-empty after unknown option");
+    check_rc(wsrt_config_set(cfg, 0, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set(option 0)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_OVERFLOW_POLICY, 7), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set(OVERFLOW_POLICY, 7)");
+    check_rc(wsrt_config_set(NULL, WSRT_OPT_MAX_HEADERS, 10), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set(NULL config)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_OVERFLOW_POLICY, WSRT_OVERFLOW_CLOSE), WSRT_OK,
+             "wsrt_config_set(OVERFLOW_POLICY, WSRT_OVERFLOW_CLOSE)");
+    check_rc(wsrt_config_add_route(cfg, "/x", 99, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_route(bad kind 99)");
+    check_rc(wsrt_config_add_route(cfg, "/x", 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_add_route(kind 0)");
+    check_rc(wsrt_config_add_route(cfg, "/x", WSRT_ROUTE_WEBSOCKET, 0x80, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_route(unknown flag)");
+    check_rc(wsrt_config_add_route(cfg, NULL, WSRT_ROUTE_SSE, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_route(NULL path)");
+    check_rc(wsrt_config_add_route(cfg, "/\xc3", WSRT_ROUTE_SSE, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_route(non-UTF-8 path)");
+    check_rc(wsrt_config_add_route(NULL, "/x", WSRT_ROUTE_SSE, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_route(NULL config)");
+    check_rc(wsrt_config_add_static(cfg, "/s", NULL, (const uint8_t *)"x", 1), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_static(NULL content type)");
+    check_rc(wsrt_config_add_static(cfg, "/s", "text/plain", NULL, 5), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_static(NULL body, len 5)");
+    check_rc(wsrt_config_allow_origin(cfg, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_allow_origin(NULL)");
+    wsrt_server *srv = NULL;
+    check_rc(wsrt_server_new(NULL, &srv), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new(NULL config)");
+    check_rc(wsrt_server_new(cfg, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new(out NULL)");
+    wsrt_config_free(cfg);
+
+    check_rc(try_server("127.0.0.1:0", "noslash"), WSRT_ERR_CONFIG, "wsrt_server_new with route path \"noslash\"");
+    check(wsrt_last_error()[0] != '\0', "wsrt_last_error() explains the config error (\"%s\")", wsrt_last_error());
+    check_rc(try_server("nonsense", "/ok"), WSRT_ERR_CONFIG, "wsrt_server_new with listen \"nonsense\"");
+    check_rc(try_server("127.0.0.1:99999", "/ok"), WSRT_ERR_CONFIG, "wsrt_server_new with listen port 99999");
+    {
+        wsrt_config *dup = NULL;
+        wsrt_server *s = NULL;
+        if (wsrt_config_new("127.0.0.1:0", &dup) == WSRT_OK) {
+            wsrt_config_add_route(dup, "/same", WSRT_ROUTE_WEBSOCKET, 0, NULL);
+            wsrt_config_add_route(dup, "/same", WSRT_ROUTE_SSE, 0, NULL);
+            check_rc(wsrt_server_new(dup, &s), WSRT_ERR_CONFIG, "wsrt_server_new with two routes at one path");
+            if (s != NULL) wsrt_server_free(s);
+            wsrt_config_free(dup);
+        }
+    }
+    /* A working server on a config that stays usable after wsrt_server_new. */
+    {
+        wsrt_config *c2 = NULL;
+        wsrt_server *s1 = NULL, *s2 = NULL;
+        wsrt_config_new("127.0.0.1:0", &c2);
+        check_rc(wsrt_server_new(c2, &s1), WSRT_OK, "wsrt_server_new on 127.0.0.1:0 with no routes");
+        check_rc(wsrt_server_new(c2, &s2), WSRT_OK, "the same config builds a second server (config only read)");
+        check(s1 != NULL && s2 != NULL && wsrt_server_port(s1) != 0 && wsrt_server_port(s1) != wsrt_server_port(s2),
+              "port 0 picks distinct free ports");
+        wsrt_server_free(s1);
+        wsrt_server_free(s2);
+        wsrt_config_free(c2);
+    }
+}
+
+static void *fresh_thread(void *arg) {
+    const char **out = arg;
+    *out = wsrt_last_error();
+    bool empty = *out != NULL && (*out)[0] == '\0';
+    wsrt_config_set(NULL, 0, 0);
+    *out = empty ? "" : "not empty";
+    return NULL;
+}
+
+static void test_thread_local_error(void) {
+    wsrt_config_new(NULL, NULL);
+    char mine[256];
+    snprintf(mine, sizeof mine, "%s", wsrt_last_error());
+    const char *other = NULL;
+    pthread_t t;
+    if (pthread_create(&t, NULL, fresh_thread, &other) == 0) {
+        pthread_join(t, NULL);
+        check(other != NULL && other[0] == '\0', "wsrt_last_error() is per thread (\"\" on a new thread)");
+        check(strcmp(mine, wsrt_last_error()) == 0, "another thread's failure leaves this thread's message alone");
+    }
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGALRM, on_alarm);
+    alarm(WATCHDOG_SECONDS);
+
+    /* --- library identity and configuration errors ---------------- */
+    test_version();
+    test_config_errors();
+    test_thread_local_error();
+
+    /* --- the server under test ------------------------------------ */
+    wsrt_config *cfg = NULL;
+    if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "wsrt_config_new for the test server")) goto done;
+    check_rc(wsrt_config_add_route(cfg, "/echo", WSRT_ROUTE_WEBSOCKET, 0, NULL), WSRT_OK, "add route /echo (WebSocket)");
+    check_rc(wsrt_config_add_route(cfg, "/sse", WSRT_ROUTE_SSE, 0, NULL), WSRT_OK, "add route /sse (SSE)");
+    check_rc(wsrt_config_add_route(cfg, "/auth", WSRT_ROUTE_WEBSOCKET, WSRT_ROUTE_APPROVE, "chat,superchat"), WSRT_OK,
+             "add route /auth (WebSocket, APPROVE, \"chat,superchat\")");
+    check_rc(wsrt_config_add_static(cfg, "/", "text/html; charset=utf-8", (const uint8_t *)STATIC_BODY,
+                                    strlen(STATIC_BODY)),
+             WSRT_OK, "add static page /");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_SSE_KEEPALIVE_MS, 0), WSRT_OK, "wsrt_config_set(SSE_KEEPALIVE_MS, 0)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_CLOSE_TIMEOUT_MS, 3000), WSRT_OK, "wsrt_config_set(CLOSE_TIMEOUT_MS, 3000)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_MAX_MESSAGE_SIZE, 1 << 20), WSRT_OK, "wsrt_config_set(MAX_MESSAGE_SIZE)");
+    wsrt_result r = wsrt_server_new(cfg, &g.srv);
+    wsrt_config_free(cfg);
+    if (!check_rc(r, WSRT_OK, "wsrt_server_new for the test server") || g.srv == NULL) goto done;
+    server_port = wsrt_server_port(g.srv);
+    check(server_port != 0, "wsrt_server_port gives the bound port (%u)", (unsigned)server_port);
+    check(wsrt_server_connection_count(g.srv) == 0, "wsrt_server_connection_count == 0 at start");
+    check(!wsrt_server_is_finished(g.srv), "wsrt_server_is_finished false before a shutdown");
+    {
+        int64_t t = wsrt_server_next_timeout_ms(g.srv);
+        check(t == -1 || t >= 0, "wsrt_server_next_timeout_ms is -1 or >= 0 (%" PRId64 ")", t);
+    }
+
+    /* Binding the port in use fails with an I/O error. */
+    {
+        char listen[64];
+        snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)server_port);
+        check_rc(try_server(listen, "/x"), WSRT_ERR_IO, "wsrt_server_new on a port already in use");
+        check(wsrt_last_error()[0] != '\0', "wsrt_last_error() explains the bind failure (\"%s\")", wsrt_last_error());
+    }
+
+    g.handle = wsrt_server_handle(g.srv);
+    check(g.handle != NULL, "wsrt_server_handle returns a handle");
+
+    /* --- wsrt_server_fd becomes readable on a new connection ------ */
+    {
+        int fd = wsrt_server_fd(g.srv);
+        check(fd >= 0, "wsrt_server_fd is a valid descriptor (%d)", fd);
+        start_client(&c_static, client_static);
+        if (fd >= 0) {
+            struct pollfd pfd = {fd, POLLIN, 0};
+            int pr;
+            do {
+                pr = poll(&pfd, 1, 5000);
+            } while (pr < 0 && errno == EINTR);
+            check(pr == 1 && (pfd.revents & POLLIN), "wsrt_server_fd becomes readable when a client connects");
+            /* As documented: readable -> wsrt_server_poll with timeout 0. */
+            const wsrt_event *evs = NULL;
+            size_t n = 0;
+            check_rc(wsrt_server_poll(g.srv, 0, &evs, &n), WSRT_OK, "wsrt_server_poll(timeout 0) after fd readable");
+            for (size_t i = 0; i < n; i++) handle_event(&evs[i]);
+        }
+        run_until(static_done, PHASE_TIMEOUT_MS, "static page client");
+        join_client(&c_static);
+    }
+
+    /* --- /echo ---------------------------------------------------- */
+    start_client(&c_echo, client_echo);
+    run_until(echo_done, PHASE_TIMEOUT_MS, "echo client, its CLOSE event and a WAKE");
+    join_client(&c_echo);
+    if (g.handle_thread_started) pthread_join(g.handle_thread, NULL);
+    check(g.echo_open, "WSRT_EVENT_OPEN for /echo");
+    check(g.pong_seen, "WSRT_EVENT_PONG after wsrt_ping");
+    check(g.wakes >= 1, "WSRT_EVENT_WAKE after wsrt_handle_wake from another thread");
+    check(g.echo_closed && g.echo_close_code == 4001, "CLOSE event code 4001 (got %u)", (unsigned)g.echo_close_code);
+    check(g.echo_closed && strcmp(g.echo_close_reason, "bye") == 0, "CLOSE event reason \"bye\" (got \"%s\")",
+          g.echo_close_reason);
+    {
+        wsrt_result sr = wsrt_send(g.srv, g.echo_conn, (const uint8_t *)"late", 4, true);
+        check(sr == WSRT_ERR_UNKNOWN_CONNECTION || sr == WSRT_ERR_CLOSED,
+              "wsrt_send after CLOSE -> UNKNOWN_CONNECTION or CLOSED (got %s)", wsrt_result_str(sr));
+    }
+
+    /* A wake interrupts a poll that would otherwise block. */
+    {
+        pthread_t t;
+        int wakes_before = g.wakes;
+        if (pthread_create(&t, NULL, delayed_waker, NULL) == 0) {
+            int64_t start = now_ms();
+            while (g.wakes == wakes_before && now_ms() - start < 5000) pump_once(5000);
+            int64_t took = now_ms() - start;
+            pthread_join(t, NULL);
+            check(g.wakes > wakes_before && took < 3000,
+                  "wsrt_server_poll(5000) returns WSRT_EVENT_WAKE soon after wsrt_handle_wake (%" PRId64 " ms)", took);
+        }
+    }
+
+    /* --- /auth: approval ----------------------------------------- */
+    start_client(&c_auth_ok, client_auth_ok);
+    start_client(&c_auth_no, client_auth_no);
+    run_until(auth_done, PHASE_TIMEOUT_MS, "approval clients");
+    join_client(&c_auth_ok);
+    join_client(&c_auth_no);
+    check(g.auth_ok_conn != 0 && g.auth_ok_open, "WSRT_EVENT_OPEN follows wsrt_accept");
+    check(g.auth_no_requested, "WSRT_EVENT_REQUEST for the rejected client");
+
+    /* --- /sse ------------------------------------------------------ */
+    start_client(&c_sse, client_sse);
+    run_until(sse_done, PHASE_TIMEOUT_MS, "SSE client and WSRT_EVENT_SSE_CLOSE");
+    join_client(&c_sse);
+    check(g.sse_open, "WSRT_EVENT_SSE_OPEN");
+    check(g.sse_closed, "WSRT_EVENT_SSE_CLOSE after the client disconnected");
+    {
+        wsrt_result sr = wsrt_sse_send(g.srv, g.sse_conn, NULL, NULL, -1, (const uint8_t *)"x", 1);
+        check(sr == WSRT_ERR_UNKNOWN_CONNECTION || sr == WSRT_ERR_CLOSED,
+              "wsrt_sse_send after SSE_CLOSE -> UNKNOWN_CONNECTION or CLOSED (got %s)", wsrt_result_str(sr));
+    }
+
+    /* --- graceful shutdown ---------------------------------------- */
+    /* Start from an idle server, so only the shutdown clients count. */
+    run_until(no_connections, 2000, "connections of finished clients to go away");
+    check(wsrt_server_connection_count(g.srv) == 0, "wsrt_server_connection_count back to 0 once clients left");
+    start_client(&c_down_ws, client_down_ws);
+    start_client(&c_down_sse, client_down_sse);
+    if (run_until(down_ready, PHASE_TIMEOUT_MS, "clients connected before shutdown")) {
+        g.shutting_down = true;
+        check_rc(wsrt_server_begin_shutdown(g.srv), WSRT_OK, "wsrt_server_begin_shutdown");
+        int64_t t = wsrt_server_next_timeout_ms(g.srv);
+        check(t == -1 || t >= 0, "wsrt_server_next_timeout_ms during shutdown is -1 or >= 0 (%" PRId64 ")", t);
+        check(!wsrt_server_is_finished(g.srv), "wsrt_server_is_finished false while clients are connected");
+        /* wsrt_server_flush writes the close frame (1001, then FIN) and
+         * ends the stream. Then, without polling, let both clients finish:
+         * the WebSocket client answers with its close frame and closes its
+         * socket, so its close frame and its FIN are both waiting when the
+         * loop next looks. The loop must see the EOF behind the frame. */
+        check_rc(wsrt_server_flush(g.srv), WSRT_OK, "wsrt_server_flush after wsrt_server_begin_shutdown");
+        int64_t wait_start = now_ms();
+        while (!down_clients_done() && now_ms() - wait_start < PHASE_TIMEOUT_MS) sleep_ms(5);
+        check(down_clients_done(), "shutdown clients finished their close handshakes without further polls");
+        int64_t start = now_ms();
+        while (!wsrt_server_is_finished(g.srv) && now_ms() - start < 10000) pump_once(20);
+        int64_t took = now_ms() - start;
+        check(wsrt_server_is_finished(g.srv), "wsrt_server_is_finished after polling");
+        check(took < 1500,
+              "shutdown finished promptly once every client had closed (%" PRId64
+              " ms; close timeout 3000 ms)",
+              took);
+        check(wsrt_server_connection_count(g.srv) == 0, "no connections left after the shutdown");
+        check(g.down_ws_closed && g.down_ws_code == 1001, "CLOSE event with code 1001 for the WebSocket (got %u)",
+              (unsigned)g.down_ws_code);
+        check(g.down_sse_closed, "SSE_CLOSE event for the stream ended by the shutdown");
+        int fd = tcp_connect(server_port, NULL);
+        check(fd < 0, "new connections are refused after the shutdown");
+        if (fd >= 0) close(fd);
+        const wsrt_event *evs = NULL;
+        size_t n = 99;
+        check_rc(wsrt_server_poll(g.srv, 0, &evs, &n), WSRT_OK, "wsrt_server_poll after the shutdown finished");
+        check(n == 0, "no events after the shutdown finished (%zu)", n);
+    }
+    run_until(down_clients_done, PHASE_TIMEOUT_MS, "shutdown clients");
+    join_client(&c_down_ws);
+    join_client(&c_down_sse);
+
+    /* --- whole-run event sanity ----------------------------------- */
+    check(g.events_seen > 0 && g.null_data == 0, "every event's data pointer is non-NULL (%d events)", g.events_seen);
+    check(g.bad_request_ptr == 0, "request set exactly on REQUEST/OPEN/SSE_OPEN (%d bad)", g.bad_request_ptr);
+    check(g.zero_conn == 0, "no connection event has conn 0");
+    check(g.bad_timeout == 0, "wsrt_server_next_timeout_ms always -1 or >= 0 (%d values >= 0)", g.timeout_nonneg);
+    {
+        int bad = 0;
+        for (size_t i = 0; i < nrecs; i++) {
+            conn_rec *c = &recs[i];
+            if (c->opens > 1 || c->sse_opens > 1) bad++;
+            if (c->opens == 1 && c->closes != 1) bad++;
+            if (c->sse_opens == 1 && c->sse_closes != 1) bad++;
+            if (c->opens == 0 && c->requests == 0 && c->closes > 0) bad++;
+            if (c->sse_opens == 0 && c->sse_closes > 0) bad++;
+        }
+        check(bad == 0, "exactly one CLOSE per OPEN and one SSE_CLOSE per SSE_OPEN (%zu connections)", nrecs);
+    }
+
+    wsrt_server_free(g.srv);
+    g.srv = NULL;
+    check(true, "wsrt_server_free");
+
+    /* The handle outlives the server: its calls now fail with an I/O error. */
+    if (g.handle != NULL) {
+        check_rc(wsrt_handle_wake(g.handle), WSRT_ERR_IO, "wsrt_handle_wake after wsrt_server_free");
+        check_rc(wsrt_handle_send(g.handle, 1, (const uint8_t *)"x", 1, false), WSRT_ERR_IO,
+                 "wsrt_handle_send after wsrt_server_free");
+        wsrt_handle_free(g.handle);
+        g.handle = NULL;
+        check(true, "wsrt_handle_free");
+    }
+
+done:
+    if (g.srv != NULL) wsrt_server_free(g.srv);
+    if (g.handle != NULL) wsrt_handle_free(g.handle);
+    alarm(0);
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
