@@ -36,7 +36,11 @@ fn frame(size: usize) -> Vec<u8> {
 
 fn main() {
     let a: Vec<String> = std::env::args().collect();
-    let addr = a.get(1).map_or("127.0.0.1:9001", |s| s).parse().expect("HOST:PORT");
+    let addr = a
+        .get(1)
+        .map_or("127.0.0.1:9001", |s| s)
+        .parse()
+        .expect("HOST:PORT");
     let path = a.get(2).map_or("/echo", |s| s).to_string();
     let n: usize = a.get(3).map_or(64, |s| s.parse().unwrap());
     let inflight: usize = a.get(4).map_or(16, |s| s.parse().unwrap());
@@ -47,12 +51,19 @@ fn main() {
     let mut clients = Vec::new();
     for i in 0..n {
         let mut sock = TcpStream::connect(addr).unwrap();
-        poll.registry().register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE).unwrap();
+        poll.registry()
+            .register(&mut sock, Token(i), Interest::READABLE | Interest::WRITABLE)
+            .unwrap();
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
-        clients.push(Client { sock, inbuf: Vec::new(), out: req.into_bytes(), upgraded: false });
+        clients.push(Client {
+            sock,
+            inbuf: Vec::new(),
+            out: req.into_bytes(),
+            upgraded: false,
+        });
     }
     let mut events = Events::with_capacity(1024);
     let mut buf = vec![0u8; 256 * 1024];
@@ -61,7 +72,8 @@ fn main() {
     let warmup = Duration::from_secs(1);
     let end = start + warmup + Duration::from_secs_f64(secs);
     while Instant::now() < end {
-        poll.poll(&mut events, Some(Duration::from_millis(50))).unwrap();
+        poll.poll(&mut events, Some(Duration::from_millis(50)))
+            .unwrap();
         if counted_from.is_none() && start.elapsed() >= warmup {
             counted_from = Some((Instant::now(), count));
         }
@@ -90,7 +102,10 @@ fn main() {
                 let b = &c.inbuf[pos..];
                 let (len, hdr) = match b[1] & 0x7f {
                     126 if b.len() >= 4 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
-                    127 if b.len() >= 10 => (u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize, 10),
+                    127 if b.len() >= 10 => (
+                        u64::from_be_bytes(b[2..10].try_into().unwrap()) as usize,
+                        10,
+                    ),
                     126 | 127 => break,
                     l => (l as usize, 2),
                 };
