@@ -43,7 +43,7 @@ examples: lib
 	@mkdir -p $(BUILD)/examples
 	$(CC) $(CFLAGS_STRICT) examples/c/echo_server.c -o $(BUILD)/examples/echo_server \
 		$$(PKG_CONFIG_PATH=$(LIBDIR)/pkgconfig pkg-config --cflags --libs wsrt 2>/dev/null || echo "-I$(BUILD)/include -L$(LIBDIR) -lwsrt") \
-		-Wl,-rpath,$(LIBDIR)
+		-pthread -Wl,-rpath,$(LIBDIR)
 
 header:
 	cargo run -q -p wsrt-ffi --example gen_header

@@ -2055,16 +2055,25 @@ fn choose_protocol_follows_server_preference() {
 #[test]
 fn responses_are_well_formed() {
     let mut out = Vec::new();
-    write_response(&mut out, 404, "", "text/plain", b"nope");
+    write_response(&mut out, 404, "", "text/plain", b"nope", true);
     let s = String::from_utf8(out).unwrap();
     assert_eq!(
         s,
         "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
     );
 
+    // HEAD: the same head (the length of the body it would get), no body.
+    let mut out = Vec::new();
+    write_response(&mut out, 404, "", "text/plain", b"nope", false);
+    let s = String::from_utf8(out).unwrap();
+    assert_eq!(
+        s,
+        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 4\r\nConnection: close\r\n\r\n"
+    );
+
     let err = ws_validate("GET", "1.1", &replaced("sec-websocket-version", "8")).unwrap_err();
     let mut out = Vec::new();
-    write_error(&mut out, &err);
+    write_error(&mut out, &err, true);
     let s = String::from_utf8(out).unwrap();
     assert!(s.starts_with("HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\n"));
     let (head, body) = s.split_once("\r\n\r\n").unwrap();

@@ -937,6 +937,33 @@ fn static_page_and_its_errors() {
     assert_eq!(r.status, 405);
     let r = http(ts.addr, b"GET /health HTTP/1.1\r\n\r\n");
     assert_eq!(r.status, 400);
+
+    // HEAD gets the head GET would get, and no body (RFC 9110 §9.3.2),
+    // on the page and on error answers alike.
+    for (req, status_line, length) in [
+        (
+            &b"HEAD /health HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            "HTTP/1.1 200 OK",
+            "Content-Length: 2",
+        ),
+        (
+            &b"HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            "HTTP/1.1 404 Not Found",
+            "Content-Length: 10",
+        ),
+    ] {
+        let mut s = tcp(ts.addr);
+        s.write_all(req).unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        let text = String::from_utf8(all).unwrap();
+        assert!(text.starts_with(status_line), "{text}");
+        assert!(text.contains(length), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\n"),
+            "HEAD answer carried a body: {text:?}"
+        );
+    }
 }
 
 #[test]

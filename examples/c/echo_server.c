@@ -10,9 +10,14 @@
  *
  * Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
  * gracefully (WebSockets closed with 1001) and exits 0.
+ *
+ * Signals are taken by a thread of their own (sigwait), which asks the loop
+ * to stop through a wsrt_handle: a flag set by a signal handler could be
+ * missed by a loop already about to block in wsrt_server_poll.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,11 +33,17 @@ typedef struct {
     int64_t due_ms;
 } stream;
 
-static volatile sig_atomic_t stop_requested = 0;
+static sigset_t stop_signals;
 
-static void on_signal(int sig) {
-    (void)sig;
-    stop_requested = 1;
+/* Waits for SIGTERM/SIGINT and starts a graceful shutdown of the loop. */
+static void *signal_thread(void *arg) {
+    wsrt_handle *handle = arg;
+    int sig = 0;
+    if (sigwait(&stop_signals, &sig) == 0) {
+        fprintf(stderr, "echo_server: signal %d, shutting down\n", sig);
+        wsrt_handle_shutdown(handle);
+    }
+    return NULL;
 }
 
 static int64_t now_ms(int clockid) {
@@ -97,11 +108,12 @@ int main(void) {
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%ld", port);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: the poll returns at once */
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* Blocked here, before any thread starts, so every thread inherits the
+     * mask and only signal_thread receives them. */
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     wsrt_config *cfg = NULL;
@@ -129,10 +141,19 @@ int main(void) {
     fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse)\n", wsrt_version(),
             (unsigned)wsrt_server_port(srv));
 
+    wsrt_handle *handle = wsrt_server_handle(srv);
+    pthread_t signals;
+    if (handle == NULL || pthread_create(&signals, NULL, signal_thread, handle) != 0) {
+        fprintf(stderr, "echo_server: cannot start the signal thread\n");
+        return 1;
+    }
+
     stream *streams = NULL;
     size_t nstreams = 0, cap = 0;
 
-    while (!stop_requested) {
+    /* After a shutdown begins, the loop runs on until every connection has
+     * finished its close handshake (or the close timeout dropped it). */
+    while (!wsrt_server_is_finished(srv)) {
         /* Sleep until the earliest tick is due (or I/O arrives). */
         int64_t now = now_ms(CLOCK_MONOTONIC);
         int timeout = -1;
@@ -191,9 +212,10 @@ int main(void) {
         }
     }
 
-    fprintf(stderr, "echo_server: shutting down\n");
-    r = wsrt_server_shutdown(srv);
+    pthread_join(signals, NULL);
+    wsrt_handle_free(handle);
     wsrt_server_free(srv);
     free(streams);
-    return r == WSRT_OK ? 0 : fail("shutdown", r);
+    fprintf(stderr, "echo_server: stopped\n");
+    return 0;
 }

@@ -68,6 +68,8 @@ pub(crate) struct Conn {
     pub write_shut: bool,
     /// The peer has shut its sending side.
     pub peer_eof: bool,
+    /// The request was `HEAD`: answers carry no body.
+    pub head_only: bool,
 }
 
 impl Conn {
@@ -89,6 +91,7 @@ impl Conn {
             shut_after_flush: false,
             write_shut: false,
             peer_eof: false,
+            head_only: false,
         }
     }
 

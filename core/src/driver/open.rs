@@ -44,6 +44,7 @@ impl Loop {
     /// Routes a complete request. `leftover` is whatever the client sent
     /// after its head (frames pipelined behind the handshake).
     fn on_request(&mut self, slot: usize, head: RequestHead, leftover: &mut [u8]) {
+        self.conns[slot].head_only = head.method == "HEAD";
         let Some(route_index) = self.config.routes.iter().position(|r| r.path == head.path) else {
             return self.answer_and_close(
                 slot,
@@ -57,11 +58,11 @@ impl Loop {
         let route = &self.config.routes[route_index];
         let (endpoint, handshake) = match &route.kind {
             RouteKind::Static { content_type, body } => {
-                let result = if head.method != "GET" {
+                let result = if head.method != "GET" && head.method != "HEAD" {
                     Err(HttpError {
                         status: 405,
                         message: "Method Not Allowed",
-                        extra_headers: "Allow: GET\r\n",
+                        extra_headers: "Allow: GET, HEAD\r\n",
                     })
                 } else {
                     http::check_common(&head)
@@ -70,8 +71,9 @@ impl Loop {
                     Ok(()) => {
                         let (ct, body) = (content_type.clone(), body.clone());
                         let conn = &mut self.conns[slot];
+                        let send_body = !conn.head_only;
                         conn.out.append_with(&mut self.pool, 160 + body.len(), |v| {
-                            http::write_response(v, 200, "", &ct, &body)
+                            http::write_response(v, 200, "", &ct, &body, send_body)
                         });
                         self.linger(slot);
                     }
@@ -196,8 +198,10 @@ impl Loop {
     /// Writes an HTTP answer and closes once it is flushed.
     pub(crate) fn answer_and_close(&mut self, slot: usize, err: &HttpError) {
         let conn = &mut self.conns[slot];
-        conn.out
-            .append_with(&mut self.pool, 256, |v| http::write_error(v, err));
+        let send_body = !conn.head_only;
+        conn.out.append_with(&mut self.pool, 256, |v| {
+            http::write_error(v, err, send_body)
+        });
         self.linger(slot);
     }
 
@@ -255,6 +259,7 @@ impl Loop {
                         "",
                         "text/plain; charset=utf-8",
                         body.as_bytes(),
+                        true, // approval routes are GET (WebSocket or SSE)
                     )
                 });
                 self.linger(slot);

@@ -257,13 +257,16 @@ X-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
     );
 }
 
-/// Appends a complete response that ends the connection.
+/// Appends a complete response that ends the connection. For a `HEAD`
+/// request (`send_body` false) the head still gives the body's length, but
+/// the body itself is left out (RFC 9110 §9.3.2).
 pub fn write_response(
     out: &mut Vec<u8>,
     status: u16,
     extra_headers: &str,
     content_type: &str,
     body: &[u8],
+    send_body: bool,
 ) {
     let mut s = String::with_capacity(128 + extra_headers.len());
     let _ = write!(
@@ -273,11 +276,14 @@ pub fn write_response(
         body.len()
     );
     out.extend_from_slice(s.as_bytes());
-    out.extend_from_slice(body);
+    if send_body {
+        out.extend_from_slice(body);
+    }
 }
 
-/// Appends the answer for a refused request: a short text body saying why.
-pub fn write_error(out: &mut Vec<u8>, err: &HttpError) {
+/// Appends the answer for a refused request: a short text body saying why
+/// (left out when answering `HEAD`).
+pub fn write_error(out: &mut Vec<u8>, err: &HttpError, send_body: bool) {
     let body = format!("{}\n", err.message);
     write_response(
         out,
@@ -285,6 +291,7 @@ pub fn write_error(out: &mut Vec<u8>, err: &HttpError) {
         err.extra_headers,
         "text/plain; charset=utf-8",
         body.as_bytes(),
+        send_body,
     );
 }
 
