@@ -31,10 +31,11 @@ lib:
 	@mkdir -p $(LIBDIR)/pkgconfig $(BUILD)/include
 	@# Replace by rename, never rewrite in place: a running server has the
 	@# old file mapped, and truncating it under that server crashes it.
-	@cp target/release/libwsrt.so $(LIBDIR)/.libwsrt.so.tmp
+	@cp target/release/libwsrt_ffi.so $(LIBDIR)/.libwsrt.so.tmp
 	@mv -f $(LIBDIR)/.libwsrt.so.tmp $(LIBDIR)/libwsrt.so.$(VERSION)
 	@ln -sf libwsrt.so.$(VERSION) $(LIBDIR)/libwsrt.so.$(ABI_MAJOR)
 	@ln -sf libwsrt.so.$(ABI_MAJOR) $(LIBDIR)/libwsrt.so
+	@cp target/release/libwsrt_ffi.a $(LIBDIR)/libwsrt.a
 	@cp include/wsrt.h $(BUILD)/include/wsrt.h
 	@sed -e 's|@PREFIX@|$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' ffi/wsrt.pc.in > $(LIBDIR)/pkgconfig/wsrt.pc
 
