@@ -53,7 +53,6 @@ demo:
 	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html PORT=$(PORT) examples/run c
 
 test: deps lint test-rust test-c test-python test-autobahn
-	@echo "make test: all suites passed"
 
 test-rust:
 	cargo test --workspace --release
