@@ -2094,3 +2094,98 @@ fn responses_are_well_formed() {
         assert_eq!(reason_phrase(status), phrase);
     }
 }
+
+// ---------------------------------------------------------------------------
+// Robustness: whatever a peer sends, the codecs answer with a value (a
+// message, a close code, an HTTP status), never a panic, and hold no more
+// than their limits allow.
+// ---------------------------------------------------------------------------
+
+/// Bytes that look enough like frames to get past the first checks: a
+/// plausible first byte and masked length byte, then random rest.
+fn framelike() -> impl Strategy<Value = Vec<u8>> {
+    vec(
+        prop_oneof![
+            (
+                prop_oneof![
+                    // fin/opcode combinations that pass the header checks
+                    prop::sample::select(vec![
+                        0x81u8, 0x82, 0x01, 0x02, 0x00, 0x80, 0x88, 0x89, 0x8A
+                    ]),
+                    any::<u8>(),
+                ],
+                0u8..=127u8,
+                any::<[u8; 4]>(),
+                vec(any::<u8>(), 0..300),
+            )
+                .prop_map(|(b0, len, mask, rest)| {
+                    let mut v = vec![b0, 0x80 | len];
+                    v.extend_from_slice(&mask);
+                    v.extend(rest);
+                    v
+                }),
+            vec(any::<u8>(), 0..64),
+        ],
+        0..12,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn receiver_never_panics_and_stays_bounded(
+        data in framelike(),
+        cuts in vec(any::<Index>(), 0..8),
+        limit in 0usize..400,
+    ) {
+        let mut rx = Receiver::new(limit);
+        let mut data = data;
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(data.len() + 1)).collect();
+        points.sort_unstable();
+        points.push(data.len());
+        let mut start = 0;
+        for end in points {
+            let mut sizes_ok = true;
+            let result = rx.feed(&mut data[start..end], &mut |inc| {
+                if let Incoming::Text(t) = &inc {
+                    sizes_ok &= t.len() <= limit;
+                }
+                if let Incoming::Binary(b) = &inc {
+                    sizes_ok &= b.len() <= limit;
+                }
+            });
+            prop_assert!(sizes_ok, "a message over the limit was delivered");
+            // What the receiver keeps is bounded by the message limit plus
+            // one control frame, whatever arrived.
+            prop_assert!(rx.buffered() <= (limit + 125).max(4096) * 2);
+            if let Err(e) = result {
+                prop_assert!([PROTOCOL_ERROR, INVALID_PAYLOAD, MESSAGE_TOO_BIG].contains(&e.code));
+                break;
+            }
+            start = end;
+        }
+    }
+
+    #[test]
+    fn request_parser_never_panics(
+        data in prop_oneof![
+            vec(any::<u8>(), 0..600),
+            "[ -~\r\n]{0,600}".prop_map(|s| format!("GET /x HTTP/1.1\r\n{s}").into_bytes()),
+        ],
+        max_headers in 1usize..80,
+    ) {
+        let limits = HeadLimits { max_head_bytes: 512, max_headers };
+        match parse_request(&data, limits) {
+            Ok(Parsed::Complete(head, len)) => {
+                prop_assert!(len <= 512 && len <= data.len());
+                prop_assert!(head.headers.len() <= max_headers);
+                let _ = validate_websocket(&head);
+                let _ = check_common(&head);
+            }
+            Ok(Parsed::Partial) => prop_assert!(data.len() < 512),
+            Err(e) => prop_assert!(e.status == 400 || e.status == 431),
+        }
+    }
+}
