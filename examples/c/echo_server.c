@@ -140,6 +140,8 @@ int main(void) {
     if (r != WSRT_OK) return fail("listen", r);
     fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse)\n", wsrt_version(),
             (unsigned)wsrt_server_port(srv));
+    if (page_path != NULL && *page_path != '\0')
+        fprintf(stderr, "echo_server: demo page at http://127.0.0.1:%u/\n", (unsigned)wsrt_server_port(srv));
 
     wsrt_handle *handle = wsrt_server_handle(srv);
     pthread_t signals;
