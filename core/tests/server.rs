@@ -1878,6 +1878,44 @@ fn peer_that_sends_without_reading_is_paused_not_buffered() {
 }
 
 #[test]
+fn hang_up_while_reading_is_paused_is_still_seen() {
+    // The peer sends more than the read pause allows, then shuts its side
+    // (FIN) while we are not reading. epoll reports that hang-up once; the
+    // resumed reads must still go on to EOF, or the connection would sit
+    // until the idle timeout.
+    const N: usize = 400;
+    const SIZE: usize = 8 << 10;
+    let mut config = cfg().websocket("/ws");
+    config.read_pause_buffered = 16 << 10;
+    config.idle_timeout = Some(Duration::from_secs(60));
+    let mut ts = TestServer::echo(config);
+    let mut s = raw_ws(ts.addr, "/ws");
+    let conn = ts.wait_open();
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for i in 0..N {
+            w.write_all(&masked(OP_BINARY, &[i as u8; SIZE])).unwrap();
+        }
+        w.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    for i in 0..N {
+        let f = read_frame(&mut s);
+        assert!(
+            f.payload.len() == SIZE && f.payload[0] == i as u8,
+            "echo {i}"
+        );
+    }
+    writer.join().unwrap();
+    // All echoed; the server has seen the FIN and closes its side too.
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest)
+        .expect("server did not close after the peer's FIN");
+    assert!(rest.is_empty());
+    assert_eq!(ts.wait_close(conn).0, 1006);
+}
+
+#[test]
 fn ping_flood_without_reading_does_not_grow_the_queue() {
     const MAX: usize = 64 << 10;
     let mut config = cfg().websocket("/ws");

@@ -37,9 +37,12 @@ pub(crate) enum Phase {
     Linger { until: Instant },
 }
 
-/// A close frame we owe the peer: its code (None: empty payload) and reason.
+/// How a WebSocket ends once the app has handled the current batch: the
+/// close frame we owe the peer (its code, None for an empty payload, and
+/// reason), or none when the peer left without a close handshake.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct OwedClose {
+    pub send_frame: bool,
     pub code: Option<u16>,
     pub reason: &'static str,
 }
@@ -66,8 +69,10 @@ pub(crate) struct Conn {
     /// Send FIN once the queue is flushed.
     pub shut_after_flush: bool,
     pub write_shut: bool,
-    /// The peer has shut its sending side.
+    /// We have read the peer's EOF.
     pub peer_eof: bool,
+    /// epoll reported the peer's hang-up; read on to EOF.
+    pub hung_up: bool,
     /// The request was `HEAD`: answers carry no body.
     pub head_only: bool,
 }
@@ -91,6 +96,7 @@ impl Conn {
             shut_after_flush: false,
             write_shut: false,
             peer_eof: false,
+            hung_up: false,
             head_only: false,
         }
     }

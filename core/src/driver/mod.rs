@@ -145,6 +145,11 @@ impl Loop {
     /// peer shut its side, so read on to EOF even after a short read (that
     /// FIN will not be reported again by edge-triggered epoll).
     pub fn on_readable(&mut self, slot: usize, hung_up: bool) {
+        if let Some(conn) = self.conns.get_mut(slot) {
+            // Remembered: if reading is paused now, the resumed read must
+            // still go on to the EOF this edge announced.
+            conn.hung_up |= hung_up;
+        }
         for _ in 0..READ_BUDGET {
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
@@ -187,7 +192,7 @@ impl Loop {
                     }
                     self.on_data(slot, &mut buf[..n]);
                     self.read_buf = buf;
-                    if n < READ_BUFFER && !hung_up {
+                    if n < READ_BUFFER && !self.conns.get(slot).is_some_and(|c| c.hung_up) {
                         // A short read drained the socket; epoll will report
                         // new bytes as a new edge.
                         return;
@@ -236,6 +241,19 @@ impl Loop {
                 // The peer sent its close and hung up its side; our replies
                 // and close echo are still to go out. Finish after the flush.
                 conn.peer_eof = true;
+                return;
+            }
+            if conn.is_open_websocket() {
+                // Hung up without a close handshake (1006). It may still be
+                // reading: replies to what it sent go out first, then FIN.
+                conn.peer_eof = true;
+                self.report_close(slot, 1006, "connection closed without a close frame");
+                let owed = OwedClose {
+                    send_frame: false,
+                    code: None,
+                    reason: "",
+                };
+                self.owe_close(slot, owed);
                 return;
             }
         }
@@ -334,7 +352,14 @@ impl Loop {
         if answered_ours {
             self.linger(slot);
         } else {
-            self.owe_close(slot, OwedClose { code, reason: "" });
+            self.owe_close(
+                slot,
+                OwedClose {
+                    send_frame: true,
+                    code,
+                    reason: "",
+                },
+            );
         }
     }
 
@@ -348,6 +373,7 @@ impl Loop {
             self.owe_close(
                 slot,
                 OwedClose {
+                    send_frame: true,
                     code: Some(code),
                     reason,
                 },
@@ -378,10 +404,12 @@ impl Loop {
             else {
                 continue;
             };
-            conn.out
-                .append_with(&mut self.pool, 4 + owed.reason.len(), |v| {
-                    frame::write_close(v, owed.code, owed.reason)
-                });
+            if owed.send_frame {
+                conn.out
+                    .append_with(&mut self.pool, 4 + owed.reason.len(), |v| {
+                        frame::write_close(v, owed.code, owed.reason)
+                    });
+            }
             self.linger(slot);
         }
     }
