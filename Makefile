@@ -16,7 +16,7 @@ export CARGO_TERM_PROGRESS_WHEN = never
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
 	@echo "make test          run every test (installs what it needs)"
-	@echo "make autobahn-full Autobahn including compression groups 12/13 (long)"
+	@echo "make autobahn-full Autobahn with compression groups 12/13, both deflate modes (long)"
 	@echo "make lib           build libwsrt.so, wsrt.h and wsrt.pc into build/"
 	@echo "make header        regenerate include/wsrt.h with cbindgen"
 
@@ -71,8 +71,10 @@ test-python: examples
 test-autobahn: examples
 	tests/autobahn/run-c-example.sh
 
+# Every group, compression included, in both deflate modes (~18 min each).
 autobahn-full: examples
-	AUTOBAHN_EXCLUDE='[]' tests/autobahn/run-c-example.sh
+	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-c-example.sh
+	AUTOBAHN_EXCLUDE='[]' DEFLATE=shared tests/autobahn/run-c-example.sh
 
 lint:
 	cargo fmt --all --check

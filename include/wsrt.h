@@ -69,6 +69,30 @@
 // Most simultaneous connections (default 0: no limit).
 #define WSRT_OPT_MAX_CONNECTIONS 11
 
+// permessage-deflate: WSRT_DEFLATE_OFF (default), WSRT_DEFLATE_SHARED or
+// WSRT_DEFLATE_PER_CONNECTION.
+#define WSRT_OPT_DEFLATE 12
+
+// Messages shorter than this go out uncompressed (default 256).
+#define WSRT_OPT_DEFLATE_THRESHOLD 13
+
+// zlib level 0-9 (default 6).
+#define WSRT_OPT_DEFLATE_LEVEL 14
+
+// Our compressor's window bits, 9-15 (default 15).
+#define WSRT_OPT_DEFLATE_WINDOW_BITS 15
+
+// Compression offers are declined.
+#define WSRT_DEFLATE_OFF 0
+
+// No context takeover either way: one compressor and decompressor per
+// server serve all connections (almost no memory per connection).
+#define WSRT_DEFLATE_SHARED 1
+
+// Context takeover as the client offers it: best ratio, a zlib context
+// pair (~300 KiB) per connection that uses it.
+#define WSRT_DEFLATE_PER_CONNECTION 2
+
 // A send past WSRT_OPT_MAX_BUFFERED fails with WSRT_ERR_BACKPRESSURE.
 #define WSRT_OVERFLOW_REJECT 0
 

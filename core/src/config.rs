@@ -78,6 +78,54 @@ pub struct Config {
     pub allowed_origins: Option<Vec<String>>,
     /// Connections beyond this are accepted and closed at once. Default none.
     pub max_connections: Option<usize>,
+    /// permessage-deflate (RFC 7692). Off by default: see [`DeflateMode`].
+    pub deflate: DeflateConfig,
+}
+
+/// How (and whether) WebSocket messages are compressed.
+///
+/// Off by default: compression spends CPU on every message above the
+/// threshold to save bandwidth, which only pays for text-heavy traffic over
+/// real networks, and compressing secrets next to attacker-chosen text in
+/// one context leaks them (CRIME/BREACH). Turn it on where it pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeflateMode {
+    /// Offers are declined; messages go uncompressed.
+    Off,
+    /// No context takeover either way: one compressor and one decompressor
+    /// per loop serve every connection, so a compressing connection costs no
+    /// more memory than any other. Ratio is a little worse (each message
+    /// starts with an empty window), and the client must accept
+    /// `client_no_context_takeover` (every browser does).
+    Shared,
+    /// Context takeover as the client offers it: best ratio for streams of
+    /// similar messages, at the cost of a zlib compressor (~256 KiB) and
+    /// decompressor (~40 KiB) per connection that uses them. Where the
+    /// client negotiated no context takeover, the shared ones are used.
+    PerConnection,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct DeflateConfig {
+    pub mode: DeflateMode,
+    /// Messages shorter than this go out uncompressed. Default 256 bytes.
+    pub threshold: usize,
+    /// zlib level 0-9. Default 6 (zlib's default).
+    pub level: u32,
+    /// Our compressor's LZ77 window, 9-15 (smaller uses less memory and
+    /// compresses less). Default 15.
+    pub server_max_window_bits: u8,
+}
+
+impl Default for DeflateConfig {
+    fn default() -> Self {
+        DeflateConfig {
+            mode: DeflateMode::Off,
+            threshold: 256,
+            level: 6,
+            server_max_window_bits: 15,
+        }
+    }
 }
 
 impl Config {
@@ -97,6 +145,7 @@ impl Config {
             sse_keepalive: Some(Duration::from_secs(15)),
             allowed_origins: None,
             max_connections: None,
+            deflate: DeflateConfig::default(),
         }
     }
 
@@ -134,6 +183,9 @@ impl Config {
         }
         if self.max_head_bytes < 64 || self.max_headers == 0 {
             return Err("max_head_bytes must be at least 64 and max_headers positive");
+        }
+        if !(9..=15).contains(&self.deflate.server_max_window_bits) || self.deflate.level > 9 {
+            return Err("deflate window bits must be 9-15 and level 0-9");
         }
         if self.max_buffered < 1024 {
             return Err("max_buffered must be at least 1024");

@@ -26,7 +26,7 @@ pub mod event;
 pub mod proto;
 mod server;
 
-pub use config::{Config, OverflowPolicy, Route, RouteKind};
+pub use config::{Config, DeflateConfig, DeflateMode, OverflowPolicy, Route, RouteKind};
 pub use error::{Error, Result};
 pub use event::{ConnId, Endpoint, Event, Events, MessageKind, Request, Span};
 pub use proto::http::RequestHead;

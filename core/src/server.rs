@@ -1,6 +1,7 @@
 //! The public API: one `Server` that the C ABI, Python and Node wrap.
 
 use crate::config::{Config, OverflowPolicy};
+use crate::driver::compress;
 use crate::driver::conn::Phase;
 use crate::driver::writeq::{BufferPool, SHARE_THRESHOLD};
 use crate::driver::{Loop, LISTENER, WAKER};
@@ -149,6 +150,7 @@ impl Server {
             dirty: Vec::new(),
             resume: Vec::new(),
             owed_closes: Vec::new(),
+            shared_deflate: Default::default(),
             events: Events::new(),
             commands: commands.clone(),
             now: Instant::now(),
@@ -405,8 +407,24 @@ impl Loop {
             }
             return Err(Error::Backpressure);
         }
+        let mut data = data;
         let mut hdr = [0u8; MAX_HEADER_LEN];
+        let compressed = match conn.deflate.as_deref_mut() {
+            // Control frames are never compressed (RFC 7692 §6.1).
+            Some(state)
+                if matches!(opcode, OpCode::Text | OpCode::Binary)
+                    && state.compresses(&self.config.deflate, data.len()) =>
+            {
+                compress::compress(&self.config.deflate, state, &mut self.shared_deflate, data);
+                data = &self.shared_deflate.scratch;
+                true
+            }
+            _ => false,
+        };
         let n = frame::encode_header(&mut hdr, true, opcode, data.len());
+        if compressed {
+            hdr[0] |= 0x40; // RSV1: this message is compressed (RFC 7692 §6)
+        }
         if data.len() >= SHARE_THRESHOLD {
             conn.out.append(&mut self.pool, &hdr[..n]);
             conn.out.push_shared(Bytes::copy_from_slice(data));

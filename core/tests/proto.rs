@@ -102,6 +102,7 @@ enum Ev {
     Ping(Vec<u8>),
     Pong(Vec<u8>),
     Close(Option<u16>, String),
+    Compressed(bool, Vec<u8>),
 }
 
 impl From<Incoming<'_>> for Ev {
@@ -112,6 +113,7 @@ impl From<Incoming<'_>> for Ev {
             Incoming::Ping(b) => Ev::Ping(b.to_vec()),
             Incoming::Pong(b) => Ev::Pong(b.to_vec()),
             Incoming::Close(c, r) => Ev::Close(c, r.to_string()),
+            Incoming::Compressed { text, payload } => Ev::Compressed(text, payload.to_vec()),
         }
     }
 }
@@ -2024,7 +2026,7 @@ fn websocket_needs_get_and_http11() {
 fn accept_key_matches_rfc_6455_sample() {
     assert_eq!(accept_key(SAMPLE_KEY), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     let mut out = Vec::new();
-    write_switching_protocols(&mut out, SAMPLE_KEY, Some("chat"));
+    write_switching_protocols(&mut out, SAMPLE_KEY, Some("chat"), None);
     let s = String::from_utf8(out).unwrap();
     assert!(s.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
     assert!(s.contains("\r\nUpgrade: websocket\r\n"));
@@ -2033,7 +2035,7 @@ fn accept_key_matches_rfc_6455_sample() {
     assert!(s.contains("\r\nSec-WebSocket-Protocol: chat\r\n"));
     assert!(s.ends_with("\r\n\r\n"));
     let mut out = Vec::new();
-    write_switching_protocols(&mut out, SAMPLE_KEY, None);
+    write_switching_protocols(&mut out, SAMPLE_KEY, None, None);
     assert!(!String::from_utf8(out)
         .unwrap()
         .contains("Sec-WebSocket-Protocol"));
@@ -2188,4 +2190,69 @@ proptest! {
             Err(e) => prop_assert!(e.status == 400 || e.status == 431),
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// RSV1 with permessage-deflate negotiated (RFC 7692 §6.1)
+// ---------------------------------------------------------------------------
+
+fn deflate_receiver() -> Receiver {
+    let mut rx = Receiver::new(BIG);
+    rx.set_deflate(true);
+    rx
+}
+
+#[test]
+fn rsv1_marks_a_whole_message_compressed_across_fragments() {
+    let m = Some([9, 8, 7, 6]);
+    let stream = cat(&[
+        raw_frame(false, 0b100, 0x1, m, b"abc"),
+        raw_frame(true, 0, 0x9, m, b"p"),
+        raw_frame(false, 0, 0x0, m, b"def"),
+        raw_frame(true, 0, 0x0, m, b"\xff"), // not UTF-8: checked after inflating
+        raw_frame(true, 0, 0x2, m, b"plain"),
+        raw_frame(true, 0b100, 0x2, m, b""),
+    ]);
+    for cuts in [vec![], (1..stream.len()).collect::<Vec<_>>()] {
+        let (events, r) = feed_cuts(&mut deflate_receiver(), &stream, &cuts);
+        assert_eq!(r, Ok(()));
+        assert_eq!(
+            events,
+            vec![
+                Ev::Ping(b"p".to_vec()),
+                Ev::Compressed(true, b"abcdef\xff".to_vec()),
+                binary(b"plain"),
+                Ev::Compressed(false, vec![]),
+            ]
+        );
+    }
+}
+
+#[test]
+fn rsv1_where_it_may_not_be_fails_with_1002() {
+    let m = Some([1, 2, 3, 4]);
+    for stream in [
+        // on a continuation frame
+        cat(&[
+            raw_frame(false, 0, 0x1, m, b"a"),
+            raw_frame(true, 0b100, 0x0, m, b"b"),
+        ]),
+        // on control frames
+        raw_frame(true, 0b100, 0x9, m, b""),
+        raw_frame(true, 0b100, 0xA, m, b""),
+        raw_frame(true, 0b100, 0x8, m, b""),
+        // RSV2 and RSV3 stay reserved
+        raw_frame(true, 0b010, 0x1, m, b"a"),
+        raw_frame(true, 0b001, 0x1, m, b"a"),
+    ] {
+        let (_, r) = feed_cuts(&mut deflate_receiver(), &stream, &[]);
+        assert_eq!(r.unwrap_err().code, PROTOCOL_ERROR);
+    }
+    // Without negotiation RSV1 is a violation too.
+    let (_, r) = feed_cuts(
+        &mut Receiver::new(BIG),
+        &raw_frame(true, 0b100, 0x1, m, b"a"),
+        &[],
+    );
+    assert_eq!(r.unwrap_err().code, PROTOCOL_ERROR);
 }

@@ -8,6 +8,7 @@
  *          reconnecting with Last-Event-ID: N resumes at N+1
  *   /      if $WSRT_DEMO_PAGE names an HTML file, that page
  *
+ * $DEFLATE (off, shared, per-connection) turns on permessage-deflate.
  * Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
  * gracefully (WebSockets closed with 1001) and exits 0.
  *
@@ -121,6 +122,19 @@ int main(void) {
     if (r != WSRT_OK) return fail("config", r);
     if ((r = wsrt_config_add_route(cfg, "/echo", WSRT_ROUTE_WEBSOCKET, 0, NULL)) != WSRT_OK) return fail("route /echo", r);
     if ((r = wsrt_config_add_route(cfg, "/sse", WSRT_ROUTE_SSE, 0, NULL)) != WSRT_OK) return fail("route /sse", r);
+    /* DEFLATE=off (default) | shared | per-connection: permessage-deflate. */
+    const char *deflate = getenv("DEFLATE");
+    if (deflate != NULL && *deflate != '\0') {
+        uint64_t mode;
+        if (strcmp(deflate, "off") == 0) mode = WSRT_DEFLATE_OFF;
+        else if (strcmp(deflate, "shared") == 0) mode = WSRT_DEFLATE_SHARED;
+        else if (strcmp(deflate, "per-connection") == 0) mode = WSRT_DEFLATE_PER_CONNECTION;
+        else {
+            fprintf(stderr, "echo_server: DEFLATE must be off, shared or per-connection\n");
+            return 2;
+        }
+        if ((r = wsrt_config_set(cfg, WSRT_OPT_DEFLATE, mode)) != WSRT_OK) return fail("deflate", r);
+    }
     const char *page_path = getenv("WSRT_DEMO_PAGE");
     if (page_path != NULL && *page_path != '\0') {
         size_t len = 0;

@@ -4,7 +4,7 @@
 use crate::error::*;
 use std::ffi::c_char;
 use std::time::Duration;
-use wsrt::{Config, OverflowPolicy, Route, RouteKind};
+use wsrt::{Config, DeflateMode, OverflowPolicy, Route, RouteKind};
 
 /// Opaque server configuration. Create with wsrt_config_new, free with
 /// wsrt_config_free.
@@ -45,6 +45,25 @@ pub const WSRT_OPT_OVERFLOW_POLICY: u32 = 9;
 pub const WSRT_OPT_SSE_KEEPALIVE_MS: u32 = 10;
 /// Most simultaneous connections (default 0: no limit).
 pub const WSRT_OPT_MAX_CONNECTIONS: u32 = 11;
+
+/// permessage-deflate: WSRT_DEFLATE_OFF (default), WSRT_DEFLATE_SHARED or
+/// WSRT_DEFLATE_PER_CONNECTION.
+pub const WSRT_OPT_DEFLATE: u32 = 12;
+/// Messages shorter than this go out uncompressed (default 256).
+pub const WSRT_OPT_DEFLATE_THRESHOLD: u32 = 13;
+/// zlib level 0-9 (default 6).
+pub const WSRT_OPT_DEFLATE_LEVEL: u32 = 14;
+/// Our compressor's window bits, 9-15 (default 15).
+pub const WSRT_OPT_DEFLATE_WINDOW_BITS: u32 = 15;
+
+/// Compression offers are declined.
+pub const WSRT_DEFLATE_OFF: u64 = 0;
+/// No context takeover either way: one compressor and decompressor per
+/// server serve all connections (almost no memory per connection).
+pub const WSRT_DEFLATE_SHARED: u64 = 1;
+/// Context takeover as the client offers it: best ratio, a zlib context
+/// pair (~300 KiB) per connection that uses it.
+pub const WSRT_DEFLATE_PER_CONNECTION: u64 = 2;
 
 /// A send past WSRT_OPT_MAX_BUFFERED fails with WSRT_ERR_BACKPRESSURE.
 pub const WSRT_OVERFLOW_REJECT: u64 = 0;
@@ -183,6 +202,31 @@ pub unsafe extern "C" fn wsrt_config_set(
             WSRT_OPT_SSE_KEEPALIVE_MS => cfg.sse_keepalive = optional_ms,
             WSRT_OPT_MAX_CONNECTIONS => {
                 cfg.max_connections = if value == 0 { None } else { Some(size()?) }
+            }
+            WSRT_OPT_DEFLATE => {
+                cfg.deflate.mode = match value {
+                    WSRT_DEFLATE_OFF => DeflateMode::Off,
+                    WSRT_DEFLATE_SHARED => DeflateMode::Shared,
+                    WSRT_DEFLATE_PER_CONNECTION => DeflateMode::PerConnection,
+                    _ => {
+                        return Err(invalid(
+                            "deflate mode must be WSRT_DEFLATE_OFF, _SHARED or _PER_CONNECTION",
+                        ))
+                    }
+                }
+            }
+            WSRT_OPT_DEFLATE_THRESHOLD => cfg.deflate.threshold = size()?,
+            WSRT_OPT_DEFLATE_LEVEL => {
+                cfg.deflate.level = u32::try_from(value)
+                    .ok()
+                    .filter(|l| *l <= 9)
+                    .ok_or(invalid("deflate level must be 0-9"))?
+            }
+            WSRT_OPT_DEFLATE_WINDOW_BITS => {
+                cfg.deflate.server_max_window_bits = u8::try_from(value)
+                    .ok()
+                    .filter(|b| (9..=15).contains(b))
+                    .ok_or(invalid("deflate window bits must be 9-15"))?
             }
             _ => return Err(invalid("unknown option")),
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Autobahn|Testsuite's fuzzingclient against the C example's /echo.
 # AUTOBAHN_EXCLUDE (JSON list) defaults to the compression groups 12 and 13;
-# `make autobahn-full` sets it to [] to run everything.
+# `make autobahn-full` sets it to [] and DEFLATE (off, shared,
+# per-connection: the example's compression mode) to run everything.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 exclude=${AUTOBAHN_EXCLUDE:-'["12.*","13.*"]'}
@@ -12,7 +13,8 @@ cases=${AUTOBAHN_CASES:-'["*"]'}
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 log="$root/.cache/autobahn/c-example.log"
 mkdir -p "$(dirname "$log")"
-PORT=$port "$root/build/examples/echo_server" 2>"$log" &
+agent=wsrt-c${DEFLATE:+-deflate-$DEFLATE}
+PORT=$port DEFLATE=${DEFLATE:-off} "$root/build/examples/echo_server" 2>"$log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null || true; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -21,8 +23,8 @@ for _ in $(seq 1 100); do
 done
 
 status=0
-"$root/tests/autobahn/run.sh" "ws://127.0.0.1:$port/echo" --agent wsrt-c \
-  --cases "$cases" --exclude "$exclude" --outdir "$root/.cache/autobahn/reports/c" || status=$?
+"$root/tests/autobahn/run.sh" "ws://127.0.0.1:$port/echo" --agent "$agent" \
+  --cases "$cases" --exclude "$exclude" --outdir "$root/.cache/autobahn/reports/$agent" || status=$?
 
 kill -TERM $server
 if ! wait $server; then

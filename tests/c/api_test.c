@@ -1217,6 +1217,14 @@ static void test_config_errors(void) {
     check_rc(wsrt_config_set(NULL, WSRT_OPT_MAX_HEADERS, 10), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set(NULL config)");
     check_rc(wsrt_config_set(cfg, WSRT_OPT_OVERFLOW_POLICY, WSRT_OVERFLOW_CLOSE), WSRT_OK,
              "wsrt_config_set(OVERFLOW_POLICY, WSRT_OVERFLOW_CLOSE)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_DEFLATE, 3), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set(DEFLATE, 3)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_DEFLATE_LEVEL, 10), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set(DEFLATE_LEVEL, 10)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_DEFLATE_WINDOW_BITS, 8), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set(DEFLATE_WINDOW_BITS, 8): zlib has no raw 8-bit window");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_DEFLATE, WSRT_DEFLATE_SHARED), WSRT_OK,
+             "wsrt_config_set(DEFLATE, WSRT_DEFLATE_SHARED)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_DEFLATE_WINDOW_BITS, 12), WSRT_OK, "wsrt_config_set(DEFLATE_WINDOW_BITS, 12)");
     check_rc(wsrt_config_add_route(cfg, "/x", 99, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
              "wsrt_config_add_route(bad kind 99)");
     check_rc(wsrt_config_add_route(cfg, "/x", 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_add_route(kind 0)");

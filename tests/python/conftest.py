@@ -35,13 +35,15 @@ def free_port() -> int:
 class Server:
     """One running example server."""
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, extra_env: dict[str, str] | None = None):
         self.host = HOST
         self.port = free_port()
         self.log_path = log_path
         self.sse_interval_ms = SSE_INTERVAL_MS
         env = dict(os.environ, PORT=str(self.port), SSE_INTERVAL_MS=str(SSE_INTERVAL_MS))
         env.pop("WSRT_DEMO_PAGE", None)
+        env.pop("DEFLATE", None)
+        env.update(extra_env or {})
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [str(ROOT / "examples" / "run"), "c"],
@@ -121,8 +123,8 @@ def built() -> None:
 _running: list[Server] = []
 
 
-def _start(built, tmp_path_factory, name: str) -> Server:
-    srv = Server(tmp_path_factory.mktemp(name) / "server.stderr")
+def _start(built, tmp_path_factory, name: str, extra_env: dict[str, str] | None = None) -> Server:
+    srv = Server(tmp_path_factory.mktemp(name) / "server.stderr", extra_env)
     _running.append(srv)
     return srv
 
@@ -138,6 +140,15 @@ def _finish(srv: Server) -> None:
 def server(built, tmp_path_factory):
     """The server shared by a test module: yields a Server (base URL: .url)."""
     srv = _start(built, tmp_path_factory, "server")
+    yield srv
+    _finish(srv)
+
+
+@pytest.fixture(scope="module", params=["shared", "per-connection"])
+def deflate_server(request, built, tmp_path_factory):
+    """The example with permessage-deflate on, in each mode (DEFLATE=...)."""
+    srv = _start(built, tmp_path_factory, f"deflate-{request.param}", {"DEFLATE": request.param})
+    srv.deflate_mode = request.param
     yield srv
     _finish(srv)
 

@@ -75,6 +75,8 @@ pub(crate) struct Conn {
     pub hung_up: bool,
     /// The request was `HEAD`: answers carry no body.
     pub head_only: bool,
+    /// permessage-deflate, if negotiated.
+    pub deflate: Option<Box<super::compress::ConnDeflate>>,
 }
 
 impl Conn {
@@ -98,6 +100,7 @@ impl Conn {
             peer_eof: false,
             hung_up: false,
             head_only: false,
+            deflate: None,
         }
     }
 

@@ -2,13 +2,14 @@
 //! Protocol decisions are delegated to `proto`; this module moves bytes and
 //! keeps per-connection state.
 
+pub(crate) mod compress;
 pub(crate) mod conn;
 mod open;
 mod timers;
 pub(crate) mod writeq;
 
 use crate::config::Config;
-use crate::event::{ConnId, Endpoint, Event, Events, MessageKind};
+use crate::event::{ConnId, Endpoint, Event, Events, MessageKind, Span};
 use crate::proto::frame::{self, OpCode};
 use crate::proto::ws::Incoming;
 use crate::server::Command;
@@ -47,6 +48,9 @@ pub(crate) struct Loop {
     /// Connections with unread input we postponed (budget, backpressure,
     /// approval just granted).
     pub resume: Vec<usize>,
+    /// permessage-deflate contexts shared by connections that reset them
+    /// after every message.
+    pub shared_deflate: compress::SharedDeflate,
     /// Connections owing a close frame once the app has handled the batch.
     pub owed_closes: Vec<usize>,
     /// Events for the app, accumulated until `poll` hands them over.
@@ -281,14 +285,61 @@ impl Loop {
         };
         let id = conn.id;
         let out = &mut conn.out;
+        let deflate = &mut conn.deflate;
+        let shared = &mut self.shared_deflate;
+        let max_message = self.config.max_message_size;
         let pool = &mut self.pool;
         let events = &mut self.events;
         let closing_now = closing.is_some();
         let mut peer_close = None;
+        let mut failed: Option<(u16, &'static str)> = None;
         let mut wrote = false;
         let result = rx.feed(data, &mut |incoming| match incoming {
+            // Once a message failed to inflate, nothing after it counts.
+            _ if failed.is_some() => {}
             // After our close frame, data is read only to find the peer's.
-            Incoming::Text(_) | Incoming::Binary(_) if closing_now => {}
+            Incoming::Text(_) | Incoming::Binary(_) | Incoming::Compressed { .. }
+                if closing_now => {}
+            Incoming::Compressed { text, payload } => {
+                // Inflated straight into the batch's arena: no extra copy.
+                let Some(state) = deflate.as_deref_mut() else {
+                    failed = Some((1002, "compressed message without permessage-deflate"));
+                    return;
+                };
+                let start = events.arena.len();
+                let result =
+                    compress::inflate(state, shared, payload, &mut events.arena, max_message)
+                        .and_then(|()| {
+                            match text
+                                && simdutf8::basic::from_utf8(&events.arena[start..]).is_err()
+                            {
+                                true => Err((1007, "invalid UTF-8 in text message")),
+                                false => Ok(()),
+                            }
+                        });
+                match result {
+                    Ok(()) => {
+                        let data = Span {
+                            start,
+                            len: events.arena.len() - start,
+                        };
+                        let kind = if text {
+                            MessageKind::Text
+                        } else {
+                            MessageKind::Binary
+                        };
+                        events.push(Event::Message {
+                            conn: id,
+                            kind,
+                            data,
+                        });
+                    }
+                    Err(e) => {
+                        events.arena.truncate(start);
+                        failed = Some(e);
+                    }
+                }
+            }
             Incoming::Text(s) => {
                 let data = events.store(s.as_bytes());
                 events.push(Event::Message {
@@ -326,10 +377,11 @@ impl Loop {
         if wrote {
             self.mark_dirty(slot);
         }
-        match (result, peer_close) {
-            (Err(e), _) => self.fail_websocket(slot, e.code, e.reason),
-            (Ok(()), Some((code, reason))) => self.on_peer_close(slot, code, reason),
-            (Ok(()), None) => {}
+        match (result, failed, peer_close) {
+            (_, Some((code, reason)), _) => self.fail_websocket(slot, code, reason),
+            (Err(e), None, _) => self.fail_websocket(slot, e.code, e.reason),
+            (Ok(()), None, Some((code, reason))) => self.on_peer_close(slot, code, reason),
+            (Ok(()), None, None) => {}
         }
     }
 

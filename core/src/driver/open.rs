@@ -1,6 +1,7 @@
 //! From request head to open connection: routing, handshake checks, the
 //! app's approval, and the answers that end a refused request.
 
+use super::compress;
 use super::conn::Phase;
 use super::Loop;
 use crate::config::RouteKind;
@@ -159,11 +160,16 @@ impl Loop {
         conn.reported = Some(endpoint);
         match (endpoint, handshake) {
             (Endpoint::WebSocket, Some(h)) => {
+                let deflate = compress::negotiate(&self.config.deflate, &request.head);
+                let extensions = deflate.as_ref().map(|(response, _)| response.as_str());
                 conn.out.append_with(&mut self.pool, 200, |v| {
-                    http::write_switching_protocols(v, &h.key, protocol.as_deref())
+                    http::write_switching_protocols(v, &h.key, protocol.as_deref(), extensions)
                 });
+                let mut rx = Receiver::new(max_message);
+                rx.set_deflate(deflate.is_some());
+                conn.deflate = deflate.map(|(_, state)| state);
                 conn.phase = Phase::WebSocket {
-                    rx: Receiver::new(max_message),
+                    rx,
                     closing: None,
                     ending: None,
                     ping_sent: false,

@@ -234,14 +234,23 @@ pub fn choose_protocol<'a>(server: &'a [String], offered: &[String]) -> Option<&
         .map(String::as_str)
 }
 
-/// Appends the `101 Switching Protocols` answer.
-pub fn write_switching_protocols(out: &mut Vec<u8>, key: &str, protocol: Option<&str>) {
-    let mut s = String::with_capacity(160);
+/// Appends the `101 Switching Protocols` answer, with the negotiated
+/// subprotocol and extensions if any.
+pub fn write_switching_protocols(
+    out: &mut Vec<u8>,
+    key: &str,
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+) {
+    let mut s = String::with_capacity(200);
     s.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
     s.push_str(&accept_key(key));
     s.push_str("\r\n");
     if let Some(p) = protocol {
         let _ = write!(s, "Sec-WebSocket-Protocol: {p}\r\n");
+    }
+    if let Some(e) = extensions {
+        let _ = write!(s, "Sec-WebSocket-Extensions: {e}\r\n");
     }
     s.push_str("\r\n");
     out.extend_from_slice(s.as_bytes());

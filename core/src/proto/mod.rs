@@ -2,6 +2,7 @@
 //! touches a socket, a clock or a thread, so all of it is unit-tested and
 //! property-tested on its own.
 
+pub mod deflate;
 pub mod frame;
 pub mod http;
 pub mod mask;

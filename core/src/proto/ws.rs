@@ -22,6 +22,13 @@ pub enum Incoming<'a> {
     /// The peer's close frame: its code (absent when the payload was empty)
     /// and its reason. After this the receiver ignores further input.
     Close(Option<u16>, &'a str),
+    /// A whole permessage-deflate message (RSV1 on its first frame), still
+    /// compressed; `text` tells its type. The caller inflates it (within the
+    /// size limit) and validates text as UTF-8.
+    Compressed {
+        text: bool,
+        payload: &'a [u8],
+    },
 }
 
 /// A violation that fails the connection with `code` (§7.1.7).
@@ -60,6 +67,10 @@ pub struct Receiver {
     frame: Option<FrameInProgress>,
     /// The data message in progress (opcode of its first frame).
     message: Option<OpCode>,
+    /// The message in progress is compressed (RSV1 on its first frame).
+    compressed: bool,
+    /// permessage-deflate was negotiated, so RSV1 may be set.
+    deflate: bool,
     /// Bytes of the message in progress that arrived in earlier reads.
     gathered: Vec<u8>,
     /// A control frame's payload split across reads (at most 125 bytes).
@@ -76,12 +87,19 @@ impl Receiver {
             header_len: 0,
             frame: None,
             message: None,
+            compressed: false,
+            deflate: false,
             gathered: Vec::new(),
             control: Vec::new(),
             utf8: Utf8Validator::new(),
             max_message_size: max_message_size as u64,
             closed: false,
         }
+    }
+
+    /// Allows RSV1 (compressed messages): permessage-deflate was negotiated.
+    pub fn set_deflate(&mut self, on: bool) {
+        self.deflate = on;
     }
 
     /// True once a close frame has been received (further input is ignored).
@@ -154,7 +172,10 @@ impl Receiver {
     }
 
     fn start_frame(&mut self, h: FrameHeader) -> Result<(), ProtocolError> {
-        if h.rsv != 0 {
+        // RSV1 means "compressed" once permessage-deflate is negotiated, and
+        // only on the first frame of a data message (RFC 7692 §6.1).
+        let rsv1 = h.rsv & 0b100 != 0;
+        if h.rsv & 0b011 != 0 || (rsv1 && !self.deflate) {
             return Err(violation(
                 PROTOCOL_ERROR,
                 "reserved bits set without a negotiated extension",
@@ -162,6 +183,12 @@ impl Receiver {
         }
         let opcode =
             OpCode::from_u8(h.opcode).ok_or(violation(PROTOCOL_ERROR, "reserved opcode"))?;
+        if rsv1 && !matches!(opcode, OpCode::Text | OpCode::Binary) {
+            return Err(violation(
+                PROTOCOL_ERROR,
+                "RSV1 set on a control or continuation frame",
+            ));
+        }
         let mask = h
             .mask
             .ok_or(violation(PROTOCOL_ERROR, "client frame not masked"))?;
@@ -198,6 +225,7 @@ impl Receiver {
             }
             if opcode != OpCode::Continuation {
                 self.message = Some(opcode);
+                self.compressed = rsv1;
                 self.utf8.reset();
             }
         }
@@ -240,6 +268,21 @@ impl Receiver {
         }
 
         let kind = self.message.expect("data frame without message state");
+        if self.compressed {
+            // Gathered whole; the caller inflates it (validating UTF-8 on
+            // what comes out).
+            self.gathered.extend_from_slice(chunk);
+            if complete && f.fin {
+                self.message = None;
+                self.compressed = false;
+                on(Incoming::Compressed {
+                    text: kind == OpCode::Text,
+                    payload: &self.gathered,
+                });
+                self.release_gathered();
+            }
+            return Ok(());
+        }
         if kind == OpCode::Text && self.utf8.feed(chunk).is_err() {
             return Err(violation(INVALID_PAYLOAD, "invalid UTF-8 in text message"));
         }
@@ -259,14 +302,18 @@ impl Receiver {
             if message_done {
                 self.message = None;
                 deliver(kind, &self.gathered, on);
-                if self.gathered.capacity() > KEEP_BUFFER_CAPACITY {
-                    self.gathered = Vec::new();
-                } else {
-                    self.gathered.clear();
-                }
+                self.release_gathered();
             }
         }
         Ok(())
+    }
+
+    fn release_gathered(&mut self) {
+        if self.gathered.capacity() > KEEP_BUFFER_CAPACITY {
+            self.gathered = Vec::new();
+        } else {
+            self.gathered.clear();
+        }
     }
 
     fn control_frame(

@@ -1,0 +1,109 @@
+//! permessage-deflate state: what one connection negotiated, its own zlib
+//! contexts when it keeps context between messages, and the loop-wide
+//! contexts that serve every connection that does not.
+
+use crate::config::{DeflateConfig, DeflateMode};
+use crate::proto::deflate::{self, DeflateParams, Deflater, InflateError, Inflater, Policy};
+use crate::proto::http::RequestHead;
+
+/// Per connection: the agreement, plus contexts created on first use and
+/// only where context takeover makes them per-connection.
+pub(crate) struct ConnDeflate {
+    pub params: DeflateParams,
+    deflater: Option<Deflater>,
+    inflater: Option<Inflater>,
+}
+
+/// Per loop: contexts reset after every message, shared by all
+/// connections without context takeover (one compressor per window size).
+#[derive(Default)]
+pub(crate) struct SharedDeflate {
+    deflaters: [Option<Deflater>; 16],
+    inflater: Option<Inflater>,
+    /// Compressed output of the message being sent.
+    pub scratch: Vec<u8>,
+}
+
+/// Negotiates from the request's offers; the response header value and the
+/// connection's state, or None (declined: no compression).
+pub(crate) fn negotiate(
+    cfg: &DeflateConfig,
+    head: &RequestHead,
+) -> Option<(String, Box<ConnDeflate>)> {
+    let shared = match cfg.mode {
+        DeflateMode::Off => return None,
+        DeflateMode::Shared => true,
+        DeflateMode::PerConnection => false,
+    };
+    let policy = Policy {
+        server_no_context_takeover: shared,
+        client_no_context_takeover: shared,
+        server_max_window_bits: cfg.server_max_window_bits,
+    };
+    let (params, response) =
+        deflate::negotiate(head.header_values("sec-websocket-extensions"), &policy)?;
+    Some((
+        response,
+        Box::new(ConnDeflate {
+            params,
+            deflater: None,
+            inflater: None,
+        }),
+    ))
+}
+
+impl ConnDeflate {
+    /// Whether a message of `len` bytes goes out compressed.
+    pub fn compresses(&self, cfg: &DeflateConfig, len: usize) -> bool {
+        // zlib has no raw 8-bit window; a client that asked for one gets
+        // uncompressed messages, which permessage-deflate always allows.
+        len >= cfg.threshold && self.params.server_max_window_bits >= 9
+    }
+}
+
+/// Compresses `payload` for `conn` into `shared.scratch` (cleared first).
+pub(crate) fn compress(
+    cfg: &DeflateConfig,
+    conn: &mut ConnDeflate,
+    shared: &mut SharedDeflate,
+    payload: &[u8],
+) {
+    let bits = conn.params.server_max_window_bits;
+    let out = &mut shared.scratch;
+    out.clear();
+    if conn.params.server_no_context_takeover {
+        shared.deflaters[bits as usize]
+            .get_or_insert_with(|| Deflater::new(cfg.level, bits, true))
+            .compress_message(payload, out);
+    } else {
+        conn.deflater
+            .get_or_insert_with(|| Deflater::new(cfg.level, bits, false))
+            .compress_message(payload, out);
+    }
+}
+
+/// Inflates one received message, appending to `out` (at most `limit`
+/// bytes of output); maps failures to the close code to fail with.
+pub(crate) fn inflate(
+    conn: &mut ConnDeflate,
+    shared: &mut SharedDeflate,
+    payload: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), (u16, &'static str)> {
+    let inflater = if conn.params.client_no_context_takeover {
+        shared
+            .inflater
+            .get_or_insert_with(|| Inflater::new(15, true))
+    } else {
+        let bits = conn.params.client_max_window_bits;
+        conn.inflater
+            .get_or_insert_with(|| Inflater::new(bits, false))
+    };
+    inflater
+        .inflate_message(payload, out, limit)
+        .map_err(|e| match e {
+            InflateError::TooBig => (1009, "message exceeds the size limit once inflated"),
+            InflateError::Corrupt => (1007, "invalid deflate data"),
+        })
+}
