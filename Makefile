@@ -52,7 +52,7 @@ header:
 demo:
 	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html PORT=$(PORT) examples/run c
 
-test: deps lint test-rust test-c test-python test-autobahn
+test: deps lint lint-python test-rust test-c test-python test-python-binding test-node bench-smoke test-autobahn test-autobahn-python test-node-autobahn
 
 test-rust:
 	cargo test --workspace --release
@@ -82,3 +82,8 @@ lint:
 
 clean:
 	rm -rf build target .cache
+
+# Fronts and the benchmark suite keep their targets beside their code.
+include bindings-python/python.mk
+include bindings-node/node.mk
+include bench/bench.mk

@@ -1,0 +1,324 @@
+//! The connection driver: one mio loop over many client connections.
+//! Connections are opened in waves (at most `max_pending` handshakes at a
+//! time, so no server's accept backlog overflows), each sends its request,
+//! and once the response head is in, every byte read goes to the scenario's
+//! `Handler` straight from the shared read buffer (copied only when a frame
+//! is split across reads). Replies are written as soon as they are queued.
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// What a scenario does with its connections.
+pub trait Handler {
+    /// The response head is in; queue the first messages into `out`.
+    fn on_open(
+        &mut self,
+        id: usize,
+        head: &str,
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> Result<(), String>;
+    /// Bytes after the head; returns how many were consumed (the rest is
+    /// kept and handed again with what follows).
+    fn on_data(
+        &mut self,
+        id: usize,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> Result<usize, String>;
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum State {
+    Handshake,
+    Open,
+    Failed,
+}
+
+pub struct Conn {
+    sock: TcpStream,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    out_pos: usize,
+    pub state: State,
+}
+
+pub struct Net {
+    poll: Poll,
+    events: Events,
+    ready: Vec<usize>,
+    timer: OwnedFd,
+    addr: SocketAddr,
+    request: Vec<u8>,
+    buf: Vec<u8>,
+    pub conns: Vec<Conn>,
+    target: usize,
+    max_pending: usize,
+    pub pending: usize,
+    pub open: usize,
+    pub failures: u64,
+    pub first_error: Option<String>,
+}
+
+const MAX_HEAD: usize = 16 * 1024;
+const TIMER: Token = Token(usize::MAX);
+
+impl Net {
+    pub fn new(
+        addr: SocketAddr,
+        request: Vec<u8>,
+        target: usize,
+        max_pending: usize,
+    ) -> io::Result<Net> {
+        let poll = Poll::new()?;
+        // Timed sends wait on a timerfd: epoll_wait itself only sleeps in
+        // whole milliseconds, and spinning instead would burn the core (and
+        // get throttled under SCHED_FIFO).
+        // SAFETY: timerfd_create returns a new descriptor or -1.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: fd is a descriptor we just created and own.
+        let timer = unsafe { OwnedFd::from_raw_fd(fd) };
+        // Added to mio's epoll set directly: mio's SourceFd needs its
+        // "os-ext" feature, which would make the workspace build mio (and
+        // core) twice. mio's epoll selector reads an event's token from
+        // the epoll data word, so this is what register() would do.
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: TIMER.0 as u64,
+        };
+        // SAFETY: both descriptors are valid; ev is initialised.
+        if unsafe { libc::epoll_ctl(poll.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Net {
+            poll,
+            timer,
+            events: Events::with_capacity(1024),
+            ready: Vec::with_capacity(1024),
+            addr,
+            request,
+            buf: vec![0; 256 * 1024],
+            conns: Vec::with_capacity(target),
+            target,
+            max_pending: max_pending.max(1),
+            pending: 0,
+            open: 0,
+            failures: 0,
+            first_error: None,
+        })
+    }
+
+    pub fn all_open(&self) -> bool {
+        self.open == self.target
+    }
+
+    fn fail(&mut self, id: usize, why: String) {
+        let c = &mut self.conns[id];
+        match c.state {
+            State::Failed => return,
+            State::Handshake => self.pending -= 1,
+            State::Open => self.open -= 1,
+        }
+        c.state = State::Failed;
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        self.failures += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(format!("connection {id}: {why}"));
+        }
+    }
+
+    /// Opens connections until the target is reached or `max_pending`
+    /// handshakes are under way.
+    fn connect_more(&mut self) -> io::Result<()> {
+        while self.conns.len() < self.target && self.pending < self.max_pending {
+            let id = self.conns.len();
+            let mut sock = TcpStream::connect(self.addr)?;
+            sock.set_nodelay(true)?;
+            self.poll.registry().register(
+                &mut sock,
+                Token(id),
+                Interest::READABLE | Interest::WRITABLE,
+            )?;
+            self.conns.push(Conn {
+                sock,
+                inbuf: Vec::new(),
+                out: self.request.clone(),
+                out_pos: 0,
+                state: State::Handshake,
+            });
+            self.pending += 1;
+        }
+        Ok(())
+    }
+
+    /// Queues bytes on an open connection (from a timer, not a read); they
+    /// are written at once.
+    pub fn send(&mut self, id: usize, fill: impl FnOnce(&mut Vec<u8>)) {
+        if self.conns[id].state != State::Open {
+            return;
+        }
+        fill(&mut self.conns[id].out);
+        if let Err(e) = flush(&mut self.conns[id]) {
+            self.fail(id, format!("write: {e}"));
+        }
+    }
+
+    /// Arms the timer to wake the next `turn` at `at` (precise to
+    /// microseconds, unlike the poll timeout).
+    pub fn wake_at(&mut self, at: Instant) {
+        let d = at
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: d.as_secs() as libc::time_t,
+                tv_nsec: d.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: a valid timerfd and a fully initialised itimerspec.
+        unsafe { libc::timerfd_settime(self.timer.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+    }
+
+    /// One turn of the loop: opens what is due, waits up to `timeout` for
+    /// readiness, reads, hands data to `h`, writes what it queued.
+    pub fn turn(&mut self, h: &mut impl Handler, timeout: Duration) -> io::Result<()> {
+        self.connect_more()?;
+        self.poll.poll(&mut self.events, Some(timeout))?;
+        let now = Instant::now();
+        let mut ready = std::mem::take(&mut self.ready);
+        ready.clear();
+        ready.extend(self.events.iter().map(|e| e.token().0));
+        for &id in &ready {
+            if id == TIMER.0 {
+                let mut ticks = [0u8; 8];
+                // SAFETY: reads at most 8 bytes into a local buffer.
+                unsafe { libc::read(self.timer.as_raw_fd(), ticks.as_mut_ptr().cast(), 8) };
+                continue;
+            }
+            if self.conns[id].state == State::Failed {
+                continue;
+            }
+            if let Err(why) = self.service(id, h, now) {
+                self.fail(id, why);
+            }
+        }
+        self.ready = ready;
+        Ok(())
+    }
+
+    fn service(&mut self, id: usize, h: &mut impl Handler, now: Instant) -> Result<(), String> {
+        let c = &mut self.conns[id];
+        loop {
+            let n = match c.sock.read(&mut self.buf) {
+                Ok(0) => return Err("the server closed the connection".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read: {e}")),
+            };
+            let input = &self.buf[..n];
+            // A short read emptied the socket: epoll (edge-triggered) will
+            // report the next arrival, so the read that would only say
+            // EAGAIN is skipped.
+            let drained = n < self.buf.len();
+            if c.state == State::Handshake {
+                c.inbuf.extend_from_slice(input);
+                let Some(end) = c.inbuf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                    if c.inbuf.len() > MAX_HEAD {
+                        return Err("response head too long".into());
+                    }
+                    continue;
+                };
+                let head = String::from_utf8_lossy(&c.inbuf[..end + 2]).into_owned();
+                c.inbuf.drain(..end + 4);
+                c.state = State::Open;
+                self.pending -= 1;
+                self.open += 1;
+                h.on_open(id, &head, &mut c.out, now)?;
+                if !c.inbuf.is_empty() {
+                    let used = h.on_data(id, &c.inbuf, &mut c.out, now)?;
+                    c.inbuf.drain(..used);
+                }
+            } else if c.inbuf.is_empty() {
+                let used = h.on_data(id, input, &mut c.out, now)?;
+                c.inbuf.extend_from_slice(&input[used..]);
+            } else {
+                c.inbuf.extend_from_slice(input);
+                let used = h.on_data(id, &c.inbuf, &mut c.out, now)?;
+                c.inbuf.drain(..used);
+            }
+            if c.inbuf.capacity() > 1 << 20 && c.inbuf.len() < 1 << 16 {
+                c.inbuf.shrink_to(1 << 16);
+            }
+            if drained {
+                break;
+            }
+        }
+        flush(c).map_err(|e| format!("write: {e}"))
+    }
+
+    /// Drops every connection with a reset (SO_LINGER 0): no TIME_WAIT
+    /// left behind, so runs of 10,000 connections can follow each other.
+    pub fn reset_all(&mut self) {
+        for c in self.conns.drain(..) {
+            set_linger_zero(&c.sock);
+        }
+        self.open = 0;
+        self.pending = 0;
+    }
+}
+
+fn flush(c: &mut Conn) -> io::Result<()> {
+    while c.out_pos < c.out.len() {
+        match c.sock.write(&c.out[c.out_pos..]) {
+            Ok(n) => c.out_pos += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::NotConnected) => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if c.out_pos == c.out.len() {
+        c.out.clear();
+        c.out_pos = 0;
+        if c.out.capacity() > 1 << 20 {
+            c.out.shrink_to(1 << 16);
+        }
+    } else if c.out_pos > 1 << 16 {
+        c.out.drain(..c.out_pos);
+        c.out_pos = 0;
+    }
+    Ok(())
+}
+
+fn set_linger_zero(sock: &TcpStream) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a descriptor we own, with a correctly sized value.
+    unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}

@@ -1,0 +1,45 @@
+// Benchmark peer: Node `ws` (with `bufferutil`, which ws picks up by itself
+// when installed) on Node's http server. 127.0.0.1:$PORT:
+//   /echo       every message sent back with its type
+//   /broadcast  every message sent to every /broadcast connection, the
+//               sender included (ws has no publish: the documented loop)
+//   /sse        the wsrt example's contract: event "tick" every
+//               $SSE_INTERVAL_MS, ids from 1, data "tick <id>\n<unix ms>"
+'use strict';
+const http = require('http');
+const { WebSocketServer, WebSocket } = require('ws');
+
+const port = Number(process.env.PORT || 9001);
+const interval = Number(process.env.SSE_INTERVAL_MS || 1000);
+try { require('bufferutil'); } catch (e) { console.error('node-ws peer: bufferutil missing'); process.exit(1); }
+
+const server = http.createServer((req, res) => {
+  if (req.url !== '/sse') { res.writeHead(404).end(); return; }
+  res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
+  res.socket.setNoDelay(true);
+  let id = 0;
+  const t = setInterval(() => {
+    id++;
+    res.write(`event: tick\nid: ${id}\ndata: tick ${id}\ndata: ${Date.now()}\n\n`);
+  }, interval);
+  res.on('close', () => clearInterval(t));
+});
+server.keepAliveTimeout = 0;
+
+const echo = new WebSocketServer({ noServer: true, maxPayload: 16 << 20 });
+const bcast = new WebSocketServer({ noServer: true, maxPayload: 16 << 20, clientTracking: true });
+echo.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+});
+bcast.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => {
+    for (const c of bcast.clients) if (c.readyState === WebSocket.OPEN) c.send(data, { binary: isBinary });
+  });
+});
+server.on('upgrade', (req, socket, head) => {
+  const wss = req.url === '/echo' ? echo : req.url === '/broadcast' ? bcast : null;
+  if (!wss) { socket.destroy(); return; }
+  wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+});
+server.listen(port, '127.0.0.1', 511, () => console.error(`node-ws peer on 127.0.0.1:${port}`));
+process.on('SIGTERM', () => process.exit(0));

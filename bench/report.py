@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Tables and chart of a benchmark results file (bench/results/<date>.json).
+
+`python bench/report.py bench/results/DATE.json [--update-doc]` prints the
+markdown again, redraws DATE.png and (with --update-doc) rewrites the results
+section of docs/PERFORMANCE.md; run.py does all three after a run.
+"""
+import json
+import os
+import sys
+
+SAT = 0.85  # below this server CPU share a throughput figure is not the server's limit
+
+
+def runs_by(doc):
+    table = {}
+    for r in doc["runs"]:
+        table.setdefault(r["server"], {})[r["scenario"]] = r
+    order = sorted(table, key=lambda s: (not any(r.get("ours") for r in table[s].values()), list(table).index(s)))
+    return order, table
+
+
+def si(v, unit=""):
+    if v is None:
+        return "–"
+    for div, suf in ((1e9, " G"), (1e6, " M"), (1e3, " k")):
+        if abs(v) >= div:
+            return f"{v / div:.3g}{suf}{unit}"
+    return f"{v:.3g}{(' ' + unit) if unit else ''}"
+
+
+def get(table, srv, sc, key):
+    r = table.get(srv, {}).get(sc)
+    if not r or not r.get("ok"):
+        return None
+    return r.get(key)
+
+
+def cell(table, srv, sc, key, per_cpu=None, unit=""):
+    r = table.get(srv, {}).get(sc)
+    if r is None:
+        return "n/a"
+    if not r.get("ok"):
+        return "FAILED"
+    s = si(r.get(key), unit)
+    if per_cpu and r.get(per_cpu) is not None:
+        s += f" ({si(r[per_cpu])}/CPU-s)"
+    util = r.get("server_cpu_util")
+    if sc in ("echo_small", "echo_large") and util is not None and util < SAT:
+        s += " †"
+    return s
+
+
+def us(v):
+    return "–" if v is None else (f"{v:.0f}" if v >= 10 else f"{v:.1f}")
+
+
+def ratio(a, b, higher_better=True):
+    if a is None or b is None or a == 0 or b == 0:
+        return "–"
+    r = a / b
+    return f"{r:.2f}×" if r >= 0.1 else f"{r:.3f}×"
+
+
+def markdown(doc):
+    order, t = runs_by(doc)
+    ours = [s for s in order if any(r.get("ours") for r in t[s].values())]
+    peers = [s for s in order if s not in ours]
+    m = doc["machine"]
+    out = [f"# wsrt benchmark, {doc['date']}", ""]
+    out.append(f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, load average at start "
+               f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}. Server pinned to core 0, load generator "
+               f"to core 1, {'both at SCHED_FIFO priority 50' if doc['realtime_priority'] else 'normal priority (chrt refused)'}; "
+               f"{doc['secs_per_run']:g} s measured per run after a 1 s warm-up; a fresh server for every run.")
+    if doc.get("skipped"):
+        out.append("Skipped: " + "; ".join(f"{k} ({v})" for k, v in doc["skipped"].items()) + ".")
+    out += ["", "## Throughput", "",
+            "Messages per second (messages per second of server CPU time, user + system, in parentheses). "
+            f"† the server used under {SAT:.0%} of its core: that figure is bounded by the generator or the machine, "
+            "not the server; compare the per-CPU-second figure instead.", "",
+            "| server | echo 64×16×32 B | echo 8×4×64 KiB | SSE 1,000 clients (events/s) | broadcast 1,000 subs (deliveries/s) |",
+            "| --- | --- | --- | --- | --- |"]
+    for s in order:
+        bl = get(t, s, "broadcast", "lost")
+        b = cell(t, s, "broadcast", "msgs_per_s", "msgs_per_server_cpu_s")
+        if bl:
+            b += f", {bl:.0f} lost"
+        out.append(f"| {s} | {cell(t, s, 'echo_small', 'msgs_per_s', 'msgs_per_server_cpu_s')} | "
+                   f"{cell(t, s, 'echo_large', 'msgs_per_s', 'msgs_per_server_cpu_s')} | "
+                   f"{cell(t, s, 'sse', 'events_per_s', 'events_per_server_cpu_s')} | {b} |")
+    out += ["", "## Latency and memory", "",
+            "Round trip of 32 B echoes, 100 connections, 10,000 msgs/s in total on a fixed schedule (latency counted "
+            "from the scheduled send time, so stalls are not hidden), in µs. Memory: the server's RSS growth with "
+            "10,000 idle WebSocket connections open, per connection (user space only; kernel socket buffers are not in RSS).", "",
+            "| server | p50 | p90 | p99 | p99.9 | max | RSS before | RSS with 10k idle | bytes / idle conn |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in order:
+        row = [us(get(t, s, "latency", f"rtt_us_{q}")) for q in ("p50", "p90", "p99", "p999", "max")]
+        if t.get(s, {}).get("latency") and not t[s]["latency"].get("ok"):
+            row = ["FAILED"] + ["–"] * 4
+        mem = [si(get(t, s, "idle", "rss_before"), "B"), si(get(t, s, "idle", "rss_held"), "B"),
+               si(get(t, s, "idle", "bytes_per_conn"))]
+        out.append(f"| {s} | " + " | ".join(row + mem) + " |")
+    for o in ours:
+        out += ["", f"## {o} relative to each peer", "",
+                f"{o} ÷ peer. Throughput (↑): above 1× {o} is faster. Latency and memory (↓): below 1× {o} is better.", "",
+                "| peer | echo 32 B msgs/s ↑ | echo 32 B per CPU-s ↑ | echo 64 KiB msgs/s ↑ | echo 64 KiB per CPU-s ↑ | RTT p50 ↓ | RTT p99 ↓ | bytes / idle conn ↓ | SSE per CPU-s ↑ |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for p in peers:
+            out.append(f"| {p} | " + " | ".join([
+                ratio(get(t, o, "echo_small", "msgs_per_s"), get(t, p, "echo_small", "msgs_per_s")),
+                ratio(get(t, o, "echo_small", "msgs_per_server_cpu_s"), get(t, p, "echo_small", "msgs_per_server_cpu_s")),
+                ratio(get(t, o, "echo_large", "msgs_per_s"), get(t, p, "echo_large", "msgs_per_s")),
+                ratio(get(t, o, "echo_large", "msgs_per_server_cpu_s"), get(t, p, "echo_large", "msgs_per_server_cpu_s")),
+                ratio(get(t, o, "latency", "rtt_us_p50"), get(t, p, "latency", "rtt_us_p50")),
+                ratio(get(t, o, "latency", "rtt_us_p99"), get(t, p, "latency", "rtt_us_p99")),
+                ratio(get(t, o, "idle", "bytes_per_conn"), get(t, p, "idle", "bytes_per_conn")),
+                ratio(get(t, o, "sse", "events_per_server_cpu_s"), get(t, p, "sse", "events_per_server_cpu_s")),
+            ]) + " |")
+    out += ["", "## Generator headroom", "",
+            "Share of a core used by the load generator process / by the server process during each measured window.", "",
+            "| server | " + " | ".join(doc["scenarios"].get(k, k) for k in ("echo_small", "echo_large", "latency", "sse", "broadcast")) + " |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for s in order:
+        cells = []
+        for sc in ("echo_small", "echo_large", "latency", "sse", "broadcast"):
+            g, u = get(t, s, sc, "gen_cpu_util"), get(t, s, sc, "server_cpu_util")
+            cells.append("n/a" if g is None else f"{g:.0%} / {u:.0%}" if u is not None else f"{g:.0%} / –")
+        out.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def chart(doc, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: matplotlib missing, no chart", file=sys.stderr)
+        return False
+    order, t = runs_by(doc)
+    ours = {s for s in order if any(r.get("ours") for r in t[s].values())}
+    colors = ["#d1495b" if s in ours else "#5b7c99" for s in order]
+    fig, ax = plt.subplots(2, 2, figsize=(13, 8.5))
+    x = list(range(len(order)))
+
+    def bars(a, sc, key, title, scale=1.0, ylabel="", log=False):
+        vals = [(get(t, s, sc, key) or 0) / scale for s in order]
+        a.bar(x, vals, color=colors)
+        a.set_title(title, fontsize=10)
+        a.set_xticks(x, order, rotation=30, ha="right", fontsize=8)
+        a.set_ylabel(ylabel, fontsize=8)
+        if log:
+            a.set_yscale("log")
+        for i, v in enumerate(vals):
+            a.text(i, v, f"{v:,.0f}" if v >= 100 else f"{v:.3g}", ha="center", va="bottom", fontsize=7)
+
+    bars(ax[0][0], "echo_small", "msgs_per_server_cpu_s", "echo 64×16×32 B: messages per server CPU-second (millions)", 1e6, "M msgs / CPU-s")
+    bars(ax[0][1], "echo_large", "mb_per_s", "echo 8×4×64 KiB: MB/s echoed", 1.0, "MB/s")
+    a = ax[1][0]
+    w = 0.27
+    for k, (q, shade) in enumerate((("p50", 0.45), ("p99", 0.75), ("p999", 1.0))):
+        vals = [get(t, s, "latency", f"rtt_us_{q}") or 0 for s in order]
+        a.bar([i + (k - 1) * w for i in x], vals, w, label=q.replace("p999", "p99.9"), color=colors, alpha=shade)
+    a.set_yscale("log")
+    a.set_title("RTT at 10k msgs/s, 100 conns (µs, log scale; bars p50 / p99 / p99.9)", fontsize=10)
+    a.set_xticks(x, order, rotation=30, ha="right", fontsize=8)
+    bars(ax[1][1], "idle", "bytes_per_conn", "RSS per idle connection, 10,000 open (bytes, log scale)", 1.0, "bytes", log=True)
+    fig.suptitle(f"wsrt (red) vs peers (blue) — {doc['date']}, 2-core shared machine: noisy, see docs/PERFORMANCE.md", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return True
+
+
+def update_doc(doc, doc_path):
+    """Rewrites the results section of docs/PERFORMANCE.md (between its
+    markers) with the tables of `doc` and a link to the latest chart."""
+    begin, end = "<!-- results:begin", "<!-- results:end -->"
+    with open(doc_path) as f:
+        text = f.read()
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        return False
+    head = text[i:text.index("\n", i) + 1]
+    body = markdown(doc).split("\n", 2)[2].replace("\n## ", "\n### ")
+    new = head + "\nRun of " + doc["date"] + ".\n\n![benchmark chart](../bench/results/latest.png)\n\n" + body + "\n"
+    with open(doc_path, "w") as f:
+        f.write(text[:i] + new + text[j:])
+    return True
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        d = json.load(f)
+    print(markdown(d))
+    chart(d, os.path.splitext(sys.argv[1])[0] + ".png")
+    if "--update-doc" in sys.argv:
+        update_doc(d, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "PERFORMANCE.md"))

@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""wsrt benchmark runner (`make bench`).
+
+For every server (ours through `examples/run FRONT`, the peers from
+bench/peers) and every scenario: start the server fresh pinned to core 0,
+run the load generator pinned to core 1 (both at SCHED_FIFO priority when
+the machine allows it), stop the server. The generator reads the server's
+CPU time and RSS from /proc itself, over exactly its measured window.
+Writes bench/results/<date>.json, .md and .png (and latest.md/latest.png).
+
+Environment: BENCH_SECS (measured seconds per run, default 4),
+BENCH_SERVERS / BENCH_SCENARIOS (comma lists to run a subset),
+BENCH_RT=0 (no real-time priority), BENCH_PORT (first port, default 9300),
+BENCH_SMOKE=1 (the CI smoke: ours only, tiny runs, no files written).
+"""
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CACHE = os.path.join(ROOT, ".cache", "bench")
+LOADGEN = os.path.join(ROOT, "target", "release", "loadgen")
+RESULTS = os.path.join(ROOT, "bench", "results")
+PEERS = os.path.join(ROOT, "bench", "peers")
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+SECS = float(os.environ.get("BENCH_SECS", "1" if SMOKE else "4"))
+SSE_INTERVAL_MS = 100
+NODE_PATH = os.path.join(CACHE, "node", "node_modules")
+PY = os.path.join(CACHE, "venv", "bin", "python")
+
+
+def ours_fronts():
+    """The fronts `examples/run` knows today (python and node land later)."""
+    with open(os.path.join(ROOT, "examples", "run")) as f:
+        text = f.read()
+    return [fr for fr in ("c", "python", "node") if f"\n  {fr})" in text]
+
+
+def servers():
+    """name -> (argv, what it serves, is it ours, why it is unavailable)."""
+    s = {}
+    for fr in ours_fronts():
+        s[f"wsrt-{fr}"] = ([os.path.join(ROOT, "examples", "run"), fr], {"echo", "sse"}, True, None)
+    node_ok = None if os.path.isdir(os.path.join(NODE_PATH, "ws")) else "node packages not installed"
+    uws_ok = None if os.path.isdir(os.path.join(NODE_PATH, "uwebsockets")) else "uwebsockets not installed"
+    py_ok = None if os.path.exists(PY) else "python venv not installed"
+    tokio = os.path.join(CACHE, "rust-tokio-target", "release", "wsrt-bench-peer-tokio")
+    full = {"echo", "broadcast", "sse"}
+    s["uws"] = (["node", os.path.join(PEERS, "uws.js")], full, False, uws_ok)
+    s["node-ws"] = (["node", os.path.join(PEERS, "node-ws.js")], full, False, node_ok)
+    s["rust-tokio"] = ([tokio], {"echo", "broadcast"}, False, None if os.path.exists(tokio) else "not built")
+    s["picows"] = ([PY, os.path.join(PEERS, "py_picows.py")], {"echo", "broadcast"}, False, py_ok)
+    s["websockets-uvloop"] = ([PY, os.path.join(PEERS, "py_websockets.py"), "--uvloop"], {"echo", "broadcast"}, False, py_ok)
+    s["websockets"] = ([PY, os.path.join(PEERS, "py_websockets.py")], {"echo", "broadcast"}, False, py_ok)
+    return s
+
+
+def scenarios():
+    """name -> (what the server must serve, loadgen arguments, title)."""
+    secs = str(SECS)
+    if SMOKE:
+        return {
+            "echo_small": ("echo", ["echo", "--conns", "8", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5"], "echo 8×4×32 B"),
+            "echo_large": ("echo", ["echo", "--conns", "2", "--inflight", "2", "--size", "65536", "--secs", secs, "--warmup", "0.5"], "echo 2×2×64 KiB"),
+            "latency": ("echo", ["latency", "--conns", "10", "--rate", "1000", "--secs", secs, "--warmup", "0.5"], "latency 10 conns at 1k msgs/s"),
+            "idle": ("echo", ["idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2"], "idle 200 conns"),
+            "sse": ("sse", ["sse", "--conns", "20", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs, "--warmup", "0.5"], "SSE 20 clients"),
+        }
+    return {
+        "echo_small": ("echo", ["echo", "--conns", "64", "--inflight", "16", "--size", "32", "--secs", secs], "echo 64×16×32 B"),
+        "echo_large": ("echo", ["echo", "--conns", "8", "--inflight", "4", "--size", "65536", "--secs", secs], "echo 8×4×64 KiB"),
+        "latency": ("echo", ["latency", "--conns", "100", "--rate", "10000", "--size", "32", "--secs", secs], "latency 100 conns at 10k msgs/s"),
+        "idle": ("echo", ["idle", "--conns", "10000", "--secs", "2"], "idle 10,000 conns"),
+        "sse": ("sse", ["sse", "--conns", "1000", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs], f"SSE 1,000 clients, tick every {SSE_INTERVAL_MS} ms"),
+        "broadcast": ("broadcast", ["broadcast", "--conns", "1000", "--rate", "100", "--size", "32", "--secs", secs], "broadcast 1 → 1,000 subs at 100 msgs/s"),
+    }
+
+
+def rt_allowed():
+    if os.environ.get("BENCH_RT", "1") == "0" or not shutil.which("chrt"):
+        return False
+    return subprocess.run(["chrt", "-f", "1", "true"], capture_output=True).returncode == 0
+
+
+def wait_port(port, proc, limit):
+    t0 = time.time()
+    while time.time() - t0 < limit:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def prepare(name, argv, port, logdir):
+    """Starts one of our fronts once at normal priority, unpinned, so that
+    whatever `examples/run` builds is built before any measured run (and
+    never at real-time priority)."""
+    env = dict(os.environ, PORT=str(port))
+    with open(os.path.join(logdir, f"{name}.prepare.log"), "w") as log:
+        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=ROOT)
+        try:
+            return wait_port(port, proc, 900)
+        finally:
+            stop(proc)
+
+
+def run_one(name, argv, scen, lg_args, port, rt, logdir):
+    prio = ["chrt", "-f", "50"] if rt else []
+    env = dict(os.environ, PORT=str(port), SSE_INTERVAL_MS=str(SSE_INTERVAL_MS), NODE_PATH=NODE_PATH)
+    log = open(os.path.join(logdir, f"{name}.{scen}.log"), "w")
+    proc = subprocess.Popen(prio + ["taskset", "-c", "0"] + argv, env=env, stdout=log, stderr=log, cwd=ROOT)
+    try:
+        if not wait_port(port, proc, 180):
+            return {"ok": False, "error": f"server did not listen (see {log.name})"}
+        time.sleep(0.5)  # let it settle (JIT, lazy allocations) before the baseline
+        cmd = prio + ["taskset", "-c", "1", LOADGEN] + lg_args + [
+            "--addr", f"127.0.0.1:{port}", "--server-pid", str(proc.pid), "--label", name]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        sys.stderr.write(r.stderr)
+        try:
+            res = json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            res = {"ok": False, "error": f"loadgen exit {r.returncode}: {r.stderr.strip()[-300:]}"}
+        return res
+    finally:
+        stop(proc)
+        log.close()
+
+
+def machine():
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+            "load_avg_at_start": os.getloadavg()}
+
+
+def versions():
+    v = {}
+    for k, f in (("node", "node.stamp"), ("python", "python.stamp")):
+        p = os.path.join(CACHE, f)
+        if os.path.exists(p):
+            v[k] = open(p).read().strip()
+    try:
+        v["node_runtime"] = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    v["rust-tokio"] = "tokio 1 + tokio-tungstenite 0.26 (bench/peers/rust-tokio)"
+    try:
+        v["wsrt"] = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return v
+
+
+def main():
+    srv = servers()
+    scen = scenarios()
+    want_srv = [s for s in os.environ.get("BENCH_SERVERS", "").split(",") if s]
+    want_scen = [s for s in os.environ.get("BENCH_SCENARIOS", "").split(",") if s]
+    if SMOKE and not want_srv:
+        want_srv = ["wsrt-c"]
+    names = [n for n in srv if not want_srv or n in want_srv]
+    rt = rt_allowed()
+    logdir = os.path.join(CACHE, "logs")
+    os.makedirs(logdir, exist_ok=True)
+    print(f"bench: servers {', '.join(names)}; {SECS:g} s per run; real-time priority: {'yes' if rt else 'no'}", file=sys.stderr)
+    runs, skipped = [], {}
+    base, count = int(os.environ.get("BENCH_PORT", "9300")), 0
+    for name in names:
+        argv, caps, ours, why = srv[name]
+        if why:
+            skipped[name] = why
+            print(f"bench: {name} skipped: {why}", file=sys.stderr)
+            continue
+        if ours and not prepare(name, argv, base + 50, logdir):
+            skipped[name] = "did not build or start (see .cache/bench/logs)"
+            print(f"bench: {name} skipped: {skipped[name]}", file=sys.stderr)
+            continue
+        for sc, (need, lg_args, title) in scen.items():
+            if want_scen and sc not in want_scen:
+                continue
+            if need not in caps:
+                continue
+            count += 1
+            res = run_one(name, argv, sc, lg_args, base + count % 50, rt, logdir)
+            res.update(server=name, scenario=sc, title=title, ours=ours)
+            runs.append(res)
+    failed = [r for r in runs if not r.get("ok")]
+    for r in failed:
+        print(f"bench: FAILED {r['server']} {r['scenario']}: {r.get('error')}", file=sys.stderr)
+    if SMOKE:
+        done = len(runs) - len(failed)
+        sys.stderr.flush()
+        print(f"bench-smoke: {done} passed, {len(failed)} failed", flush=True)
+        return 1 if failed or not runs else 0
+    doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
+           "realtime_priority": rt, "secs_per_run": SECS, "sse_interval_ms": SSE_INTERVAL_MS,
+           "versions": versions(), "skipped": skipped,
+           "scenarios": {k: v[2] for k, v in scen.items()}, "runs": runs}
+    os.makedirs(RESULTS, exist_ok=True)
+    stem = os.path.join(RESULTS, datetime.date.today().isoformat())
+    with open(stem + ".json", "w") as f:
+        json.dump(doc, f, indent=1)
+    import report
+    md = report.markdown(doc)
+    with open(stem + ".md", "w") as f:
+        f.write(md)
+    shutil.copy(stem + ".md", os.path.join(RESULTS, "latest.md"))
+    if report.chart(doc, stem + ".png"):
+        shutil.copy(stem + ".png", os.path.join(RESULTS, "latest.png"))
+    report.update_doc(doc, os.path.join(ROOT, "docs", "PERFORMANCE.md"))
+    print(md)
+    print(f"bench: wrote {stem}.json/.md/.png", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    sys.exit(main())

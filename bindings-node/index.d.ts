@@ -1,0 +1,198 @@
+// Type definitions for wsrt (Node addon).
+
+/// <reference types="node" />
+
+/** Anything `send` accepts without copying (strings are encoded once). */
+export type Sendable = string | Buffer | ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
+
+export const OPEN: 1;
+export const CLOSING: 2;
+export const CLOSED: 3;
+export type ReadyState = 1 | 2 | 3;
+
+/** The HTTP request that opened (or asks to open) a connection. */
+export interface Request {
+  method: string;
+  /** Path without the query. */
+  path: string;
+  /** Query string without the leading "?" ("" when none). */
+  query: string;
+  /** Lower-case header names; repeated headers joined with ", ". */
+  headers: Record<string, string>;
+  remoteAddress: string;
+  remotePort: number;
+  /** WebSocket subprotocols the client offered (empty for SSE). */
+  protocols: string[];
+  /** The negotiated subprotocol (WebSocket open only). */
+  protocol?: string | null;
+}
+
+/**
+ * What an upgrade hook returns (or resolves to):
+ * - `undefined` or `true`: accept;
+ * - `{ protocol?, data? }`: accept, choosing one of the offered subprotocols
+ *   and setting the connection's initial `data`;
+ * - `false`: refuse with 403;
+ * - a number or `{ status, body? }`: refuse with that HTTP status (400-599).
+ * A hook that throws or rejects refuses with 500 and reports the error.
+ */
+export type UpgradeResult<UserData = unknown> =
+  | undefined
+  | void
+  | boolean
+  | number
+  | { protocol?: string | null; data?: UserData; status?: undefined }
+  | { status: number; body?: string };
+
+export type UpgradeHook<UserData = unknown> = (
+  req: Request,
+) => UpgradeResult<UserData> | Promise<UpgradeResult<UserData>>;
+
+/** An open WebSocket. */
+export declare class WebSocket<UserData = any> {
+  private constructor();
+  /** Free for the application; initially the upgrade hook's `data`. */
+  data: UserData;
+  readonly readyState: ReadyState;
+  /** The negotiated subprotocol ("" when none). */
+  readonly protocol: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly request: Request;
+  /**
+   * Queues a message: text for strings, binary for bytes, unless `isBinary`
+   * (or `{ binary }`) says otherwise. Returns false when the send-buffer
+   * limit refused it (nothing queued; `drain` follows).
+   * @throws Error (code ERR_WSRT_CLOSED) when the socket is not open;
+   *   ERR_WSRT_INVALID_ARGUMENT for text that is not UTF-8.
+   */
+  send(data: Sendable, isBinary?: boolean | { binary?: boolean }): boolean;
+  /** A ping with up to 125 bytes of payload; the answer goes to `pong`. */
+  ping(data?: Sendable): void;
+  /** Starts the close handshake (default 1000, reason at most 123 bytes). */
+  close(code?: number, reason?: string): void;
+  /** Bytes queued and not yet taken by the kernel. */
+  getBufferedAmount(): number;
+  readonly bufferedAmount: number;
+}
+
+export interface SseSendOptions {
+  event?: string;
+  id?: string | number;
+  /** Reconnection delay for the client, in milliseconds. */
+  retry?: number;
+}
+
+/** An open Server-Sent Events stream. */
+export declare class SseStream<UserData = any> {
+  private constructor();
+  data: UserData;
+  readonly readyState: ReadyState;
+  readonly request: Request;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** The Last-Event-ID a reconnecting client sent, or null. */
+  readonly lastEventId: string | null;
+  /** Sends one event (data may span lines). False: refused by backpressure. */
+  send(data: string | Uint8Array, options?: SseSendOptions): boolean;
+  /** Sends a comment line (ignored by clients). */
+  comment(text?: string): boolean;
+  /** Ends the stream; the `close` handler follows. */
+  close(): void;
+  getBufferedAmount(): number;
+}
+
+export interface WebSocketBehavior<UserData = any> {
+  /** Subprotocols this route speaks, in order of preference. */
+  protocols?: string[];
+  /** Decides on each request (auth, origin, subprotocol); may be async. */
+  upgrade?: UpgradeHook<UserData>;
+  open?: (ws: WebSocket<UserData>, req: Request) => void;
+  /**
+   * A complete message. `data` is a Buffer the handler may keep (a view into
+   * the batch's payload buffer: keeping a small slice keeps the batch alive).
+   */
+  message?: (ws: WebSocket<UserData>, data: Buffer, isBinary: boolean) => void;
+  /** The send queue that had backed up has been written out. */
+  drain?: (ws: WebSocket<UserData>) => void;
+  /** The connection is closed: the peer's code, or 1006 for an abrupt end. */
+  close?: (ws: WebSocket<UserData>, code: number, reason: string) => void;
+  pong?: (ws: WebSocket<UserData>, data: Buffer) => void;
+}
+
+export interface SseBehavior<UserData = any> {
+  upgrade?: UpgradeHook<UserData>;
+  open?: (stream: SseStream<UserData>, req: Request) => void;
+  drain?: (stream: SseStream<UserData>) => void;
+  close?: (stream: SseStream<UserData>) => void;
+}
+
+export interface ServerOptions {
+  /** Default "127.0.0.1". */
+  host?: string;
+  /** Default 0 (any free port; see `server.port`). */
+  port?: number;
+  /** Largest message accepted; bigger closes with 1009. Default 16 MiB. */
+  maxMessageSize?: number;
+  /** Largest request head (431 beyond). Default 8 KiB. */
+  maxHeadBytes?: number;
+  maxHeaders?: number;
+  /** Milliseconds to finish the handshake (or the upgrade hook). Default 10 000. */
+  handshakeTimeout?: number;
+  /** Ping a silent peer after half, drop it after all of this (ms); 0 disables. Default 120 000. */
+  idleTimeout?: number;
+  /** Milliseconds a closing connection may take. Default 5 000. */
+  closeTimeout?: number;
+  /** Cap on bytes queued per connection. Default 32 MiB. */
+  maxBuffered?: number;
+  /** Stop reading from a connection while this much is queued for it. Default 1 MiB. */
+  readPauseBuffered?: number;
+  /** What a send past maxBuffered does: "reject" (returns false) or "close" (1008). */
+  overflow?: 'reject' | 'close';
+  /** Keep-alive comment on quiet SSE streams (ms); 0 disables. Default 15 000. */
+  sseKeepAlive?: number;
+  /** When set, browser requests from other origins are answered 403. */
+  allowedOrigins?: string[];
+  maxConnections?: number;
+  /**
+   * Receives errors thrown by handlers and upgrade hooks. Without it they
+   * are rethrown as uncaught exceptions (after the rest of the batch ran).
+   */
+  onError?: (err: unknown) => void;
+}
+
+export declare class Server {
+  constructor(options?: ServerOptions);
+  /** Open WebSockets. */
+  readonly clients: Set<WebSocket>;
+  /** Open SSE streams. */
+  readonly streams: Set<SseStream>;
+  ws<UserData = any>(path: string, behavior?: WebSocketBehavior<UserData>): this;
+  sse<UserData = any>(path: string, behavior?: SseBehavior<UserData>): this;
+  /** A fixed 200 response (a page, a health check). */
+  static(path: string, body: string | Uint8Array | ArrayBuffer, contentType?: string): this;
+  /** Binds synchronously (throws ERR_WSRT_IO if the address is taken). */
+  listen(port?: number, host?: string): this;
+  readonly port: number;
+  readonly listening: boolean;
+  readonly connectionCount: number;
+  address(): { address: string; family: 'IPv4' | 'IPv6'; port: number } | null;
+  /**
+   * Graceful shutdown: closes WebSockets with 1001, ends streams, refuses
+   * pending upgrades with 503; resolves when every connection is gone.
+   */
+  close(): Promise<void>;
+}
+
+export declare function createServer(options?: ServerOptions): Server;
+
+declare const wsrt: {
+  Server: typeof Server;
+  WebSocket: typeof WebSocket;
+  SseStream: typeof SseStream;
+  createServer: typeof createServer;
+  OPEN: 1;
+  CLOSING: 2;
+  CLOSED: 3;
+};
+export default wsrt;

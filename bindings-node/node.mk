@@ -1,0 +1,44 @@
+# Node addon targets; included from the main Makefile.
+#
+#   make node-addon          build the addon (cargo) into bindings-node/wsrt.node and
+#                            link the package into examples/node and tests/node
+#   make test-node           node-lint, then the `node --test` suites (ws, eventsource,
+#                            headless Chromium, TypeScript typings, the example contract)
+#   make test-node-autobahn  Autobahn (all but 12/13) against examples/node/echo_server.mjs
+#   make node-lint           rustfmt + clippy -D warnings for the addon crate
+#
+# Everything installs what it needs: npm packages from the lockfiles, and
+# Debian's chromium (apt) when /usr/bin/chromium is missing. The addon crate
+# is a workspace of its own that shares the root target/ directory.
+NODE_ROOT   := $(CURDIR)
+NODE_CARGO  := CARGO_TARGET_DIR=$(NODE_ROOT)/target cargo
+NODE_NPM    := npm --no-audit --no-fund --loglevel=error
+NODE_SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: node-addon node-lint test-node test-node-autobahn node-chromium
+
+node-addon:
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node and npm are needed (Node >= 18)" >&2; exit 1; }
+	node bindings-node/build.js
+	@# npm links the package (file:) into each project; lockfiles keep it reproducible.
+	cd examples/node && $(NODE_NPM) ci
+	cd tests/node && $(NODE_NPM) ci
+
+node-lint:
+	$(NODE_CARGO) fmt --manifest-path bindings-node/Cargo.toml --check
+	$(NODE_CARGO) clippy --manifest-path bindings-node/Cargo.toml --all-targets -- -D warnings
+
+# The browser test needs a real Chromium; it fails (never skips) without one.
+node-chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "installing Debian's chromium for the browser test" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(NODE_SUDO) apt-get update -qq && $(NODE_SUDO) apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+test-node: node-lint node-addon node-chromium
+	cd tests/node && node --test --test-concurrency=1 --test-timeout=120000 \
+		websocket.test.mjs sse.test.mjs browser.test.mjs module.test.mjs
+
+test-node-autobahn: node-addon
+	tests/autobahn/run-node-example.sh

@@ -1,0 +1,10 @@
+// Type-checked (not run) by module.test.mjs: the CommonJS typings.
+import wsrt = require('wsrt');
+
+const server = wsrt.createServer({ host: '127.0.0.1' });
+server.ws('/echo', { message: (ws, data, isBinary) => ws.send(data, isBinary) }).listen(0);
+const state: 1 | 2 | 3 = wsrt.OPEN;
+void state;
+// @ts-expect-error: unknown handler names are type errors
+server.ws('/x', { mesage() {} });
+void server.close();
