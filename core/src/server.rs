@@ -146,7 +146,7 @@ impl Server {
             next_generation: 0,
             timers: Default::default(),
             pool: BufferPool::default(),
-            read_buf: vec![0; crate::driver::READ_BUFFER],
+            read_buf: vec![0; 64 * 1024],
             dirty: Vec::new(),
             resume: Vec::new(),
             owed_closes: Vec::new(),

@@ -28,12 +28,9 @@ pub(crate) const LISTENER: Token = Token(usize::MAX);
 pub(crate) const WAKER: Token = Token(usize::MAX - 1);
 
 /// One read buffer serves every connection of the loop.
-/// 256 KiB, so a 64 KiB frame and its header arrive in one read (the
-/// profile showed 1.25 reads per 64 KiB message with 64 KiB); it is one
-/// buffer per loop, not per connection.
-pub(crate) const READ_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 64 * 1024;
 /// Reads per connection per turn before others get a go.
-const READ_BUDGET: usize = 4; // 1 MiB per connection per turn
+const READ_BUDGET: usize = 16;
 
 /// Everything but the `Poll` itself, so the loop can iterate mio's events
 /// while mutating connections.
