@@ -69,12 +69,12 @@ test-python: examples
 
 # Every group except compression (12, 13: permessage-deflate, its own issue).
 test-autobahn: examples
-	tests/autobahn/run-c-example.sh
+	tests/autobahn/run-example.sh c
 
 # Every group, compression included, in both deflate modes (~18 min each).
 autobahn-full: examples
-	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-c-example.sh
-	AUTOBAHN_EXCLUDE='[]' DEFLATE=shared tests/autobahn/run-c-example.sh
+	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh c
+	AUTOBAHN_EXCLUDE='[]' DEFLATE=shared tests/autobahn/run-example.sh c
 
 lint:
 	cargo fmt --all --check

@@ -41,4 +41,4 @@ test-node: node-lint node-addon node-chromium
 		websocket.test.mjs sse.test.mjs browser.test.mjs module.test.mjs
 
 test-node-autobahn: node-addon
-	tests/autobahn/run-node-example.sh
+	tests/autobahn/run-example.sh node

@@ -36,4 +36,4 @@ lint-python:
 	cd $(PY_ROOT)/bindings-python && CARGO_TARGET_DIR=$(PY_TARGET) cargo clippy --all-targets -- -D warnings
 
 test-autobahn-python:
-	$(PY_ROOT)/tests/autobahn/run-python-example.sh
+	$(PY_ROOT)/tests/autobahn/run-example.sh python
