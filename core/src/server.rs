@@ -3,7 +3,7 @@
 use crate::config::{Config, OverflowPolicy};
 use crate::driver::compress;
 use crate::driver::conn::Phase;
-use crate::driver::writeq::{BufferPool, SHARE_THRESHOLD};
+use crate::driver::writeq::{BufferPool, COPY_INTO_POOL_LIMIT};
 use crate::driver::{Loop, LISTENER, WAKER};
 use crate::error::{Error, Result};
 use crate::event::{ConnId, Events, MessageKind};
@@ -425,7 +425,7 @@ impl Loop {
         if compressed {
             hdr[0] |= 0x40; // RSV1: this message is compressed (RFC 7692 §6)
         }
-        if data.len() >= SHARE_THRESHOLD {
+        if data.len() > COPY_INTO_POOL_LIMIT {
             conn.out.append(&mut self.pool, &hdr[..n]);
             conn.out.push_shared(Bytes::copy_from_slice(data));
         } else {

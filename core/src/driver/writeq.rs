@@ -11,8 +11,10 @@ use std::io::{self, IoSlice, Write};
 
 /// Owned chunks are filled up to this before a new one is started.
 const CHUNK_FILL: usize = 64 * 1024;
-/// Payloads at least this big are queued as their own chunk, not copied in.
-pub const SHARE_THRESHOLD: usize = 16 * 1024;
+/// Borrowed payloads up to this size are copied into a pooled buffer;
+/// bigger ones get an allocation of their own. Up to the pool's buffer
+/// size, the pool spares a malloc (and its page faults) per message.
+pub const COPY_INTO_POOL_LIMIT: usize = BufferPool::MAX_POOLED_CAPACITY - 64;
 /// At most this many slices go into one `writev`.
 const MAX_IOVECS: usize = 64;
 
