@@ -40,6 +40,20 @@ pub enum OverflowPolicy {
     Close,
 }
 
+/// What a publish does with a subscriber that already has more than
+/// `Config::slow_consumer_limit` bytes queued (it is not reading fast
+/// enough). Either way the memory a subscriber can hold is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlowConsumerPolicy {
+    /// Skip this message for that subscriber (volatile data: cursor
+    /// positions, prices that the next message supersedes).
+    Drop,
+    /// Close the subscriber: its `Close` event carries 1008 (WebSocket;
+    /// the connection is dropped at once, since a close frame would wait
+    /// behind everything it has not read) or it gets `SseClose`.
+    Close,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address to listen on, e.g. `127.0.0.1:9001`.
@@ -80,6 +94,14 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// permessage-deflate (RFC 7692). Off by default: see [`DeflateMode`].
     pub deflate: DeflateConfig,
+    /// A publish finds a subscriber with more than this queued (after
+    /// letting its socket take what it will) slow. One message may pass
+    /// it when the queue is empty, so a subscriber holds at most this plus
+    /// one message. Default 1 MiB.
+    pub slow_consumer_limit: usize,
+    /// What publishes do with slow subscribers unless a publish says
+    /// otherwise. Default `Close`: no subscriber silently misses messages.
+    pub slow_consumer_policy: SlowConsumerPolicy,
 }
 
 /// How (and whether) WebSocket messages are compressed.
@@ -146,6 +168,8 @@ impl Config {
             allowed_origins: None,
             max_connections: None,
             deflate: DeflateConfig::default(),
+            slow_consumer_limit: 1 << 20,
+            slow_consumer_policy: SlowConsumerPolicy::Close,
         }
     }
 
@@ -187,8 +211,8 @@ impl Config {
         if !(9..=15).contains(&self.deflate.server_max_window_bits) || self.deflate.level > 9 {
             return Err("deflate window bits must be 9-15 and level 0-9");
         }
-        if self.max_buffered < 1024 {
-            return Err("max_buffered must be at least 1024");
+        if self.max_buffered < 1024 || self.slow_consumer_limit < 1024 {
+            return Err("max_buffered and slow_consumer_limit must be at least 1024");
         }
         for (i, r) in self.routes.iter().enumerate() {
             if !r.path.starts_with('/') {

@@ -24,11 +24,15 @@ mod driver;
 pub mod error;
 pub mod event;
 pub mod proto;
+pub mod pubsub;
 mod server;
 
-pub use config::{Config, DeflateConfig, DeflateMode, OverflowPolicy, Route, RouteKind};
+pub use config::{
+    Config, DeflateConfig, DeflateMode, OverflowPolicy, Route, RouteKind, SlowConsumerPolicy,
+};
 pub use error::{Error, Result};
 pub use event::{ConnId, Endpoint, Event, Events, MessageKind, Request, Span};
 pub use proto::http::RequestHead;
 pub use proto::sse::SseEvent;
+pub use pubsub::{HistoryLimit, Publish, Published, Replay, Stats};
 pub use server::{Handle, Server};

@@ -32,6 +32,12 @@ pub(crate) enum Command {
         code: u16,
         reason: String,
     },
+    Publish {
+        topic: Option<String>,
+        kind: MessageKind,
+        data: Bytes,
+        exclude: Option<ConnId>,
+    },
     Shutdown,
 }
 
@@ -46,7 +52,7 @@ pub(crate) enum Command {
 pub struct Server {
     poll: Poll,
     mio_events: mio::Events,
-    lp: Loop,
+    pub(crate) lp: Loop,
     shared: Arc<Shared>,
     local_addr: SocketAddr,
 }
@@ -105,6 +111,28 @@ impl Handle {
         })
     }
 
+    /// Publishes from another thread, as [`Server::publish`] (`topic`
+    /// `None`: to everyone, as [`Server::publish_all`]). The outcome is not
+    /// reported back; [`Server::stats`] counts it.
+    pub fn publish(
+        &self,
+        topic: Option<&str>,
+        kind: MessageKind,
+        data: Bytes,
+        exclude: Option<ConnId>,
+    ) -> Result<()> {
+        if let Some(t) = topic {
+            crate::pubsub::check_topic(t)?;
+        }
+        crate::pubsub::check_publish(&crate::pubsub::Publish::new(kind, &data))?;
+        self.submit(Command::Publish {
+            topic: topic.map(str::to_string),
+            kind,
+            data,
+            exclude,
+        })
+    }
+
     /// Begins a graceful shutdown, as [`Server::begin_shutdown`].
     pub fn shutdown(&self) -> Result<()> {
         self.submit(Command::Shutdown)
@@ -151,6 +179,7 @@ impl Server {
             resume: Vec::new(),
             owed_closes: Vec::new(),
             shared_deflate: Default::default(),
+            topics: Default::default(),
             events: Events::new(),
             commands: commands.clone(),
             now: Instant::now(),
@@ -407,6 +436,15 @@ impl Loop {
             }
             return Err(Error::Backpressure);
         }
+        self.push_frame(slot, opcode, data);
+        Ok(())
+    }
+
+    /// Queues one whole frame for an open WebSocket, compressed when the
+    /// connection negotiated permessage-deflate and the message is big
+    /// enough. No checks: the callers have made them.
+    pub(crate) fn push_frame(&mut self, slot: usize, opcode: OpCode, data: &[u8]) {
+        let conn = &mut self.conns[slot];
         let mut data = data;
         let mut hdr = [0u8; MAX_HEADER_LEN];
         let compressed = match conn.deflate.as_deref_mut() {
@@ -435,7 +473,6 @@ impl Loop {
             });
         }
         self.mark_dirty(slot);
-        Ok(())
     }
 
     pub(crate) fn queue_sse(
@@ -475,6 +512,7 @@ impl Loop {
                 ..
             } => {
                 *closing = Some(self.now);
+                let leaves_topics = !conn.topics.is_empty();
                 conn.out.append_with(&mut self.pool, 4 + reason.len(), |v| {
                     frame::write_close(v, Some(code), reason)
                 });
@@ -483,6 +521,9 @@ impl Loop {
                 conn.shut_after_flush = true;
                 self.mark_dirty(slot);
                 self.arm(slot, self.now + self.config.close_timeout);
+                if leaves_topics {
+                    self.drop_topics(slot);
+                }
                 Ok(())
             }
             Phase::Sse => {

@@ -69,17 +69,30 @@ pub(crate) fn compress(
     payload: &[u8],
 ) {
     let bits = conn.params.server_max_window_bits;
-    let out = &mut shared.scratch;
-    out.clear();
     if conn.params.server_no_context_takeover {
-        shared.deflaters[bits as usize]
-            .get_or_insert_with(|| Deflater::new(cfg.level, bits, true))
-            .compress_message(payload, out);
+        compress_without_context(cfg, shared, bits, payload);
     } else {
+        shared.scratch.clear();
         conn.deflater
             .get_or_insert_with(|| Deflater::new(cfg.level, bits, false))
-            .compress_message(payload, out);
+            .compress_message(payload, &mut shared.scratch);
     }
+}
+
+/// Compresses `payload` with a fresh window of `bits` into `shared.scratch`
+/// (cleared first): the output suits every connection that negotiated no
+/// server context takeover and this window, so a published message is
+/// compressed once for all of them.
+pub(crate) fn compress_without_context(
+    cfg: &DeflateConfig,
+    shared: &mut SharedDeflate,
+    bits: u8,
+    payload: &[u8],
+) {
+    shared.scratch.clear();
+    shared.deflaters[bits as usize]
+        .get_or_insert_with(|| Deflater::new(cfg.level, bits, true))
+        .compress_message(payload, &mut shared.scratch);
 }
 
 /// Inflates one received message, appending to `out` (at most `limit`

@@ -77,6 +77,8 @@ pub(crate) struct Conn {
     pub head_only: bool,
     /// permessage-deflate, if negotiated.
     pub deflate: Option<Box<super::compress::ConnDeflate>>,
+    /// Topics this connection is subscribed to.
+    pub topics: Vec<super::topics::Membership>,
 }
 
 impl Conn {
@@ -101,6 +103,7 @@ impl Conn {
             hung_up: false,
             head_only: false,
             deflate: None,
+            topics: Vec::new(),
         }
     }
 

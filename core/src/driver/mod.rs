@@ -6,6 +6,7 @@ pub(crate) mod compress;
 pub(crate) mod conn;
 mod open;
 mod timers;
+pub(crate) mod topics;
 pub(crate) mod writeq;
 
 use crate::config::Config;
@@ -51,6 +52,8 @@ pub(crate) struct Loop {
     /// permessage-deflate contexts shared by connections that reset them
     /// after every message.
     pub shared_deflate: compress::SharedDeflate,
+    /// Publish/subscribe topics and their histories.
+    pub topics: topics::Topics,
     /// Connections owing a close frame once the app has handled the batch.
     pub owed_closes: Vec<usize>,
     /// Events for the app, accumulated until `poll` hands them over.
@@ -86,6 +89,16 @@ impl Loop {
                         };
                         let _ = self.queue_message(slot, opcode, &data);
                     }
+                }
+                Command::Publish {
+                    topic,
+                    kind,
+                    data,
+                    exclude,
+                } => {
+                    let mut msg = crate::pubsub::Publish::new(kind, &data);
+                    msg.exclude = exclude;
+                    let _ = self.publish(topic.as_deref(), &msg);
                 }
                 Command::Close { conn, code, reason } => {
                     let _ = self.close(conn, code, &reason);
@@ -394,9 +407,11 @@ impl Loop {
             return;
         };
         let answered_ours = closing.is_some();
+        let id = conn.id;
         if conn.reported.take().is_some() {
+            self.drop_topics(slot);
             self.events.push(Event::Close {
-                conn: conn.id,
+                conn: id,
                 code: code.unwrap_or(1005),
                 reason,
             });
@@ -468,6 +483,7 @@ impl Loop {
 
     /// Emits the app's close event for this connection if it has not had one.
     pub(crate) fn report_close(&mut self, slot: usize, code: u16, reason: &str) {
+        self.drop_topics(slot);
         let conn = &mut self.conns[slot];
         match conn.reported.take() {
             Some(Endpoint::WebSocket) => {
@@ -501,6 +517,7 @@ impl Loop {
             return;
         }
         self.report_close(slot, code, reason);
+        self.drop_topics(slot);
         let mut conn = self.conns.remove(slot);
         conn.out.clear(&mut self.pool);
         let _ = self.registry.deregister(&mut conn.socket);

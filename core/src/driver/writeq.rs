@@ -75,7 +75,6 @@ impl WriteQueue {
         self.len
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -1,0 +1,260 @@
+//! Topic membership and history: which connections hear which topic, and
+//! the bounded record of recent events that lets an SSE client resume.
+//!
+//! Membership is kept from both sides so that joining, leaving and closing
+//! are O(1) in the topic's size: a topic lists its subscribers, and each
+//! connection lists its topics with its position in each topic's list.
+
+use crate::event::{ConnId, MessageKind};
+use bytes::Bytes;
+use slab::Slab;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One subscriber of a topic.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Subscriber {
+    pub slot: usize,
+    pub id: ConnId,
+}
+
+/// A connection's membership of one topic: the topic's key and the index
+/// of the connection in that topic's subscriber list.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Membership {
+    pub topic: u32,
+    pub pos: u32,
+}
+
+/// How much history a topic keeps; see [`crate::Server::set_topic_history`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimit {
+    /// Most events kept; 0 keeps none (history off).
+    pub max_events: usize,
+    /// Events older than this are dropped; `None` keeps them until
+    /// `max_events` pushes them out.
+    pub max_age: Option<Duration>,
+}
+
+/// A published event as the history keeps it.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub id: u64,
+    pub at: Instant,
+    pub kind: MessageKind,
+    /// The WebSocket frame (uncompressed) and, for text, the SSE event:
+    /// the same bytes the live subscribers got, shared.
+    pub frame: Bytes,
+    pub sse: Option<Bytes>,
+    pub payload: Bytes,
+}
+
+#[derive(Debug)]
+pub(crate) struct History {
+    pub limit: HistoryLimit,
+    pub entries: VecDeque<Entry>,
+    /// Every event of this topic with an id at or below this may be gone
+    /// from `entries`: a client that last saw an older id missed some.
+    pub complete_after: u64,
+}
+
+impl History {
+    /// Drops what the limit no longer allows.
+    pub fn trim(&mut self, now: Instant) {
+        while self.entries.len() > self.limit.max_events
+            || self.limit.max_age.is_some_and(|age| {
+                self.entries
+                    .front()
+                    .is_some_and(|e| now.saturating_duration_since(e.at) > age)
+            })
+        {
+            let Some(e) = self.entries.pop_front() else {
+                break;
+            };
+            self.complete_after = self.complete_after.max(e.id);
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Topic {
+    pub name: Box<str>,
+    pub subs: Vec<Subscriber>,
+    pub history: Option<History>,
+}
+
+/// Counters reported by [`crate::Server::stats`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Counters {
+    pub published: u64,
+    pub delivered: u64,
+    pub dropped: u64,
+    pub slow_closed: u64,
+}
+
+pub(crate) struct Topics {
+    by_name: HashMap<Box<str>, u32>,
+    pub list: Slab<Topic>,
+    /// The last event id handed out. Ids increase across every topic and
+    /// start from the clock (µs since 1970), so the ids of a restarted
+    /// server are above those of the one before it and an id from the old
+    /// one is recognised as a miss rather than matched to a new event.
+    pub last_event_id: u64,
+    pub counters: Counters,
+    /// Reused list of slots for publishing to everyone.
+    pub scratch: Vec<usize>,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64);
+        Topics {
+            by_name: HashMap::new(),
+            list: Slab::new(),
+            last_event_id: start,
+            counters: Counters::default(),
+            scratch: Vec::new(),
+        }
+    }
+}
+
+impl Topics {
+    pub fn key(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn get_or_create(&mut self, name: &str) -> u32 {
+        if let Some(&k) = self.by_name.get(name) {
+            return k;
+        }
+        let key = self.list.insert(Topic {
+            name: name.into(),
+            subs: Vec::new(),
+            history: None,
+        }) as u32;
+        self.by_name.insert(name.into(), key);
+        key
+    }
+
+    /// Forgets a topic nobody hears and nothing is remembered of.
+    pub fn drop_if_unused(&mut self, key: u32) {
+        let t = &self.list[key as usize];
+        if t.subs.is_empty() && t.history.is_none() {
+            let t = self.list.remove(key as usize);
+            self.by_name.remove(&t.name);
+        }
+    }
+
+    /// Adds a subscriber; returns its membership record.
+    pub fn join(&mut self, key: u32, sub: Subscriber) -> Membership {
+        let subs = &mut self.list[key as usize].subs;
+        subs.push(sub);
+        Membership {
+            topic: key,
+            pos: (subs.len() - 1) as u32,
+        }
+    }
+
+    /// Removes the subscriber at `pos`. If another subscriber moved into
+    /// its place, returns it so its membership's `pos` can be updated.
+    pub fn leave(&mut self, m: Membership) -> Option<Subscriber> {
+        let subs = &mut self.list[m.topic as usize].subs;
+        subs.swap_remove(m.pos as usize);
+        let moved = subs.get(m.pos as usize).copied();
+        self.drop_if_unused(m.topic);
+        moved
+    }
+
+    pub fn next_event_id(&mut self) -> u64 {
+        self.last_event_id += 1;
+        self.last_event_id
+    }
+
+    pub fn set_history(&mut self, name: &str, limit: HistoryLimit, now: Instant) {
+        let key = self.get_or_create(name);
+        let last = self.last_event_id;
+        let topic = &mut self.list[key as usize];
+        if limit.max_events == 0 {
+            topic.history = None;
+            self.drop_if_unused(key);
+            return;
+        }
+        let h = topic.history.get_or_insert_with(|| History {
+            limit,
+            entries: VecDeque::new(),
+            // Events published before history was kept are unknown.
+            complete_after: last,
+        });
+        h.limit = limit;
+        h.trim(now);
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u64, at: Instant) -> Entry {
+        Entry {
+            id,
+            at,
+            kind: MessageKind::Text,
+            frame: Bytes::new(),
+            sse: None,
+            payload: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn trim_by_count_and_age_records_what_was_lost() {
+        let t0 = Instant::now();
+        let mut h = History {
+            limit: HistoryLimit {
+                max_events: 3,
+                max_age: Some(Duration::from_secs(10)),
+            },
+            entries: VecDeque::new(),
+            complete_after: 100,
+        };
+        for i in 0..5 {
+            h.entries
+                .push_back(entry(101 + i, t0 + Duration::from_secs(i)));
+        }
+        h.trim(t0);
+        assert_eq!(h.entries.front().unwrap().id, 103);
+        assert_eq!(h.complete_after, 102);
+        // At t0+13 s the events of t0+2 s is 11 s old: gone.
+        h.trim(t0 + Duration::from_secs(13));
+        assert_eq!(h.entries.front().unwrap().id, 104);
+        assert_eq!(h.complete_after, 103);
+    }
+
+    #[test]
+    fn leaving_moves_the_last_subscriber_into_the_gap() {
+        let mut t = Topics::default();
+        let k = t.get_or_create("room");
+        let subs: Vec<_> = (0..3)
+            .map(|i| {
+                t.join(
+                    k,
+                    Subscriber {
+                        slot: i,
+                        id: ConnId(i as u64),
+                    },
+                )
+            })
+            .collect();
+        let moved = t.leave(subs[0]).unwrap();
+        assert_eq!(moved.slot, 2);
+        assert_eq!(t.list[k as usize].subs[0].slot, 2);
+        assert!(t.leave(Membership { topic: k, pos: 1 }).is_none());
+        assert!(t.leave(Membership { topic: k, pos: 0 }).is_none());
+        assert_eq!(t.key("room"), None, "an unused topic is forgotten");
+    }
+}
