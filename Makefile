@@ -31,8 +31,10 @@ lib:
 	@mkdir -p $(LIBDIR)/pkgconfig $(BUILD)/include
 	@# Replace by rename, never rewrite in place: a running server has the
 	@# old file mapped, and truncating it under that server crashes it.
-	@cp target/release/libwsrt_ffi.so $(LIBDIR)/.libwsrt.so.tmp
-	@mv -f $(LIBDIR)/.libwsrt.so.tmp $(LIBDIR)/libwsrt.so.$(VERSION)
+	@# The temporary name is per process: two builds at once must not
+	@# move each other's file.
+	@cp target/release/libwsrt_ffi.so $(LIBDIR)/.libwsrt.so.tmp.$$$$ && \
+		mv -f $(LIBDIR)/.libwsrt.so.tmp.$$$$ $(LIBDIR)/libwsrt.so.$(VERSION)
 	@ln -sf libwsrt.so.$(VERSION) $(LIBDIR)/libwsrt.so.$(ABI_MAJOR)
 	@ln -sf libwsrt.so.$(ABI_MAJOR) $(LIBDIR)/libwsrt.so
 	@cp target/release/libwsrt_ffi.a $(LIBDIR)/libwsrt.a

@@ -82,6 +82,14 @@
 // Our compressor's window bits, 9-15 (default 15).
 #define WSRT_OPT_DEFLATE_WINDOW_BITS 15
 
+// A publish finds a subscriber with more than this many bytes queued
+// slow (default 1 MiB; at least 1024).
+#define WSRT_OPT_SLOW_CONSUMER_LIMIT 16
+
+// What publishes do with slow subscribers: WSRT_SLOW_CLOSE (default) or
+// WSRT_SLOW_DROP.
+#define WSRT_OPT_SLOW_CONSUMER_POLICY 17
+
 // Compression offers are declined.
 #define WSRT_DEFLATE_OFF 0
 
@@ -98,6 +106,17 @@
 
 // A send past WSRT_OPT_MAX_BUFFERED closes the connection with 1008.
 #define WSRT_OVERFLOW_CLOSE 1
+
+// wsrt_publish_opts.on_slow: the configured policy
+// (WSRT_OPT_SLOW_CONSUMER_POLICY).
+#define WSRT_SLOW_DEFAULT 0
+
+// Skip the message for a subscriber over the limit (volatile data).
+#define WSRT_SLOW_DROP 1
+
+// Close a subscriber over the limit (WSRT_EVENT_CLOSE with code 1008, or
+// WSRT_EVENT_SSE_CLOSE).
+#define WSRT_SLOW_CLOSE 2
 
 // What every fallible call returns. WSRT_OK is 0.
 typedef enum wsrt_result {
@@ -163,6 +182,64 @@ typedef struct wsrt_request wsrt_request;
 // Opaque server. Create with wsrt_server_new, free with wsrt_server_free.
 typedef struct wsrt_server wsrt_server;
 
+// A connection id. Never reused by a server; 0 is never a valid id.
+typedef uint64_t wsrt_conn;
+
+// What wsrt_subscribe_since did.
+typedef struct wsrt_replay {
+  // True: events after the client's last id are no longer in the
+  // history (or the id is not one of ours); nothing was replayed, so
+  // send the client a full snapshot now. The connection is subscribed
+  // either way.
+  bool missed;
+  // Events replayed (queued in order, before anything published later).
+  size_t replayed;
+} wsrt_replay;
+
+// Options for one wsrt_publish; pass NULL for the defaults. Zero-fill
+// before setting fields, so new fields in later versions default sanely.
+typedef struct wsrt_publish_opts {
+  // A connection that does not get the message (usually the sender);
+  // 0 for none.
+  wsrt_conn exclude;
+  // WSRT_SLOW_DEFAULT, WSRT_SLOW_DROP or WSRT_SLOW_CLOSE.
+  uint32_t on_slow;
+  // The SSE `event:` name SSE subscribers see; NULL for none. No CR,
+  // LF or NUL.
+  const char *sse_event;
+} wsrt_publish_opts;
+
+// What one wsrt_publish did.
+typedef struct wsrt_published {
+  // Subscribers the message was queued for.
+  size_t delivered;
+  // Slow subscribers that did not get it (WSRT_SLOW_DROP).
+  size_t dropped;
+  // Slow subscribers closed because of it (WSRT_SLOW_CLOSE).
+  size_t closed;
+  // The event id when the topic keeps history (SSE subscribers see it
+  // as `id:`); 0 otherwise.
+  uint64_t event_id;
+} wsrt_published;
+
+// Counters and gauges from wsrt_server_stats.
+typedef struct wsrt_stats {
+  size_t connections;
+  size_t websockets;
+  size_t sse_streams;
+  // Bytes queued for all connections and not yet taken by the sockets.
+  size_t buffered_bytes;
+  size_t topics;
+  // Publish calls.
+  uint64_t published;
+  // Messages queued to subscribers by publishes.
+  uint64_t delivered;
+  // Messages skipped for slow subscribers (WSRT_SLOW_DROP).
+  uint64_t dropped;
+  // Subscribers closed as slow (WSRT_SLOW_CLOSE).
+  uint64_t slow_closed;
+} wsrt_stats;
+
 // A borrowed string: `len` bytes at `ptr`, UTF-8, NOT NUL-terminated.
 // Print with `printf("%.*s", (int)s.len, s.ptr)`. `ptr` is never NULL (an
 // empty string points at a valid zero-length location).
@@ -170,9 +247,6 @@ typedef struct wsrt_str {
   const char *ptr;
   size_t len;
 } wsrt_str;
-
-// A connection id. Never reused by a server; 0 is never a valid id.
-typedef uint64_t wsrt_conn;
 
 // One event. Pointers in it are borrowed and valid until the next
 // wsrt_server_poll (or wsrt_server_free) on the same server.
@@ -237,6 +311,44 @@ const char *wsrt_last_error(void);
 
 // A short static description of a result code. Never free it.
 const char *wsrt_result_str(enum wsrt_result result);
+
+// Subscribes a WebSocket or SSE connection to `topic` (1-1024 bytes of
+// UTF-8; copied). `*was_new` (may be NULL) is false if it already was.
+// A connection leaves all its topics when it closes.
+enum wsrt_result wsrt_subscribe(struct wsrt_server *server, wsrt_conn conn, const char *topic, bool *was_new);
+
+// Subscribes and replays from the topic's history what the client missed
+// since `last_event_id` (an SSE client's Last-Event-ID header; NULL: only
+// subscribe). See wsrt_replay for the outcome; `out` may be NULL.
+enum wsrt_result wsrt_subscribe_since(struct wsrt_server *server, wsrt_conn conn, const char *topic, const char *last_event_id, struct wsrt_replay *out);
+
+// Removes a connection from `topic`; `*was_subscribed` (may be NULL)
+// says whether it was.
+enum wsrt_result wsrt_unsubscribe(struct wsrt_server *server, wsrt_conn conn, const char *topic, bool *was_subscribed);
+
+// Whether `conn` is subscribed to `topic` (false for NULLs, unknown ids).
+bool wsrt_is_subscribed(const struct wsrt_server *server, wsrt_conn conn, const char *topic);
+
+// Publishes `len` bytes (text: valid UTF-8; binary skips SSE subscribers)
+// to every subscriber of `topic`, or to every open connection when
+// `topic` is NULL. The frame is encoded once for all; the bytes are
+// copied. `opts` and `out` may be NULL.
+enum wsrt_result wsrt_publish(struct wsrt_server *server, const char *topic, const uint8_t *data, size_t len, bool is_text, const struct wsrt_publish_opts *opts, struct wsrt_published *out);
+
+// Live subscribers of `topic` (0 for NULLs).
+size_t wsrt_subscriber_count(const struct wsrt_server *server, const char *topic);
+
+// Makes `topic` keep its last `max_events` events (0: no history), each
+// for at most `max_age_ms` (0: no age limit), for wsrt_subscribe_since.
+enum wsrt_result wsrt_set_topic_history(struct wsrt_server *server, const char *topic, size_t max_events, uint64_t max_age_ms);
+
+// Fills `*out` with the server's counters.
+enum wsrt_result wsrt_server_stats(const struct wsrt_server *server, struct wsrt_stats *out);
+
+// Publishes from any thread (see wsrt_publish; `topic` NULL: everyone;
+// `exclude` 0: none). The outcome is not reported back; wsrt_server_stats
+// counts it.
+enum wsrt_result wsrt_handle_publish(const struct wsrt_handle *handle, const char *topic, const uint8_t *data, size_t len, bool is_text, wsrt_conn exclude);
 
 // The request method ("GET").
 struct wsrt_str wsrt_request_method(const struct wsrt_request *request);

@@ -175,6 +175,14 @@ impl Server {
         self.lp.publish(None, msg)
     }
 
+    /// Whether `conn` is subscribed to `topic` (false for unknown ids).
+    pub fn is_subscribed(&self, conn: ConnId, topic: &str) -> bool {
+        let (Some(slot), Some(key)) = (self.lp.slot(conn), self.lp.topics.key(topic)) else {
+            return false;
+        };
+        self.lp.conns[slot].topics.iter().any(|m| m.topic == key)
+    }
+
     /// Live subscribers of `topic`.
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.lp

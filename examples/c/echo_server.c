@@ -6,6 +6,12 @@
  *   /sse   an event "tick" every $SSE_INTERVAL_MS ms (default 1000), ids
  *          counting up from 1, data "tick <id>\n<unix time ms>"; a client
  *          reconnecting with Last-Event-ID: N resumes at N+1
+ *   /broadcast  every WebSocket message from any client here is published
+ *          to every client here, the sender included (topic "broadcast")
+ *   /events an SSE stream of the text published on /broadcast; the topic
+ *          keeps its last $HISTORY events (default 100), so a client
+ *          reconnecting with Last-Event-ID gets exactly what it missed, or
+ *          an event "snapshot" when that is no longer known
  *   /      if $WSRT_DEMO_PAGE names an HTML file, that page
  *
  * $DEFLATE (off, shared, per-connection) turns on permessage-deflate.
@@ -18,6 +24,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -91,6 +98,11 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+static bool has_path(const wsrt_request *req, const char *path) {
+    wsrt_str p = wsrt_request_path(req);
+    return p.len == strlen(path) && memcmp(p.ptr, path, p.len) == 0;
+}
+
 /* Last-Event-ID as a number; anything else starts from the beginning. */
 static uint64_t resume_id(const wsrt_request *req) {
     wsrt_str v;
@@ -106,6 +118,7 @@ static uint64_t resume_id(const wsrt_request *req) {
 int main(void) {
     long port = env_long("PORT", 9001);
     long interval = env_long("SSE_INTERVAL_MS", 1000);
+    long history = env_long("HISTORY", 100);
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%ld", port);
 
@@ -122,6 +135,9 @@ int main(void) {
     if (r != WSRT_OK) return fail("config", r);
     if ((r = wsrt_config_add_route(cfg, "/echo", WSRT_ROUTE_WEBSOCKET, 0, NULL)) != WSRT_OK) return fail("route /echo", r);
     if ((r = wsrt_config_add_route(cfg, "/sse", WSRT_ROUTE_SSE, 0, NULL)) != WSRT_OK) return fail("route /sse", r);
+    if ((r = wsrt_config_add_route(cfg, "/broadcast", WSRT_ROUTE_WEBSOCKET, 0, NULL)) != WSRT_OK)
+        return fail("route /broadcast", r);
+    if ((r = wsrt_config_add_route(cfg, "/events", WSRT_ROUTE_SSE, 0, NULL)) != WSRT_OK) return fail("route /events", r);
     /* DEFLATE=off (default) | shared | per-connection: permessage-deflate. */
     const char *deflate = getenv("DEFLATE");
     if (deflate != NULL && *deflate != '\0') {
@@ -152,7 +168,8 @@ int main(void) {
     r = wsrt_server_new(cfg, &srv);
     wsrt_config_free(cfg);
     if (r != WSRT_OK) return fail("listen", r);
-    fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse)\n", wsrt_version(),
+    if ((r = wsrt_set_topic_history(srv, "broadcast", (size_t)history, 0)) != WSRT_OK) return fail("history", r);
+    fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse, /broadcast, /events)\n", wsrt_version(),
             (unsigned)wsrt_server_port(srv));
     if (page_path != NULL && *page_path != '\0')
         fprintf(stderr, "echo_server: demo page at http://127.0.0.1:%u/\n", (unsigned)wsrt_server_port(srv));
@@ -183,7 +200,19 @@ int main(void) {
         if ((r = wsrt_server_poll(srv, timeout, &ev, &n)) != WSRT_OK) return fail("poll", r);
         for (size_t i = 0; i < n; i++) {
             switch (ev[i].type) {
+            case WSRT_EVENT_OPEN:
+                if (has_path(ev[i].request, "/broadcast") &&
+                    (r = wsrt_subscribe(srv, ev[i].conn, "broadcast", NULL)) != WSRT_OK)
+                    fprintf(stderr, "echo_server: subscribe: %s\n", wsrt_last_error());
+                break;
             case WSRT_EVENT_MESSAGE:
+                if (wsrt_is_subscribed(srv, ev[i].conn, "broadcast")) {
+                    /* Encoded once, queued to every subscriber; a subscriber
+                     * too slow to keep up is closed (the default policy). */
+                    r = wsrt_publish(srv, "broadcast", ev[i].data, ev[i].len, ev[i].is_text, NULL, NULL);
+                    if (r != WSRT_OK) fprintf(stderr, "echo_server: publish: %s\n", wsrt_last_error());
+                    break;
+                }
                 r = wsrt_send(srv, ev[i].conn, ev[i].data, ev[i].len, ev[i].is_text);
                 /* Backpressure cannot lose echoes: wsrt stops reading from
                  * a connection long before its queue reaches the cap. */
@@ -191,6 +220,24 @@ int main(void) {
                     fprintf(stderr, "echo_server: send: %s\n", wsrt_last_error());
                 break;
             case WSRT_EVENT_SSE_OPEN:
+                if (has_path(ev[i].request, "/events")) {
+                    wsrt_str last;
+                    char id[64] = "";
+                    if (wsrt_request_header(ev[i].request, "last-event-id", &last) && last.len < sizeof id)
+                        memcpy(id, last.ptr, last.len);
+                    wsrt_replay replay;
+                    r = wsrt_subscribe_since(srv, ev[i].conn, "broadcast", *id ? id : NULL, &replay);
+                    if (r != WSRT_OK) {
+                        fprintf(stderr, "echo_server: subscribe: %s\n", wsrt_last_error());
+                    } else if (replay.missed) {
+                        /* The history no longer covers this client: a real
+                         * app would send its full state here. */
+                        static const char snapshot[] = "history unavailable: start over";
+                        wsrt_sse_send(srv, ev[i].conn, "snapshot", NULL, -1, (const uint8_t *)snapshot,
+                                      sizeof snapshot - 1);
+                    }
+                    break;
+                }
                 if (nstreams == cap) {
                     cap = cap ? cap * 2 : 16;
                     stream *grown = realloc(streams, cap * sizeof *streams);

@@ -56,6 +56,13 @@ pub const WSRT_OPT_DEFLATE_LEVEL: u32 = 14;
 /// Our compressor's window bits, 9-15 (default 15).
 pub const WSRT_OPT_DEFLATE_WINDOW_BITS: u32 = 15;
 
+/// A publish finds a subscriber with more than this many bytes queued
+/// slow (default 1 MiB; at least 1024).
+pub const WSRT_OPT_SLOW_CONSUMER_LIMIT: u32 = 16;
+/// What publishes do with slow subscribers: WSRT_SLOW_CLOSE (default) or
+/// WSRT_SLOW_DROP.
+pub const WSRT_OPT_SLOW_CONSUMER_POLICY: u32 = 17;
+
 /// Compression offers are declined.
 pub const WSRT_DEFLATE_OFF: u64 = 0;
 /// No context takeover either way: one compressor and decompressor per
@@ -227,6 +234,12 @@ pub unsafe extern "C" fn wsrt_config_set(
                     .ok()
                     .filter(|b| (9..=15).contains(b))
                     .ok_or(invalid("deflate window bits must be 9-15"))?
+            }
+            WSRT_OPT_SLOW_CONSUMER_LIMIT => cfg.slow_consumer_limit = size()?,
+            WSRT_OPT_SLOW_CONSUMER_POLICY => {
+                cfg.slow_consumer_policy = crate::pubsub::slow_policy(value)?.ok_or(invalid(
+                    "slow-consumer policy must be WSRT_SLOW_DROP or WSRT_SLOW_CLOSE",
+                ))?
             }
             _ => return Err(invalid("unknown option")),
         }

@@ -9,11 +9,13 @@
 
 mod config;
 mod error;
+mod pubsub;
 mod request;
 mod server;
 
 pub use config::*;
 pub use error::*;
+pub use pubsub::*;
 pub use request::*;
 pub use server::*;
 

@@ -13,7 +13,7 @@ pub type wsrt_conn = u64;
 
 /// Opaque server. Create with wsrt_server_new, free with wsrt_server_free.
 pub struct wsrt_server {
-    server: Server,
+    pub(crate) server: Server,
     events: Events,
     batch: Vec<wsrt_event>,
 }
@@ -22,7 +22,7 @@ pub struct wsrt_server {
 /// wsrt_server_handle, free with wsrt_handle_free (it may outlive the
 /// server; calls then fail with WSRT_ERR_IO).
 pub struct wsrt_handle {
-    handle: wsrt::Handle,
+    pub(crate) handle: wsrt::Handle,
 }
 
 #[repr(C)]
@@ -108,7 +108,7 @@ pub unsafe extern "C" fn wsrt_server_free(server: *mut wsrt_server) {
     }
 }
 
-unsafe fn srv<'a>(server: *mut wsrt_server) -> wsrt::Result<&'a mut wsrt_server> {
+pub(crate) unsafe fn srv<'a>(server: *mut wsrt_server) -> wsrt::Result<&'a mut wsrt_server> {
     server.as_mut().ok_or(invalid("server is NULL"))
 }
 
