@@ -35,9 +35,15 @@ function closedError(kind, state) {
   return e;
 }
 
-function typeError(msg) {
+function typeError(msg, code = 'ERR_INVALID_ARG_TYPE') {
   const e = new TypeError(`wsrt: ${msg}`);
-  e.code = 'ERR_INVALID_ARG_TYPE';
+  e.code = code;
+  return e;
+}
+
+function rangeError(msg) {
+  const e = new RangeError(`wsrt: ${msg}`);
+  e.code = 'ERR_OUT_OF_RANGE';
   return e;
 }
 
@@ -222,16 +228,59 @@ function count(v, name) {
   return v;
 }
 
+/** An integer in [min, max], or undefined (the core's default). */
+function intIn(v, name, min, max) {
+  if (v == null) return undefined;
+  if (typeof v !== 'number') throw typeError(`${name} must be an integer, not ${typeof v}`);
+  if (!Number.isInteger(v) || v < min || v > max) throw rangeError(`${name} must be an integer from ${min} to ${max}, not ${v}`);
+  return v;
+}
+
+const DEFLATE_MODES = ['off', 'shared', 'per-connection'];
+const DEFLATE_KEYS = ['mode', 'threshold', 'level', 'serverMaxWindowBits'];
+
+/**
+ * The `perMessageDeflate` option, checked and normalized: false/undefined or
+ * "off" (the default), true (= "per-connection", as in ws), "shared",
+ * "per-connection", or { mode (default "per-connection"), threshold, level,
+ * serverMaxWindowBits }.
+ */
+function deflateOptions(v) {
+  if (v == null || v === false) return { mode: 'off' };
+  if (v === true) return { mode: 'per-connection' };
+  const what = 'perMessageDeflate must be a boolean, "off", "shared", "per-connection" or an object';
+  if (typeof v === 'string') {
+    v = { mode: v };
+  } else if (typeof v !== 'object' || Array.isArray(v)) {
+    throw typeError(what);
+  } else {
+    for (const k of Object.keys(v)) {
+      if (!DEFLATE_KEYS.includes(k)) throw typeError(`unknown perMessageDeflate option "${k}" (known: ${DEFLATE_KEYS.join(', ')})`);
+    }
+  }
+  const mode = v.mode ?? 'per-connection';
+  if (typeof mode !== 'string') throw typeError('perMessageDeflate.mode must be a string');
+  if (!DEFLATE_MODES.includes(mode)) {
+    throw typeError(`perMessageDeflate mode must be "off", "shared" or "per-connection", not ${JSON.stringify(mode)}`, 'ERR_INVALID_ARG_VALUE');
+  }
+  return {
+    mode,
+    threshold: intIn(v.threshold, 'perMessageDeflate.threshold', 0, Number.MAX_SAFE_INTEGER),
+    level: intIn(v.level, 'perMessageDeflate.level', 0, 9),
+    serverMaxWindowBits: intIn(v.serverMaxWindowBits, 'perMessageDeflate.serverMaxWindowBits', 9, 15),
+  };
+}
+
 const OPTION_NAMES = [
   'host', 'port', 'maxMessageSize', 'maxHeadBytes', 'maxHeaders', 'handshakeTimeout', 'idleTimeout',
   'closeTimeout', 'maxBuffered', 'readPauseBuffered', 'overflow', 'sseKeepAlive', 'allowedOrigins',
-  'maxConnections', 'onError',
+  'maxConnections', 'perMessageDeflate', 'onError',
 ];
 
 class Server {
   /**
    * @param {object} [options] host (default 127.0.0.1), port (default 0:
-   *   any), limits and timeouts (see index.d.ts), onError.
+   *   any), limits and timeouts, perMessageDeflate (see index.d.ts), onError.
    */
   constructor(options = {}) {
     if (options == null || typeof options !== 'object') throw typeError('options must be an object');
@@ -239,6 +288,7 @@ class Server {
       if (!OPTION_NAMES.includes(k)) throw typeError(`unknown option "${k}" (known: ${OPTION_NAMES.join(', ')})`);
     }
     this._options = options;
+    this._deflate = deflateOptions(options.perMessageDeflate);
     this._onError = options.onError;
     if (this._onError != null && typeof this._onError !== 'function') throw typeError('onError must be a function');
     this._routes = [];
@@ -331,6 +381,10 @@ class Server {
       sseKeepaliveMs: ms(o.sseKeepAlive, 'sseKeepAlive'),
       allowedOrigins: o.allowedOrigins,
       maxConnections: count(o.maxConnections, 'maxConnections'),
+      deflateMode: this._deflate.mode,
+      deflateThreshold: this._deflate.threshold,
+      deflateLevel: this._deflate.level,
+      deflateServerMaxWindowBits: this._deflate.serverMaxWindowBits,
     };
     const native = new NativeServer(nativeOptions);
     native.start(this._tick);

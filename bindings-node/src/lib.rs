@@ -24,8 +24,8 @@ use std::ptr;
 use std::rc::Rc;
 use std::time::Duration;
 use wsrt::{
-    Config, ConnId, Endpoint, Event, Events, MessageKind, OverflowPolicy, Request, Route,
-    RouteKind, Server, SseEvent,
+    Config, ConnId, DeflateConfig, DeflateMode, Endpoint, Event, Events, MessageKind,
+    OverflowPolicy, Request, Route, RouteKind, Server, SseEvent,
 };
 
 /// The `code` property of errors thrown by the addon.
@@ -125,6 +125,12 @@ pub struct NativeOptions {
     pub sse_keepalive_ms: Option<f64>,
     pub allowed_origins: Option<Vec<String>>,
     pub max_connections: Option<f64>,
+    /// permessage-deflate: "off", "shared" or "per-connection" (checked by
+    /// index.js, which also spells out the defaults' meaning).
+    pub deflate_mode: Option<String>,
+    pub deflate_threshold: Option<f64>,
+    pub deflate_level: Option<f64>,
+    pub deflate_server_max_window_bits: Option<f64>,
 }
 
 fn size(v: Option<f64>, name: &str, default: usize) -> JsResult<usize> {
@@ -151,6 +157,7 @@ fn millis(v: Option<f64>, name: &str, default: Option<Duration>) -> JsResult<Opt
 }
 
 fn build_config(o: NativeOptions) -> JsResult<Config> {
+    let deflate = deflate_config(&o)?;
     let mut c = Config::new(o.listen);
     for r in o.routes {
         let kind = match r.kind.as_str() {
@@ -209,7 +216,49 @@ fn build_config(o: NativeOptions) -> JsResult<Config> {
     if o.max_connections.is_some() {
         c.max_connections = Some(size(o.max_connections, "maxConnections", 0)?);
     }
+    c.deflate = deflate;
     Ok(c)
+}
+
+fn deflate_config(o: &NativeOptions) -> JsResult<DeflateConfig> {
+    let d = DeflateConfig::default();
+    let mode = match o.deflate_mode.as_deref() {
+        None | Some("off") => DeflateMode::Off,
+        Some("shared") => DeflateMode::Shared,
+        Some("per-connection") => DeflateMode::PerConnection,
+        Some(other) => {
+            let msg = "perMessageDeflate mode must be off, shared or per-connection";
+            return Err(err(Code::Config, format!("wsrt: {msg}, not {other:?}")));
+        }
+    };
+    let level = size(o.deflate_level, "perMessageDeflate.level", d.level as usize)?;
+    let bits = size(
+        o.deflate_server_max_window_bits,
+        "perMessageDeflate.serverMaxWindowBits",
+        d.server_max_window_bits as usize,
+    )?;
+    if level > 9 {
+        return Err(err(
+            Code::Config,
+            "wsrt: perMessageDeflate.level must be 0-9",
+        ));
+    }
+    if !(9..=15).contains(&bits) {
+        return Err(err(
+            Code::Config,
+            "wsrt: perMessageDeflate.serverMaxWindowBits must be 9-15",
+        ));
+    }
+    Ok(DeflateConfig {
+        mode,
+        threshold: size(
+            o.deflate_threshold,
+            "perMessageDeflate.threshold",
+            d.threshold,
+        )?,
+        level: level as u32,
+        server_max_window_bits: bits as u8,
+    })
 }
 
 /// The request that opened a connection, as handed to JavaScript.

@@ -7,6 +7,7 @@
 //          reconnecting with Last-Event-ID: N resumes at N+1
 //   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 //
+// $DEFLATE (off, shared, per-connection) turns on permessage-deflate.
 // Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
 // gracefully (WebSockets closed with 1001) and exits 0.
 import { readFileSync } from 'node:fs';
@@ -26,7 +27,14 @@ function envInt(name, fallback) {
 const port = envInt('PORT', 9001);
 const interval = envInt('SSE_INTERVAL_MS', 1000);
 
-const server = new Server({ host: '127.0.0.1', port });
+// DEFLATE=off (default) | shared | per-connection: permessage-deflate.
+const deflate = process.env.DEFLATE || 'off';
+if (!['off', 'shared', 'per-connection'].includes(deflate)) {
+  console.error('echo_server: DEFLATE must be off, shared or per-connection');
+  process.exit(2);
+}
+
+const server = new Server({ host: '127.0.0.1', port, perMessageDeflate: deflate });
 
 server.ws('/echo', {
   message(ws, data, isBinary) {
@@ -60,7 +68,7 @@ try {
   console.error(`echo_server: listen: ${e.message}`);
   process.exit(1);
 }
-console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse)`);
+console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse; deflate ${deflate})`);
 if (page) console.error(`echo_server: demo page at http://127.0.0.1:${server.port}/`);
 
 let stopping = false;

@@ -1,7 +1,9 @@
 // Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core)
 // loads a page from the server itself and uses the browser's own WebSocket
 // and EventSource: text and a 300 KiB binary message (which Chromium sends
-// fragmented), a close code the page observes, and SSE events.
+// fragmented), a close code the page observes, and SSE events; then, with
+// permessage-deflate on (Chromium always offers it), the negotiated
+// extension and compressed JSON and binary messages both ways.
 // `make test-node` installs chromium when it is missing; this test fails,
 // never skips, without it.
 import { describe, it, before, after, afterEach } from 'node:test';
@@ -43,6 +45,64 @@ window.result = (async () => {
       if (events.length === 3) { es.close(); res(events); }
     });
   });
+  return out;
+})().catch((e) => ({ error: String(e) }));
+</script>`;
+
+// The same deterministic bytes on the page and here: a repetitive first
+// half, a pseudo-random (xorshift32, incompressible) second half.
+function makeBinary(n) {
+  const b = new Uint8Array(n);
+  let x = 2463534242;
+  for (let i = 0; i < n; i++) {
+    if (i < n / 2) {
+      b[i] = (i % 97) + ((i >> 9) & 3);
+    } else {
+      x ^= x << 13; x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5; x >>>= 0;
+      b[i] = x & 0xff;
+    }
+  }
+  return b;
+}
+
+// A JSON document of about 10 KB (non-ASCII included).
+function makeJson() {
+  const rows = [];
+  for (let i = 0; JSON.stringify(rows).length < 10 * 1024; i++) {
+    rows.push({ id: i, user: `user${i % 13}`, text: 'the quick brown fox \u2713 jumps', score: (i * 7919) % 1000 });
+  }
+  return JSON.stringify(rows);
+}
+
+const DEFLATE_PAGE = `<!doctype html><meta charset="utf-8"><title>wsrt deflate test</title>
+<script>
+${makeBinary}
+${makeJson}
+window.result = (async () => {
+  const out = {};
+  const ws = new WebSocket('ws://' + location.host + '/echo');
+  ws.binaryType = 'arraybuffer';
+  await new Promise((res, rej) => { ws.onopen = res; ws.onerror = () => rej(new Error('WebSocket error')); });
+  out.extensions = ws.extensions;
+  const json = makeJson();
+  const bin = makeBinary(96 * 1024);
+  const echoes = [];
+  const got = new Promise((res) => { ws.onmessage = (e) => { echoes.push(e.data); if (echoes.length === 3) res(); }; });
+  ws.send(json);
+  ws.send(bin);
+  ws.send(json);
+  await got;
+  out.types = echoes.map((e) => typeof e === 'string' ? 'text' : 'binary');
+  out.jsonLength = json.length;
+  out.jsonSame = [echoes[0], echoes[2]].map((e) => e === json);
+  const back = new Uint8Array(echoes[1]);
+  out.binLength = back.length;
+  out.binSame = back.length === bin.length && back.every((v, i) => v === bin[i]);
+  const closed = new Promise((res) => { ws.onclose = (e) => res(e.code); });
+  ws.close(1000);
+  out.close = await closed;
   return out;
 })().catch((e) => ({ error: String(e) }));
 </script>`;
@@ -100,4 +160,46 @@ describe('Chromium WebSocket and EventSource', () => {
     }
     await shut(server);
   });
+
+  for (const mode of ['shared', 'per-connection']) {
+    it(`negotiates permessage-deflate (${mode}) and echoes 10 KB of JSON and 96 KiB of binary`, async () => {
+      const json = makeJson();
+      const bin = Buffer.from(makeBinary(96 * 1024));
+      const serverSaw = [];
+      const server = listen((s) => {
+        s.static('/', DEFLATE_PAGE);
+        s.ws('/echo', {
+          message(ws, data, isBinary) {
+            // What the server inflated is exactly what the page sent.
+            serverSaw.push(isBinary ? ['binary', data.equals(bin)] : ['text', data.toString() === json]);
+            ws.send(data, isBinary);
+          },
+        });
+      }, { perMessageDeflate: mode });
+      const page = await browser.newPage();
+      try {
+        await page.goto(`http://127.0.0.1:${server.port}/`, { timeout: 15000 });
+        const out = await within(20000, page.evaluate(() => window.result), 'the page');
+        assert.equal(out.error, undefined, out.error);
+        const params = out.extensions.split(';').map((p) => p.trim());
+        assert.equal(params[0], 'permessage-deflate', `extensions: ${out.extensions}`);
+        if (mode === 'shared') {
+          assert.deepEqual(params.slice(1).sort(), ['client_no_context_takeover', 'server_no_context_takeover']);
+        } else {
+          assert.ok(!params.includes('server_no_context_takeover'), `extensions: ${out.extensions}`);
+          assert.ok(!params.includes('client_no_context_takeover'), `extensions: ${out.extensions}`);
+        }
+        assert.ok(json.length >= 10 * 1024 && out.jsonLength === json.length);
+        assert.deepEqual(out.types, ['text', 'binary', 'text']);
+        assert.deepEqual(out.jsonSame, [true, true]);
+        assert.equal(out.binLength, 96 * 1024);
+        assert.equal(out.binSame, true);
+        assert.equal(out.close, 1000);
+        assert.deepEqual(serverSaw, [['text', true], ['binary', true], ['text', true]]);
+      } finally {
+        await page.close();
+      }
+      await shut(server);
+    });
+  }
 });

@@ -1,7 +1,7 @@
 // Type-checked (not run) by module.test.mjs: the CommonJS typings.
 import wsrt = require('wsrt');
 
-const server = wsrt.createServer({ host: '127.0.0.1' });
+const server = wsrt.createServer({ host: '127.0.0.1', perMessageDeflate: 'shared' });
 server.ws('/echo', { message: (ws, data, isBinary) => ws.send(data, isBinary) }).listen(0);
 const state: 1 | 2 | 3 = wsrt.OPEN;
 void state;

@@ -1,11 +1,22 @@
 // Type-checked (not run) by module.test.mjs: the ESM typings.
-import wsrt, { Server, type WebSocket, type Request, type SseStream } from 'wsrt';
+import wsrt, { Server, type WebSocket, type Request, type SseStream, type DeflateMode, type PerMessageDeflateOptions } from 'wsrt';
 
 interface User {
   name: string;
 }
 
-const server: Server = new Server({ port: 0, maxMessageSize: 1 << 20, onError: (e) => console.error(e) });
+const server: Server = new Server({
+  port: 0,
+  maxMessageSize: 1 << 20,
+  perMessageDeflate: { mode: 'shared', threshold: 1024, level: 3, serverMaxWindowBits: 12 },
+  onError: (e) => console.error(e),
+});
+const deflate: DeflateMode = 'per-connection';
+const opts: PerMessageDeflateOptions = { mode: deflate };
+void new Server({ perMessageDeflate: opts });
+void new Server({ perMessageDeflate: true });
+// @ts-expect-error: only the three modes are known
+void new Server({ perMessageDeflate: 'gzip' });
 server
   .ws<User>('/chat', {
     protocols: ['chat.v1'],
