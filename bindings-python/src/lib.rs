@@ -16,7 +16,9 @@
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyMemoryView, PyString, PyTuple,
+};
 use pyo3::{create_exception, PyTraverseError};
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
@@ -24,8 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::Duration;
 use wsrt::{
-    Config, ConnId, Endpoint, Error, Event, Events, Handle, MessageKind, Request, Route, RouteKind,
-    Server, SseEvent,
+    Config, ConnId, DeflateMode, Endpoint, Error, Event, Events, Handle, MessageKind, Request,
+    Route, RouteKind, Server, SseEvent,
 };
 
 create_exception!(
@@ -351,6 +353,61 @@ fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> bool {
     !(r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted)
 }
 
+/// The `deflate` option: "off", "shared", "per-connection", or None/False
+/// for off.
+fn deflate_mode(v: &Bound<'_, PyAny>) -> PyResult<DeflateMode> {
+    const WANT: &str = "deflate must be \"off\", \"shared\", \"per-connection\", None or False";
+    if v.is_none() {
+        return Ok(DeflateMode::Off);
+    }
+    if let Ok(b) = v.cast::<PyBool>() {
+        if b.is_true() {
+            return Err(PyValueError::new_err(format!(
+                "{WANT}, not True (say which mode: \"shared\" or \"per-connection\")"
+            )));
+        }
+        return Ok(DeflateMode::Off);
+    }
+    if let Ok(s) = v.cast::<PyString>() {
+        return match &*s.to_cow()? {
+            "off" => Ok(DeflateMode::Off),
+            "shared" => Ok(DeflateMode::Shared),
+            "per-connection" => Ok(DeflateMode::PerConnection),
+            other => Err(PyValueError::new_err(format!("{WANT}, not {other:?}"))),
+        };
+    }
+    Err(PyTypeError::new_err(format!(
+        "{WANT}, not {}",
+        v.get_type().name()?
+    )))
+}
+
+/// An int option in `lo..=hi`; with `hi == u64::MAX` there is no upper
+/// bound (larger values saturate). `bool` is refused: Python counts it as
+/// an int, but `True` is never a meant size or level.
+fn int_in(name: &str, v: &Bound<'_, PyAny>, lo: u64, hi: u64) -> PyResult<u64> {
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{name} must be an int, not {}",
+            v.get_type().name()?
+        )));
+    }
+    if hi == u64::MAX {
+        if v.ge(lo)? {
+            return Ok(v.extract::<u64>().unwrap_or(u64::MAX));
+        }
+        return Err(PyValueError::new_err(format!(
+            "{name} must be an int >= {lo}, not {v}"
+        )));
+    }
+    match v.extract::<u64>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(PyValueError::new_err(format!(
+            "{name} must be an int in {lo}-{hi}, not {v}"
+        ))),
+    }
+}
+
 fn build_config(
     listen: String,
     routes: &Bound<'_, PyList>,
@@ -399,6 +456,15 @@ fn build_config(
                     config.sse_keepalive = if none { None } else { Some(dur(&key)?) }
                 }
                 "allowed_origins" => config.allowed_origins = v.extract()?,
+                "deflate" => config.deflate.mode = deflate_mode(&v)?,
+                "deflate_threshold" => {
+                    let n = int_in(&key, &v, 0, u64::MAX)?;
+                    config.deflate.threshold = usize::try_from(n).unwrap_or(usize::MAX)
+                }
+                "deflate_level" => config.deflate.level = int_in(&key, &v, 0, 9)? as u32,
+                "deflate_server_max_window_bits" => {
+                    config.deflate.server_max_window_bits = int_in(&key, &v, 9, 15)? as u8
+                }
                 "close_on_overflow" => {
                     config.overflow_policy = if v.is_truthy()? {
                         wsrt::OverflowPolicy::Close

@@ -7,6 +7,7 @@
          reconnecting with Last-Event-ID: N resumes at N+1
   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 
+$DEFLATE (off, shared, per-connection) turns on permessage-deflate.
 Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
 gracefully (WebSockets closed with 1001) and exits 0.
 
@@ -33,6 +34,14 @@ def env_int(name: str, default: int) -> int:
     if not value.isdigit() or int(value) <= 0:
         sys.exit(f"echo_server.py: {name} must be a positive integer")
     return int(value)
+
+
+def env_deflate() -> str:
+    """DEFLATE=off (default) | shared | per-connection: permessage-deflate."""
+    value = os.environ.get("DEFLATE", "") or "off"
+    if value not in ("off", "shared", "per-connection"):
+        sys.exit("echo_server.py: DEFLATE must be off, shared or per-connection")
+    return value
 
 
 def resume_id(stream: wsrt.SseStream) -> int:
@@ -65,7 +74,8 @@ async def ticks(stream: wsrt.SseStream, interval: float) -> None:
 async def main() -> None:
     port = env_int("PORT", 9001)
     interval = env_int("SSE_INTERVAL_MS", 1000) / 1000.0
-    server = wsrt.Server("127.0.0.1", port)
+    deflate = env_deflate()
+    server = wsrt.Server("127.0.0.1", port, deflate=deflate)
 
     echo = server.websocket("/echo")
 
@@ -102,7 +112,8 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
 
     async with server:
-        log(f"wsrt {wsrt.__version__} (Python) listening on 127.0.0.1:{server.port} (/echo, /sse)")
+        log(f"wsrt {wsrt.__version__} (Python) listening on 127.0.0.1:{server.port} (/echo, /sse)"
+            + (f", deflate {deflate}" if deflate != "off" else ""))
         if page:
             log(f"demo page at http://127.0.0.1:{server.port}/")
         await stop.wait()

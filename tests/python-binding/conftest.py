@@ -134,16 +134,18 @@ def running(server: wsrt.Server) -> Iterator[Running]:
 class Example:
     """The example server (examples/run python) as a process."""
 
-    def __init__(self, log_path: Path, sse_interval_ms: int = 50):
+    def __init__(self, log_path: Path, sse_interval_ms: int = 50, env: dict[str, str] | None = None):
         self.port = free_port()
         self.log_path = log_path
         self.sse_interval_ms = sse_interval_ms
-        env = dict(os.environ, PORT=str(self.port), SSE_INTERVAL_MS=str(sse_interval_ms))
-        env.pop("WSRT_DEMO_PAGE", None)
+        # Only what is asked for: no demo page or compression from the
+        # caller's environment.
+        full = {k: v for k, v in os.environ.items() if k not in ("WSRT_DEMO_PAGE", "DEFLATE")}
+        full.update(PORT=str(self.port), SSE_INTERVAL_MS=str(sse_interval_ms), **(env or {}))
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [str(ROOT / "examples" / "run"), "python"],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+            cwd=ROOT, env=full, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
         )
         deadline = time.monotonic() + 120  # examples/run may rebuild the package
         while True:

@@ -60,6 +60,10 @@ _OPTIONS = frozenset(
         "sse_keepalive",
         "allowed_origins",
         "close_on_overflow",
+        "deflate",
+        "deflate_threshold",
+        "deflate_level",
+        "deflate_server_max_window_bits",
     }
 )
 
@@ -228,6 +232,24 @@ class Server:
     handshake_timeout / close_timeout (seconds), idle_timeout and
     sse_keepalive (seconds, or None to disable), allowed_origins (list of
     Origin values browsers may connect from).
+
+    Compression (permessage-deflate, RFC 7692), off by default:
+    deflate="shared" (one compressor and decompressor for the whole server,
+    reset after every message: no per-connection memory; always negotiates
+    server_no_context_takeover and client_no_context_takeover) or
+    deflate="per-connection" (context takeover as the client offers it:
+    best ratio, ~300 KiB of zlib state per connection that uses it);
+    "off", None or False decline every offer. deflate_threshold (bytes,
+    256: shorter messages go out uncompressed), deflate_level (zlib level
+    0-9, 6) and deflate_server_max_window_bits (9-15, 15: our compressor's
+    window) tune it. Compressing secrets next to attacker-chosen text in
+    one message stream can leak them (CRIME/BREACH): turn it on where
+    bandwidth matters. A compressed message inflating past
+    max_message_size closes with 1009, bad deflate data with 1007.
+
+    Unknown option names raise TypeError here; option values are checked
+    when the server binds (`bind`, `start`, `async with`, `serve_forever`),
+    raising ValueError or TypeError.
 
     Threading: the server and its connections are used on the thread that
     runs it. From other threads, `stop()` is always safe, and the

@@ -135,7 +135,17 @@ class SseStream:
 class Core:
     """The native server (internal; use wsrt.Server)."""
 
-    def __init__(self, listen: str, routes: Sequence[Any], **options: Any) -> None: ...
+    def __init__(self, listen: str, routes: Sequence[Any], **options: Any) -> None:
+        """Binds `listen` ("IP:port") with `routes` and the options of
+        wsrt.Server: max_message_size, max_buffered, read_pause_buffered,
+        max_head_bytes, max_headers, max_connections (int); handshake_timeout,
+        close_timeout (float seconds); idle_timeout, sse_keepalive (float
+        seconds or None); allowed_origins (list of str or None);
+        close_on_overflow (bool); deflate ("off" | "shared" |
+        "per-connection" | None | False); deflate_threshold (int >= 0);
+        deflate_level (int 0-9); deflate_server_max_window_bits (int 9-15).
+        Raises TypeError for an unknown option or a value of the wrong type,
+        ValueError for one out of range, OSError if it cannot listen."""
     @property
     def port(self) -> int: ...
     def fileno(self) -> int: ...
