@@ -10,6 +10,8 @@ import os
 import sys
 
 SAT = 0.85  # below this server CPU share a throughput figure is not the server's limit
+MAIN = ("echo_small", "echo_large", "latency", "idle", "sse", "broadcast")
+COMPRESSION = ("echo_json", "echo_json_deflate", "idle_json", "idle_deflate")
 
 
 def runs_by(doc):
@@ -46,7 +48,7 @@ def cell(table, srv, sc, key, per_cpu=None, unit=""):
     if per_cpu and r.get(per_cpu) is not None:
         s += f" ({si(r[per_cpu])}/CPU-s)"
     util = r.get("server_cpu_util")
-    if sc in ("echo_small", "echo_large") and util is not None and util < SAT:
+    if sc in ("echo_small", "echo_large", "echo_json", "echo_json_deflate") and util is not None and util < SAT:
         s += " †"
     return s
 
@@ -64,17 +66,93 @@ def ratio(a, b, higher_better=True):
 
 def markdown(doc):
     order, t = runs_by(doc)
-    ours = [s for s in order if any(r.get("ours") for r in t[s].values())]
-    peers = [s for s in order if s not in ours]
     m = doc["machine"]
     out = [f"# wsrt benchmark, {doc['date']}", ""]
     out.append(f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, load average at start "
                f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}. Server pinned to core 0, load generator "
-               f"to core 1, {'both at SCHED_FIFO priority 50' if doc['realtime_priority'] else 'normal priority (chrt refused)'}; "
+               f"to core 1, {'both at ' + doc.get('rt_policy', 'SCHED_FIFO') + ' priority 50' if doc['realtime_priority'] else 'normal priority (chrt refused)'}; "
                f"{doc['secs_per_run']:g} s measured per run after a 1 s warm-up; a fresh server for every run.")
     if doc.get("skipped"):
         out.append("Skipped: " + "; ".join(f"{k} ({v})" for k, v in doc["skipped"].items()) + ".")
-    out += ["", "## Throughput", "",
+    if doc.get("note"):
+        out += ["", doc["note"]]
+    main = [s for s in order if any(sc in MAIN for sc in t[s])]
+    if main:
+        out += main_tables(doc, main, t)
+    if any(sc in COMPRESSION for s in order for sc in t[s]):
+        out += compression_tables(doc, order, t)
+    return "\n".join(out) + "\n"
+
+
+def compression_tables(doc, order, t):
+    """The compression scenarios (issue 7): one row per server and deflate
+    mode, then ratios of ours against the compressing peers."""
+    def pick(s, *scs):
+        for sc in scs:
+            if sc in t[s]:
+                return sc
+        return None
+
+    rows = [s for s in order if pick(s, *COMPRESSION)]
+    out = ["", "## Compression (permessage-deflate)", "",
+           "1 KiB JSON text messages (chat and dashboard objects whose numbers, names and text change every "
+           "message), echoed and checked byte for byte after inflating. The generator offers "
+           "`permessage-deflate; client_max_window_bits` (context takeover if the server agrees) and compresses "
+           "at zlib level 1 (so that its own compression does not set the pace; the servers compress at their "
+           "default, level 6 for both wsrt and ws). msgs/s with msgs per second of server CPU in parentheses; wire bytes per "
+           "message each way, frame headers included (client frames carry a 4-byte mask key). Memory: RSS growth "
+           "per connection with the connections open and idle, then after each has echoed one message (user space "
+           "only).", "",
+           "| server | deflate | " + doc["scenarios"].get("echo_json", "echo").split(",")[0] + " | server CPU | generator CPU | "
+           "wire B/msg client → server | wire B/msg server → client | bytes / conn idle | bytes / conn after 1 msg |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in rows:
+        e, i = pick(s, "echo_json", "echo_json_deflate"), pick(s, "idle_json", "idle_deflate")
+        any_r = next(iter(t[s].values()))
+        mode = any_r.get("deflate_mode", "?")
+        ec = cell(t, s, e, "msgs_per_s", "msgs_per_server_cpu_s") if e else "n/a"
+        gu, su = (get(t, s, e, "gen_cpu_util"), get(t, s, e, "server_cpu_util")) if e else (None, None)
+        pct = lambda v: "–" if v is None else f"{v:.0%}"
+        wo, wi = (get(t, s, e, "wire_out_per_msg"), get(t, s, e, "wire_in_per_msg")) if e else (None, None)
+        num = lambda v: "–" if v is None else f"{v:,.0f}"
+        io = get(t, s, i, "bytes_per_conn_open") if i else None
+        iu = get(t, s, i, "bytes_per_conn_used") if i else None
+        if i and not t[s][i].get("ok"):
+            io = iu = None
+        out.append(f"| {s} | {mode} | {ec} | {pct(su)} | {pct(gu)} | {num(wo)} | {num(wi)} | {si(io)} | {si(iu)} |")
+    neg = [(s, r.get("negotiated")) for s in rows for r in t[s].values() if r.get("negotiated")]
+    seen = {}
+    for s, n in neg:
+        seen.setdefault(s, n)
+    if seen:
+        out += ["", "Negotiated (the server's `Sec-WebSocket-Extensions` answer): " +
+                "; ".join(f"{s}: `{n}`" for s, n in seen.items()) + "."]
+    ours = [s for s in rows if any(r.get("ours") for r in t[s].values())]
+    refs = [s for s in rows if s not in ours]
+    off = lambda s: next(iter(t[s].values())).get("deflate_mode", "off") == "off"
+    for p in refs:
+        out += ["", f"### Relative to {p}", "",
+                f"server ÷ {p}. Throughput (↑): above 1× the server is faster. Memory and wire bytes (↓): below 1× it uses less.", "",
+                "| server | msgs/s ↑ | per CPU-s ↑ | bytes / conn idle ↓ | bytes / conn after 1 msg ↓ | wire server → client ↓ |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        pe, pi = pick(p, "echo_json", "echo_json_deflate"), pick(p, "idle_json", "idle_deflate")
+        # Like with like: compressing servers against compressing peers.
+        for o in [o for o in ours if off(o) == off(p)]:
+            oe, oi = pick(o, "echo_json", "echo_json_deflate"), pick(o, "idle_json", "idle_deflate")
+            out.append(f"| {o} | " + " | ".join([
+                ratio(get(t, o, oe, "msgs_per_s"), get(t, p, pe, "msgs_per_s")),
+                ratio(get(t, o, oe, "msgs_per_server_cpu_s"), get(t, p, pe, "msgs_per_server_cpu_s")),
+                ratio(get(t, o, oi, "bytes_per_conn_open"), get(t, p, pi, "bytes_per_conn_open")),
+                ratio(get(t, o, oi, "bytes_per_conn_used"), get(t, p, pi, "bytes_per_conn_used")),
+                ratio(get(t, o, oe, "wire_in_per_msg"), get(t, p, pe, "wire_in_per_msg")),
+            ]) + " |")
+    return out
+
+
+def main_tables(doc, order, t):
+    ours = [s for s in order if any(r.get("ours") for r in t[s].values())]
+    peers = [s for s in order if s not in ours]
+    out = ["", "## Throughput", "",
             "Messages per second (messages per second of server CPU time, user + system, in parentheses). "
             f"† the server used under {SAT:.0%} of its core: that figure is bounded by the generator or the machine, "
             "not the server; compare the per-CPU-second figure instead.", "",
@@ -127,7 +205,7 @@ def markdown(doc):
             g, u = get(t, s, sc, "gen_cpu_util"), get(t, s, sc, "server_cpu_util")
             cells.append("n/a" if g is None else f"{g:.0%} / {u:.0%}" if u is not None else f"{g:.0%} / –")
         out.append(f"| {s} | " + " | ".join(cells) + " |")
-    return "\n".join(out) + "\n"
+    return out
 
 
 def chart(doc, path):
@@ -139,6 +217,9 @@ def chart(doc, path):
         print("report: matplotlib missing, no chart", file=sys.stderr)
         return False
     order, t = runs_by(doc)
+    order = [s for s in order if any(sc in MAIN for sc in t[s])]
+    if not order:
+        return False
     ours = {s for s in order if any(r.get("ours") for r in t[s].values())}
     colors = ["#d1495b" if s in ours else "#5b7c99" for s in order]
     fig, ax = plt.subplots(2, 2, figsize=(13, 8.5))

@@ -10,8 +10,18 @@ Writes bench/results/<date>.json, .md and .png (and latest.md/latest.png).
 
 Environment: BENCH_SECS (measured seconds per run, default 4),
 BENCH_SERVERS / BENCH_SCENARIOS (comma lists to run a subset),
-BENCH_RT=0 (no real-time priority), BENCH_PORT (first port, default 9300),
-BENCH_SMOKE=1 (the CI smoke: ours only, tiny runs, no files written).
+BENCH_RT=0 (no real-time priority), BENCH_RT_POLICY=fifo (SCHED_FIFO
+instead of SCHED_RR), BENCH_PORT (first port, default 9300),
+BENCH_SMOKE=1 (the CI smoke: ours only, tiny runs, no files written),
+BENCH_TAG=NAME (results go to <date>-NAME.json/.md; latest.* and
+docs/PERFORMANCE.md are left alone).
+
+Compression (issue 7): the scenarios echo_json, echo_json_deflate,
+idle_json and idle_deflate run 1 KiB JSON messages (loadgen --payload json)
+against the servers that serve them: each of our fronts that reads $DEFLATE
+as three servers (wsrt-FRONT with compression off, wsrt-FRONT-deflate-shared,
+wsrt-FRONT-deflate-conn), node-ws and node-ws-deflate (ws's
+perMessageDeflate). `make bench-deflate` runs just those.
 """
 import datetime
 import json
@@ -43,23 +53,61 @@ def ours_fronts():
     return [fr for fr in ("c", "python", "node") if f"\n  {fr})" in text]
 
 
-def servers():
-    """name -> (argv, what it serves, is it ours, why it is unavailable)."""
-    s = {}
+def deflate_fronts():
+    """Our fronts whose example reads $DEFLATE (off|shared|per-connection)."""
+    files = {"c": "c/echo_server.c", "python": "python/echo_server.py", "node": "node/echo_server.mjs"}
+    out = []
     for fr in ours_fronts():
-        s[f"wsrt-{fr}"] = ([os.path.join(ROOT, "examples", "run"), fr], {"echo", "sse"}, True, None)
+        try:
+            with open(os.path.join(ROOT, "examples", files[fr])) as f:
+                if "DEFLATE" in f.read():
+                    out.append(fr)
+        except (OSError, KeyError):
+            pass
+    return out
+
+
+def servers():
+    """name -> (argv, what it serves, is it ours, why it is unavailable,
+    extra: env for the server, and for compression runs the base server and
+    its deflate mode)."""
+    s = {}
+    dfl = deflate_fronts()
+    for fr in ours_fronts():
+        argv = [os.path.join(ROOT, "examples", "run"), fr]
+        base = f"wsrt-{fr}"
+        s[base] = (argv, {"echo", "sse"} | ({"json"} if fr in dfl else set()), True, None,
+                   {"env": {"DEFLATE": "off"} if fr in dfl else {}, "base": base, "deflate": "off"})
+        if fr in dfl:
+            for mode, suffix in (("shared", "shared"), ("per-connection", "conn")):
+                s[f"{base}-deflate-{suffix}"] = (argv, {"deflate"}, True, None,
+                                                 {"env": {"DEFLATE": mode}, "base": base, "deflate": mode})
     node_ok = None if os.path.isdir(os.path.join(NODE_PATH, "ws")) else "node packages not installed"
     uws_ok = None if os.path.isdir(os.path.join(NODE_PATH, "uwebsockets")) else "uwebsockets not installed"
     py_ok = None if os.path.exists(PY) else "python venv not installed"
     tokio = os.path.join(CACHE, "rust-tokio-target", "release", "wsrt-bench-peer-tokio")
     full = {"echo", "broadcast", "sse"}
-    s["uws"] = (["node", os.path.join(PEERS, "uws.js")], full, False, uws_ok)
-    s["node-ws"] = (["node", os.path.join(PEERS, "node-ws.js")], full, False, node_ok)
-    s["rust-tokio"] = ([tokio], {"echo", "broadcast"}, False, None if os.path.exists(tokio) else "not built")
-    s["picows"] = ([PY, os.path.join(PEERS, "py_picows.py")], {"echo", "broadcast"}, False, py_ok)
-    s["websockets-uvloop"] = ([PY, os.path.join(PEERS, "py_websockets.py"), "--uvloop"], {"echo", "broadcast"}, False, py_ok)
-    s["websockets"] = ([PY, os.path.join(PEERS, "py_websockets.py")], {"echo", "broadcast"}, False, py_ok)
+    plain = {"env": {}}
+    s["uws"] = (["node", os.path.join(PEERS, "uws.js")], full, False, uws_ok, plain)
+    s["node-ws"] = (["node", os.path.join(PEERS, "node-ws.js")], full | {"json"}, False, node_ok,
+                    {"env": {}, "base": "node-ws", "deflate": "off"})
+    s["node-ws-deflate"] = (["node", os.path.join(PEERS, "node-ws.js")], {"deflate"}, False, node_ok,
+                            {"env": {"DEFLATE": "1"}, "base": "node-ws", "deflate": "perMessageDeflate"})
+    s["rust-tokio"] = ([tokio], {"echo", "broadcast"}, False, None if os.path.exists(tokio) else "not built", plain)
+    s["picows"] = ([PY, os.path.join(PEERS, "py_picows.py")], {"echo", "broadcast"}, False, py_ok, plain)
+    s["websockets-uvloop"] = ([PY, os.path.join(PEERS, "py_websockets.py"), "--uvloop"], {"echo", "broadcast"}, False, py_ok, plain)
+    s["websockets"] = ([PY, os.path.join(PEERS, "py_websockets.py")], {"echo", "broadcast"}, False, py_ok, plain)
     return s
+
+
+# Compression scenarios: 1 KiB JSON messages; the generator offers
+# permessage-deflate with context takeover (the server may decline takeover:
+# wsrt's shared mode does) and compresses at level 1: at zlib's default
+# level 6 its own compression costs as much CPU per message as the server's
+# whole echo, so it, not the server, would set the pace. Memory: connections
+# opened and held, then one message each.
+JSON_SIZE = "1024"
+IDLE_DEFLATE_CONNS = "2000"
 
 
 def scenarios():
@@ -72,6 +120,9 @@ def scenarios():
             "latency": ("echo", ["latency", "--conns", "10", "--rate", "1000", "--secs", secs, "--warmup", "0.5"], "latency 10 conns at 1k msgs/s"),
             "idle": ("echo", ["idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2"], "idle 200 conns"),
             "sse": ("sse", ["sse", "--conns", "20", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs, "--warmup", "0.5"], "SSE 20 clients"),
+            # Compression kept from rotting: one short run each, C front, per-connection mode.
+            "echo_json_deflate": ("deflate", ["echo", "--conns", "4", "--inflight", "4", "--size", JSON_SIZE, "--payload", "json", "--deflate", "takeover", "--deflate-level", "1", "--secs", secs, "--warmup", "0.5"], "echo 4×4×1 KiB JSON, deflate"),
+            "idle_deflate": ("deflate", ["idle", "--conns", "100", "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--deflate", "takeover", "--deflate-level", "1", "--secs", "0.3", "--warmup", "0.2"], "idle 100 conns, deflate, 1 message each"),
         }
     return {
         "echo_small": ("echo", ["echo", "--conns", "64", "--inflight", "16", "--size", "32", "--secs", secs], "echo 64×16×32 B"),
@@ -80,6 +131,10 @@ def scenarios():
         "idle": ("echo", ["idle", "--conns", "10000", "--secs", "2"], "idle 10,000 conns"),
         "sse": ("sse", ["sse", "--conns", "1000", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs], f"SSE 1,000 clients, tick every {SSE_INTERVAL_MS} ms"),
         "broadcast": ("broadcast", ["broadcast", "--conns", "1000", "--rate", "100", "--size", "32", "--secs", secs], "broadcast 1 → 1,000 subs at 100 msgs/s"),
+        "echo_json": ("json", ["echo", "--conns", "32", "--inflight", "8", "--size", JSON_SIZE, "--payload", "json", "--secs", secs], "echo 32×8×1 KiB JSON, uncompressed"),
+        "echo_json_deflate": ("deflate", ["echo", "--conns", "32", "--inflight", "8", "--size", JSON_SIZE, "--payload", "json", "--deflate", "takeover", "--deflate-level", "1", "--secs", secs], "echo 32×8×1 KiB JSON, permessage-deflate"),
+        "idle_json": ("json", ["idle", "--conns", IDLE_DEFLATE_CONNS, "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--secs", "1"], f"idle {IDLE_DEFLATE_CONNS} conns, uncompressed, then 1 message each"),
+        "idle_deflate": ("deflate", ["idle", "--conns", IDLE_DEFLATE_CONNS, "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--deflate", "takeover", "--deflate-level", "1", "--secs", "1"], f"idle {IDLE_DEFLATE_CONNS} conns, permessage-deflate, then 1 message each"),
     }
 
 
@@ -125,9 +180,19 @@ def prepare(name, argv, port, logdir):
             stop(proc)
 
 
-def run_one(name, argv, scen, lg_args, port, rt, logdir):
-    prio = ["chrt", "-f", "50"] if rt else []
+# SCHED_RR rather than SCHED_FIFO: the same for a single-threaded process,
+# but a server whose threads wait on each other on its one core (ws with
+# perMessageDeflate hands zlib work to libuv's thread pool) livelocks under
+# SCHED_FIFO, where a runnable thread never yields to one of equal priority
+# (0 messages in 4 s at 95% CPU).
+RT_POLICY = os.environ.get("BENCH_RT_POLICY", "rr")
+
+
+def run_one(name, argv, scen, lg_args, port, rt, logdir, extra_env=None):
+    prio = ["chrt", "-r" if RT_POLICY == "rr" else "-f", "50"] if rt else []
     env = dict(os.environ, PORT=str(port), SSE_INTERVAL_MS=str(SSE_INTERVAL_MS), NODE_PATH=NODE_PATH)
+    env.pop("DEFLATE", None)
+    env.update(extra_env or {})
     log = open(os.path.join(logdir, f"{name}.{scen}.log"), "w")
     proc = subprocess.Popen(prio + ["taskset", "-c", "0"] + argv, env=env, stdout=log, stderr=log, cwd=ROOT)
     try:
@@ -183,7 +248,7 @@ def main():
     want_srv = [s for s in os.environ.get("BENCH_SERVERS", "").split(",") if s]
     want_scen = [s for s in os.environ.get("BENCH_SCENARIOS", "").split(",") if s]
     if SMOKE and not want_srv:
-        want_srv = ["wsrt-c"]
+        want_srv = ["wsrt-c", "wsrt-c-deflate-conn"]
     names = [n for n in srv if not want_srv or n in want_srv]
     rt = rt_allowed()
     logdir = os.path.join(CACHE, "logs")
@@ -192,7 +257,7 @@ def main():
     runs, skipped = [], {}
     base, count = int(os.environ.get("BENCH_PORT", "9300")), 0
     for name in names:
-        argv, caps, ours, why = srv[name]
+        argv, caps, ours, why, extra = srv[name]
         if why:
             skipped[name] = why
             print(f"bench: {name} skipped: {why}", file=sys.stderr)
@@ -207,8 +272,10 @@ def main():
             if need not in caps:
                 continue
             count += 1
-            res = run_one(name, argv, sc, lg_args, base + count % 50, rt, logdir)
+            res = run_one(name, argv, sc, lg_args, base + count % 50, rt, logdir, extra.get("env"))
             res.update(server=name, scenario=sc, title=title, ours=ours)
+            if "base" in extra:
+                res.update(base=extra["base"], deflate_mode=extra["deflate"])
             runs.append(res)
     failed = [r for r in runs if not r.get("ok")]
     for r in failed:
@@ -219,23 +286,27 @@ def main():
         print(f"bench-smoke: {done} passed, {len(failed)} failed", flush=True)
         return 1 if failed or not runs else 0
     doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
-           "realtime_priority": rt, "secs_per_run": SECS, "sse_interval_ms": SSE_INTERVAL_MS,
+           "realtime_priority": rt,
+           "rt_policy": ("SCHED_RR" if RT_POLICY == "rr" else "SCHED_FIFO") if rt else None, "secs_per_run": SECS, "sse_interval_ms": SSE_INTERVAL_MS,
            "versions": versions(), "skipped": skipped,
            "scenarios": {k: v[2] for k, v in scen.items()}, "runs": runs}
     os.makedirs(RESULTS, exist_ok=True)
-    stem = os.path.join(RESULTS, datetime.date.today().isoformat())
+    tag = os.environ.get("BENCH_TAG", "")
+    stem = os.path.join(RESULTS, datetime.date.today().isoformat() + (f"-{tag}" if tag else ""))
     with open(stem + ".json", "w") as f:
         json.dump(doc, f, indent=1)
     import report
     md = report.markdown(doc)
     with open(stem + ".md", "w") as f:
         f.write(md)
-    shutil.copy(stem + ".md", os.path.join(RESULTS, "latest.md"))
-    if report.chart(doc, stem + ".png"):
-        shutil.copy(stem + ".png", os.path.join(RESULTS, "latest.png"))
-    report.update_doc(doc, os.path.join(ROOT, "docs", "PERFORMANCE.md"))
+    drew = report.chart(doc, stem + ".png")
+    if not tag:
+        shutil.copy(stem + ".md", os.path.join(RESULTS, "latest.md"))
+        if drew:
+            shutil.copy(stem + ".png", os.path.join(RESULTS, "latest.png"))
+        report.update_doc(doc, os.path.join(ROOT, "docs", "PERFORMANCE.md"))
     print(md)
-    print(f"bench: wrote {stem}.json/.md/.png", file=sys.stderr)
+    print(f"bench: wrote {stem}.json/.md" + ("/.png" if drew else ""), file=sys.stderr)
     return 1 if failed else 0
 
 

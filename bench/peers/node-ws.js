@@ -5,6 +5,11 @@
 //               sender included (ws has no publish: the documented loop)
 //   /sse        the wsrt example's contract: event "tick" every
 //               $SSE_INTERVAL_MS, ids from 1, data "tick <id>\n<unix ms>"
+// DEFLATE=1 turns on permessage-deflate (RFC 7692) with ws's defaults
+// (zlib's default level, context takeover both ways, at most 10 zlib jobs
+// at a time) except the threshold: ws compresses messages of 1024 bytes and
+// more by default, we set 256, the wsrt default, so both compress the same
+// messages.
 'use strict';
 const http = require('http');
 const { WebSocketServer, WebSocket } = require('ws');
@@ -26,8 +31,10 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 0;
 
-const echo = new WebSocketServer({ noServer: true, maxPayload: 16 << 20 });
-const bcast = new WebSocketServer({ noServer: true, maxPayload: 16 << 20, clientTracking: true });
+const deflate = ['1', 'on', 'true'].includes(process.env.DEFLATE || '');
+const perMessageDeflate = deflate ? { threshold: 256 } : false;
+const echo = new WebSocketServer({ noServer: true, maxPayload: 16 << 20, perMessageDeflate });
+const bcast = new WebSocketServer({ noServer: true, maxPayload: 16 << 20, clientTracking: true, perMessageDeflate });
 echo.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
 });
@@ -41,5 +48,5 @@ server.on('upgrade', (req, socket, head) => {
   if (!wss) { socket.destroy(); return; }
   wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
 });
-server.listen(port, '127.0.0.1', 511, () => console.error(`node-ws peer on 127.0.0.1:${port}`));
+server.listen(port, '127.0.0.1', 511, () => console.error(`node-ws peer on 127.0.0.1:${port}${deflate ? ', permessage-deflate on' : ''}`));
 process.on('SIGTERM', () => process.exit(0));

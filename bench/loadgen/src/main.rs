@@ -6,14 +6,30 @@
 //! loadgen echo      --conns C --inflight P --size S --secs T
 //! loadgen latency   --conns C --rate R --size S --secs T
 //! loadgen broadcast --conns N --rate R --size S --secs T   (path /broadcast)
-//! loadgen idle      --conns N --secs HOLD                   (needs --server-pid for memory)
+//! loadgen idle      --conns N --secs HOLD [--idle-send K]    (needs --server-pid for memory)
 //! loadgen sse       --conns N --secs T [--interval-ms MS]   (path /sse)
 //! common: --addr 127.0.0.1:9001 --path P --warmup W --server-pid PID --label NAME
+//! echo, latency, idle: --payload binary|json --deflate off|takeover|no-takeover
+//!                      --deflate-level 0-9
 //! ```
+//!
+//! `--payload json`: text messages of exactly `--size` bytes (at least
+//! 512), chat and dashboard objects whose content changes every message
+//! (see `payload.rs`), each checked byte for byte against a copy of what
+//! was sent. `--deflate`: offer permessage-deflate (RFC 7692), with
+//! context takeover or without; the run fails if the server declines.
+//! Messages go out compressed (RSV1) at `--deflate-level`; replies are
+//! inflated as the negotiated parameters say, then verified. Bytes on the
+//! wire each way per message are reported for every echo run.
+//! `idle --idle-send K`: after the idle connections are open and the
+//! server's memory is read, every connection sends K messages (and checks
+//! their echoes) before the hold, so memory per used connection shows.
 //!
 //! Prints one JSON line on stdout and one line for people on stderr; exits
 //! 1 if any connection failed or any echo or event did not verify.
+mod deflate;
 mod net;
+mod payload;
 mod sse;
 mod stats;
 mod ws;
@@ -39,11 +55,16 @@ struct Opts {
     server_pid: Option<u32>,
     label: String,
     max_pending: usize,
+    json: bool,
+    deflate: deflate::Offer,
+    level: u32,
+    idle_send: usize,
 }
 
 const USAGE: &str = "usage: loadgen echo|latency|broadcast|idle|sse [--addr HOST:PORT] [--path P] \
 [--conns N] [--inflight P] [--size BYTES] [--secs T] [--warmup W] [--rate MSGS_PER_S] \
-[--interval-ms MS] [--server-pid PID] [--label NAME] [--max-pending N]";
+[--interval-ms MS] [--server-pid PID] [--label NAME] [--max-pending N] [--payload binary|json] \
+[--deflate off|takeover|no-takeover] [--deflate-level 0-9] [--idle-send K]";
 
 fn parse_opts() -> Result<Opts, String> {
     let mut args = std::env::args().skip(1);
@@ -65,6 +86,10 @@ fn parse_opts() -> Result<Opts, String> {
         server_pid: None,
         label: String::new(),
         max_pending: 100,
+        json: false,
+        deflate: deflate::Offer::Off,
+        level: 6,
+        idle_send: 0,
     };
     while let Some(k) = args.next() {
         let v = args.next().ok_or(format!("{k} needs a value"))?;
@@ -82,11 +107,34 @@ fn parse_opts() -> Result<Opts, String> {
             "--server-pid" => o.server_pid = Some(v.parse().map_err(|_| bad())?),
             "--label" => o.label = v,
             "--max-pending" => o.max_pending = v.parse().map_err(|_| bad())?,
+            "--payload" => {
+                o.json = match v.as_str() {
+                    "json" => true,
+                    "binary" => false,
+                    _ => return Err(bad()),
+                }
+            }
+            "--deflate" => o.deflate = deflate::Offer::parse(&v).ok_or_else(bad)?,
+            "--deflate-level" => {
+                o.level = v.parse().ok().filter(|l| *l <= 9).ok_or_else(bad)?;
+            }
+            "--idle-send" => o.idle_send = v.parse().map_err(|_| bad())?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
     if o.conns == 0 || o.secs <= 0.0 || o.warmup < 0.0 {
         return Err("--conns and --secs must be positive".into());
+    }
+    if o.json && o.size < payload::MIN_JSON {
+        return Err(format!(
+            "--payload json needs --size {} or more",
+            payload::MIN_JSON
+        ));
+    }
+    if (o.json || o.deflate != deflate::Offer::Off)
+        && !matches!(o.mode.as_str(), "echo" | "latency" | "idle")
+    {
+        return Err("--payload and --deflate apply to echo, latency and idle".into());
     }
     if o.mode == "broadcast" && o.size < 16 {
         o.size = 16; // sequence number and send time
@@ -101,6 +149,7 @@ fn parse_opts() -> Result<Opts, String> {
 struct Window {
     t0: Instant,
     server0: Option<f64>,
+    faults0: Option<u64>,
     gen0: f64,
     cores0: Vec<(u64, u64)>,
 }
@@ -108,6 +157,8 @@ struct Window {
 struct Measured {
     secs: f64,
     server_cpu: Option<f64>,
+    /// The server's page faults over the window.
+    server_faults: Option<u64>,
     gen_cpu: f64,
     /// Busy share of each core over the window (everything on it: the
     /// kernel's softirq network work, other processes, not only ours).
@@ -119,6 +170,7 @@ impl Window {
         Window {
             t0: Instant::now(),
             server0: pid.and_then(stats::proc_cpu),
+            faults0: pid.and_then(stats::proc_faults),
             gen0: stats::self_cpu(),
             cores0: stats::core_times(),
         }
@@ -128,6 +180,10 @@ impl Window {
         Measured {
             secs: self.t0.elapsed().as_secs_f64(),
             server_cpu: self.server0.zip(server1).map(|(a, b)| b - a),
+            server_faults: self
+                .faults0
+                .zip(pid.and_then(stats::proc_faults))
+                .map(|(a, b)| b - a),
             gen_cpu: stats::self_cpu() - self.gen0,
             core_busy: stats::core_times()
                 .iter()
@@ -189,54 +245,150 @@ struct EchoConn {
     recv: u64,
     /// Scheduled send times of the messages in flight (latency mode).
     sched: VecDeque<Instant>,
+    /// JSON payloads in flight, to check their echoes against.
+    pending: VecDeque<Vec<u8>>,
+    /// permessage-deflate was agreed on this connection.
+    deflate: bool,
+    /// Its own contexts (unless one codec serves every connection).
+    codec: Option<deflate::Codec>,
+}
+
+/// What goes into messages, and the compression of outgoing ones.
+struct Gen {
+    size: usize,
+    json: bool,
+    pattern: Vec<u8>,
+    rng: payload::Rng,
+    /// Spare payload buffers (JSON mode), so a message costs no allocation.
+    free: Vec<Vec<u8>>,
+    scratch: Vec<u8>,
+    level: u32,
+    /// One codec, reset after every message, for every connection: the
+    /// idle scenario, where each connection sends a message or two only
+    /// and 10,000 sets of zlib contexts would swamp the generator.
+    shared: Option<deflate::Codec>,
+    share_codec: bool,
+    base: Instant,
+    sent_total: u64,
+    compressed_out: u64,
+    compressed_in: u64,
+}
+
+impl Gen {
+    /// Queues the next message of `c` (connection `id`) into `out`. A
+    /// binary message carries its per-connection sequence number in its
+    /// first 8 bytes (little-endian) and a fixed pattern after; a JSON
+    /// message is fresh content of exactly `size` bytes, kept until its
+    /// echo is back.
+    fn put(&mut self, id: usize, c: &mut EchoConn, out: &mut Vec<u8>) {
+        let (op, msg): (u8, &[u8]) = if self.json {
+            let mut buf = self.free.pop().unwrap_or_default();
+            let ts = self.base.elapsed().as_millis() as u64 + 1_764_000_000_000;
+            payload::json(&mut self.rng, id, c.sent, ts, self.size, &mut buf);
+            c.pending.push_back(buf);
+            (ws::TEXT, c.pending.back().unwrap())
+        } else {
+            self.scratch.clear();
+            if self.size >= 8 {
+                self.scratch.extend_from_slice(&c.sent.to_le_bytes());
+                self.scratch.extend_from_slice(&self.pattern[8..]);
+            } else {
+                self.scratch.extend_from_slice(&self.pattern);
+            }
+            (ws::BINARY, &self.scratch)
+        };
+        let codec = if !c.deflate {
+            None
+        } else if self.share_codec {
+            self.shared.as_mut()
+        } else {
+            c.codec.as_mut()
+        };
+        match codec {
+            Some(z) => {
+                // Compressed aside first: the header needs its length.
+                let mut body = self.free.pop().unwrap_or_default();
+                body.clear();
+                z.compress(msg, &mut body);
+                ws::put_header_rsv(out, op, true, body.len());
+                out.extend_from_slice(&body);
+                self.free.push(body);
+                self.compressed_out += 1;
+            }
+            None => {
+                ws::put_header(out, op, msg.len());
+                out.extend_from_slice(msg);
+            }
+        }
+        c.sent += 1;
+        self.sent_total += 1;
+    }
 }
 
 /// Both echo scenarios: closed loop (`refill`: each echo sends the next
-/// message) or open loop at a fixed rate (latency, sends come from a timer).
+/// message) or open loop at a fixed rate (latency, sends come from a timer);
+/// and the idle scenario (nothing sent but what it asks for).
 struct Echo {
-    size: usize,
+    gen: Gen,
     inflight: usize,
     refill: bool,
-    pattern: Vec<u8>,
+    offer: deflate::Offer,
+    /// The server's first permessage-deflate answer, as it wrote it.
+    negotiated: Option<String>,
     conns: Vec<EchoConn>,
+    inflated: Vec<u8>,
     received: u64,
     measure_from: Option<Instant>,
     latency: Samples,
 }
 
 impl Echo {
-    fn new(n: usize, size: usize, inflight: usize, refill: bool) -> Echo {
+    fn new(o: &Opts, n: usize, refill: bool) -> Echo {
         Echo {
-            size,
-            inflight,
+            gen: Gen {
+                size: o.size,
+                json: o.json,
+                pattern: pattern(o.size),
+                rng: payload::Rng::new(0x5eed),
+                free: Vec::new(),
+                scratch: Vec::new(),
+                level: o.level,
+                shared: None,
+                share_codec: o.mode == "idle",
+                base: Instant::now(),
+                sent_total: 0,
+                compressed_out: 0,
+                compressed_in: 0,
+            },
+            inflight: o.inflight,
             refill,
-            pattern: pattern(size),
+            offer: o.deflate,
+            negotiated: None,
             conns: (0..n)
                 .map(|_| EchoConn {
                     reader: ws::Reader::default(),
                     sent: 0,
                     recv: 0,
                     sched: VecDeque::new(),
+                    pending: VecDeque::new(),
+                    deflate: false,
+                    codec: None,
                 })
                 .collect(),
+            inflated: Vec::new(),
             received: 0,
             measure_from: None,
             latency: Samples::default(),
         }
     }
+}
 
-    /// A message carries its per-connection sequence number in its first 8
-    /// bytes (little-endian) and a fixed pattern after.
-    fn put(size: usize, pattern: &[u8], c: &mut EchoConn, out: &mut Vec<u8>) {
-        ws::put_header(out, ws::BINARY, size);
-        if size >= 8 {
-            out.extend_from_slice(&c.sent.to_le_bytes());
-            out.extend_from_slice(&pattern[8..]);
-        } else {
-            out.extend_from_slice(pattern);
-        }
-        c.sent += 1;
-    }
+/// The value of a response header, if present.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
 }
 
 impl Handler for Echo {
@@ -248,9 +400,39 @@ impl Handler for Echo {
         _: Instant,
     ) -> Result<(), String> {
         ws::check_upgrade(head)?;
+        let params = deflate::parse_response(head, self.offer)?;
+        if self.offer != deflate::Offer::Off {
+            let Some(p) = params else {
+                return Err("the server declined permessage-deflate".into());
+            };
+            if self.negotiated.is_none() {
+                self.negotiated = header(head, "sec-websocket-extensions").map(str::to_owned);
+            }
+            let c = &mut self.conns[id];
+            c.deflate = true;
+            if self.gen.share_codec {
+                let shared = self
+                    .gen
+                    .shared
+                    .get_or_insert_with(|| deflate::Codec::new(p, self.gen.level));
+                // Messages compressed for one connection go to others too:
+                // only the window sizes must suit all of them.
+                shared.always_reset = true;
+                shared.params.client_max_window_bits = shared
+                    .params
+                    .client_max_window_bits
+                    .min(p.client_max_window_bits);
+                shared.params.server_max_window_bits = shared
+                    .params
+                    .server_max_window_bits
+                    .max(p.server_max_window_bits);
+            } else {
+                c.codec = Some(deflate::Codec::new(p, self.gen.level));
+            }
+        }
         if self.refill {
             for _ in 0..self.inflight {
-                Echo::put(self.size, &self.pattern, &mut self.conns[id], out);
+                self.gen.put(id, &mut self.conns[id], out);
             }
         }
         Ok(())
@@ -263,23 +445,48 @@ impl Handler for Echo {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Result<usize, String> {
-        let (size, refill, pat) = (self.size, self.refill, &self.pattern);
+        let refill = self.refill;
+        let gen = &mut self.gen;
         let c = &mut self.conns[id];
         let (received, latency, from) = (&mut self.received, &mut self.latency, self.measure_from);
+        let inflated = &mut self.inflated;
         let mut reader = std::mem::take(&mut c.reader);
-        let r = reader.feed(data, out, |op, p, out| {
-            if op != ws::BINARY || p.len() != size {
+        let r = reader.feed_rsv(data, out, |op, rsv1, p, out| {
+            let msg: &[u8] = if rsv1 {
+                let z = if !c.deflate {
+                    None
+                } else if gen.share_codec {
+                    gen.shared.as_mut()
+                } else {
+                    c.codec.as_mut()
+                };
+                let z = z.ok_or("RSV1 set without permessage-deflate")?;
+                z.inflate(p, inflated, gen.size + 1)?;
+                gen.compressed_in += 1;
+                inflated
+            } else {
+                p
+            };
+            let (want_op, size) = (if gen.json { ws::TEXT } else { ws::BINARY }, gen.size);
+            if op != want_op || msg.len() != size {
                 return Err(format!(
-                    "echo of opcode {op}, {} bytes; sent binary, {size} bytes",
-                    p.len()
+                    "echo of opcode {op}, {} bytes; sent opcode {want_op}, {size} bytes",
+                    msg.len()
                 ));
             }
-            let ok = if size >= 8 {
-                p[..8] == c.recv.to_le_bytes() && p[8..] == pat[8..]
+            let ok = if c.recv >= c.sent {
+                false
+            } else if gen.json {
+                let sent = c.pending.pop_front().unwrap_or_default();
+                let same = sent == msg;
+                gen.free.push(sent);
+                same
+            } else if size >= 8 {
+                msg[..8] == c.recv.to_le_bytes() && msg[8..] == gen.pattern[8..]
             } else {
-                p == &pat[..]
+                msg == &gen.pattern[..]
             };
-            if !ok || c.recv >= c.sent {
+            if !ok {
                 return Err(format!("echo {} does not match what was sent", c.recv));
             }
             c.recv += 1;
@@ -290,7 +497,7 @@ impl Handler for Echo {
                 }
             }
             if refill {
-                Echo::put(size, pat, c, out);
+                gen.put(id, c, out);
             }
             Ok(())
         });
@@ -299,17 +506,34 @@ impl Handler for Echo {
     }
 }
 
+/// Bytes on the wire per message each way, and what was compressed.
+fn put_wire(j: &mut Json, h: &Echo, out_bytes: u64, in_bytes: u64, sent: u64, recv: u64) -> String {
+    let per = |b: u64, n: u64| if n == 0 { 0.0 } else { b as f64 / n as f64 };
+    let (o, i) = (per(out_bytes, sent), per(in_bytes, recv));
+    j.str("payload", if h.gen.json { "json" } else { "binary" })
+        .str("deflate", h.offer.name())
+        .str("negotiated", h.negotiated.as_deref().unwrap_or(""));
+    j.num("wire_out_per_msg", (o * 10.0).round() / 10.0)
+        .num("wire_in_per_msg", (i * 10.0).round() / 10.0)
+        .num("compressed_out", h.gen.compressed_out as f64)
+        .num("compressed_in", h.gen.compressed_in as f64);
+    format!(
+        "; wire {o:.0} B out, {i:.0} B in per {} B message",
+        h.gen.size
+    )
+}
+
 fn run_echo(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
     let latency_mode = o.mode == "latency";
-    let mut h = Echo::new(o.conns, o.size, o.inflight, !latency_mode);
+    let mut h = Echo::new(o, o.conns, !latency_mode);
     let connect_s = connect_all(net, &mut h, Duration::from_secs(30))?;
     let start = Instant::now();
     let measure_at = start + Duration::from_secs_f64(o.warmup);
     let end = measure_at + Duration::from_secs_f64(o.secs);
     let interval = Duration::from_secs_f64(1.0 / o.rate);
     let (mut k, mut next_send) = (0u64, start);
-    let mut window: Option<(Window, u64, u64)> = None; // window, received, sent at start
-    let mut sent_total = 0u64;
+    // window, received, sent, bytes out, bytes in at its start
+    let mut window: Option<(Window, u64, u64, u64, u64)> = None;
     loop {
         let now = Instant::now();
         if now >= end {
@@ -317,7 +541,13 @@ fn run_echo(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
         }
         if window.is_none() && now >= measure_at {
             h.measure_from = Some(now);
-            window = Some((Window::start(o.server_pid), h.received, sent_total));
+            window = Some((
+                Window::start(o.server_pid),
+                h.received,
+                h.gen.sent_total,
+                net.bytes_out,
+                net.bytes_in,
+            ));
         }
         if latency_mode {
             // Open loop: message k is due at start + k/rate on connection
@@ -326,12 +556,10 @@ fn run_echo(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
             // the schedule down (no coordinated omission).
             while next_send <= now {
                 let id = (k % o.conns as u64) as usize;
-                let (size, pat) = (h.size, &h.pattern);
-                let c = &mut h.conns[id];
+                let (gen, c) = (&mut h.gen, &mut h.conns[id]);
                 c.sched.push_back(next_send);
-                net.send(id, |out| Echo::put(size, pat, c, out));
+                net.send(id, |out| gen.put(id, c, out));
                 k += 1;
-                sent_total += 1;
                 next_send = start + interval.mul_f64(k as f64);
             }
         }
@@ -344,17 +572,41 @@ fn run_echo(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
             return Err(e.clone());
         }
     }
-    let (w, r0, s0) = window.ok_or("the run ended inside the warm-up")?;
+    let (w, r0, s0, bo0, bi0) = window.ok_or("the run ended inside the warm-up")?;
     let m = w.end(o.server_pid);
     let msgs = (h.received - r0) as f64;
+    if msgs == 0.0 {
+        return Err("no echo came back in the measured window".into());
+    }
+    let sent = h.gen.sent_total - s0;
     let rate = msgs / m.secs;
     j.num("connect_s", connect_s);
     j.num("msgs", msgs)
         .num("msgs_per_s", rate.round())
         .num("mb_per_s", rate * o.size as f64 / 1e6);
     put_cpu(j, &m, msgs, "msgs_per_server_cpu_s");
+    let wire = put_wire(
+        j,
+        &h,
+        net.bytes_out - bo0,
+        net.bytes_in - bi0,
+        sent,
+        h.received - r0,
+    );
+    let what = match (o.json, o.deflate) {
+        (false, deflate::Offer::Off) => String::new(),
+        (json, d) => format!(
+            " {}{}",
+            if json { "json" } else { "binary" },
+            if d == deflate::Offer::Off {
+                String::new()
+            } else {
+                format!(" deflate {}", d.name())
+            }
+        ),
+    };
     let mut human = format!(
-        "{} {}x{}x{}B: {:.0} msgs/s, {:.1} MB/s",
+        "{}{what} {}x{}x{}B: {:.0} msgs/s, {:.1} MB/s",
         o.mode,
         o.conns,
         if latency_mode { 0 } else { o.inflight },
@@ -363,11 +615,10 @@ fn run_echo(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
         rate * o.size as f64 / 1e6
     );
     if latency_mode {
-        let sent = (sent_total - s0) as f64;
         j.num("target_rate", o.rate)
-            .num("sent_per_s", (sent / m.secs).round());
+            .num("sent_per_s", (sent as f64 / m.secs).round());
         human = format!(
-            "latency {}x{}B at {:.0}/s: {:.0} msgs/s",
+            "latency{what} {}x{}B at {:.0}/s: {:.0} msgs/s",
             o.conns, o.size, o.rate, rate
         );
         let n = h.latency.len();
@@ -381,6 +632,9 @@ fn run_echo(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
             }
             None => return Err("no round trip measured".into()),
         }
+    }
+    if o.json || o.deflate != deflate::Offer::Off {
+        human += &wire;
     }
     Ok(human + &cpu_human(&m, msgs, "msgs"))
 }
@@ -401,6 +655,13 @@ fn put_cpu(j: &mut Json, m: &Measured, count: f64, per_cpu_name: &str) {
         m.server_cpu
             .filter(|c| *c > 0.0)
             .map(|c| (count / c).round()),
+    );
+    j.opt("server_page_faults", m.server_faults.map(|f| f as f64));
+    j.opt(
+        "page_faults_per_msg",
+        m.server_faults
+            .filter(|_| count > 0.0)
+            .map(|f| (f as f64 / count * 1e4).round() / 1e4),
     );
     j.num("gen_cpu_util", m.gen_cpu / m.secs);
     for (i, b) in m.core_busy.iter().enumerate() {
@@ -592,33 +853,14 @@ fn run_broadcast(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String
 
 // ---------------------------------------------------------------- idle
 
-/// Idle connections: they answer pings, and nothing else may arrive.
-struct Idle(Vec<ws::Reader>);
-
-impl Handler for Idle {
-    fn on_open(&mut self, _: usize, head: &str, _: &mut Vec<u8>, _: Instant) -> Result<(), String> {
-        ws::check_upgrade(head)
-    }
-    fn on_data(
-        &mut self,
-        id: usize,
-        data: &[u8],
-        out: &mut Vec<u8>,
-        _: Instant,
-    ) -> Result<usize, String> {
-        self.0[id].feed(data, out, |op, _, _| {
-            Err(format!(
-                "unexpected message (opcode {op}) on an idle connection"
-            ))
-        })
-    }
-}
-
+/// Idle connections (the echo handler with nothing to send on its own):
+/// they answer pings; nothing may arrive but echoes of what `--idle-send`
+/// sent.
 fn run_idle(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
     let pid = o.server_pid;
     let rss0 = pid.and_then(stats::proc_rss);
     let cpu0 = pid.and_then(stats::proc_cpu);
-    let mut h = Idle((0..o.conns).map(|_| ws::Reader::default()).collect());
+    let mut h = Echo::new(o, o.conns, false);
     let connect_s = connect_all(net, &mut h, Duration::from_secs(120))?;
     let connect_cpu = cpu0.zip(pid.and_then(stats::proc_cpu)).map(|(a, b)| b - a);
     // Let the server settle (lazy frees, timers) before reading its memory.
@@ -628,6 +870,47 @@ fn run_idle(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
         Instant::now() + Duration::from_secs_f64(o.warmup),
     )?;
     let rss1 = pid.and_then(stats::proc_rss);
+    let mut human_used = String::new();
+    if o.idle_send > 0 {
+        // Every connection sends its messages and gets them back, in
+        // waves of `max_pending` connections; then the server settles.
+        let (bo0, bi0) = (net.bytes_out, net.bytes_in);
+        let want = (o.conns * o.idle_send) as u64;
+        let t0 = Instant::now();
+        let mut next = 0;
+        while h.received < want {
+            if t0.elapsed() > Duration::from_secs(60) {
+                return Err(format!("{} of {want} echoes back after 60 s", h.received));
+            }
+            let in_flight = h.gen.sent_total - h.received;
+            while next < o.conns && in_flight + (next as u64) < h.received + o.max_pending as u64 {
+                let (gen, c) = (&mut h.gen, &mut h.conns[next]);
+                net.send(next, |out| {
+                    for _ in 0..o.idle_send {
+                        gen.put(next, c, out);
+                    }
+                });
+                next += 1;
+            }
+            net.turn(&mut h, Duration::from_millis(20))
+                .map_err(|e| format!("poll: {e}"))?;
+            if let Some(e) = &net.first_error {
+                return Err(e.clone());
+            }
+        }
+        let used_s = t0.elapsed().as_secs_f64();
+        human_used = put_wire(j, &h, net.bytes_out - bo0, net.bytes_in - bi0, want, want);
+        j.num("idle_sent", want as f64).num("send_s", used_s);
+        run_until(
+            net,
+            &mut h,
+            Instant::now() + Duration::from_secs_f64(o.warmup),
+        )?;
+    } else if o.deflate != deflate::Offer::Off {
+        j.str("deflate", o.deflate.name())
+            .str("negotiated", h.negotiated.as_deref().unwrap_or(""));
+    }
+    let rss_used = pid.and_then(stats::proc_rss);
     let w = Window::start(pid);
     run_until(
         net,
@@ -640,19 +923,33 @@ fn run_idle(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
     }
     let rss2 = pid.and_then(stats::proc_rss);
     let n = o.conns as f64;
-    let per_conn = rss0.zip(rss2).map(|(a, b)| (b as f64 - a as f64) / n);
+    let per = |r: Option<u64>| {
+        rss0.zip(r)
+            .map(|(a, b)| ((b as f64 - a as f64) / n).round())
+    };
+    let per_conn = per(rss2);
     j.num("connect_s", connect_s)
         .num("connects_per_s", (n / connect_s).round());
     j.opt("connect_server_cpu_s", connect_cpu);
     j.opt("rss_before", rss0.map(|v| v as f64))
         .opt("rss_open", rss1.map(|v| v as f64));
     j.opt("rss_held", rss2.map(|v| v as f64))
-        .opt("bytes_per_conn", per_conn.map(f64::round));
+        .opt("bytes_per_conn", per_conn);
+    j.opt("bytes_per_conn_open", per(rss1));
+    if o.idle_send > 0 {
+        j.opt("rss_used", rss_used.map(|v| v as f64))
+            .opt("bytes_per_conn_used", per(rss_used));
+    }
     j.num("held_s", m.secs)
         .opt("held_server_cpu_s", m.server_cpu);
     let mut human = format!(
-        "idle {} conns: open in {connect_s:.2} s, all held {:.1} s",
-        o.conns, m.secs
+        "idle {} conns{}: open in {connect_s:.2} s, all held {:.1} s",
+        o.conns,
+        match (o.deflate, o.idle_send) {
+            (deflate::Offer::Off, 0) => String::new(),
+            (d, k) => format!(" (deflate {}, {k} message(s) each)", d.name()),
+        },
+        m.secs
     );
     if let (Some(a), Some(b), Some(p)) = (rss0, rss2, per_conn) {
         human += &format!(
@@ -660,8 +957,11 @@ fn run_idle(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
             a as f64 / 1048576.0,
             b as f64 / 1048576.0
         );
+        if let (Some(po), true) = (per(rss1), o.idle_send > 0) {
+            human += &format!(" ({po:.0} B before use)");
+        }
     }
-    Ok(human)
+    Ok(human + &human_used)
 }
 
 // ---------------------------------------------------------------- sse
@@ -805,7 +1105,7 @@ fn main() -> ExitCode {
     let request = if o.mode == "sse" {
         sse::request(&host, path)
     } else {
-        ws::upgrade_request(&host, path)
+        ws::upgrade_request(&host, path, o.deflate.header())
     };
     let n = if o.mode == "broadcast" {
         o.conns + 1

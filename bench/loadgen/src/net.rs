@@ -62,6 +62,9 @@ pub struct Net {
     pub open: usize,
     pub failures: u64,
     pub first_error: Option<String>,
+    /// Bytes read from and written to every socket (handshakes included).
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 const MAX_HEAD: usize = 16 * 1024;
@@ -117,6 +120,8 @@ impl Net {
             open: 0,
             failures: 0,
             first_error: None,
+            bytes_in: 0,
+            bytes_out: 0,
         })
     }
 
@@ -170,8 +175,9 @@ impl Net {
             return;
         }
         fill(&mut self.conns[id].out);
-        if let Err(e) = flush(&mut self.conns[id]) {
-            self.fail(id, format!("write: {e}"));
+        match flush(&mut self.conns[id]) {
+            Ok(n) => self.bytes_out += n as u64,
+            Err(e) => self.fail(id, format!("write: {e}")),
         }
     }
 
@@ -232,6 +238,7 @@ impl Net {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("read: {e}")),
             };
+            self.bytes_in += n as u64;
             let input = &self.buf[..n];
             // A short read emptied the socket: epoll (edge-triggered) will
             // report the next arrival, so the read that would only say
@@ -270,7 +277,8 @@ impl Net {
                 break;
             }
         }
-        flush(c).map_err(|e| format!("write: {e}"))
+        self.bytes_out += flush(c).map_err(|e| format!("write: {e}"))? as u64;
+        Ok(())
     }
 
     /// Drops every connection with a reset (SO_LINGER 0): no TIME_WAIT
@@ -284,10 +292,15 @@ impl Net {
     }
 }
 
-fn flush(c: &mut Conn) -> io::Result<()> {
+/// Writes what is queued; returns the bytes written.
+fn flush(c: &mut Conn) -> io::Result<usize> {
+    let mut written = 0;
     while c.out_pos < c.out.len() {
         match c.sock.write(&c.out[c.out_pos..]) {
-            Ok(n) => c.out_pos += n,
+            Ok(n) => {
+                c.out_pos += n;
+                written += n;
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::NotConnected) => break,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -303,7 +316,7 @@ fn flush(c: &mut Conn) -> io::Result<()> {
         c.out.drain(..c.out_pos);
         c.out_pos = 0;
     }
-    Ok(())
+    Ok(written)
 }
 
 fn set_linger_zero(sock: &TcpStream) {

@@ -49,6 +49,15 @@ pub fn proc_cpu(pid: u32) -> Option<f64> {
     Some(ticks as f64 / clk_tck())
 }
 
+/// Page faults of a process so far (minor + major, all its threads).
+pub fn proc_faults(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // minflt and majflt are the 10th and 12th fields of the whole line.
+    Some(f.get(7)?.parse::<u64>().ok()? + f.get(9)?.parse::<u64>().ok()?)
+}
+
 /// Resident set size of a process in bytes.
 pub fn proc_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -189,6 +198,7 @@ mod tests {
     fn own_process_readings() {
         let pid = std::process::id();
         assert!(proc_cpu(pid).is_some());
+        assert!(proc_faults(pid).unwrap() > 0);
         assert!(proc_rss(pid).unwrap() > 0);
         assert!(self_cpu() >= 0.0);
     }

@@ -13,10 +13,11 @@ pub const CLOSE: u8 = 8;
 pub const PING: u8 = 9;
 pub const PONG: u8 = 10;
 
-pub fn upgrade_request(host: &str, path: &str) -> Vec<u8> {
+/// The upgrade request; `extra` is more header lines, each ending in CRLF.
+pub fn upgrade_request(host: &str, path: &str, extra: &str) -> Vec<u8> {
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     )
     .into_bytes()
 }
@@ -44,7 +45,12 @@ pub fn check_upgrade(head: &str) -> Result<(), String> {
 /// server still runs its unmasking over every byte, and the generator
 /// spends nothing on it.
 pub fn put_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
-    out.push(0x80 | opcode);
+    put_header_rsv(out, opcode, false, len);
+}
+
+/// As `put_header`, with RSV1 set when `rsv1` (a compressed message).
+pub fn put_header_rsv(out: &mut Vec<u8>, opcode: u8, rsv1: bool, len: usize) {
+    out.push(0x80 | if rsv1 { 0x40 } else { 0 } | opcode);
     match len {
         0..=125 => out.push(0x80 | len as u8),
         126..=65535 => {
@@ -63,6 +69,8 @@ pub fn put_header(out: &mut Vec<u8>, opcode: u8, len: usize) {
 #[derive(Debug, PartialEq)]
 pub struct Frame<'a> {
     pub fin: bool,
+    /// RSV1: a compressed message (permessage-deflate), first frame only.
+    pub rsv1: bool,
     pub opcode: u8,
     pub payload: &'a [u8],
 }
@@ -72,8 +80,8 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, String> {
     if buf.len() < 2 {
         return Ok(None);
     }
-    if buf[0] & 0x70 != 0 {
-        return Err("reserved bits set in a server frame".into());
+    if buf[0] & 0x30 != 0 {
+        return Err("RSV2 or RSV3 set in a server frame".into());
     }
     if buf[1] & 0x80 != 0 {
         return Err("masked server frame".into());
@@ -92,6 +100,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, String> {
     }
     let frame = Frame {
         fin: buf[0] & 0x80 != 0,
+        rsv1: buf[0] & 0x40 != 0,
         opcode: buf[0] & 0x0f,
         payload: &buf[hdr..hdr + len],
     };
@@ -103,6 +112,7 @@ pub fn parse(buf: &[u8]) -> Result<Option<(Frame<'_>, usize)>, String> {
 pub struct Reader {
     frag: Vec<u8>,
     frag_op: u8,
+    frag_rsv1: bool,
 }
 
 impl Reader {
@@ -116,9 +126,29 @@ impl Reader {
         out: &mut Vec<u8>,
         mut on_msg: impl FnMut(u8, &[u8], &mut Vec<u8>) -> Result<(), String>,
     ) -> Result<usize, String> {
+        self.feed_rsv(data, out, |op, rsv1, p, out| {
+            if rsv1 {
+                return Err("RSV1 set without permessage-deflate".into());
+            }
+            on_msg(op, p, out)
+        })
+    }
+
+    /// As `feed`, for connections that negotiated permessage-deflate:
+    /// `on_msg(opcode, rsv1, payload, out)`, RSV1 being that of the
+    /// message's first frame (the payload is then still compressed).
+    pub fn feed_rsv(
+        &mut self,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        mut on_msg: impl FnMut(u8, bool, &[u8], &mut Vec<u8>) -> Result<(), String>,
+    ) -> Result<usize, String> {
         let mut pos = 0;
         while let Some((f, n)) = parse(&data[pos..])? {
             pos += n;
+            if f.rsv1 && !matches!(f.opcode, TEXT | BINARY) {
+                return Err(format!("RSV1 set on a frame of opcode {}", f.opcode));
+            }
             match f.opcode {
                 PING => {
                     put_header(out, PONG, f.payload.len());
@@ -129,17 +159,20 @@ impl Reader {
                     let code = f.payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]]));
                     return Err(format!("server closed the connection (code {code:?})"));
                 }
-                TEXT | BINARY if f.fin && self.frag_op == 0 => on_msg(f.opcode, f.payload, out)?,
+                TEXT | BINARY if f.fin && self.frag_op == 0 => {
+                    on_msg(f.opcode, f.rsv1, f.payload, out)?
+                }
                 TEXT | BINARY if self.frag_op == 0 => {
                     self.frag_op = f.opcode;
+                    self.frag_rsv1 = f.rsv1;
                     self.frag.extend_from_slice(f.payload);
                 }
-                0 if self.frag_op != 0 => {
+                0 if self.frag_op != 0 && !f.rsv1 => {
                     self.frag.extend_from_slice(f.payload);
                     if f.fin {
                         let msg = std::mem::take(&mut self.frag);
                         let op = std::mem::replace(&mut self.frag_op, 0);
-                        on_msg(op, &msg, out)?;
+                        on_msg(op, self.frag_rsv1, &msg, out)?;
                     }
                 }
                 op => return Err(format!("unexpected frame opcode {op}")),
@@ -209,6 +242,31 @@ mod tests {
         let mut masked = Vec::new();
         put_header(&mut masked, BINARY, 0);
         assert!(parse(&masked).is_err());
+    }
+
+    #[test]
+    fn rsv1_only_where_deflate_was_agreed() {
+        let mut first = server_frame(false, TEXT, b"ab");
+        first[0] |= 0x40;
+        let mut wire = first.clone();
+        wire.extend(server_frame(true, 0, b"cd"));
+        let mut out = Vec::new();
+        assert!(Reader::default()
+            .feed(&wire, &mut out, |_, _, _| Ok(()))
+            .is_err());
+        let mut got = Vec::new();
+        Reader::default()
+            .feed_rsv(&wire, &mut out, |op, rsv1, p, _| {
+                got.push((op, rsv1, p.to_vec()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(got, vec![(TEXT, true, b"abcd".to_vec())]);
+        let mut ping = server_frame(true, PING, b"");
+        ping[0] |= 0x40;
+        assert!(Reader::default()
+            .feed_rsv(&ping, &mut out, |_, _, _, _| Ok(()))
+            .is_err());
     }
 
     #[test]

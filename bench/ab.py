@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Side-by-side comparison of two builds of the C example (before/after a
+change), alternating A, B, A, B... so drift of the machine hits both alike.
+
+    bench/ab.py NAME_A=PATH_TO_echo_server NAME_B=PATH [--rounds 3] [--secs 3]
+                [--mallocs] [--out results.json]
+
+Each round runs, for each build, a fresh server pinned to core 0 and the
+load generator pinned to core 1 (SCHED_RR priority 50 when allowed) on the
+64 KiB echo (8 conns x 4 in flight) and the 32 B echo (64 x 16), 1 s
+warm-up then --secs measured. The generator reports msgs/s, msgs per server
+CPU-second and the server's page faults per message (/proc counters over
+the measured window). With --mallocs, one extra unmeasured run per build
+and scenario counts libc malloc calls per message with a perf uprobe
+(`perf probe -x libc.so.6 malloc` must exist: the script adds it if
+missing and removes what it added).
+
+Build the old commit in a worktree first, e.g.
+    git worktree add --detach .cache/wt-before 032b163 && make -C .cache/wt-before examples
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run  # noqa: E402  (the runner's helpers: wait_port, stop, rt_allowed)
+
+SCEN = {
+    "echo_large": ["echo", "--conns", "8", "--inflight", "4", "--size", "65536"],
+    "echo_small": ["echo", "--conns", "64", "--inflight", "16", "--size", "32"],
+}
+LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def one(binary, scen, port, rt, secs, malloc=False):
+    prio = ["chrt", "-r", "50"] if rt and not malloc else []
+    env = dict(os.environ, PORT=str(port))
+    env.pop("DEFLATE", None)
+    proc = subprocess.Popen(prio + ["taskset", "-c", "0", binary], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        if not run.wait_port(port, proc, 30):
+            return {"ok": False, "error": "server did not listen"}
+        time.sleep(0.3)
+        cmd = prio + ["taskset", "-c", "1", run.LOADGEN] + SCEN[scen] + [
+            "--secs", str(secs), "--warmup", "1", "--addr", f"127.0.0.1:{port}", "--server-pid", str(proc.pid)]
+        perf = None
+        if malloc:
+            lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.2)
+            perf = subprocess.run(["perf", "stat", "-x", ",", "-e", "probe_libc:malloc", "-p", str(proc.pid),
+                                   "--", "sleep", str(max(secs - 0.5, 0.5))], capture_output=True, text=True)
+            out, err = lg.communicate(timeout=60)
+        else:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+            out, err = r.stdout, r.stderr
+        sys.stderr.write(err)
+        res = json.loads(out.strip().splitlines()[-1])
+        if perf is not None:
+            count = next((int(l.split(",")[0]) for l in perf.stderr.splitlines()
+                          if "probe_libc:malloc" in l and l.split(",")[0].isdigit()), None)
+            dur = max(secs - 0.5, 0.5)
+            res["mallocs_per_s"] = None if count is None else count / dur
+            res["mallocs_per_msg"] = None if count is None or not res.get("msgs_per_s") else count / dur / res["msgs_per_s"]
+        return res
+    finally:
+        run.stop(proc)
+
+
+def main():
+    args = sys.argv[1:]
+    builds = [a.split("=", 1) for a in args if "=" in a and not a.startswith("--")]
+    opt = lambda k, d: args[args.index(k) + 1] if k in args else d
+    rounds, secs, outp = int(opt("--rounds", "3")), float(opt("--secs", "3")), opt("--out", None)
+    rt = run.rt_allowed()
+    runs, port = [], 9500
+    for rnd in range(rounds):
+        for name, binary in builds:
+            for scen in SCEN:
+                port += 1
+                res = one(binary, scen, port, rt, secs)
+                res.update(build=name, scenario=scen, round=rnd)
+                runs.append(res)
+                print(f"ab: round {rnd} {name} {scen}: {res.get('msgs_per_s')} msgs/s, "
+                      f"{res.get('msgs_per_server_cpu_s')} /CPU-s, {res.get('page_faults_per_msg')} faults/msg",
+                      file=sys.stderr)
+    mallocs = []
+    if "--mallocs" in args:
+        have = "probe_libc:malloc" in subprocess.run(["perf", "probe", "-l"], capture_output=True, text=True).stdout
+        if not have:
+            subprocess.run(["perf", "probe", "-q", "-x", LIBC, "malloc"], capture_output=True)
+        try:
+            for name, binary in builds:
+                for scen in SCEN:
+                    port += 1
+                    res = one(binary, scen, port, rt, secs, malloc=True)
+                    res.update(build=name, scenario=scen)
+                    mallocs.append(res)
+                    print(f"ab: mallocs {name} {scen}: {res.get('mallocs_per_msg')} per message "
+                          f"(at {res.get('msgs_per_s')} msgs/s under the probe)", file=sys.stderr)
+        finally:
+            if not have:
+                subprocess.run(["perf", "probe", "-q", "-d", "probe_libc:malloc"], capture_output=True)
+    doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": run.machine(), "rt": rt,
+           "rt_policy": "SCHED_RR" if rt else None, "secs": secs, "builds": dict(builds),
+           "runs": runs, "malloc_runs": mallocs}
+    if outp:
+        with open(outp, "w") as f:
+            json.dump(doc, f, indent=1)
+    print(table(doc))
+
+
+def table(doc):
+    out = ["| scenario | build | msgs/s (each round) | median msgs/s | msgs / CPU-s (each round) | median / CPU-s | "
+           "page faults / msg (each round) | mallocs / msg |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for scen in SCEN:
+        for name in doc["builds"]:
+            rs = [r for r in doc["runs"] if r["build"] == name and r["scenario"] == scen and r.get("ok")]
+            rate = [r["msgs_per_s"] for r in rs]
+            cpu = [r["msgs_per_server_cpu_s"] for r in rs if r.get("msgs_per_server_cpu_s")]
+            pf = [r["page_faults_per_msg"] for r in rs if r.get("page_faults_per_msg") is not None]
+            ml = [r["mallocs_per_msg"] for r in doc["malloc_runs"]
+                  if r["build"] == name and r["scenario"] == scen and r.get("mallocs_per_msg") is not None]
+            k = lambda v: f"{v / 1e3:.1f} k" if v < 1e6 else f"{v / 1e6:.2f} M"
+            out.append(f"| {scen} | {name} | {', '.join(k(v) for v in rate)} | {k(statistics.median(rate)) if rate else '–'} | "
+                       f"{', '.join(k(v) for v in cpu)} | {k(statistics.median(cpu)) if cpu else '–'} | "
+                       f"{', '.join(f'{v:.3g}' for v in pf) or '–'} | {f'{ml[0]:.3f}' if ml else '–'} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
