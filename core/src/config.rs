@@ -123,7 +123,11 @@ pub enum DeflateMode {
     /// Context takeover as the client offers it: best ratio for streams of
     /// similar messages, at the cost of a zlib compressor (~256 KiB) and
     /// decompressor (~40 KiB) per connection that uses them. Where the
-    /// client negotiated no context takeover, the shared ones are used.
+    /// client negotiated no context takeover, the shared ones are used. A
+    /// connection's compressor is freed after 30 s without compressing
+    /// (checked on the idle-ping timer, so only with `idle_timeout` set);
+    /// the next message starts a fresh stream, which every client reads.
+    /// The decompressor stays while the client keeps its context.
     PerConnection,
 }
 

@@ -453,7 +453,8 @@ impl Loop {
                 if matches!(opcode, OpCode::Text | OpCode::Binary)
                     && state.compresses(&self.config.deflate, data.len()) =>
             {
-                compress::compress(&self.config.deflate, state, &mut self.shared_deflate, data);
+                let shared = &mut self.shared_deflate;
+                compress::compress(&self.config.deflate, state, shared, data, self.now);
                 data = &self.shared_deflate.scratch;
                 true
             }

@@ -5,6 +5,14 @@
 use crate::config::{DeflateConfig, DeflateMode};
 use crate::proto::deflate::{self, DeflateParams, Deflater, InflateError, Inflater, Policy};
 use crate::proto::http::RequestHead;
+use std::time::{Duration, Instant};
+
+/// A connection's own compressor (~256 KiB of zlib state) is freed once it
+/// has not compressed for this long. Safe whatever was negotiated: the next
+/// message starts a fresh stream that refers to none of the earlier ones,
+/// which the peer's decompressor reads as usual. Its decompressor stays: with
+/// client context takeover, the peer's next message may refer back.
+pub(crate) const IDLE_COMPRESSOR_RELEASE: Duration = Duration::from_secs(30);
 
 /// Per connection: the agreement, plus contexts created on first use and
 /// only where context takeover makes them per-connection.
@@ -12,6 +20,8 @@ pub(crate) struct ConnDeflate {
     pub params: DeflateParams,
     deflater: Option<Deflater>,
     inflater: Option<Inflater>,
+    /// When `deflater` last compressed.
+    deflated_at: Option<Instant>,
 }
 
 /// Per loop: contexts reset after every message, shared by all
@@ -48,11 +58,30 @@ pub(crate) fn negotiate(
             params,
             deflater: None,
             inflater: None,
+            deflated_at: None,
         }),
     ))
 }
 
 impl ConnDeflate {
+    /// Frees the connection's own compressor if it has been idle for
+    /// [`IDLE_COMPRESSOR_RELEASE`]; true if it did.
+    pub fn release_idle_compressor(&mut self, now: Instant) -> bool {
+        match self.deflated_at {
+            Some(at) if self.deflater.is_some() && now >= at + IDLE_COMPRESSOR_RELEASE => {
+                self.deflater = None;
+                self.deflated_at = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn has_own_compressor(&self) -> bool {
+        self.deflater.is_some()
+    }
+
     /// Whether a message of `len` bytes goes out compressed.
     pub fn compresses(&self, cfg: &DeflateConfig, len: usize) -> bool {
         // zlib has no raw 8-bit window; a client that asked for one gets
@@ -67,12 +96,14 @@ pub(crate) fn compress(
     conn: &mut ConnDeflate,
     shared: &mut SharedDeflate,
     payload: &[u8],
+    now: Instant,
 ) {
     let bits = conn.params.server_max_window_bits;
     if conn.params.server_no_context_takeover {
         compress_without_context(cfg, shared, bits, payload);
     } else {
         shared.scratch.clear();
+        conn.deflated_at = Some(now);
         conn.deflater
             .get_or_insert_with(|| Deflater::new(cfg.level, bits, false))
             .compress_message(payload, &mut shared.scratch);
@@ -119,4 +150,53 @@ pub(crate) fn inflate(
             InflateError::TooBig => (1009, "message exceeds the size limit once inflated"),
             InflateError::Corrupt => (1007, "invalid deflate data"),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that keeps its decompressor's context throughout still
+    /// reads every message after we drop our compressor mid-stream.
+    #[test]
+    fn releasing_an_idle_compressor_keeps_the_stream_readable() {
+        let cfg = DeflateConfig::default();
+        let mut conn = ConnDeflate {
+            params: DeflateParams {
+                server_no_context_takeover: false,
+                client_no_context_takeover: false,
+                server_max_window_bits: 15,
+                client_max_window_bits: 15,
+            },
+            deflater: None,
+            inflater: None,
+            deflated_at: None,
+        };
+        let mut shared = SharedDeflate::default();
+        let mut client = Inflater::new(15, false);
+        let t0 = Instant::now();
+        let msg = |i: usize| format!("{{\"seq\":{i},\"text\":\"{}\"}}", "hello wsrt ".repeat(40));
+        let mut sizes = Vec::new();
+        for (i, at) in [0u64, 1, 40, 41].into_iter().enumerate() {
+            let now = t0 + Duration::from_secs(at);
+            let released = conn.release_idle_compressor(now);
+            // Only the gap from 1 s to 40 s is long enough.
+            assert_eq!(released, at == 40, "at {at} s");
+            compress(&cfg, &mut conn, &mut shared, msg(i).as_bytes(), now);
+            sizes.push(shared.scratch.len());
+            let mut out = Vec::new();
+            client
+                .inflate_message(&shared.scratch, &mut out, 1 << 20)
+                .unwrap();
+            assert_eq!(out, msg(i).as_bytes());
+            assert!(conn.has_own_compressor());
+        }
+        // Context helps the second and fourth messages; the third starts
+        // afresh after the release.
+        assert!(
+            sizes[1] < sizes[0] / 2 && sizes[3] < sizes[2] / 2,
+            "{sizes:?}"
+        );
+        assert!(sizes[2] > sizes[1] * 2, "{sizes:?}");
+    }
 }

@@ -634,6 +634,11 @@ impl Loop {
     }
 
     fn on_timer(&mut self, slot: usize) {
+        // The idle-ping timer comes round at least every idle_timeout / 2:
+        // a good time to give back a compressor nobody uses.
+        if let Some(d) = self.conns[slot].deflate.as_deref_mut() {
+            d.release_idle_compressor(self.now);
+        }
         match self.timer_action(slot) {
             TimerAction::Drop(reason) => self.remove(slot, 1006, reason),
             TimerAction::Rearm(at) => self.arm(slot, at),
