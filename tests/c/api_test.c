@@ -1210,6 +1210,11 @@ static void test_config_errors(void) {
     if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "wsrt_config_new(\"127.0.0.1:0\")")) return;
     check(cfg != NULL, "wsrt_config_new writes the config");
     check_rc(wsrt_config_set(cfg, 9999, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set(unknown option 9999)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_SLOW_CONSUMER_POLICY, 0), WSRT_ERR_INVALID_ARGUMENT,
+             "WSRT_OPT_SLOW_CONSUMER_POLICY must be DROP or CLOSE");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_SLOW_CONSUMER_POLICY, WSRT_SLOW_DROP), WSRT_OK,
+             "WSRT_OPT_SLOW_CONSUMER_POLICY = WSRT_SLOW_DROP");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_SLOW_CONSUMER_LIMIT, 65536), WSRT_OK, "WSRT_OPT_SLOW_CONSUMER_LIMIT");
     check(wsrt_last_error()[0] != '\0', "wsrt_last_error() non-empty after unknown option");
     check_rc(wsrt_config_set(cfg, 0, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set(option 0)");
     check_rc(wsrt_config_set(cfg, WSRT_OPT_OVERFLOW_POLICY, 7), WSRT_ERR_INVALID_ARGUMENT,
@@ -1417,6 +1422,49 @@ int main(void) {
         wsrt_result sr = wsrt_sse_send(g.srv, g.sse_conn, NULL, NULL, -1, (const uint8_t *)"x", 1);
         check(sr == WSRT_ERR_UNKNOWN_CONNECTION || sr == WSRT_ERR_CLOSED,
               "wsrt_sse_send after SSE_CLOSE -> UNKNOWN_CONNECTION or CLOSED (got %s)", wsrt_result_str(sr));
+    }
+
+    /* --- pub/sub arguments (live fan-out is tested through the example
+     *     server in tests/python/test_broadcast.py) ------------------ */
+    {
+        wsrt_published pub = {1, 1, 1, 1};
+        const uint8_t *hi = (const uint8_t *)"hi";
+        check_rc(wsrt_publish(g.srv, "nobody", hi, 2, true, NULL, &pub), WSRT_OK, "wsrt_publish to an empty topic");
+        check(pub.delivered == 0 && pub.dropped == 0 && pub.closed == 0 && pub.event_id == 0,
+              "an empty topic delivers nothing and gives no id");
+        check_rc(wsrt_publish(NULL, "t", hi, 2, true, NULL, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_publish(NULL server)");
+        check_rc(wsrt_publish(g.srv, "", hi, 2, true, NULL, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_publish to \"\"");
+        check_rc(wsrt_publish(g.srv, "t", (const uint8_t *)"\xff", 1, true, NULL, NULL), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_publish of invalid UTF-8 as text");
+        check_rc(wsrt_publish(g.srv, "t", NULL, 3, false, NULL, NULL), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_publish(NULL data, len 3)");
+        wsrt_publish_opts opts = {0, 7, NULL};
+        check_rc(wsrt_publish(g.srv, "t", hi, 2, true, &opts, NULL), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_publish with an unknown on_slow policy");
+        opts = (wsrt_publish_opts){0, WSRT_SLOW_DROP, "bad\nname"};
+        check_rc(wsrt_publish(g.srv, "t", hi, 2, true, &opts, NULL), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_publish with an SSE event name holding a newline");
+        check_rc(wsrt_publish(g.srv, NULL, hi, 2, true, NULL, &pub), WSRT_OK, "wsrt_publish to everyone (NULL topic)");
+        check_rc(wsrt_set_topic_history(g.srv, "hist", 10, 0), WSRT_OK, "wsrt_set_topic_history");
+        check_rc(wsrt_publish(g.srv, "hist", hi, 2, true, NULL, &pub), WSRT_OK, "wsrt_publish to a topic with history");
+        uint64_t first = pub.event_id;
+        check_rc(wsrt_publish(g.srv, "hist", hi, 2, true, NULL, &pub), WSRT_OK, "wsrt_publish again");
+        check(first != 0 && pub.event_id > first, "a topic with history numbers its events upwards");
+        check_rc(wsrt_subscribe(g.srv, 12345, "t", NULL), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_subscribe(unknown conn)");
+        check_rc(wsrt_subscribe_since(g.srv, 12345, "hist", "1", NULL), WSRT_ERR_UNKNOWN_CONNECTION,
+                 "wsrt_subscribe_since(unknown conn)");
+        check(!wsrt_is_subscribed(g.srv, 12345, "t") && !wsrt_is_subscribed(NULL, 1, "t"),
+              "wsrt_is_subscribed is false for unknown ids and NULL");
+        check(wsrt_subscriber_count(g.srv, "hist") == 0 && wsrt_subscriber_count(g.srv, NULL) == 0,
+              "wsrt_subscriber_count of an unsubscribed topic and of NULL is 0");
+        wsrt_stats st;
+        check_rc(wsrt_server_stats(g.srv, &st), WSRT_OK, "wsrt_server_stats");
+        check(st.published >= 4 && st.topics >= 1, "stats count publishes (%" PRIu64 ") and topics (%zu)", st.published,
+              st.topics);
+        check_rc(wsrt_server_stats(g.srv, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_stats(NULL out)");
+        check_rc(wsrt_handle_publish(g.handle, "t", hi, 2, true, 0), WSRT_OK, "wsrt_handle_publish");
+        check_rc(wsrt_handle_publish(g.handle, "", hi, 2, true, 0), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_handle_publish to \"\"");
     }
 
     /* --- graceful shutdown ---------------------------------------- */
