@@ -12,6 +12,7 @@ import sys
 SAT = 0.85  # below this server CPU share a throughput figure is not the server's limit
 MAIN = ("echo_small", "echo_large", "latency", "idle", "sse", "broadcast")
 COMPRESSION = ("echo_json", "echo_json_deflate", "idle_json", "idle_deflate")
+BROADCAST = ("broadcast", "broadcast_fast")
 
 
 def runs_by(doc):
@@ -79,9 +80,55 @@ def markdown(doc):
     main = [s for s in order if any(sc in MAIN for sc in t[s])]
     if main:
         out += main_tables(doc, main, t)
+    if any(sc in BROADCAST for s in order for sc in t[s]):
+        out += broadcast_tables(doc, order, t)
     if any(sc in COMPRESSION for s in order for sc in t[s]):
         out += compression_tables(doc, order, t)
     return "\n".join(out) + "\n"
+
+
+def broadcast_tables(doc, order, t):
+    """The pub/sub scenarios (issue 6): one publisher, 1,000 subscribers on
+    /broadcast, 32 B messages; deliveries, losses and delivery latency."""
+    rows = [s for s in order if any(sc in BROADCAST for sc in t[s])]
+    ours = [s for s in rows if any(r.get("ours") for r in t[s].values())]
+    peers = [s for s in rows if s not in ours]
+    out = ["", "## Broadcast", "",
+           "One publisher and 1,000 subscribers on `/broadcast`, 32 B messages published at a fixed rate; every "
+           "subscriber must get every message in order (losses are counted after a 2 s drain). Delivery latency is "
+           "from the publisher's send time to the subscriber's read, in µs. Deliveries per second of server CPU "
+           "time in parentheses.", ""]
+    for sc in BROADCAST:
+        if not any(sc in t[s] for s in rows):
+            continue
+        out += [f"**{doc['scenarios'].get(sc, sc)}**", "",
+                "| server | deliveries/s | lost | p50 | p99 | p99.9 | server CPU |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for s in rows:
+            r = t[s].get(sc)
+            if r is None:
+                continue
+            if not r.get("ok"):
+                out.append(f"| {s} | FAILED: {r.get('error', '')[:80]} | – | – | – | – | – |")
+                continue
+            u = r.get("server_cpu_util")
+            out.append(f"| {s} | {cell(t, s, sc, 'msgs_per_s', 'msgs_per_server_cpu_s')} | {r.get('lost', 0):.0f} | "
+                       + " | ".join(us(r.get(f"delivery_us_{q}")) for q in ("p50", "p99", "p999"))
+                       + f" | {'–' if u is None else f'{u:.0%}'} |")
+        out.append("")
+    if ours and peers:
+        out += ["Ours ÷ peer at the highest rate: deliveries per server CPU-second (↑ above 1× ours is cheaper) and "
+                "p99 delivery latency (↓ below 1× ours is faster).", "",
+                "| ours | peer | deliveries/s ↑ | per CPU-s ↑ | p99 ↓ |", "| --- | --- | --- | --- | --- |"]
+        sc = "broadcast_fast" if any("broadcast_fast" in t[s] for s in rows) else "broadcast"
+        for o in ours:
+            for p in peers:
+                out.append(f"| {o} | {p} | " + " | ".join([
+                    ratio(get(t, o, sc, "msgs_per_s"), get(t, p, sc, "msgs_per_s")),
+                    ratio(get(t, o, sc, "msgs_per_server_cpu_s"), get(t, p, sc, "msgs_per_server_cpu_s")),
+                    ratio(get(t, o, sc, "delivery_us_p99"), get(t, p, sc, "delivery_us_p99")),
+                ]) + " |")
+    return out
 
 
 def compression_tables(doc, order, t):

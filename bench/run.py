@@ -67,6 +67,20 @@ def deflate_fronts():
     return out
 
 
+def broadcast_fronts():
+    """Our fronts whose example serves /broadcast (pub/sub landed there)."""
+    files = {"c": "c/echo_server.c", "python": "python/echo_server.py", "node": "node/echo_server.mjs"}
+    out = []
+    for fr in ours_fronts():
+        try:
+            with open(os.path.join(ROOT, "examples", files[fr])) as f:
+                if "/broadcast" in f.read():
+                    out.append(fr)
+        except (OSError, KeyError):
+            pass
+    return out
+
+
 def servers():
     """name -> (argv, what it serves, is it ours, why it is unavailable,
     extra: env for the server, and for compression runs the base server and
@@ -76,7 +90,10 @@ def servers():
     for fr in ours_fronts():
         argv = [os.path.join(ROOT, "examples", "run"), fr]
         base = f"wsrt-{fr}"
-        s[base] = (argv, {"echo", "sse"} | ({"json"} if fr in dfl else set()), True, None,
+        serves = {"echo", "sse"} | ({"json"} if fr in dfl else set())
+        if fr in broadcast_fronts():
+            serves |= {"broadcast"}
+        s[base] = (argv, serves, True, None,
                    {"env": {"DEFLATE": "off"} if fr in dfl else {}, "base": base, "deflate": "off"})
         if fr in dfl:
             for mode, suffix in (("shared", "shared"), ("per-connection", "conn")):
@@ -120,6 +137,7 @@ def scenarios():
             "latency": ("echo", ["latency", "--conns", "10", "--rate", "1000", "--secs", secs, "--warmup", "0.5"], "latency 10 conns at 1k msgs/s"),
             "idle": ("echo", ["idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2"], "idle 200 conns"),
             "sse": ("sse", ["sse", "--conns", "20", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs, "--warmup", "0.5"], "SSE 20 clients"),
+            "broadcast": ("broadcast", ["broadcast", "--conns", "50", "--rate", "200", "--size", "32", "--secs", secs, "--warmup", "0.5"], "broadcast 1 → 50 subs at 200 msgs/s"),
             # Compression kept from rotting: one short run each, C front, per-connection mode.
             "echo_json_deflate": ("deflate", ["echo", "--conns", "4", "--inflight", "4", "--size", JSON_SIZE, "--payload", "json", "--deflate", "takeover", "--deflate-level", "1", "--secs", secs, "--warmup", "0.5"], "echo 4×4×1 KiB JSON, deflate"),
             "idle_deflate": ("deflate", ["idle", "--conns", "100", "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--deflate", "takeover", "--deflate-level", "1", "--secs", "0.3", "--warmup", "0.2"], "idle 100 conns, deflate, 1 message each"),
@@ -131,6 +149,9 @@ def scenarios():
         "idle": ("echo", ["idle", "--conns", "10000", "--secs", "2"], "idle 10,000 conns"),
         "sse": ("sse", ["sse", "--conns", "1000", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs], f"SSE 1,000 clients, tick every {SSE_INTERVAL_MS} ms"),
         "broadcast": ("broadcast", ["broadcast", "--conns", "1000", "--rate", "100", "--size", "32", "--secs", secs], "broadcast 1 → 1,000 subs at 100 msgs/s"),
+        # A hundred times the rate: 100,000 deliveries/s at 100 msgs/s is no
+        # effort for anyone; this is where fan-out cost shows.
+        "broadcast_fast": ("broadcast", ["broadcast", "--conns", "1000", "--rate", "2000", "--size", "32", "--secs", secs], "broadcast 1 → 1,000 subs at 2,000 msgs/s"),
         "echo_json": ("json", ["echo", "--conns", "32", "--inflight", "8", "--size", JSON_SIZE, "--payload", "json", "--secs", secs], "echo 32×8×1 KiB JSON, uncompressed"),
         "echo_json_deflate": ("deflate", ["echo", "--conns", "32", "--inflight", "8", "--size", JSON_SIZE, "--payload", "json", "--deflate", "takeover", "--deflate-level", "1", "--secs", secs], "echo 32×8×1 KiB JSON, permessage-deflate"),
         "idle_json": ("json", ["idle", "--conns", IDLE_DEFLATE_CONNS, "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--secs", "1"], f"idle {IDLE_DEFLATE_CONNS} conns, uncompressed, then 1 message each"),
