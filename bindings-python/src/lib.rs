@@ -16,18 +16,21 @@
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyType;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
 use pyo3::{create_exception, PyTraverseError};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::Duration;
 use wsrt::{
-    Config, ConnId, DeflateMode, Endpoint, Error, Event, Events, Handle, MessageKind, Request,
-    Route, RouteKind, Server, SseEvent,
+    Config, ConnId, DeflateMode, Endpoint, Error, Event, Events, Handle, HistoryLimit, MessageKind,
+    Publish, Replay, Request, Route, RouteKind, Server, SlowConsumerPolicy, SseEvent,
 };
 
 create_exception!(
@@ -382,6 +385,76 @@ fn deflate_mode(v: &Bound<'_, PyAny>) -> PyResult<DeflateMode> {
     )))
 }
 
+/// A topic name argument: a `str` (its length is checked by the core).
+fn topic_of<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
+    match v.cast::<PyString>() {
+        Ok(s) => s.to_cow(),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "topic must be a str, not {}",
+            v.get_type().name()?
+        ))),
+    }
+}
+
+/// A slow-consumer policy: "drop" or "close" (None: `none`).
+fn slow_policy(
+    name: &str,
+    v: Option<&Bound<'_, PyAny>>,
+    none: Option<SlowConsumerPolicy>,
+) -> PyResult<Option<SlowConsumerPolicy>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(none);
+    };
+    if let Ok(s) = v.cast::<PyString>() {
+        return match &*s.to_cow()? {
+            "drop" => Ok(Some(SlowConsumerPolicy::Drop)),
+            "close" => Ok(Some(SlowConsumerPolicy::Close)),
+            other => Err(PyValueError::new_err(format!(
+                "{name} must be \"drop\" or \"close\", not {other:?}"
+            ))),
+        };
+    }
+    Err(PyTypeError::new_err(format!(
+        "{name} must be \"drop\" or \"close\", not {}",
+        v.get_type().name()?
+    )))
+}
+
+/// The connection a publish skips: a WebSocket, an SseStream or its `id`.
+fn exclude_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ConnId>> {
+    let Some(v) = v.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(ws) = v.cast::<WebSocket>() {
+        return Ok(Some(ws.get().peer.conn()));
+    }
+    if let Ok(s) = v.cast::<SseStream>() {
+        return Ok(Some(s.get().peer.conn()));
+    }
+    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+        if let Ok(id) = v.extract::<u64>() {
+            return Ok(Some(ConnId(id)));
+        }
+    }
+    Err(PyTypeError::new_err(format!(
+        "exclude must be a WebSocket, an SseStream, a connection id or None, not {}",
+        v.get_type().name()?
+    )))
+}
+
+/// A named tuple class of `wsrt._types`.
+fn result_type<'py>(
+    py: Python<'py>,
+    cell: &'static PyOnceLock<Py<PyType>>,
+    name: &str,
+) -> PyResult<&'py Bound<'py, PyType>> {
+    cell.import(py, "wsrt._types", name)
+}
+
+static PUBLISHED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static REPLAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static STATS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
 /// An int option in `lo..=hi`; with `hi == u64::MAX` there is no upper
 /// bound (larger values saturate). `bool` is refused: Python counts it as
 /// an int, but `True` is never a meant size or level.
@@ -464,6 +537,18 @@ fn build_config(
                 "deflate_level" => config.deflate.level = int_in(&key, &v, 0, 9)? as u32,
                 "deflate_server_max_window_bits" => {
                     config.deflate.server_max_window_bits = int_in(&key, &v, 9, 15)? as u8
+                }
+                "slow_consumer_limit" => {
+                    let n = int_in(&key, &v, 1024, u64::MAX)?;
+                    config.slow_consumer_limit = usize::try_from(n).unwrap_or(usize::MAX)
+                }
+                "slow_consumer_policy" => {
+                    config.slow_consumer_policy =
+                        slow_policy(&key, Some(&v), None)?.ok_or_else(|| {
+                            PyValueError::new_err(
+                                "slow_consumer_policy must be \"drop\" or \"close\", not None",
+                            )
+                        })?
                 }
                 "close_on_overflow" => {
                     config.overflow_policy = if v.is_truthy()? {
@@ -608,6 +693,133 @@ impl Core {
         self.with_server(py, |s| s.connection_count())
     }
 
+    /// Publishes `data` (str: text; bytes-like: binary, which SSE
+    /// subscribers skip) to the subscribers of `topic`, or to every open
+    /// connection when `topic` is None. Any thread. Returns a
+    /// `wsrt.Published`.
+    #[pyo3(signature = (topic, data, exclude=None, on_slow=None, sse_event=None))]
+    fn publish<'py>(
+        &self,
+        py: Python<'py>,
+        topic: Option<&Bound<'py, PyAny>>,
+        data: &Bound<'py, PyAny>,
+        exclude: Option<&Bound<'py, PyAny>>,
+        on_slow: Option<&Bound<'py, PyAny>>,
+        sse_event: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let topic = topic.filter(|t| !t.is_none()).map(topic_of).transpose()?;
+        let topic = topic.as_deref();
+        let exclude = exclude_of(exclude)?;
+        let on_slow = slow_policy("on_slow", on_slow, None)?;
+        let sse_event = match sse_event.filter(|e| !e.is_none()) {
+            None => None,
+            Some(e) => Some(
+                e.cast::<PyString>()
+                    .map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "sse_event must be a str or None, not {}",
+                            e.get_type()
+                                .name()
+                                .map(|n| n.to_string())
+                                .unwrap_or_default()
+                        ))
+                    })?
+                    .to_cow()?,
+            ),
+        };
+        let sse_event = sse_event.as_deref();
+        let go = |kind: MessageKind, data: &[u8]| -> PyResult<wsrt::Published> {
+            let msg = Publish {
+                kind,
+                data,
+                exclude,
+                on_slow,
+                sse_event,
+            };
+            let r = self
+                .with_server(py, |s| match topic {
+                    Some(t) => s.publish(t, &msg),
+                    None => s.publish_all(&msg),
+                })
+                .map_err(to_py)?;
+            if r.delivered > 0 || r.closed > 0 {
+                self.queued(py);
+            }
+            Ok(r)
+        };
+        let r = match data.cast::<PyString>() {
+            Ok(s) => {
+                let text = s.to_cow()?;
+                go(MessageKind::Text, text.as_bytes())?
+            }
+            Err(_) => with_bytes(data, |b| go(MessageKind::Binary, b))?,
+        };
+        result_type(py, &PUBLISHED, "Published")?.call1((
+            r.delivered,
+            r.dropped,
+            r.closed,
+            r.event_id,
+        ))
+    }
+
+    /// Live subscribers of `topic`.
+    fn subscriber_count(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let topic = topic_of(topic)?;
+        let topic: &str = &topic;
+        Ok(self.with_server(py, |s| s.subscriber_count(topic)))
+    }
+
+    /// Makes `topic` keep its last `max_events` events (0: none), each for
+    /// at most `max_age` seconds (None: no age limit).
+    #[pyo3(signature = (topic, max_events, max_age=None))]
+    fn set_topic_history(
+        &self,
+        py: Python<'_>,
+        topic: &Bound<'_, PyAny>,
+        max_events: &Bound<'_, PyAny>,
+        max_age: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let topic = topic_of(topic)?;
+        let topic: &str = &topic;
+        let n = int_in("max_events", max_events, 0, u64::MAX)?;
+        let max_age = match max_age.filter(|a| !a.is_none()) {
+            None => None,
+            Some(a) => {
+                let secs: f64 = a.extract().map_err(|_| {
+                    PyTypeError::new_err("max_age must be a number of seconds or None")
+                })?;
+                if !(secs.is_finite() && secs > 0.0) || a.is_instance_of::<PyBool>() {
+                    return Err(PyValueError::new_err(format!(
+                        "max_age must be a positive number of seconds or None, not {a}"
+                    )));
+                }
+                Some(Duration::from_secs_f64(secs))
+            }
+        };
+        let limit = HistoryLimit {
+            max_events: usize::try_from(n).unwrap_or(usize::MAX),
+            max_age,
+        };
+        self.with_server(py, |s| s.set_topic_history(topic, limit))
+            .map_err(to_py)
+    }
+
+    /// The server's counters and gauges, as a `wsrt.Stats`.
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let st = self.with_server(py, |s| s.stats());
+        result_type(py, &STATS, "Stats")?.call1((
+            st.connections,
+            st.websockets,
+            st.sse_streams,
+            st.buffered_bytes,
+            st.topics,
+            st.published,
+            st.delivered,
+            st.dropped,
+            st.slow_closed,
+        ))
+    }
+
     /// The objects of the live connections (accepted or awaiting approval).
     fn connections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let list: Vec<Py<PyAny>> = lock(&self.conns)
@@ -736,9 +948,20 @@ impl Peer {
         py: Python<'_>,
         f: impl FnOnce(&mut Server, ConnId) -> wsrt::Result<R> + Send,
     ) -> PyResult<R> {
+        let r = self.call(py, f)?;
+        self.core().queued(py);
+        Ok(r)
+    }
+
+    /// Runs a call that queues no output on the server.
+    fn call<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Server, ConnId) -> wsrt::Result<R> + Send,
+    ) -> PyResult<R> {
         let core = self.core();
         let id = self.conn();
-        let r = core.with_server(py, |s| f(s, id)).map_err(|e| match e {
+        core.with_server(py, |s| f(s, id)).map_err(|e| match e {
             Error::UnknownConnection => {
                 ConnectionClosedError::new_err(format!("{} #{} is closed", self.kind, self.id))
             }
@@ -747,9 +970,33 @@ impl Peer {
                 self.kind, self.id
             )),
             e => to_py(e),
-        })?;
-        core.queued(py);
-        Ok(r)
+        })
+    }
+
+    fn subscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let topic = topic_of(topic)?;
+        let topic: &str = &topic;
+        self.check_open()?;
+        self.call(py, |s, id| s.subscribe(id, topic))
+    }
+
+    fn unsubscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let topic = topic_of(topic)?;
+        let topic: &str = &topic;
+        if self.state.load(Ordering::Acquire) == CLOSED {
+            return Ok(false); // it left every topic when it closed
+        }
+        match self.call(py, |s, id| s.unsubscribe(id, topic)) {
+            Err(e) if e.is_instance_of::<ConnectionClosedError>(py) => Ok(false),
+            r => r,
+        }
+    }
+
+    fn is_subscribed(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let topic = topic_of(topic)?;
+        let topic: &str = &topic;
+        let id = self.conn();
+        Ok(self.core().with_server(py, |s| s.is_subscribed(id, topic)))
     }
 
     fn accept(&self, py: Python<'_>, subprotocol: Option<&str>) -> PyResult<()> {
@@ -841,6 +1088,23 @@ impl WebSocket {
             }
             Some(d) => with_bytes(d, |b| p.run(py, |s, id| s.ping(id, b))),
         }
+    }
+
+    /// Joins `topic`: every `Server.publish` to it reaches this connection.
+    /// Returns False if it already had. A connection leaves all its topics
+    /// when it closes.
+    fn subscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.peer.subscribe(py, topic)
+    }
+
+    /// Leaves `topic`; False if it was not subscribed (or is closed).
+    fn unsubscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.peer.unsubscribe(py, topic)
+    }
+
+    /// Whether this connection is subscribed to `topic`.
+    fn is_subscribed(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.peer.is_subscribed(py, topic)
     }
 
     /// Starts the close handshake with `code` (1000-1003, 1007-1014,
@@ -1045,6 +1309,63 @@ impl SseStream {
             data: &data,
         };
         p.run(py, |s, c| s.sse_send(c, &ev))
+    }
+
+    /// Joins `topic`: every `Server.publish` to it reaches this connection.
+    /// Returns False if it already had. A connection leaves all its topics
+    /// when it closes.
+    fn subscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.peer.subscribe(py, topic)
+    }
+
+    /// Leaves `topic`; False if it was not subscribed (or is closed).
+    fn unsubscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.peer.unsubscribe(py, topic)
+    }
+
+    /// Whether this connection is subscribed to `topic`.
+    fn is_subscribed(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.peer.is_subscribed(py, topic)
+    }
+
+    /// Joins `topic` and queues, from its history (`Server.set_topic_history`),
+    /// every event after `last_event_id` (str or int; by default the
+    /// `Last-Event-ID` the client sent), in order and before anything
+    /// published later. Returns a `wsrt.Replay(replayed, missed)`: `missed`
+    /// is True when the history no longer covers that id (or the id is not
+    /// one of this server's): nothing was replayed, so send the client a
+    /// full snapshot. With no id (a first connection) nothing is missed.
+    /// Already subscribed: nothing is replayed.
+    #[pyo3(signature = (topic, last_event_id=None))]
+    fn resume<'py>(
+        &self,
+        py: Python<'py>,
+        topic: &Bound<'py, PyAny>,
+        last_event_id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let p = &self.peer;
+        let topic = topic_of(topic)?;
+        let topic: &str = &topic;
+        let last: Option<String> = match last_event_id.filter(|v| !v.is_none()) {
+            None => p.request.last_event_id().map(str::to_string),
+            Some(v) if v.is_instance_of::<PyString>() => Some(v.extract()?),
+            Some(v) if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() => {
+                Some(v.extract::<i128>()?.to_string())
+            }
+            Some(v) => {
+                return Err(PyTypeError::new_err(format!(
+                    "last_event_id must be a str, an int or None, not {}",
+                    v.get_type().name()?
+                )))
+            }
+        };
+        p.check_open()?;
+        let r = p.run(py, |s, id| s.subscribe_since(id, topic, last.as_deref()))?;
+        let (n, missed) = match r {
+            Replay::Replayed(n) => (n, false),
+            Replay::Missed => (0, true),
+        };
+        result_type(py, &REPLAY, "Replay")?.call1((n, missed))
     }
 
     /// Sends a comment line (ignored by EventSource; keeps proxies awake).

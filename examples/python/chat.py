@@ -6,10 +6,12 @@
          "ann: message"; joins and leaves are announced
 
 The accept hook refuses a connection without a valid name (400) or whose
-name is taken in that room (409). Broadcasting loops over the room's
-connections in Python; native publish/subscribe in the core will make this
-one call. Listens on 127.0.0.1:$PORT (default 9002); SIGTERM/SIGINT shut
-down gracefully.
+name is taken in that room (409). Each room is a topic: a connection
+subscribes to "room:<name>" when it joins, and one `server.publish` sends a
+line to everyone there (encoded once, fanned out in the core; a member too
+slow to keep up is closed with 1008, the default slow-consumer policy).
+Closing leaves the topic by itself. Listens on 127.0.0.1:$PORT (default
+9002); SIGTERM/SIGINT shut down gracefully.
 
     .cache/pyenv/bin/python examples/python/chat.py   # after `make python-dev`
 """
@@ -40,6 +42,7 @@ document.getElementById("msg").onkeydown = (e) => {
 </script>
 """
 
+# Who is in which room, for the accept hook's name check.
 rooms: dict[str, dict[str, wsrt.WebSocket]] = defaultdict(dict)
 
 
@@ -48,14 +51,8 @@ def who(ws: wsrt.WebSocket) -> tuple[str, str]:
     return q.get("room", ["lobby"])[0], q.get("name", [""])[0]
 
 
-def broadcast(room: str, text: str) -> None:
-    for member in list(rooms[room].values()):
-        try:
-            member.send(text)
-        except wsrt.BackpressureError:
-            member.close(1008, "too slow to keep up")
-        except wsrt.ConnectionClosedError:
-            pass  # leaving; its on_close removes it
+def topic(room: str) -> str:
+    return f"room:{room}"
 
 
 def main() -> None:
@@ -78,21 +75,25 @@ def main() -> None:
         room, name = who(ws)
         ws.data.update(room=room, name=name)
         rooms[room][name] = ws
-        broadcast(room, f"* {name} joined {room} ({len(rooms[room])} here)")
+        ws.subscribe(topic(room))
+        here = server.subscriber_count(topic(room))
+        server.publish(topic(room), f"* {name} joined {room} ({here} here)")
 
     @chat.on_message
     def said(ws: wsrt.WebSocket, message: str | bytes) -> None:
         if isinstance(message, bytes):
             ws.close(1003, "text only")
             return
-        broadcast(ws.data["room"], f"{ws.data['name']}: {message}")
+        # The sender sees its own line too: that is how it knows the room got it.
+        server.publish(topic(ws.data["room"]), f"{ws.data['name']}: {message}")
 
     @chat.on_close
     def left(ws: wsrt.WebSocket, code: int, reason: str) -> None:
         room, name = ws.data["room"], ws.data["name"]
         if rooms[room].get(name) is ws:
             del rooms[room][name]
-            broadcast(room, f"* {name} left")
+            # A closed connection has already left the topic.
+            server.publish(topic(room), f"* {name} left")
         if not rooms[room]:
             del rooms[room]
 

@@ -5,6 +5,12 @@
   /sse   an event "tick" every $SSE_INTERVAL_MS ms (default 1000), ids
          counting up from 1, data "tick <id>\\n<unix time ms>"; a client
          reconnecting with Last-Event-ID: N resumes at N+1
+  /broadcast  every WebSocket message from any client here is published
+         to every client here, the sender included (topic "broadcast")
+  /events an SSE stream of the text published on /broadcast; the topic
+         keeps its last $HISTORY events (default 100), so a client
+         reconnecting with Last-Event-ID gets exactly what it missed, or
+         an event "snapshot" when that is no longer known
   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 
 $DEFLATE (off, shared, per-connection) turns on permessage-deflate.
@@ -74,8 +80,10 @@ async def ticks(stream: wsrt.SseStream, interval: float) -> None:
 async def main() -> None:
     port = env_int("PORT", 9001)
     interval = env_int("SSE_INTERVAL_MS", 1000) / 1000.0
+    history = env_int("HISTORY", 100)
     deflate = env_deflate()
     server = wsrt.Server("127.0.0.1", port, deflate=deflate)
+    server.set_topic_history("broadcast", history)
 
     echo = server.websocket("/echo")
 
@@ -101,6 +109,26 @@ async def main() -> None:
         if task is not None:
             task.cancel()
 
+    broadcast = server.websocket("/broadcast")
+
+    @broadcast.on_open
+    def joined(ws: wsrt.WebSocket) -> None:
+        ws.subscribe("broadcast")
+
+    @broadcast.on_message
+    def publish(ws: wsrt.WebSocket, message: str | bytes) -> None:
+        # Encoded once in the core and queued to every subscriber; one too
+        # slow to keep up is closed (the default slow-consumer policy).
+        server.publish("broadcast", message)
+
+    @server.sse("/events").on_open
+    def follow(stream: wsrt.SseStream) -> None:
+        # Replays what the client missed since its Last-Event-ID, if the
+        # history still holds it.
+        if stream.resume("broadcast").missed:
+            # A real app would send its full state here.
+            stream.send("history unavailable: start over", event="snapshot")
+
     page = os.environ.get("WSRT_DEMO_PAGE")
     if page:
         with open(page, "rb") as f:
@@ -112,7 +140,8 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
 
     async with server:
-        log(f"wsrt {wsrt.__version__} (Python) listening on 127.0.0.1:{server.port} (/echo, /sse)"
+        log(f"wsrt {wsrt.__version__} (Python) listening on 127.0.0.1:{server.port} "
+            "(/echo, /sse, /broadcast, /events)"
             + (f", deflate {deflate}" if deflate != "off" else ""))
         if page:
             log(f"demo page at http://127.0.0.1:{server.port}/")

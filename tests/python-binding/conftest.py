@@ -132,9 +132,10 @@ def running(server: wsrt.Server) -> Iterator[Running]:
 
 
 class Example:
-    """The example server (examples/run python) as a process."""
+    """The example server (examples/run python, or `command`) as a process."""
 
-    def __init__(self, log_path: Path, sse_interval_ms: int = 50, env: dict[str, str] | None = None):
+    def __init__(self, log_path: Path, sse_interval_ms: int = 50, env: dict[str, str] | None = None,
+                 command: list[str] | None = None):
         self.port = free_port()
         self.log_path = log_path
         self.sse_interval_ms = sse_interval_ms
@@ -144,7 +145,7 @@ class Example:
         full.update(PORT=str(self.port), SSE_INTERVAL_MS=str(sse_interval_ms), **(env or {}))
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(ROOT / "examples" / "run"), "python"],
+            command or [str(ROOT / "examples" / "run"), "python"],
             cwd=ROOT, env=full, stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
         )
         deadline = time.monotonic() + 120  # examples/run may rebuild the package

@@ -14,11 +14,15 @@ plain blocking code::
 
     asyncio.run(server.serve())      # or server.serve_forever()
 
+Publish/subscribe: ``ws.subscribe("news")`` (or ``stream.subscribe`` /
+``stream.resume`` for SSE) and ``server.publish("news", data)``.
+
 See ``help(wsrt.Server)``, ``help(wsrt.WebSocket)`` and
 ``help(wsrt.SseStream)``.
 """
 
 from ._server import Accept, Reject, Server, SseRoute, WebSocketRoute
+from ._types import Published, Replay, Stats
 from ._wsrt import (
     BackpressureError,
     ConnectionClosedError,
@@ -34,10 +38,13 @@ __all__ = [
     "BackpressureError",
     "ConnectionClosedError",
     "InvalidStateError",
+    "Published",
     "Reject",
+    "Replay",
     "Server",
     "SseRoute",
     "SseStream",
+    "Stats",
     "WebSocket",
     "WebSocketRoute",
     "WsrtError",

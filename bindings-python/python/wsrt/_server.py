@@ -25,6 +25,7 @@ from typing import (
 )
 
 from . import _wsrt
+from ._types import Published, Stats
 from ._wsrt import SseStream, WebSocket
 
 __all__ = [
@@ -64,6 +65,8 @@ _OPTIONS = frozenset(
         "deflate_threshold",
         "deflate_level",
         "deflate_server_max_window_bits",
+        "slow_consumer_limit",
+        "slow_consumer_policy",
     }
 )
 
@@ -247,14 +250,23 @@ class Server:
     bandwidth matters. A compressed message inflating past
     max_message_size closes with 1009, bad deflate data with 1007.
 
+    Publish/subscribe: connections join topics (`ws.subscribe(topic)`,
+    `stream.subscribe(topic)` or `stream.resume(topic)` for SSE replay) and
+    `publish(topic, data)` sends one message to all of them, encoded once
+    in the core. slow_consumer_limit (bytes, 1 MiB) is what a subscriber
+    may have queued before a publish finds it slow; slow_consumer_policy
+    says what then happens: "close" (the default: a WebSocket closes with
+    1008, an SSE stream ends, so no subscriber silently misses messages) or
+    "drop" (it skips that message; for data the next message supersedes).
+
     Unknown option names raise TypeError here; option values are checked
     when the server binds (`bind`, `start`, `async with`, `serve_forever`),
     raising ValueError or TypeError.
 
     Threading: the server and its connections are used on the thread that
-    runs it. From other threads, `stop()` is always safe, and the
-    connections' `send`/`close`/`ping`/SSE `send` work too (they wake the
-    loop, which writes what they queued).
+    runs it. From other threads, `stop()` is always safe, and `publish`,
+    `publish_all` and the connections' `send`/`close`/`ping`/SSE `send`
+    work too (they wake the loop, which writes what they queued).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9001, **options: Any) -> None:
@@ -278,6 +290,8 @@ class Server:
         self._soon: Optional[asyncio.Handle] = None
         self._finished: Optional["asyncio.Future[None]"] = None
         self._done = False
+        # set_topic_history calls made before the server binds.
+        self._histories: Dict[str, Tuple[Any, Any]] = {}
 
     # -- routes --------------------------------------------------------------
 
@@ -370,7 +384,11 @@ class Server:
         if self._done:
             raise RuntimeError("this server has been shut down; make a new one")
         if self._core is None:
-            self._core = _wsrt.Core(f"{self.host}:{self._port}", list(self._routes.values()), **self._options)
+            core = _wsrt.Core(f"{self.host}:{self._port}", list(self._routes.values()), **self._options)
+            for topic, (max_events, max_age) in self._histories.items():
+                core.set_topic_history(topic, max_events, max_age)
+            self._histories.clear()
+            self._core = core
         return self._core
 
     def bind(self) -> None:
@@ -387,6 +405,80 @@ class Server:
         core = self._core
         if core is not None and not self._done:
             core.request_shutdown()
+
+    # -- publish/subscribe ---------------------------------------------------
+
+    def _bound(self, what: str) -> _wsrt.Core:
+        core = self._core
+        if core is None:
+            raise RuntimeError(f"{what}() needs a bound server: call bind() or start it first")
+        return core
+
+    def publish(
+        self,
+        topic: str,
+        data: Union[str, bytes, bytearray, memoryview],
+        *,
+        exclude: Union[WebSocket, SseStream, int, None] = None,
+        on_slow: Optional[str] = None,
+        sse_event: Optional[str] = None,
+    ) -> Published:
+        """Sends `data` to every subscriber of `topic`, WebSockets and SSE
+        streams alike: a `str` as a text message, bytes-like as a binary
+        one (SSE streams carry text only, so they skip binary messages).
+        The frame is encoded once in the core and queued to each.
+
+        `exclude` is a connection (or its id) that does not get it, usually
+        the sender. `on_slow` ("drop" or "close") overrides the server's
+        slow_consumer_policy for this message. `sse_event` is the
+        ``event:`` name SSE subscribers see (default: none, i.e.
+        "message"). Returns `Published(delivered, dropped, closed,
+        event_id)`; `event_id` is set when the topic keeps history.
+
+        Safe from any thread. ValueError for an empty or over-long topic
+        (1-1024 bytes), a bad policy or an event name with CR/LF/NUL;
+        TypeError for wrong types; RuntimeError before the server binds."""
+        return self._bound("publish").publish(topic, data, exclude, on_slow, sse_event)  # type: ignore[no-any-return]
+
+    def publish_all(
+        self,
+        data: Union[str, bytes, bytearray, memoryview],
+        *,
+        exclude: Union[WebSocket, SseStream, int, None] = None,
+        on_slow: Optional[str] = None,
+        sse_event: Optional[str] = None,
+    ) -> Published:
+        """Like `publish`, to every open WebSocket and SSE stream of the
+        server, subscribed to anything or not."""
+        return self._bound("publish_all").publish(None, data, exclude, on_slow, sse_event)  # type: ignore[no-any-return]
+
+    def subscriber_count(self, topic: str) -> int:
+        """Live subscribers of `topic` (0 before the server binds)."""
+        if self._core is None:
+            if not isinstance(topic, str):
+                raise TypeError(f"topic must be a str, not {type(topic).__name__}")
+            return 0
+        return self._core.subscriber_count(topic)
+
+    def set_topic_history(self, topic: str, max_events: int, max_age: Optional[float] = None) -> None:
+        """Makes `topic` keep its last `max_events` published events (0
+        turns history off and forgets it), each for at most `max_age`
+        seconds (None: until pushed out), so an SSE client reconnecting
+        with Last-Event-ID gets what it missed (`SseStream.resume`). Event
+        ids increase across all topics and over server restarts. May be
+        called before the server binds (values are then checked at bind)."""
+        if self._core is None:
+            self._histories[topic] = (max_events, max_age)
+            return
+        self._core.set_topic_history(topic, max_events, max_age)
+
+    def stats(self) -> Stats:
+        """Counters and gauges: connections, websockets, sse_streams,
+        buffered_bytes, topics, published, delivered, dropped, slow_closed
+        (all 0 before the server binds)."""
+        if self._core is None:
+            return Stats(0, 0, 0, 0, 0, 0, 0, 0, 0)
+        return self._core.stats()
 
     # -- dispatch (both modes) -------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from ._types import Published, Replay, Stats
+
 __version__: str
 
 EV_REQUEST: int
@@ -39,6 +41,16 @@ class WebSocket:
         max_buffered, TypeError for other types."""
     def ping(self, data: Union[str, BytesLike, None] = None) -> None:
         """Sends a ping (payload at most 125 bytes); the pong goes to on_pong."""
+    def subscribe(self, topic: str) -> bool:
+        """Joins `topic` (1-1024 bytes): every Server.publish to it reaches
+        this connection. False if it already had. A connection leaves all
+        its topics when it closes. ValueError for a bad topic,
+        ConnectionClosedError once closed, InvalidStateError before it is
+        accepted."""
+    def unsubscribe(self, topic: str) -> bool:
+        """Leaves `topic`; False if it was not subscribed (or is closed)."""
+    def is_subscribed(self, topic: str) -> bool:
+        """Whether this connection is subscribed to `topic`."""
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Starts the close handshake (code 1000-1003, 1007-1014, 3000-4999;
         reason at most 123 bytes). Does nothing if already closed/closing."""
@@ -97,6 +109,24 @@ class SseStream:
     ) -> None:
         """Sends one event. ValueError for an event name or id containing
         CR, LF or NUL; ConnectionClosedError once the stream has ended."""
+    def subscribe(self, topic: str) -> bool:
+        """Joins `topic` (1-1024 bytes): every Server.publish to it reaches
+        this connection. False if it already had. A connection leaves all
+        its topics when it closes. ValueError for a bad topic,
+        ConnectionClosedError once closed, InvalidStateError before it is
+        accepted."""
+    def unsubscribe(self, topic: str) -> bool:
+        """Leaves `topic`; False if it was not subscribed (or is closed)."""
+    def is_subscribed(self, topic: str) -> bool:
+        """Whether this connection is subscribed to `topic`."""
+    def resume(self, topic: str, last_event_id: Union[str, int, None] = None) -> Replay:
+        """Subscribes to `topic` and queues, from its history
+        (Server.set_topic_history), every event after `last_event_id`
+        (default: the Last-Event-ID the client sent), in order and before
+        anything published later. Returns Replay(replayed, missed):
+        `missed` is True when the history no longer covers that id (or it
+        is not one of this server's ids): nothing was replayed, so send the
+        client a full snapshot. With no id nothing is missed."""
     def comment(self, text: str) -> None: ...
     def close(self) -> None: ...
     def drained(self) -> Awaitable[None]: ...
@@ -143,7 +173,9 @@ class Core:
         seconds or None); allowed_origins (list of str or None);
         close_on_overflow (bool); deflate ("off" | "shared" |
         "per-connection" | None | False); deflate_threshold (int >= 0);
-        deflate_level (int 0-9); deflate_server_max_window_bits (int 9-15).
+        deflate_level (int 0-9); deflate_server_max_window_bits (int 9-15);
+        slow_consumer_limit (int >= 1024); slow_consumer_policy ("drop" |
+        "close").
         Raises TypeError for an unknown option or a value of the wrong type,
         ValueError for one out of range, OSError if it cannot listen."""
     @property
@@ -162,3 +194,15 @@ class Core:
     def is_finished(self) -> bool: ...
     def connection_count(self) -> int: ...
     def connections(self) -> List[Union[WebSocket, SseStream]]: ...
+    def publish(
+        self,
+        topic: Optional[str],
+        data: Union[str, BytesLike],
+        exclude: Union[WebSocket, SseStream, int, None] = None,
+        on_slow: Optional[str] = None,
+        sse_event: Optional[str] = None,
+    ) -> Published:
+        """To `topic`'s subscribers, or to every connection when None. Any thread."""
+    def subscriber_count(self, topic: str) -> int: ...
+    def set_topic_history(self, topic: str, max_events: int, max_age: Optional[float] = None) -> None: ...
+    def stats(self) -> Stats: ...
