@@ -67,6 +67,22 @@ export declare class WebSocket<UserData = any> {
    *   ERR_WSRT_INVALID_ARGUMENT for text that is not UTF-8.
    */
   send(data: Sendable, isBinary?: boolean | { binary?: boolean }): boolean;
+  /**
+   * Joins `topic` (1-1024 bytes of UTF-8): what is published to it reaches
+   * this socket. False if it already was subscribed. A socket leaves all
+   * its topics when it closes.
+   * @throws Error (code ERR_WSRT_CLOSED) when the socket is not open;
+   *   TypeError/RangeError for a bad topic.
+   */
+  subscribe(topic: string): boolean;
+  /** Leaves `topic`; false if it was not subscribed (or the socket is closed). */
+  unsubscribe(topic: string): boolean;
+  isSubscribed(topic: string): boolean;
+  /**
+   * Publishes to `topic` for every subscriber except this socket (as
+   * uWebSockets.js's `ws.publish`); otherwise `Server.publish`.
+   */
+  publish(topic: string, data: Sendable, options?: boolean | PublishOptions): PublishResult;
   /** A ping with up to 125 bytes of payload; the answer goes to `pong`. */
   ping(data?: Sendable): void;
   /** Starts the close handshake (default 1000, reason at most 123 bytes). */
@@ -83,6 +99,27 @@ export interface SseSendOptions {
   retry?: number;
 }
 
+export interface SubscribeOptions {
+  /**
+   * Replay what was published after this id (default: the request's
+   * Last-Event-ID header, `stream.lastEventId`); null replays nothing.
+   */
+  lastEventId?: string | number | null;
+}
+
+/** What `SseStream.subscribe` did. */
+export interface ReplayResult {
+  /** Events replayed from the topic's history, queued in order before anything published later. */
+  replayed: number;
+  /**
+   * True when the history no longer covers the client's last id (or it is
+   * not an id of this topic, or the topic keeps no history): nothing was
+   * replayed, and the app should send a snapshot of the current state.
+   * The stream is subscribed either way.
+   */
+  missed: boolean;
+}
+
 /** An open Server-Sent Events stream. */
 export declare class SseStream<UserData = any> {
   private constructor();
@@ -95,6 +132,19 @@ export declare class SseStream<UserData = any> {
   readonly lastEventId: string | null;
   /** Sends one event (data may span lines). False: refused by backpressure. */
   send(data: string | Uint8Array, options?: SseSendOptions): boolean;
+  /**
+   * Joins `topic` and replays from its history (`Server.setTopicHistory`)
+   * what the client missed after its last event id (by default the
+   * request's Last-Event-ID, what a reconnecting EventSource sends).
+   * Binary publishes never reach SSE streams. Already subscribed:
+   * `{ replayed: 0, missed: false }`.
+   * @example
+   * if (stream.subscribe('prices').missed) stream.send(JSON.stringify(snapshot()), { event: 'snapshot' });
+   */
+  subscribe(topic: string, options?: SubscribeOptions): ReplayResult;
+  /** Leaves `topic`; false if it was not subscribed (or the stream is closed). */
+  unsubscribe(topic: string): boolean;
+  isSubscribed(topic: string): boolean;
   /** Sends a comment line (ignored by clients). */
   comment(text?: string): boolean;
   /** Ends the stream; the `close` handler follows. */
@@ -153,6 +203,62 @@ export interface PerMessageDeflateOptions {
   serverMaxWindowBits?: number;
 }
 
+/**
+ * What a publish does with a subscriber that has more than
+ * `slowConsumerLimit` bytes queued: `"drop"` skips this message for it
+ * (volatile data a later message supersedes), `"close"` closes it (a
+ * WebSocket's `close` handler sees 1008; a stream's `close` runs).
+ */
+export type SlowConsumerPolicy = 'drop' | 'close';
+
+export interface PublishOptions {
+  /** Default: text for strings, binary for bytes. Binary messages skip SSE streams. */
+  binary?: boolean;
+  /** A connection that does not get the message (usually the sender). */
+  exclude?: WebSocket | SseStream | null;
+  /** Overrides the server's `slowConsumerPolicy` for this publish. */
+  onSlow?: SlowConsumerPolicy;
+  /** The SSE `event:` name stream subscribers see (default: `message`). No CR, LF or NUL. */
+  sseEvent?: string;
+}
+
+/** What one publish did. */
+export interface PublishResult {
+  /** Subscribers the message was queued for. */
+  delivered: number;
+  /** Slow subscribers that did not get it (policy "drop"). */
+  dropped: number;
+  /** Slow subscribers closed because of it (policy "close"); their close handlers follow. */
+  closed: number;
+  /** The event id when the topic keeps history (SSE subscribers see it as `id:`), else null. */
+  eventId: string | null;
+}
+
+export interface TopicHistoryOptions {
+  /** Most events kept; 0 turns history off and forgets it. */
+  maxEvents: number;
+  /** Events older than this many milliseconds are forgotten; 0 or absent: no age limit. */
+  maxAgeMs?: number;
+}
+
+/** `Server.stats()`: gauges now, and counters since the server started. */
+export interface ServerStats {
+  connections: number;
+  websockets: number;
+  sseStreams: number;
+  /** Bytes queued for all connections and not yet taken by the sockets. */
+  bufferedBytes: number;
+  topics: number;
+  /** Publish calls (to a topic or to all). */
+  published: number;
+  /** Messages queued to subscribers by publishes. */
+  delivered: number;
+  /** Messages skipped for slow subscribers. */
+  dropped: number;
+  /** Subscribers closed as slow. */
+  slowClosed: number;
+}
+
 export interface ServerOptions {
   /** Default "127.0.0.1". */
   host?: string;
@@ -192,6 +298,14 @@ export interface ServerOptions {
    */
   perMessageDeflate?: boolean | DeflateMode | PerMessageDeflateOptions;
   /**
+   * Bytes queued for a subscriber past which publishes treat it as slow
+   * (at least 1024; default 1 MiB). Bounds the memory a subscriber that
+   * does not read can cost.
+   */
+  slowConsumerLimit?: number;
+  /** What publishes do with slow subscribers unless a publish says otherwise. Default "close". */
+  slowConsumerPolicy?: SlowConsumerPolicy;
+  /**
    * Receives errors thrown by handlers and upgrade hooks. Without it they
    * are rethrown as uncaught exceptions (after the rest of the batch ran).
    */
@@ -214,6 +328,29 @@ export declare class Server {
   readonly listening: boolean;
   readonly connectionCount: number;
   address(): { address: string; family: 'IPv4' | 'IPv6'; port: number } | null;
+  /**
+   * Sends a message to every subscriber of `topic`, WebSocket and SSE
+   * alike, encoded once in the core. Strings go out as text, bytes (read
+   * in place) as binary, unless `options` (or a boolean `isBinary`, as in
+   * uWebSockets.js) says otherwise; binary skips SSE streams.
+   * @throws TypeError/RangeError (codes ERR_INVALID_ARG_TYPE,
+   *   ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE) for bad arguments;
+   *   ERR_WSRT_NOT_RUNNING before listen() or after close();
+   *   ERR_WSRT_INVALID_ARGUMENT for bytes sent as text that are not UTF-8.
+   */
+  publish(topic: string, data: Sendable, options?: boolean | PublishOptions): PublishResult;
+  /** `publish` to every open WebSocket and SSE stream, subscribed or not. */
+  publishAll(data: Sendable, options?: boolean | PublishOptions): PublishResult;
+  /** Live subscribers of `topic`. */
+  subscriberCount(topic: string): number;
+  /**
+   * Makes `topic` keep its last events for SSE streams that reconnect with
+   * Last-Event-ID. Event ids increase across topics and server restarts.
+   * May be called before listen().
+   */
+  setTopicHistory(topic: string, options: TopicHistoryOptions): this;
+  /** @throws ERR_WSRT_NOT_RUNNING before listen() or after close(). */
+  stats(): ServerStats;
   /**
    * Graceful shutdown: closes WebSockets with 1001, ends streams, refuses
    * pending upgrades with 503; resolves when every connection is gone.

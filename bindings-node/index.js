@@ -47,6 +47,31 @@ function rangeError(msg) {
   return e;
 }
 
+function notRunning() {
+  const e = new Error('wsrt: the server is not running (call listen() first)');
+  e.code = 'ERR_WSRT_NOT_RUNNING';
+  return e;
+}
+
+const MAX_TOPIC_BYTES = 1024;
+
+/** Topics are 1-1024 bytes of UTF-8 (measured only when it could matter). */
+function checkTopic(topic) {
+  if (typeof topic !== 'string') throw typeError(`topic must be a string, not ${topic === null ? 'null' : typeof topic}`);
+  const n = topic.length;
+  if (n === 0 || n > MAX_TOPIC_BYTES || (n * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic) > MAX_TOPIC_BYTES)) {
+    throw rangeError(`topic must be 1-${MAX_TOPIC_BYTES} bytes of UTF-8, not ${n === 0 ? 'empty' : `${Buffer.byteLength(topic)} bytes`}`);
+  }
+}
+
+const SLOW_POLICIES = { drop: 1, close: 2 };
+
+function slowPolicy(v, name) {
+  if (typeof v !== 'string') throw typeError(`${name} must be "close" or "drop", not ${v === null ? 'null' : typeof v}`);
+  if (!Object.hasOwn(SLOW_POLICIES, v)) throw typeError(`${name} must be "close" or "drop", not ${JSON.stringify(v)}`, 'ERR_INVALID_ARG_VALUE');
+  return v;
+}
+
 /** A Uint8Array over the same memory (never a copy). */
 function toBytes(data) {
   if (data instanceof Uint8Array) return data;
@@ -94,6 +119,36 @@ class WebSocket {
     }
     if (!server._inDispatch) server._schedule();
     return ok;
+  }
+
+  /**
+   * Joins `topic`: messages published to it reach this socket. Returns false
+   * if it already was subscribed. A socket leaves its topics when it closes.
+   */
+  subscribe(topic) {
+    if (this.readyState !== OPEN) throw closedError('WebSocket', this.readyState);
+    checkTopic(topic);
+    return this._server._native.subscribe(this._slot, this._gen, topic);
+  }
+
+  /** Leaves `topic`; false if it was not subscribed (or is closed). */
+  unsubscribe(topic) {
+    checkTopic(topic);
+    if (this.readyState === CLOSED) return false;
+    return this._server._native.unsubscribe(this._slot, this._gen, topic);
+  }
+
+  isSubscribed(topic) {
+    checkTopic(topic);
+    return this.readyState !== CLOSED && this._server._native.isSubscribed(this._slot, this._gen, topic);
+  }
+
+  /**
+   * Publishes to `topic` for every subscriber but this socket (as in
+   * uWebSockets.js); see `Server.publish` for the options and the result.
+   */
+  publish(topic, data, options) {
+    return this._server._publishFrom(this, topic, data, options);
   }
 
   /** Sends a ping (payload up to 125 bytes); the answer comes to `pong`. */
@@ -171,6 +226,48 @@ class SseStream {
     const ok = this._server._native.sseSend(this._slot, this._gen, data, event ?? undefined, id ?? undefined, retry ?? undefined);
     if (!this._server._inDispatch) this._server._schedule();
     return ok;
+  }
+
+  /**
+   * Joins `topic` and replays, from the topic's history (see
+   * `Server.setTopicHistory`), every event published after the client's
+   * last event id: by default the request's Last-Event-ID (what a
+   * reconnecting EventSource sends); `options.lastEventId` overrides it
+   * (null: replay nothing). Returns `{ replayed, missed }`: `replayed`
+   * events were queued, in order, before anything published later; when
+   * `missed` is true the history no longer covers that id (or it is not one
+   * of this topic's ids), nothing was replayed, and the app should send the
+   * client a snapshot of the current state. The stream is subscribed either
+   * way (already subscribed: `{ replayed: 0, missed: false }`).
+   */
+  subscribe(topic, options) {
+    if (this.readyState !== OPEN) throw closedError('SSE stream', this.readyState);
+    checkTopic(topic);
+    let last = this.lastEventId;
+    if (options != null) {
+      if (typeof options !== 'object') throw typeError('subscribe options must be an object');
+      if (options.lastEventId !== undefined) {
+        last = options.lastEventId;
+        if (last !== null && typeof last !== 'string' && typeof last !== 'number') {
+          throw typeError('lastEventId must be a string, a number or null');
+        }
+      }
+    }
+    const n = this._server._native.subscribeSince(this._slot, this._gen, topic, last == null ? undefined : String(last));
+    if (!this._server._inDispatch) this._server._schedule();
+    return n < 0 ? { replayed: 0, missed: true } : { replayed: n, missed: false };
+  }
+
+  /** Leaves `topic`; false if it was not subscribed (or is closed). */
+  unsubscribe(topic) {
+    checkTopic(topic);
+    if (this.readyState === CLOSED) return false;
+    return this._server._native.unsubscribe(this._slot, this._gen, topic);
+  }
+
+  isSubscribed(topic) {
+    checkTopic(topic);
+    return this.readyState !== CLOSED && this._server._native.isSubscribed(this._slot, this._gen, topic);
   }
 
   /** Sends a comment line (clients ignore it; proxies see traffic). */
@@ -274,7 +371,7 @@ function deflateOptions(v) {
 const OPTION_NAMES = [
   'host', 'port', 'maxMessageSize', 'maxHeadBytes', 'maxHeaders', 'handshakeTimeout', 'idleTimeout',
   'closeTimeout', 'maxBuffered', 'readPauseBuffered', 'overflow', 'sseKeepAlive', 'allowedOrigins',
-  'maxConnections', 'perMessageDeflate', 'onError',
+  'maxConnections', 'perMessageDeflate', 'slowConsumerLimit', 'slowConsumerPolicy', 'onError',
 ];
 
 class Server {
@@ -289,6 +386,11 @@ class Server {
     }
     this._options = options;
     this._deflate = deflateOptions(options.perMessageDeflate);
+    this._slowLimit = intIn(options.slowConsumerLimit, 'slowConsumerLimit', 1024, Number.MAX_SAFE_INTEGER);
+    this._slowPolicy = options.slowConsumerPolicy == null ? undefined : slowPolicy(options.slowConsumerPolicy, 'slowConsumerPolicy');
+    /** Topic histories set before listen(), applied by it. */
+    this._histories = new Map();
+    this._pubOut = new Float64Array(4);
     this._onError = options.onError;
     if (this._onError != null && typeof this._onError !== 'function') throw typeError('onError must be a function');
     this._routes = [];
@@ -385,10 +487,15 @@ class Server {
       deflateThreshold: this._deflate.threshold,
       deflateLevel: this._deflate.level,
       deflateServerMaxWindowBits: this._deflate.serverMaxWindowBits,
+      slowConsumerLimit: this._slowLimit,
+      slowConsumerPolicy: this._slowPolicy,
     };
     const native = new NativeServer(nativeOptions);
+    for (const [topic, h] of this._histories) native.setTopicHistory(topic, h.maxEvents, h.maxAgeMs);
+    this._histories.clear();
     native.start(this._tick);
     this._native = native;
+    this._pub = native.fastPublish();
     // The per-message calls, as plain functions bound to the native server.
     this._send = native.fastSend();
     this._sendText = native.fastSendText();
@@ -413,6 +520,107 @@ class Server {
   /** Live connections in any phase (handshaking, open, closing). */
   get connectionCount() {
     return this._native ? this._native.connectionCount : 0;
+  }
+
+  /**
+   * Sends `data` to every subscriber of `topic`, WebSocket and SSE alike,
+   * encoded once in the core. A string goes out as text, bytes (Buffer,
+   * typed array, ArrayBuffer; read in place, not copied) as binary, unless
+   * `options` (or a boolean, as uWebSockets.js's isBinary) says otherwise.
+   * Binary messages skip SSE streams (text only). Options: `exclude` (a
+   * WebSocket or SseStream that does not get it), `onSlow` ("drop" or
+   * "close": what to do with a subscriber over slowConsumerLimit, instead of
+   * slowConsumerPolicy), `sseEvent` (the `event:` name SSE subscribers see).
+   * Returns `{ delivered, dropped, closed, eventId }`: subscribers it was
+   * queued for, slow ones skipped, slow ones closed (their close handlers
+   * follow with 1008), and the SSE id when the topic keeps history (else
+   * null).
+   */
+  publish(topic, data, options) {
+    checkTopic(topic);
+    return this._publishFrom(null, topic, data, options);
+  }
+
+  /** `publish` to every open WebSocket and SSE stream, subscribed or not. */
+  publishAll(data, options) {
+    return this._publishFrom(null, null, data, options);
+  }
+
+  _publishFrom(sender, topic, data, options) {
+    if (sender !== null) checkTopic(topic);
+    if (this._native === null) throw notRunning();
+    let binary, exclude, onSlow, sseEvent;
+    if (typeof options === 'boolean') {
+      binary = options;
+    } else if (options != null) {
+      if (typeof options !== 'object') throw typeError('publish options must be a boolean (isBinary) or an object');
+      ({ binary, exclude, onSlow, sseEvent } = options);
+      if (binary != null && typeof binary !== 'boolean') throw typeError('binary must be a boolean');
+    }
+    if (typeof data === 'string') {
+      binary = binary === true;
+    } else {
+      data = toBytes(data);
+      binary = binary !== false;
+    }
+    let slow = 0;
+    if (onSlow != null) slow = SLOW_POLICIES[slowPolicy(onSlow, 'onSlow')];
+    if (sseEvent != null) {
+      if (typeof sseEvent !== 'string') throw typeError('sseEvent must be a string');
+      if (/[\r\n\0]/.test(sseEvent)) throw typeError('sseEvent must not contain CR, LF or NUL', 'ERR_INVALID_ARG_VALUE');
+    }
+    if (exclude == null) {
+      exclude = sender;
+    } else if (!((exclude instanceof WebSocket || exclude instanceof SseStream) && exclude._server === this)) {
+      throw typeError('exclude must be a WebSocket or SseStream of this server');
+    }
+    const out = this._pubOut;
+    this._pub(topic, data, binary, exclude === null ? undefined : exclude._slot, exclude === null ? 0 : exclude._gen, slow, sseEvent ?? undefined, out);
+    if (!this._inDispatch) this._schedule();
+    return { delivered: out[0], dropped: out[1], closed: out[2], eventId: out[3] < 0 ? null : String(out[3]) };
+  }
+
+  /** Live subscribers of `topic` (WebSockets and SSE streams). */
+  subscriberCount(topic) {
+    checkTopic(topic);
+    return this._native === null ? 0 : this._native.subscriberCount(topic);
+  }
+
+  /**
+   * Makes `topic` keep its last `maxEvents` events (0 turns history off and
+   * forgets it), each at most `maxAgeMs` ms (0 or absent: no age limit), so
+   * that an SSE stream subscribing with a Last-Event-ID gets what it missed.
+   * Event ids (`publish(...).eventId`, SSE `id:`) increase across topics and
+   * server restarts. May be called before listen().
+   */
+  setTopicHistory(topic, options) {
+    checkTopic(topic);
+    if (options == null || typeof options !== 'object') throw typeError('setTopicHistory options must be an object { maxEvents, maxAgeMs }');
+    const maxEvents = intIn(options.maxEvents, 'maxEvents', 0, Number.MAX_SAFE_INTEGER);
+    if (maxEvents === undefined) throw typeError('maxEvents must be an integer');
+    let maxAgeMs;
+    if (options.maxAgeMs != null) {
+      if (typeof options.maxAgeMs !== 'number') throw typeError(`maxAgeMs must be a number, not ${typeof options.maxAgeMs}`);
+      if (!(options.maxAgeMs >= 0 && options.maxAgeMs <= Number.MAX_SAFE_INTEGER)) throw rangeError(`maxAgeMs must be a non-negative number of milliseconds, not ${options.maxAgeMs}`);
+      maxAgeMs = Math.ceil(options.maxAgeMs);
+    }
+    if (this._native === null) {
+      if (this._closed) throw notRunning();
+      this._histories.set(topic, { maxEvents, maxAgeMs });
+    } else {
+      this._native.setTopicHistory(topic, maxEvents, maxAgeMs);
+    }
+    return this;
+  }
+
+  /**
+   * Counters and gauges: connections, websockets, sseStreams, bufferedBytes
+   * (queued, not yet taken by sockets), topics, and since start published
+   * (publish calls), delivered, dropped and slowClosed (see `publish`).
+   */
+  stats() {
+    if (this._native === null) throw notRunning();
+    return this._native.stats();
   }
 
   /**

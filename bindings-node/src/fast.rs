@@ -212,3 +212,135 @@ pub unsafe extern "C" fn send_text(
         finish(env, r)
     })
 }
+
+unsafe fn type_of(env: sys::napi_env, v: sys::napi_value) -> sys::napi_valuetype {
+    let mut t = 0;
+    sys::napi_typeof(env, v, &mut t);
+    t
+}
+
+/// The bytes of a Uint8Array, borrowed in place.
+unsafe fn uint8_array<'a>(env: sys::napi_env, v: sys::napi_value) -> Option<&'a [u8]> {
+    let mut ty = 0;
+    let mut len = 0usize;
+    let mut data = ptr::null_mut();
+    if sys::napi_get_typedarray_info(
+        env,
+        v,
+        &mut ty,
+        &mut len,
+        &mut data,
+        ptr::null_mut(),
+        ptr::null_mut(),
+    ) != sys::Status::napi_ok
+        || ty != sys::TypedarrayType::uint8_array
+    {
+        return None;
+    }
+    Some(if len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(data.cast::<u8>(), len)
+    })
+}
+
+/// `publish(topic: string | null, data: string | Uint8Array, binary: boolean,
+/// excludeSlot: number | undefined, excludeGen: number, onSlow: 0 | 1 | 2,
+/// sseEvent: string | undefined, out: Float64Array): undefined`
+///
+/// A null topic publishes to everyone. `onSlow` 0 is the configured policy,
+/// 1 drop, 2 close. Writes `[delivered, dropped, closed, eventId or -1]`
+/// into `out`. index.js checks the arguments; this only refuses what it
+/// cannot read.
+pub unsafe extern "C" fn publish(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    guarded(env, || {
+        let (core, argv) = args::<8>(env, info);
+        let Ok(out) = crate::f64_array(env, argv[7]) else {
+            return type_error(env, c"wsrt: expected a Float64Array for the result");
+        };
+        if out.len() < 4 {
+            return type_error(env, c"wsrt: the result array is too short");
+        }
+        let r = publish_args(env, core, &argv).map(|report| {
+            out[0] = report.delivered as f64;
+            out[1] = report.dropped as f64;
+            out[2] = report.closed as f64;
+            out[3] = report.event_id.map_or(-1.0, |id| id as f64);
+        });
+        match r {
+            Ok(()) => {
+                let mut u = ptr::null_mut();
+                sys::napi_get_undefined(env, &mut u);
+                u
+            }
+            Err(f) => {
+                let _: Error = throw(env, f);
+                ptr::null_mut()
+            }
+        }
+    })
+}
+
+unsafe fn publish_args(
+    env: sys::napi_env,
+    core: &mut crate::Core,
+    argv: &[sys::napi_value; 8],
+) -> std::result::Result<wsrt::Published, crate::Fail> {
+    use crate::{err, Code};
+    use sys::ValueType as T;
+    let bad = |what: &str| err(Code::InvalidArgument, format!("wsrt: publish: {what}"));
+    let to_everyone = matches!(type_of(env, argv[0]), T::napi_null | T::napi_undefined);
+    if !to_everyone {
+        utf8_into(env, argv[0], &mut core.topic_scratch)?;
+    }
+    let mut binary = false;
+    sys::napi_get_value_bool(env, argv[2], &mut binary);
+    let kind = if binary {
+        MessageKind::Binary
+    } else {
+        MessageKind::Text
+    };
+    let text = type_of(env, argv[1]) == T::napi_string;
+    if text {
+        utf8_into(env, argv[1], &mut core.scratch)?;
+    }
+    let data: &[u8] = if text {
+        &core.scratch
+    } else {
+        uint8_array(env, argv[1]).ok_or_else(|| bad("expected a string or Uint8Array"))?
+    };
+    let mut msg = wsrt::Publish::new(kind, data);
+    if type_of(env, argv[3]) == T::napi_number {
+        let (Some(slot), Some(gen)) = (u32_arg(env, argv[3]), u32_arg(env, argv[4])) else {
+            return Err(bad("bad connection id to exclude"));
+        };
+        msg.exclude = Some(conn(slot, gen));
+    }
+    msg.on_slow = match u32_arg(env, argv[5]) {
+        None | Some(0) => None,
+        Some(1) => Some(wsrt::SlowConsumerPolicy::Drop),
+        Some(2) => Some(wsrt::SlowConsumerPolicy::Close),
+        Some(_) => return Err(bad("onSlow must be 0, 1 or 2")),
+    };
+    let mut event = Vec::new();
+    if type_of(env, argv[6]) == T::napi_string {
+        utf8_into(env, argv[6], &mut event)?;
+        msg.sse_event =
+            Some(std::str::from_utf8(&event).map_err(|_| bad("sseEvent is not UTF-8"))?);
+    }
+    let server = core
+        .server
+        .as_mut()
+        .ok_or_else(|| err(Code::NotRunning, "wsrt: the server is closed"))?;
+    let r = if to_everyone {
+        server.publish_all(&msg)
+    } else {
+        // Checked as UTF-8 by the engine that made it.
+        let topic = std::str::from_utf8(&core.topic_scratch).map_err(|_| bad("bad topic"))?;
+        server.publish(topic, &msg)
+    };
+    r.map_err(crate::map_err)
+}

@@ -24,8 +24,8 @@ use std::ptr;
 use std::rc::Rc;
 use std::time::Duration;
 use wsrt::{
-    Config, ConnId, DeflateConfig, DeflateMode, Endpoint, Event, Events, MessageKind,
-    OverflowPolicy, Request, Route, RouteKind, Server, SseEvent,
+    Config, ConnId, DeflateConfig, DeflateMode, Endpoint, Event, Events, HistoryLimit, MessageKind,
+    OverflowPolicy, Replay, Request, Route, RouteKind, Server, SlowConsumerPolicy, SseEvent,
 };
 
 /// The `code` property of errors thrown by the addon.
@@ -53,7 +53,7 @@ impl AsRef<str> for Code {
 }
 
 /// An error on its way to JavaScript, with its `code`.
-pub struct Fail(Code, String);
+pub struct Fail(pub(crate) Code, pub(crate) String);
 
 pub(crate) type JsResult<T> = std::result::Result<T, Fail>;
 
@@ -70,7 +70,7 @@ pub(crate) fn throw(env: sys::napi_env, f: Fail) -> Error {
     Error::new(Status::PendingException, f.1)
 }
 
-fn map_err(e: wsrt::Error) -> Fail {
+pub(crate) fn map_err(e: wsrt::Error) -> Fail {
     let code = match &e {
         wsrt::Error::UnknownConnection | wsrt::Error::Closed => Code::Closed,
         wsrt::Error::WrongState(_) => Code::WrongState,
@@ -131,6 +131,10 @@ pub struct NativeOptions {
     pub deflate_threshold: Option<f64>,
     pub deflate_level: Option<f64>,
     pub deflate_server_max_window_bits: Option<f64>,
+    /// Bytes queued for a subscriber past which publishes treat it as slow.
+    pub slow_consumer_limit: Option<f64>,
+    /// "close" or "drop".
+    pub slow_consumer_policy: Option<String>,
 }
 
 fn size(v: Option<f64>, name: &str, default: usize) -> JsResult<usize> {
@@ -217,7 +221,27 @@ fn build_config(o: NativeOptions) -> JsResult<Config> {
         c.max_connections = Some(size(o.max_connections, "maxConnections", 0)?);
     }
     c.deflate = deflate;
+    c.slow_consumer_limit = size(
+        o.slow_consumer_limit,
+        "slowConsumerLimit",
+        c.slow_consumer_limit,
+    )?;
+    c.slow_consumer_policy = match o.slow_consumer_policy.as_deref() {
+        None => c.slow_consumer_policy,
+        Some(p) => slow_policy(p)?,
+    };
     Ok(c)
+}
+
+pub(crate) fn slow_policy(p: &str) -> JsResult<SlowConsumerPolicy> {
+    match p {
+        "close" => Ok(SlowConsumerPolicy::Close),
+        "drop" => Ok(SlowConsumerPolicy::Drop),
+        other => Err(err(
+            Code::InvalidArgument,
+            format!("wsrt: slow-consumer policy must be \"close\" or \"drop\", not {other:?}"),
+        )),
+    }
 }
 
 fn deflate_config(o: &NativeOptions) -> JsResult<DeflateConfig> {
@@ -303,6 +327,20 @@ fn request_info(r: &Request, protocol: Option<&String>) -> RequestInfo {
     }
 }
 
+/// Counters and gauges of the server (see `Server::stats` in the core).
+#[napi(object)]
+pub struct NativeStats {
+    pub connections: f64,
+    pub websockets: f64,
+    pub sse_streams: f64,
+    pub buffered_bytes: f64,
+    pub topics: f64,
+    pub published: f64,
+    pub delivered: f64,
+    pub dropped: f64,
+    pub slow_closed: f64,
+}
+
 /// Event type codes written into the batch (see `index.js`).
 const EV_OPEN: f64 = 1.0;
 const EV_MESSAGE: f64 = 2.0;
@@ -331,6 +369,8 @@ pub(crate) struct Core {
     arena_len: usize,
     watch: Option<uv::Watch>,
     pub(crate) scratch: Vec<u8>,
+    /// The topic of a publish, encoded (see `fast::publish`).
+    pub(crate) topic_scratch: Vec<u8>,
 }
 
 pub(crate) type Shared = Rc<UnsafeCell<Core>>;
@@ -358,6 +398,7 @@ impl NativeServer {
                 arena_len: 0,
                 watch: None,
                 scratch: Vec::new(),
+                topic_scratch: Vec::new(),
             })),
         })
     }
@@ -546,6 +587,107 @@ impl NativeServer {
         unsafe { fast::function(self.core().env, c"sendText", fast::send_text, &self.core) }
     }
 
+    /// `publish` as a raw Node-API function bound to this server (see
+    /// `fast::publish` for its arguments).
+    #[napi(ts_return_type = "Function")]
+    pub fn fast_publish(&self) -> Result<fast::RawJs> {
+        unsafe { fast::function(self.core().env, c"publish", fast::publish, &self.core) }
+    }
+
+    /// Adds a connection to `topic`; false if it already was subscribed.
+    #[napi]
+    pub fn subscribe(&self, slot: u32, gen: u32, topic: String) -> Result<bool> {
+        self.js(|me| {
+            me.srv()?
+                .subscribe(conn(slot, gen), &topic)
+                .map_err(map_err)
+        })
+    }
+
+    /// Subscribes and replays what the client missed after
+    /// `last_event_id`: the number of events replayed, or -1 when the
+    /// history no longer covers it (subscribed anyway; nothing replayed).
+    #[napi]
+    pub fn subscribe_since(
+        &self,
+        slot: u32,
+        gen: u32,
+        topic: String,
+        last_event_id: Option<String>,
+    ) -> Result<f64> {
+        self.js(|me| {
+            let r = me
+                .srv()?
+                .subscribe_since(conn(slot, gen), &topic, last_event_id.as_deref())
+                .map_err(map_err)?;
+            Ok(match r {
+                Replay::Replayed(n) => n as f64,
+                Replay::Missed => -1.0,
+            })
+        })
+    }
+
+    #[napi]
+    pub fn unsubscribe(&self, slot: u32, gen: u32, topic: String) -> Result<bool> {
+        self.js(|me| {
+            me.srv()?
+                .unsubscribe(conn(slot, gen), &topic)
+                .map_err(map_err)
+        })
+    }
+
+    #[napi]
+    pub fn is_subscribed(&self, slot: u32, gen: u32, topic: String) -> bool {
+        self.core()
+            .server
+            .as_ref()
+            .is_some_and(|s| s.is_subscribed(conn(slot, gen), &topic))
+    }
+
+    #[napi]
+    pub fn subscriber_count(&self, topic: String) -> u32 {
+        self.core()
+            .server
+            .as_ref()
+            .map_or(0, |s| s.subscriber_count(&topic) as u32)
+    }
+
+    /// Keeps the last `max_events` events of `topic` (0 turns history off),
+    /// each for at most `max_age_ms` (0 or none: no age limit).
+    #[napi]
+    pub fn set_topic_history(
+        &self,
+        topic: String,
+        max_events: f64,
+        max_age_ms: Option<f64>,
+    ) -> Result<()> {
+        self.js(|me| {
+            let limit = HistoryLimit {
+                max_events: size(Some(max_events), "maxEvents", 0)?,
+                max_age: millis(max_age_ms, "maxAgeMs", None)?,
+            };
+            me.srv()?.set_topic_history(&topic, limit).map_err(map_err)
+        })
+    }
+
+    #[napi]
+    pub fn stats(&self) -> Result<NativeStats> {
+        self.js(|me| {
+            let s = me.srv()?.stats();
+            Ok(NativeStats {
+                connections: s.connections as f64,
+                websockets: s.websockets as f64,
+                sse_streams: s.sse_streams as f64,
+                buffered_bytes: s.buffered_bytes as f64,
+                topics: s.topics as f64,
+                published: s.published as f64,
+                delivered: s.delivered as f64,
+                dropped: s.dropped as f64,
+                slow_closed: s.slow_closed as f64,
+            })
+        })
+    }
+
     #[napi(getter)]
     pub fn port(&self) -> u32 {
         self.core()
@@ -719,7 +861,10 @@ impl FromNapiValue for RawValue {
 /// Encodes a JavaScript string as UTF-8 into `out` (lone surrogates become
 /// U+FFFD, as in `Buffer.from(string)`).
 /// The elements of a Float64Array, borrowed in place.
-unsafe fn f64_array<'a>(env: sys::napi_env, v: sys::napi_value) -> JsResult<&'a mut [f64]> {
+pub(crate) unsafe fn f64_array<'a>(
+    env: sys::napi_env,
+    v: sys::napi_value,
+) -> JsResult<&'a mut [f64]> {
     let mut ty = 0;
     let mut len = 0usize;
     let mut data = ptr::null_mut();

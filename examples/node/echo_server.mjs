@@ -5,6 +5,12 @@
 //   /sse   an event "tick" every $SSE_INTERVAL_MS ms (default 1000), ids
 //          counting up from 1, data "tick <id>\n<unix time ms>"; a client
 //          reconnecting with Last-Event-ID: N resumes at N+1
+//   /broadcast  every WebSocket message from any client here is published
+//          to every client here, the sender included (topic "broadcast")
+//   /events an SSE stream of the text published on /broadcast; the topic
+//          keeps its last $HISTORY events (default 100), so a client
+//          reconnecting with Last-Event-ID gets exactly what it missed, or
+//          an event "snapshot" when that is no longer known
 //   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 //
 // $DEFLATE (off, shared, per-connection) turns on permessage-deflate.
@@ -26,6 +32,7 @@ function envInt(name, fallback) {
 
 const port = envInt('PORT', 9001);
 const interval = envInt('SSE_INTERVAL_MS', 1000);
+const history = envInt('HISTORY', 100);
 
 // DEFLATE=off (default) | shared | per-connection: permessage-deflate.
 const deflate = process.env.DEFLATE || 'off';
@@ -43,6 +50,30 @@ server.ws('/echo', {
     ws.send(data, isBinary);
   },
 });
+
+server.ws('/broadcast', {
+  open(ws) {
+    ws.subscribe('broadcast');
+  },
+  message(ws, data, isBinary) {
+    // Encoded once in the core and queued to every subscriber (WebSocket
+    // and SSE; binary skips SSE); one too slow to keep up is closed (the
+    // default slow-consumer policy).
+    server.publish('broadcast', data, isBinary);
+  },
+});
+
+server.sse('/events', {
+  open(stream) {
+    // Subscribes and replays what the request's Last-Event-ID missed.
+    if (stream.subscribe('broadcast').missed) {
+      // The history no longer covers this client: a real app would send
+      // its full state here.
+      stream.send('history unavailable: start over', { event: 'snapshot' });
+    }
+  },
+});
+server.setTopicHistory('broadcast', { maxEvents: history });
 
 server.sse('/sse', {
   open(stream) {
@@ -68,7 +99,7 @@ try {
   console.error(`echo_server: listen: ${e.message}`);
   process.exit(1);
 }
-console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse; deflate ${deflate})`);
+console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse, /broadcast, /events; deflate ${deflate})`);
 if (page) console.error(`echo_server: demo page at http://127.0.0.1:${server.port}/`);
 
 let stopping = false;

@@ -91,6 +91,78 @@ describe('examples/node/echo_server.mjs', () => {
   });
 });
 
+/** Reads SSE events from a fetch response until `n` have arrived. */
+async function readEvents(res, n) {
+  const reader = res.body.getReader();
+  let text = '';
+  await within(5000, (async () => {
+    while ((text.match(/\n\n/g) || []).length < n) text += new TextDecoder().decode((await reader.read()).value);
+  })(), `${n} events`);
+  await reader.cancel();
+  return text.split('\n\n').slice(0, n).map((block) => {
+    const ev = { event: 'message', id: null, data: [] };
+    for (const line of block.split('\n')) {
+      const [k, v] = [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)];
+      if (k === 'data') ev.data.push(v);
+      else if (k === 'event' || k === 'id') ev[k] = v;
+    }
+    return { ...ev, data: ev.data.join('\n') };
+  });
+}
+
+describe('examples/node/echo_server.mjs publish/subscribe', () => {
+  it('/broadcast reaches every client (sender included); /events replays by Last-Event-ID or sends a snapshot', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [path.join(root, 'examples/node/echo_server.mjs')], {
+      env: { ...process.env, PORT: String(port), HISTORY: '3' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let log = '';
+    child.stderr.on('data', (d) => (log += d));
+    const clients = [];
+    try {
+      await within(10000, new Promise((resolve) => {
+        const check = () => (log.includes('listening') ? resolve() : setTimeout(check, 20));
+        check();
+      }), 'the example to listen');
+      const live = await within(5000, fetch(`http://127.0.0.1:${port}/events`), 'SSE response');
+      assert.equal(live.status, 200);
+      for (let i = 0; i < 2; i++) clients.push(await connect(`ws://127.0.0.1:${port}/broadcast`));
+      const echo = await connect(`ws://127.0.0.1:${port}/echo`);
+      clients.push(echo);
+      const got = clients.map(() => []);
+      clients.forEach((ws, i) => ws.on('message', (d, bin) => got[i].push([bin, d.toString()])));
+      // Subscribed in the open handler, which runs before any later message is read.
+      clients[0].send('from 0');
+      await within(5000, (async () => { while (got[1].length < 1) await new Promise((r) => setTimeout(r, 10)); })(), 'the first relay');
+      clients[1].send(Buffer.from('bin from 1'));
+      clients[1].send('from 1');
+      await within(5000, (async () => {
+        while (got[0].length < 3 || got[1].length < 3) await new Promise((r) => setTimeout(r, 10));
+      })(), 'the relays');
+      const want = [[false, 'from 0'], [true, 'bin from 1'], [false, 'from 1']];
+      assert.deepEqual(got[0], want);
+      assert.deepEqual(got[1], want);
+      assert.deepEqual(got[2], []); // /echo clients are not subscribed
+      // The stream got the text ones (binary skips SSE), with ids.
+      const evs = await readEvents(live, 2);
+      assert.deepEqual(evs.map((e) => [e.event, e.data]), [['message', 'from 0'], ['message', 'from 1']]);
+      assert.ok(evs.every((e) => /^[0-9]+$/.test(e.id)));
+      // Resuming after the first: the second, then what came since.
+      const again = await within(5000, fetch(`http://127.0.0.1:${port}/events`, { headers: { 'Last-Event-ID': evs[0].id } }), 'SSE resume');
+      assert.deepEqual((await readEvents(again, 1)).map((e) => [e.id, e.data]), [[evs[1].id, 'from 1']]);
+      // Four more: the first event is out of the 3-event history.
+      for (let k = 0; k < 4; k++) clients[0].send(`more ${k}`);
+      await within(5000, (async () => { while (got[0].length < 7) await new Promise((r) => setTimeout(r, 10)); })(), 'four more');
+      const stale = await within(5000, fetch(`http://127.0.0.1:${port}/events`, { headers: { 'Last-Event-ID': evs[0].id } }), 'SSE stale resume');
+      assert.deepEqual((await readEvents(stale, 1)).map((e) => [e.event, e.data]), [['snapshot', 'history unavailable: start over']]);
+    } finally {
+      for (const ws of clients) ws.terminate();
+      child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('native conversions', () => {
   it('a message handler sees a Buffer it may keep after the batch', async () => {
     const { Server } = require('wsrt');

@@ -3,6 +3,9 @@ import wsrt = require('wsrt');
 
 const server = wsrt.createServer({ host: '127.0.0.1', perMessageDeflate: 'shared' });
 server.ws('/echo', { message: (ws, data, isBinary) => ws.send(data, isBinary) }).listen(0);
+server.ws('/room', { open: (ws) => ws.subscribe('room'), message: (ws, data) => ws.publish('room', data) });
+const result: wsrt.PublishResult = server.publish('room', 'hi', { sseEvent: 'note' });
+void result.delivered;
 const state: 1 | 2 | 3 = wsrt.OPEN;
 void state;
 // @ts-expect-error: unknown handler names are type errors

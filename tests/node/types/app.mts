@@ -1,5 +1,8 @@
 // Type-checked (not run) by module.test.mjs: the ESM typings.
-import wsrt, { Server, type WebSocket, type Request, type SseStream, type DeflateMode, type PerMessageDeflateOptions } from 'wsrt';
+import wsrt, {
+  Server, type WebSocket, type Request, type SseStream, type DeflateMode, type PerMessageDeflateOptions,
+  type PublishResult, type ReplayResult, type ServerStats, type SlowConsumerPolicy,
+} from 'wsrt';
 
 interface User {
   name: string;
@@ -26,12 +29,21 @@ server
     },
     open(ws: WebSocket<User>) {
       ws.send(`hello ${ws.data.name}`);
+      const added: boolean = ws.subscribe('room');
+      void added;
+      void (ws.isSubscribed('room') && ws.unsubscribe('other'));
     },
     message(ws, data: Buffer, isBinary: boolean) {
       const ok: boolean = ws.send(data, isBinary);
       ws.send(new Uint16Array(4));
       ws.send(new ArrayBuffer(8), { binary: true });
       if (!ok) ws.close(1013, 'slow down');
+      const r: PublishResult = ws.publish('room', data, isBinary);
+      const id: string | null = r.eventId;
+      void id;
+      server.publish('room', data, { binary: isBinary, exclude: ws, onSlow: 'drop', sseEvent: 'chat' });
+      // @ts-expect-error: only drop and close
+      server.publish('room', data, { onSlow: 'block' });
     },
     drain(ws) {
       const n: number = ws.getBufferedAmount();
@@ -47,11 +59,23 @@ server
       stream.send('x', { event: 'e', id: 1, retry: 1000 });
       const last: string | null = stream.lastEventId;
       void last;
+      const replay: ReplayResult = stream.subscribe('room');
+      if (replay.missed) stream.send('snapshot', { event: 'snapshot' });
+      stream.subscribe('room', { lastEventId: null });
+      stream.subscribe('room', { lastEventId: 42 });
+      void (stream.isSubscribed('room') && stream.unsubscribe('room'));
     },
   })
   .static('/', '<h1>hi</h1>')
   .listen();
 const port: number = server.port;
+const policy: SlowConsumerPolicy = 'close';
+void new Server({ slowConsumerLimit: 256 * 1024, slowConsumerPolicy: policy });
+server.setTopicHistory('room', { maxEvents: 100, maxAgeMs: 60000 }).setTopicHistory('other', { maxEvents: 0 });
+const all: PublishResult = server.publishAll(new Uint8Array(2), true);
+const n: number = server.subscriberCount('room') + all.delivered;
+const stats: ServerStats = server.stats();
+void (n + stats.slowClosed + stats.dropped + stats.sseStreams);
 void port;
 await server.close();
 void wsrt.createServer;
