@@ -345,7 +345,8 @@ export declare class Server {
   subscriberCount(topic: string): number;
   /**
    * Makes `topic` keep its last events for SSE streams that reconnect with
-   * Last-Event-ID. Event ids increase across topics and server restarts.
+   * Last-Event-ID. Event ids increase across topics; an id from another server
+   * instance (an earlier run, another worker) is a miss.
    * May be called before listen().
    */
   setTopicHistory(topic: string, options: TopicHistoryOptions): this;

@@ -187,10 +187,11 @@ typedef uint64_t wsrt_conn;
 
 // What wsrt_subscribe_since did.
 typedef struct wsrt_replay {
-  // True: events after the client's last id are no longer in the
-  // history (or the id is not one of ours); nothing was replayed, so
-  // send the client a full snapshot now. The connection is subscribed
-  // either way.
+  // True: nothing was replayed, so send the client a full snapshot now:
+  // events after the client's last id are no longer in the history, the
+  // id is not this server instance's, or the replay would exceed
+  // WSRT_OPT_SLOW_CONSUMER_LIMIT. The connection is subscribed either
+  // way.
   bool missed;
   // Events replayed (queued in order, before anything published later).
   size_t replayed;

@@ -96,9 +96,11 @@ pub enum Replay {
     /// Subscribed, and every event after the client's last id was queued
     /// (in order, before anything published later). 0 when it missed none.
     Replayed(usize),
-    /// Subscribed, but some events after the client's last id are no longer
-    /// in the history (or the id is not one of ours): nothing was replayed,
-    /// so the app should send the client a full snapshot now.
+    /// Subscribed, but nothing was replayed, so the app should send the
+    /// client a full snapshot now: some events after the client's last id
+    /// are no longer in the history, the id is not one of this server
+    /// instance's, or the events to replay would exceed
+    /// `Config::slow_consumer_limit`.
     Missed,
 }
 
@@ -193,7 +195,14 @@ impl Server {
 
     /// Makes `topic` keep its last events for [`Server::subscribe_since`]
     /// (`max_events` 0 turns history off and forgets it). Event ids
-    /// increase across all topics and over server restarts.
+    /// increase across all topics of this server instance; an id from
+    /// another instance (an earlier run, another worker) is a miss. Exact
+    /// resume assumes one history topic per SSE stream: with several, the
+    /// stream's single `Last-Event-ID` cannot say how far each got (replays
+    /// of different topics interleave ids), so resume each from the same id
+    /// only if a miss there is acceptable. SSE subscribers of a topic with
+    /// history are closed rather than skipped when slow, whatever the
+    /// policy, so that they resume without a gap.
     pub fn set_topic_history(&mut self, topic: &str, limit: HistoryLimit) -> Result<()> {
         check_topic(topic)?;
         self.lp.now = Instant::now();
@@ -251,6 +260,8 @@ struct Encoded<'a> {
     header_len: usize,
     /// The SSE event (text messages only).
     sse: Option<Bytes>,
+    /// The event has an id (its topic keeps history).
+    has_id: bool,
     /// Compressed frames for subscribers without server context takeover,
     /// by their window bits; made on first need.
     deflated: [Option<Bytes>; 16],
@@ -381,6 +392,7 @@ impl Loop {
             frame,
             header_len,
             sse,
+            has_id: event_id.is_some(),
             deflated: Default::default(),
         };
         let policy = msg.on_slow.unwrap_or(self.config.slow_consumer_policy);
@@ -492,6 +504,14 @@ impl Loop {
             let _ = conn.out.flush(&mut conn.socket, &mut self.pool);
             if !conn.out.is_empty() && conn.out.len() + len > limit {
                 conn.wants_drain = true;
+                // An SSE client on a topic with history would resume past
+                // a dropped event (its Last-Event-ID moves on with the next
+                // one) and never get it: closing it instead makes it
+                // reconnect and replay exactly what it missed.
+                let policy = match (&conn.phase, enc.has_id) {
+                    (Phase::Sse, true) => SlowConsumerPolicy::Close,
+                    _ => policy,
+                };
                 match policy {
                     SlowConsumerPolicy::Drop => report.dropped += 1,
                     SlowConsumerPolicy::Close => {
@@ -525,31 +545,45 @@ impl Loop {
         let Some(key) = self.topics.key(topic) else {
             return Replay::Missed;
         };
-        let newest = self.topics.last_event_id;
+        let last = match last_event_id.trim().parse::<u64>() {
+            // Not an id of this instance: another server, an earlier run,
+            // a forged header.
+            Ok(l) if self.topics.is_ours(l) => l,
+            _ => return Replay::Missed,
+        };
         let Some(h) = self.topics.list[key as usize].history.as_mut() else {
             return Replay::Missed;
         };
         h.trim(self.now);
         // Everything after `complete_after` is still in the history, so a
-        // client that saw at least that far missed nothing we lost. An id
-        // past the newest is not ours (another server, a forged header).
-        let last = match last_event_id.trim().parse::<u64>() {
-            Ok(l) if l >= h.complete_after && l <= newest => l,
-            _ => return Replay::Missed,
-        };
+        // client that saw at least that far missed nothing we lost.
+        if last < h.complete_after {
+            return Replay::Missed;
+        }
+        let sse_stream = matches!(self.conns[slot].phase, Phase::Sse);
         let missed: Vec<(MessageKind, Bytes, Option<Bytes>, Bytes)> = h
             .entries
             .iter()
-            .filter(|e| e.id > last)
+            .filter(|e| e.id > last && (e.sse.is_some() || !sse_stream))
             .map(|e| (e.kind, e.frame.clone(), e.sse.clone(), e.payload.clone()))
             .collect();
-        let sse_stream = matches!(self.conns[slot].phase, Phase::Sse);
+        // All or nothing, and within what a live subscriber may have
+        // queued: a replay that left the client over the slow-consumer
+        // limit would get it closed (or its next events dropped) by the
+        // next publish. Too much to replay is a miss: the app sends a
+        // snapshot, which is also the cheaper way to catch up.
+        let bytes: usize = missed
+            .iter()
+            .map(|(_, frame, sse, _)| match sse_stream {
+                true => sse.as_ref().map_or(0, Bytes::len),
+                false => frame.len(),
+            })
+            .sum();
+        if self.conns[slot].out.len() + bytes > self.config.slow_consumer_limit {
+            return Replay::Missed;
+        }
         let mut replayed = 0;
         for (kind, frame, sse, payload) in missed {
-            if self.conns[slot].out.len() > self.config.max_buffered {
-                // Too much to queue at once: the app sends a snapshot.
-                return Replay::Missed;
-            }
             if sse_stream {
                 let Some(sse) = sse else { continue };
                 self.conns[slot].out.push_shared(sse);

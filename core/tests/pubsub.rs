@@ -619,3 +619,129 @@ fn publish_from_another_thread() {
     .unwrap();
     assert_eq!(text(&mut a), "from afar");
 }
+
+fn set_history(h: &Harness, topic: &'static str, n: usize) {
+    h.call(move |s| {
+        s.set_topic_history(
+            topic,
+            HistoryLimit {
+                max_events: n,
+                max_age: None,
+            },
+        )
+        .unwrap()
+    });
+}
+
+fn publish_body(h: &Harness, n: usize, body: String) -> Vec<u64> {
+    h.call(move |s| {
+        (0..n)
+            .map(|_| {
+                s.publish("room", &Publish::text(&body))
+                    .unwrap()
+                    .event_id
+                    .unwrap()
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn a_replay_that_fits_is_not_mistaken_for_a_slow_consumer() {
+    let h = Harness::start(Config::new("127.0.0.1:0"));
+    set_history(&h, "room", 2000);
+    // 200 x 4 KB: 800 KB to replay, under the 1 MiB limit.
+    let ids = publish_body(&h, 200, "z".repeat(4000));
+    let mut sse = Sse::connect(h.addr, Some(&ids[0].to_string()));
+    h.wait_for("subscribed", |s| s.replays.len() == 1);
+    assert_eq!(h.seen.lock().unwrap().replays[0], Replay::Replayed(199));
+    let r = h.call(|s| s.publish("room", &Publish::text("live")).unwrap());
+    assert_eq!((r.delivered, r.closed), (1, 0));
+    for want in &ids[1..] {
+        let (id, _, data) = sse.next();
+        assert_eq!((id.unwrap(), data.len()), (want.to_string(), 4000));
+    }
+    assert_eq!(sse.next().2, "live");
+}
+
+#[test]
+fn a_replay_too_big_for_the_limit_is_a_miss_with_nothing_queued() {
+    let mut cfg = Config::new("127.0.0.1:0");
+    cfg.slow_consumer_limit = 16 * 1024;
+    let h = Harness::start(cfg);
+    set_history(&h, "room", 100);
+    let ids = publish_body(&h, 100, "q".repeat(1000));
+    let mut sse = Sse::connect(h.addr, Some(&ids[0].to_string()));
+    h.wait_for("subscribed", |s| s.replays.len() == 1);
+    assert_eq!(h.seen.lock().unwrap().replays[0], Replay::Missed);
+    // The snapshot comes first and at once: no part of the history before it.
+    let (_, event, _) = sse.next();
+    assert_eq!(event.as_deref(), Some("snapshot"));
+    let r = h.call(|s| s.publish("room", &Publish::text("live")).unwrap());
+    assert_eq!((r.delivered, r.closed), (1, 0));
+    assert_eq!(sse.next().2, "live");
+}
+
+#[test]
+fn history_turned_off_and_on_again_reports_the_gap() {
+    let h = Harness::start(Config::new("127.0.0.1:0"));
+    let _ws = h.ws(); // keeps "room" alive while history is off
+    set_history(&h, "room", 100);
+    let x = h.call(|s| {
+        s.publish("room", &Publish::text("e0"))
+            .unwrap()
+            .event_id
+            .unwrap()
+    });
+    set_history(&h, "room", 0);
+    h.call(|s| {
+        s.publish("room", &Publish::text("e1, published without history"))
+            .unwrap()
+    });
+    set_history(&h, "room", 100);
+    let _sse = Sse::connect(h.addr, Some(&x.to_string()));
+    h.wait_for("subscribed", |s| s.replays.len() == 1);
+    assert_eq!(h.seen.lock().unwrap().replays[0], Replay::Missed);
+}
+
+#[test]
+fn ids_of_another_server_instance_are_misses() {
+    // Two workers (or a server and its restarted self) with the same
+    // history: an id of one must not be matched to an event of the other.
+    let h1 = history_harness(1000);
+    let h2 = history_harness(1000);
+    let ids1 = publish_n(&h1, 0, 500);
+    let ids2 = publish_n(&h2, 0, 500);
+    assert!(
+        ids1.iter().all(|i| !ids2.contains(i)),
+        "instances share ids"
+    );
+    for (h, foreign) in [(&h2, ids1[250]), (&h1, ids2[250])] {
+        let _sse = Sse::connect(h.addr, Some(&foreign.to_string()));
+        h.wait_for("subscribed", |s| s.replays.len() == 1);
+        assert_eq!(h.seen.lock().unwrap().replays[0], Replay::Missed);
+    }
+}
+
+#[test]
+fn slow_sse_subscribers_of_a_history_topic_are_closed_not_skipped() {
+    let mut cfg = Config::new("127.0.0.1:0");
+    cfg.slow_consumer_limit = 16 * 1024;
+    cfg.slow_consumer_policy = SlowConsumerPolicy::Drop;
+    let h = Harness::start(cfg);
+    set_history(&h, "room", 10);
+    // A stalled SSE client: never reads.
+    let _stalled = Sse::connect(h.addr, None);
+    h.wait_for("subscribed", |s| s.replays.len() == 1);
+    let body = "s".repeat(4000);
+    let st = h.call(move |s| {
+        for _ in 0..5000 {
+            s.publish("room", &Publish::text(&body)).unwrap();
+        }
+        s.stats()
+    });
+    // Skipping an event would let the client resume past it: it is closed,
+    // and on reconnecting gets what the history has.
+    assert_eq!((st.dropped, st.slow_closed), (0, 1));
+    assert_eq!(st.sse_streams, 0);
+}

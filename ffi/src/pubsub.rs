@@ -50,10 +50,11 @@ pub struct wsrt_published {
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct wsrt_replay {
-    /// True: events after the client's last id are no longer in the
-    /// history (or the id is not one of ours); nothing was replayed, so
-    /// send the client a full snapshot now. The connection is subscribed
-    /// either way.
+    /// True: nothing was replayed, so send the client a full snapshot now:
+    /// events after the client's last id are no longer in the history, the
+    /// id is not this server instance's, or the replay would exceed
+    /// WSRT_OPT_SLOW_CONSUMER_LIMIT. The connection is subscribed either
+    /// way.
     pub missed: bool,
     /// Events replayed (queued in order, before anything published later).
     pub replayed: usize,

@@ -465,7 +465,8 @@ class Server:
         turns history off and forgets it), each for at most `max_age`
         seconds (None: until pushed out), so an SSE client reconnecting
         with Last-Event-ID gets what it missed (`SseStream.resume`). Event
-        ids increase across all topics and over server restarts. May be
+        ids increase across all topics; an id from another server
+        instance (an earlier run, another worker) is a miss. May be
         called before the server binds (values are then checked at bind)."""
         if self._core is None:
             self._histories[topic] = (max_events, max_age)

@@ -9,7 +9,13 @@ use crate::event::{ConnId, MessageKind};
 use bytes::Bytes;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::hash::{BuildHasher, Hasher};
+use std::time::{Duration, Instant};
+
+/// Event ids are `instance << SEQ_BITS | sequence`: the top bits name this
+/// server instance (random at start), the rest count its events.
+const SEQ_BITS: u32 = 40;
+const SEQ_MAX: u64 = (1 << SEQ_BITS) - 1;
 
 /// One subscriber of a topic.
 #[derive(Debug, Clone, Copy)]
@@ -95,10 +101,11 @@ pub(crate) struct Counters {
 pub(crate) struct Topics {
     by_name: HashMap<Box<str>, u32>,
     pub list: Slab<Topic>,
-    /// The last event id handed out. Ids increase across every topic and
-    /// start from the clock (µs since 1970), so the ids of a restarted
-    /// server are above those of the one before it and an id from the old
-    /// one is recognised as a miss rather than matched to a new event.
+    /// The last event id handed out. Ids increase across every topic. Their
+    /// top bits are random per server instance, so an id from another
+    /// instance (an earlier run, another worker behind the same load
+    /// balancer) is recognised as a miss instead of being matched to a
+    /// different event that happens to have the same number here.
     pub last_event_id: u64,
     pub counters: Counters,
     /// Reused list of slots for publishing to everyone.
@@ -107,13 +114,15 @@ pub(crate) struct Topics {
 
 impl Default for Topics {
     fn default() -> Self {
-        let start = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(1, |d| d.as_micros() as u64);
+        // std seeds RandomState from the OS per process: a random tag.
+        let tag = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+            >> SEQ_BITS;
         Topics {
             by_name: HashMap::new(),
             list: Slab::new(),
-            last_event_id: start,
+            last_event_id: tag.max(1) << SEQ_BITS,
             counters: Counters::default(),
             scratch: Vec::new(),
         }
@@ -168,25 +177,42 @@ impl Topics {
     }
 
     pub fn next_event_id(&mut self) -> u64 {
+        if self.last_event_id & SEQ_MAX == SEQ_MAX {
+            // 2^40 events in one run: move to the next tag. Older ids then
+            // belong to another tag, which replay treats as a miss.
+            let tag = ((self.last_event_id >> SEQ_BITS) + 1) & (u64::MAX >> SEQ_BITS);
+            self.last_event_id = tag.max(1) << SEQ_BITS;
+        }
         self.last_event_id += 1;
         self.last_event_id
     }
 
+    /// Whether `id` was handed out by this instance under its current tag.
+    pub fn is_ours(&self, id: u64) -> bool {
+        id >> SEQ_BITS == self.last_event_id >> SEQ_BITS && id <= self.last_event_id
+    }
+
     pub fn set_history(&mut self, name: &str, limit: HistoryLimit, now: Instant) {
         let key = self.get_or_create(name);
-        let last = self.last_event_id;
         let topic = &mut self.list[key as usize];
         if limit.max_events == 0 {
             topic.history = None;
             self.drop_if_unused(key);
             return;
         }
-        let h = topic.history.get_or_insert_with(|| History {
-            limit,
-            entries: VecDeque::new(),
-            // Events published before history was kept are unknown.
-            complete_after: last,
-        });
+        if topic.history.is_none() {
+            // Events published before history was kept had no id and are
+            // not known: burn an id, so that every id a client may hold
+            // (from this topic's earlier history or another topic) is
+            // below it and counts as missed.
+            let floor = self.next_event_id();
+            self.list[key as usize].history = Some(History {
+                limit,
+                entries: VecDeque::new(),
+                complete_after: floor,
+            });
+        }
+        let h = self.list[key as usize].history.as_mut().expect("just set");
         h.limit = limit;
         h.trim(now);
     }
