@@ -590,8 +590,9 @@ class Server {
    * Makes `topic` keep its last `maxEvents` events (0 turns history off and
    * forgets it), each at most `maxAgeMs` ms (0 or absent: no age limit), so
    * that an SSE stream subscribing with a Last-Event-ID gets what it missed.
-   * Event ids (`publish(...).eventId`, SSE `id:`) increase across topics and
-   * server restarts. May be called before listen().
+   * Event ids (`publish(...).eventId`, SSE `id:`; below 2^53, so exact as
+   * numbers too) increase across topics; an id of another server instance
+   * counts as a miss. May be called before listen().
    */
   setTopicHistory(topic, options) {
     checkTopic(topic);

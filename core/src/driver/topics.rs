@@ -12,10 +12,13 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-/// Event ids are `instance << SEQ_BITS | sequence`: the top bits name this
-/// server instance (random at start), the rest count its events.
-const SEQ_BITS: u32 = 40;
+/// Event ids are `instance << SEQ_BITS | sequence`: 20 bits name this
+/// server instance (random at start), 33 count its events. 53 bits in all,
+/// so an id is exact as a JavaScript number (and in JSON).
+const SEQ_BITS: u32 = 33;
+const TAG_BITS: u32 = 20;
 const SEQ_MAX: u64 = (1 << SEQ_BITS) - 1;
+const TAG_MAX: u64 = (1 << TAG_BITS) - 1;
 
 /// One subscriber of a topic.
 #[derive(Debug, Clone, Copy)]
@@ -118,7 +121,7 @@ impl Default for Topics {
         let tag = std::collections::hash_map::RandomState::new()
             .build_hasher()
             .finish()
-            >> SEQ_BITS;
+            & TAG_MAX;
         Topics {
             by_name: HashMap::new(),
             list: Slab::new(),
@@ -178,9 +181,9 @@ impl Topics {
 
     pub fn next_event_id(&mut self) -> u64 {
         if self.last_event_id & SEQ_MAX == SEQ_MAX {
-            // 2^40 events in one run: move to the next tag. Older ids then
+            // 2^33 events in one run: move to the next tag. Older ids then
             // belong to another tag, which replay treats as a miss.
-            let tag = ((self.last_event_id >> SEQ_BITS) + 1) & (u64::MAX >> SEQ_BITS);
+            let tag = ((self.last_event_id >> SEQ_BITS) + 1) & TAG_MAX;
             self.last_event_id = tag.max(1) << SEQ_BITS;
         }
         self.last_event_id += 1;
@@ -259,6 +262,18 @@ mod tests {
         h.trim(t0 + Duration::from_secs(13));
         assert_eq!(h.entries.front().unwrap().id, 104);
         assert_eq!(h.complete_after, 103);
+    }
+
+    #[test]
+    fn ids_fit_a_javascript_number_and_roll_over_to_a_new_tag() {
+        let mut t = Topics::default();
+        let first = t.next_event_id();
+        assert!(first < 1 << 53 && t.is_ours(first));
+        t.last_event_id |= SEQ_MAX; // the last id of this tag
+        let old = t.last_event_id;
+        let next = t.next_event_id();
+        assert!(next < 1 << 53 && next >> SEQ_BITS != old >> SEQ_BITS);
+        assert!(!t.is_ours(old) && !t.is_ours(first) && t.is_ours(next));
     }
 
     #[test]
