@@ -53,32 +53,31 @@ def ours_fronts():
     return [fr for fr in ("c", "python", "node") if f"\n  {fr})" in text]
 
 
-def deflate_fronts():
-    """Our fronts whose example reads $DEFLATE (off|shared|per-connection)."""
-    files = {"c": "c/echo_server.c", "python": "python/echo_server.py", "node": "node/echo_server.mjs"}
+EXAMPLE_FILES = {"c": "c/echo_server.c", "python": "python/echo_server.py", "node": "node/echo_server.mjs"}
+
+
+def fronts_whose_example_has(marker):
+    """Our fronts whose example server's source mentions `marker`: how the
+    runner tells which features an example has grown."""
     out = []
     for fr in ours_fronts():
         try:
-            with open(os.path.join(ROOT, "examples", files[fr])) as f:
-                if "DEFLATE" in f.read():
+            with open(os.path.join(ROOT, "examples", EXAMPLE_FILES[fr])) as f:
+                if marker in f.read():
                     out.append(fr)
         except (OSError, KeyError):
             pass
     return out
+
+
+def deflate_fronts():
+    """Our fronts whose example reads $DEFLATE (off|shared|per-connection)."""
+    return fronts_whose_example_has("DEFLATE")
 
 
 def broadcast_fronts():
     """Our fronts whose example serves /broadcast (pub/sub landed there)."""
-    files = {"c": "c/echo_server.c", "python": "python/echo_server.py", "node": "node/echo_server.mjs"}
-    out = []
-    for fr in ours_fronts():
-        try:
-            with open(os.path.join(ROOT, "examples", files[fr])) as f:
-                if "/broadcast" in f.read():
-                    out.append(fr)
-        except (OSError, KeyError):
-            pass
-    return out
+    return fronts_whose_example_has("/broadcast")
 
 
 def servers():

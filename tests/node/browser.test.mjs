@@ -8,11 +8,8 @@
 // never skips, without it.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
-import { within, listen, shut, cleanup } from './helpers.mjs';
+import { launchChromium, within, listen, shut, cleanup } from './helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>wsrt browser test</title>
 <script>
@@ -110,14 +107,7 @@ window.result = (async () => {
 describe('Chromium WebSocket and EventSource', () => {
   let browser;
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run \`make test-node\` (it installs Debian's chromium)`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 30000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     if (browser) await within(15000, browser.close(), 'chromium to exit');

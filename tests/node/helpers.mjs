@@ -2,6 +2,24 @@
 // server listens on 127.0.0.1 port 0.
 import { Server } from 'wsrt';
 import WebSocket from 'ws';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+/** Debian's chromium (never a downloaded one); CHROMIUM_PATH overrides. */
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/** Launches headless Chromium for a test suite; close it in `after`. */
+export async function launchChromium() {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run \`make test-node\` (it installs Debian's chromium)`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30000,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
 
 /** Rejects with a clear message when `promise` takes longer than `ms`. */
 export function within(ms, promise, what = 'operation') {

@@ -5,14 +5,11 @@
 // clients: the npm `eventsource` package and headless Chromium.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { EventSource } from 'eventsource';
-import { chromium } from 'playwright-core';
 import { Server } from 'wsrt';
-import { within, deferred, listen, connect, closed, nextMessage, shut, cleanup } from './helpers.mjs';
+import { launchChromium, within, deferred, listen, connect, closed, nextMessage, shut, cleanup } from './helpers.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 /** Polls `cond` (sync or async) until it is true, bounded. */
 async function until(cond, what, ms = 10000) {
@@ -623,14 +620,7 @@ function npmClient() {
 describe('SSE reconnection replays from topic history', () => {
   let browser;
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run \`make test-node\` (it installs Debian's chromium)`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      timeout: 30000,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
   after(async () => {
     if (browser) await within(15000, browser.close(), 'chromium to exit');
