@@ -16,7 +16,7 @@ export CARGO_TERM_PROGRESS_WHEN = never
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
 	@echo "make test          run every test (installs what it needs)"
-	@echo "make autobahn-full Autobahn with compression groups 12/13, both deflate modes (long)"
+	@echo "make autobahn-full Autobahn with compression groups 12/13, every front (long: ~80 min)"
 	@echo "make lib           build libwsrt.so, wsrt.h and wsrt.pc into build/"
 	@echo "make header        regenerate include/wsrt.h with cbindgen"
 
@@ -73,10 +73,13 @@ test-python: examples
 test-autobahn: examples
 	tests/autobahn/run-example.sh c
 
-# Every group, compression included, in both deflate modes (~18 min each).
+# Every group, compression included: the C example in both deflate modes,
+# then the Python and Node examples per connection (~20 min each here).
 autobahn-full: examples
 	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh c
 	AUTOBAHN_EXCLUDE='[]' DEFLATE=shared tests/autobahn/run-example.sh c
+	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh python
+	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh node
 
 lint:
 	cargo fmt --all --check
