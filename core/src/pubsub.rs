@@ -349,7 +349,7 @@ impl Loop {
         if conn.topics.is_empty() {
             return;
         }
-        for m in std::mem::take(&mut conn.topics) {
+        for m in conn.topics.take() {
             self.leave(m);
         }
     }

@@ -362,7 +362,7 @@ impl Server {
     /// The peer address of a live connection.
     pub fn peer_addr(&self, conn: ConnId) -> Result<SocketAddr> {
         let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        Ok(self.lp.conns[slot].peer)
+        Ok(self.lp.conns[slot].socket.peer_addr()?)
     }
 
     /// Starts a graceful shutdown: stop accepting, close every WebSocket

@@ -49,8 +49,9 @@ pub(crate) struct OwedClose {
 
 pub(crate) struct Conn {
     pub id: ConnId,
+    /// The peer's address is not kept (32 bytes a connection): the request
+    /// carries it, and `Server::peer_addr` asks the socket.
     pub socket: TcpStream,
-    pub peer: std::net::SocketAddr,
     pub phase: Phase,
     pub out: WriteQueue,
     pub opened_at: Instant,
@@ -78,15 +79,14 @@ pub(crate) struct Conn {
     /// permessage-deflate, if negotiated.
     pub deflate: Option<Box<super::compress::ConnDeflate>>,
     /// Topics this connection is subscribed to.
-    pub topics: Vec<super::topics::Membership>,
+    pub topics: super::topics::Memberships,
 }
 
 impl Conn {
-    pub fn new(id: ConnId, socket: TcpStream, peer: std::net::SocketAddr, now: Instant) -> Self {
+    pub fn new(id: ConnId, socket: TcpStream, now: Instant) -> Self {
         Conn {
             id,
             socket,
-            peer,
             phase: Phase::Head { buf: Vec::new() },
             out: WriteQueue::default(),
             opened_at: now,
@@ -103,7 +103,7 @@ impl Conn {
             hung_up: false,
             head_only: false,
             deflate: None,
-            topics: Vec::new(),
+            topics: Default::default(),
         }
     }
 

@@ -114,7 +114,7 @@ impl Loop {
                 return;
             };
             match listener.accept() {
-                Ok((mut socket, peer)) => {
+                Ok((mut socket, _peer)) => {
                     if self
                         .config
                         .max_connections
@@ -143,7 +143,7 @@ impl Loop {
                     }
                     self.next_generation = self.next_generation.wrapping_add(1);
                     let id = ConnId(((self.next_generation as u64) << 32) | slot as u64);
-                    entry.insert(Conn::new(id, socket, peer, self.now));
+                    entry.insert(Conn::new(id, socket, self.now));
                     self.arm(slot, self.now + self.config.handshake_timeout);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

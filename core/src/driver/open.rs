@@ -115,7 +115,12 @@ impl Loop {
         let conn = &mut self.conns[slot];
         let request = Box::new(Request {
             head,
-            peer: conn.peer,
+            // One getpeername per connection rather than 32 bytes held by
+            // every one; a client already gone leaves the unspecified address.
+            peer: conn
+                .socket
+                .peer_addr()
+                .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
             protocols: handshake
                 .as_ref()
                 .map(|h| h.protocols.clone())

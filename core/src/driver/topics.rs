@@ -20,6 +20,48 @@ const TAG_BITS: u32 = 20;
 const SEQ_MAX: u64 = (1 << SEQ_BITS) - 1;
 const TAG_MAX: u64 = (1 << TAG_BITS) - 1;
 
+/// A connection's topics. Most connections have none, so the list costs a
+/// pointer until the first subscription (a `Vec` would cost three words on
+/// every idle connection).
+#[derive(Debug, Default)]
+#[allow(clippy::box_collection)] // the point: one word in every `Conn`
+pub(crate) struct Memberships(Option<Box<Vec<Membership>>>);
+
+impl Memberships {
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|v| v.is_empty())
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Membership> {
+        self.0.as_deref().map_or(&[][..], |v| v.as_slice()).iter()
+    }
+
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, Membership> {
+        self.0
+            .as_deref_mut()
+            .map_or(&mut [][..], |v| v.as_mut_slice())
+            .iter_mut()
+    }
+
+    pub fn push(&mut self, m: Membership) {
+        self.0.get_or_insert_with(Default::default).push(m);
+    }
+
+    pub fn swap_remove(&mut self, i: usize) -> Membership {
+        let v = self.0.as_mut().expect("index into an empty list");
+        let m = v.swap_remove(i);
+        if v.is_empty() {
+            self.0 = None;
+        }
+        m
+    }
+
+    /// Takes every membership, leaving none.
+    pub fn take(&mut self) -> Vec<Membership> {
+        self.0.take().map_or_else(Vec::new, |b| *b)
+    }
+}
+
 /// One subscriber of a topic.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Subscriber {
