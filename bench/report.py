@@ -269,7 +269,8 @@ def chart(doc, path):
         return False
     ours = {s for s in order if any(r.get("ours") for r in t[s].values())}
     colors = ["#d1495b" if s in ours else "#5b7c99" for s in order]
-    fig, ax = plt.subplots(2, 2, figsize=(13, 8.5))
+    has_bc = any("broadcast_fast" in t[s] for s in order)
+    fig, ax = plt.subplots(2, 3 if has_bc else 2, figsize=(19 if has_bc else 13, 8.5))
     x = list(range(len(order)))
 
     def bars(a, sc, key, title, scale=1.0, ylabel="", log=False):
@@ -294,6 +295,9 @@ def chart(doc, path):
     a.set_title("RTT at 10k msgs/s, 100 conns (µs, log scale; bars p50 / p99 / p99.9)", fontsize=10)
     a.set_xticks(x, order, rotation=30, ha="right", fontsize=8)
     bars(ax[1][1], "idle", "bytes_per_conn", "RSS per idle connection, 10,000 open (bytes, log scale)", 1.0, "bytes", log=True)
+    if has_bc:
+        bars(ax[0][2], "broadcast_fast", "msgs_per_s", "broadcast 1 → 1,000 subs at 2,000 msgs/s: deliveries/s in order (millions)", 1e6, "M deliveries/s")
+        bars(ax[1][2], "broadcast_fast", "delivery_us_p99", "broadcast at 2,000 msgs/s: p99 delivery latency (ms, log scale)", 1e3, "ms", log=True)
     fig.suptitle(f"wsrt (red) vs peers (blue) — {doc['date']}, 2-core shared machine: noisy, see docs/PERFORMANCE.md", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
