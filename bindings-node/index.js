@@ -64,6 +64,19 @@ function checkTopic(topic) {
   }
 }
 
+// Shared by WebSocket and SseStream: a closed connection has left every
+// topic, so it is in none and leaving one is a no-op.
+function leaveTopic(c, topic) {
+  checkTopic(topic);
+  if (c.readyState === CLOSED) return false;
+  return c._server._native.unsubscribe(c._slot, c._gen, topic);
+}
+
+function inTopic(c, topic) {
+  checkTopic(topic);
+  return c.readyState !== CLOSED && c._server._native.isSubscribed(c._slot, c._gen, topic);
+}
+
 const SLOW_POLICIES = { drop: 1, close: 2 };
 
 function slowPolicy(v, name) {
@@ -133,14 +146,11 @@ class WebSocket {
 
   /** Leaves `topic`; false if it was not subscribed (or is closed). */
   unsubscribe(topic) {
-    checkTopic(topic);
-    if (this.readyState === CLOSED) return false;
-    return this._server._native.unsubscribe(this._slot, this._gen, topic);
+    return leaveTopic(this, topic);
   }
 
   isSubscribed(topic) {
-    checkTopic(topic);
-    return this.readyState !== CLOSED && this._server._native.isSubscribed(this._slot, this._gen, topic);
+    return inTopic(this, topic);
   }
 
   /**
@@ -260,14 +270,11 @@ class SseStream {
 
   /** Leaves `topic`; false if it was not subscribed (or is closed). */
   unsubscribe(topic) {
-    checkTopic(topic);
-    if (this.readyState === CLOSED) return false;
-    return this._server._native.unsubscribe(this._slot, this._gen, topic);
+    return leaveTopic(this, topic);
   }
 
   isSubscribed(topic) {
-    checkTopic(topic);
-    return this.readyState !== CLOSED && this._server._native.isSubscribed(this._slot, this._gen, topic);
+    return inTopic(this, topic);
   }
 
   /** Sends a comment line (clients ignore it; proxies see traffic). */

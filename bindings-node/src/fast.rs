@@ -157,26 +157,8 @@ pub unsafe extern "C" fn send(
         let (Some(slot), Some(gen)) = (u32_arg(env, argv[0]), u32_arg(env, argv[1])) else {
             return type_error(env, c"wsrt: bad connection id");
         };
-        let mut ty = 0;
-        let mut len = 0usize;
-        let mut data = ptr::null_mut();
-        if sys::napi_get_typedarray_info(
-            env,
-            argv[2],
-            &mut ty,
-            &mut len,
-            &mut data,
-            ptr::null_mut(),
-            ptr::null_mut(),
-        ) != sys::Status::napi_ok
-            || ty != sys::TypedarrayType::uint8_array
-        {
+        let Some(bytes) = uint8_array(env, argv[2]) else {
             return type_error(env, c"wsrt: expected a Uint8Array");
-        }
-        let bytes: &[u8] = if len == 0 {
-            &[]
-        } else {
-            std::slice::from_raw_parts(data.cast::<u8>(), len)
         };
         let mut binary = false;
         sys::napi_get_value_bool(env, argv[3], &mut binary);
