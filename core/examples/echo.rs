@@ -1,6 +1,6 @@
 //! A minimal echo + SSE server on the Rust API: `cargo run --example echo`.
 use std::time::Duration;
-use wsrt::{Config, Event, Events, Server, SseEvent};
+use wsrt::{Config, EventType, Events, Server, SseEvent};
 
 fn main() -> wsrt::Result<()> {
     let port = std::env::var("PORT").unwrap_or_else(|_| "9001".into());
@@ -15,12 +15,12 @@ fn main() -> wsrt::Result<()> {
     loop {
         server.poll(&mut events, Some(Duration::from_millis(1000)))?;
         for ev in &events {
-            match ev {
-                Event::Message { conn, kind, data } => {
-                    let _ = server.send(*conn, *kind, events.bytes(*data));
+            match ev.kind {
+                EventType::Message => {
+                    let _ = server.send(ev.conn, ev.message_kind(), events.payload(ev));
                 }
-                Event::SseOpen { conn, .. } => streams.push(*conn),
-                Event::SseClose { conn } => streams.retain(|c| c != conn),
+                EventType::SseOpen => streams.push(ev.conn),
+                EventType::SseClose => streams.retain(|c| *c != ev.conn),
                 _ => {}
             }
         }

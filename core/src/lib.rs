@@ -3,36 +3,46 @@
 //! the C ABI, Python and Node bindings wrap.
 //!
 //! ```no_run
-//! use wsrt::{Config, Event, Events, Server};
+//! use wsrt::{Config, EventType, Events, Server};
 //! let mut server = Server::bind(Config::new("127.0.0.1:9001").websocket("/echo")).unwrap();
 //! let mut events = Events::new();
 //! loop {
 //!     server.poll(&mut events, None).unwrap();
 //!     for ev in &events {
-//!         if let Event::Message { conn, kind, data } = ev {
-//!             let _ = server.send(*conn, *kind, events.bytes(*data));
+//!         if ev.kind == EventType::Message {
+//!             let _ = server.send(ev.conn, ev.message_kind(), events.payload(ev));
 //!         }
 //!     }
 //! }
 //! ```
 //!
-//! Layers: [`proto`] holds the sans-I/O codecs; the driver (private) owns
-//! sockets, buffers and timers; [`Server`] is the public face.
+//! Layers: [`proto`] (the `wsrt-proto` crate) is the protocol as sans-I/O
+//! state machines; the driver (private) owns sockets, buffers and timers;
+//! [`Server`] and [`Handle`] are the public face. The front contract shared
+//! by C, Python and Node is here: the option schema ([`options`]), the
+//! event record ([`Event`], [`EventType`]) and the error kinds
+//! ([`ErrorKind`]).
+
+pub use wsrt_proto as proto;
 
 pub mod config;
 mod driver;
 pub mod error;
 pub mod event;
-pub mod proto;
+mod handle;
+pub mod options;
 pub mod pubsub;
 mod server;
 
-pub use config::{
-    Config, DeflateConfig, DeflateMode, OverflowPolicy, Route, RouteKind, SlowConsumerPolicy,
-};
-pub use error::{Error, Result};
-pub use event::{ConnId, Endpoint, Event, Events, MessageKind, Request, Span};
+pub use config::{listen_address, Config, SlowConsumerPolicy};
+pub use error::{Error, ErrorKind, Result};
+pub use event::{ConnId, Event, EventType, Events, Request, Span};
+pub use handle::Handle;
+pub use options::{OptionSpec, OptionValue, Unit, OPTIONS};
 pub use proto::http::RequestHead;
 pub use proto::sse::SseEvent;
+pub use proto::{
+    ConnState, DeflateConfig, DeflateMode, Endpoint, MessageKind, OverflowPolicy, Route, RouteKind,
+};
 pub use pubsub::{HistoryLimit, Publish, Published, Replay, Stats};
-pub use server::{Handle, Server};
+pub use server::Server;

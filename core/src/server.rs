@@ -1,47 +1,19 @@
-//! The public API: one `Server` that the C ABI, Python and Node wrap.
+//! The public API: one `Server` that the C ABI, Python and Node wrap. A
+//! façade: it checks arguments and forwards to the loop.
 
-use crate::config::{Config, OverflowPolicy};
-use crate::driver::compress;
-use crate::driver::conn::Phase;
-use crate::driver::writeq::{BufferPool, COPY_INTO_POOL_LIMIT};
-use crate::driver::{Loop, LISTENER, WAKER};
+use crate::config::Config;
+use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::event::{ConnId, Events, MessageKind};
-use crate::proto::frame::{self, OpCode, MAX_HEADER_LEN};
-use crate::proto::sse::{self, SseEvent};
-use bytes::Bytes;
-use mio::net::TcpListener;
-use mio::{Interest, Poll, Waker};
-use slab::Slab;
+use crate::event::{ConnId, Events};
+use crate::handle::Handle;
+use crate::proto::sse::SseEvent;
+use crate::proto::{check_close, ConnState, MessageKind};
+use crate::pubsub::{check_history, check_topic, HistoryLimit, Publish, Published, Replay, Stats};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Work handed to the loop from another thread through a [`Handle`].
-#[derive(Debug)]
-pub(crate) enum Command {
-    Wake,
-    Send {
-        conn: ConnId,
-        kind: MessageKind,
-        data: Bytes,
-    },
-    Close {
-        conn: ConnId,
-        code: u16,
-        reason: String,
-    },
-    Publish {
-        topic: Option<String>,
-        kind: MessageKind,
-        data: Bytes,
-        exclude: Option<ConnId>,
-    },
-    Shutdown,
-}
-
-/// A WebSocket and SSE server on one port, driven by [`Server::poll`].
+/// A WebSocket and SSE server, driven by [`Server::poll`].
 ///
 /// Threading: a `Server` is used from one thread at a time (it is `Send`,
 /// not `Sync`). Other threads reach it through a [`Handle`].
@@ -50,162 +22,51 @@ pub(crate) enum Command {
 /// `writev` at the next `poll` (or [`Server::flush`]), so the replies to a
 /// whole batch of events leave in one system call per connection.
 pub struct Server {
-    poll: Poll,
-    mio_events: mio::Events,
-    pub(crate) lp: Loop,
-    shared: Arc<Shared>,
-    local_addr: SocketAddr,
+    driver: Driver,
 }
 
-struct Shared {
-    commands: Arc<Mutex<Vec<Command>>>,
-    waker: Waker,
-    /// Cleared when the server is dropped, so handles that outlive it fail
-    /// instead of queuing work nobody will run.
-    alive: std::sync::atomic::AtomicBool,
-}
-
-/// A thread-safe handle for waking the loop and handing it work. Cheap to
-/// clone; calls never block on I/O.
-#[derive(Clone)]
-pub struct Handle {
-    shared: Arc<Shared>,
-}
-
-impl Handle {
-    fn submit(&self, cmd: Command) -> Result<()> {
-        if !self.shared.alive.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(Error::Io(std::io::Error::new(
-                std::io::ErrorKind::NotConnected,
-                "the server this handle belongs to is gone",
-            )));
-        }
-        self.shared
-            .commands
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(cmd);
-        self.shared.waker.wake().map_err(Error::Io)
-    }
-
-    /// Makes the next (or current) `poll` return with an `Event::Wake`.
-    pub fn wake(&self) -> Result<()> {
-        self.submit(Command::Wake)
-    }
-
-    /// Queues a message from another thread. Errors (unknown connection,
-    /// backpressure) are not reported back; use the loop thread for that.
-    pub fn send(&self, conn: ConnId, kind: MessageKind, data: Bytes) -> Result<()> {
-        if kind == MessageKind::Text && simdutf8::basic::from_utf8(&data).is_err() {
-            return Err(Error::InvalidArgument("text message is not valid UTF-8"));
-        }
-        self.submit(Command::Send { conn, kind, data })
-    }
-
-    pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> Result<()> {
-        check_close_args(code, reason)?;
-        self.submit(Command::Close {
-            conn,
-            code,
-            reason: reason.to_string(),
-        })
-    }
-
-    /// Publishes from another thread, as [`Server::publish`] (`topic`
-    /// `None`: to everyone, as [`Server::publish_all`]). The outcome is not
-    /// reported back; [`Server::stats`] counts it.
-    pub fn publish(
-        &self,
-        topic: Option<&str>,
-        kind: MessageKind,
-        data: Bytes,
-        exclude: Option<ConnId>,
-    ) -> Result<()> {
-        if let Some(t) = topic {
-            crate::pubsub::check_topic(t)?;
-        }
-        crate::pubsub::check_publish(&crate::pubsub::Publish::new(kind, &data))?;
-        self.submit(Command::Publish {
-            topic: topic.map(str::to_string),
-            kind,
-            data,
-            exclude,
-        })
-    }
-
-    /// Begins a graceful shutdown, as [`Server::begin_shutdown`].
-    pub fn shutdown(&self) -> Result<()> {
-        self.submit(Command::Shutdown)
-    }
-}
-
-fn check_close_args(code: u16, reason: &str) -> Result<()> {
-    if !frame::is_valid_close_code(code) {
-        return Err(Error::InvalidArgument(
-            "close code must be 1000-1003, 1007-1014 or 3000-4999",
-        ));
-    }
-    if reason.len() > 123 {
-        return Err(Error::InvalidArgument("close reason is over 123 bytes"));
+/// Checks what a text message must be.
+pub(crate) fn check_message(kind: MessageKind, data: &[u8]) -> Result<()> {
+    if kind == MessageKind::Text && simdutf8::basic::from_utf8(data).is_err() {
+        return Err(Error::invalid("text message is not valid UTF-8"));
     }
     Ok(())
 }
 
+pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<()> {
+    crate::proto::check_headers(headers).map_err(Error::from)
+}
+
 impl Server {
-    /// Binds the listening socket and prepares the loop.
+    /// The loop, for a call that does work: refused once the server has
+    /// shut down.
+    fn running(&mut self) -> Result<&mut Driver> {
+        match self.driver.is_finished() {
+            true => Err(Error::stopped()),
+            false => Ok(&mut self.driver),
+        }
+    }
+
+    /// Checks the configuration, binds the listening sockets and prepares
+    /// the loop.
     pub fn bind(config: Config) -> Result<Server> {
-        config.validate().map_err(Error::Config)?;
-        let addr: SocketAddr = config
-            .listen
-            .parse()
-            .map_err(|_| Error::Config("listen must be an IP:port address"))?;
-        let poll = Poll::new()?;
-        let mut listener = TcpListener::bind(addr)?;
-        let local_addr = listener.local_addr()?;
-        poll.registry()
-            .register(&mut listener, LISTENER, Interest::READABLE)?;
-        let waker = Waker::new(poll.registry(), WAKER)?;
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let lp = Loop {
-            config,
-            registry: poll.registry().try_clone()?,
-            listener: Some(listener),
-            conns: Slab::new(),
-            next_generation: 0,
-            timers: Default::default(),
-            pool: BufferPool::default(),
-            read_buf: vec![0; 64 * 1024],
-            dirty: Vec::new(),
-            resume: Vec::new(),
-            owed_closes: Vec::new(),
-            shared_deflate: Default::default(),
-            topics: Default::default(),
-            events: Events::new(),
-            commands: commands.clone(),
-            now: Instant::now(),
-            accept_retry_at: None,
-            shutdown_deadline: None,
-        };
         Ok(Server {
-            poll,
-            mio_events: mio::Events::with_capacity(1024),
-            lp,
-            shared: Arc::new(Shared {
-                commands,
-                waker,
-                alive: std::sync::atomic::AtomicBool::new(true),
-            }),
-            local_addr,
+            driver: Driver::bind(config)?,
         })
     }
 
-    /// The address actually bound (useful with port 0).
+    /// The first address bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.driver.local_addrs()[0]
+    }
+
+    /// Every address bound (a host name may resolve to several).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        self.driver.local_addrs()
     }
 
     pub fn config(&self) -> &Config {
-        &self.lp.config
+        self.driver.config()
     }
 
     /// Runs the loop once: flushes queued output, waits up to `timeout` for
@@ -213,156 +74,209 @@ impl Server {
     /// the contents of `events` with everything that happened. Payloads in
     /// `events` stay valid until it is next cleared or reused.
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
-        let lp = &mut self.lp;
-        lp.now = Instant::now();
-        lp.send_owed_closes();
-        lp.run_commands();
-        lp.flush_dirty();
-        let wait = lp.next_timeout(timeout);
-        match self.poll.poll(&mut self.mio_events, wait) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.mio_events.clear(),
-            Err(e) => return Err(Error::Io(e)),
-        }
-        lp.now = Instant::now();
-        lp.run_resumed();
-        for ev in self.mio_events.iter() {
-            match ev.token() {
-                LISTENER => lp.accept_all(),
-                WAKER => lp.run_commands(),
-                token => {
-                    let slot = token.0;
-                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                        lp.on_readable(slot, ev.is_read_closed() || ev.is_error());
-                    }
-                    if ev.is_writable() && lp.conns.contains(slot) {
-                        lp.flush_slot(slot);
-                    }
-                }
-            }
-        }
-        lp.run_timers();
-        lp.flush_dirty();
-        events.clear();
-        std::mem::swap(events, &mut lp.events);
-        Ok(())
+        self.driver.poll(events, timeout)
     }
 
     /// Writes queued output now instead of at the next `poll`. A host loop
     /// that sends outside of event handling (a timer, another task) calls
     /// this after sending. Events it causes arrive with the next `poll`.
     pub fn flush(&mut self) {
-        self.lp.now = Instant::now();
-        self.lp.send_owed_closes();
-        self.lp.flush_dirty();
+        self.driver.flush();
     }
 
     /// How long a host event loop may sleep before calling `poll` again
     /// (timers), or `None` if only I/O can wake it.
     pub fn next_timeout(&self) -> Option<Duration> {
-        self.lp.next_timeout(None)
+        self.driver.next_timeout()
     }
 
-    /// A thread-safe handle for waking the loop from other threads.
+    /// A thread-safe handle for other threads.
     pub fn handle(&self) -> Handle {
-        Handle {
-            shared: self.shared.clone(),
-        }
+        Handle::new(self.driver.inbox())
     }
 
     /// Live connections (in any phase).
     pub fn connection_count(&self) -> usize {
-        self.lp.conns.len()
+        self.driver.connection_count()
     }
 
-    /// Sends a text message.
-    pub fn send_text(&mut self, conn: ConnId, text: &str) -> Result<()> {
-        self.send_message(conn, OpCode::Text, text.as_bytes())
-    }
-
-    /// Sends a binary message.
-    pub fn send_binary(&mut self, conn: ConnId, data: &[u8]) -> Result<()> {
-        self.send_message(conn, OpCode::Binary, data)
-    }
-
-    /// Sends a message of either kind. Text must be valid UTF-8.
+    /// Sends a message. Text must be valid UTF-8.
     pub fn send(&mut self, conn: ConnId, kind: MessageKind, data: &[u8]) -> Result<()> {
-        match kind {
-            MessageKind::Text => {
-                simdutf8::basic::from_utf8(data)
-                    .map_err(|_| Error::InvalidArgument("text message is not valid UTF-8"))?;
-                self.send_message(conn, OpCode::Text, data)
-            }
-            MessageKind::Binary => self.send_message(conn, OpCode::Binary, data),
-        }
+        check_message(kind, data)?;
+        self.running()?.send(conn, kind, data)
     }
 
-    fn send_message(&mut self, conn: ConnId, opcode: OpCode, data: &[u8]) -> Result<()> {
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        self.lp.queue_message(slot, opcode, data)
+    pub fn send_text(&mut self, conn: ConnId, text: &str) -> Result<()> {
+        self.running()?
+            .send(conn, MessageKind::Text, text.as_bytes())
     }
 
-    /// Sends a ping (payload at most 125 bytes); the answer arrives as an
-    /// `Event::Pong`.
+    pub fn send_binary(&mut self, conn: ConnId, data: &[u8]) -> Result<()> {
+        self.running()?.send(conn, MessageKind::Binary, data)
+    }
+
+    /// Sends a ping (payload at most 125 bytes); the answer arrives as a
+    /// pong event.
     pub fn ping(&mut self, conn: ConnId, payload: &[u8]) -> Result<()> {
-        if payload.len() > 125 {
-            return Err(Error::InvalidArgument("ping payload is over 125 bytes"));
-        }
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        self.lp.queue_frame(slot, OpCode::Ping, payload, false)
+        self.running()?.ping(conn, payload)
     }
 
     /// Closes a WebSocket with `code` and `reason` (the close handshake
-    /// completes in the background; `Event::Close` reports the end), or ends
-    /// an SSE stream (`Event::SseClose` follows).
+    /// completes in the background; its close event reports the end), or
+    /// ends an event stream (its stream-close event follows).
     pub fn close(&mut self, conn: ConnId, code: u16, reason: &str) -> Result<()> {
-        self.lp.close(conn, code, reason)
+        check_close(code, reason)?;
+        self.running()?.close(conn, code, reason)
     }
 
-    /// Accepts a request delivered as `Event::Request`, optionally choosing
-    /// one of the subprotocols the client offered.
-    pub fn accept(&mut self, conn: ConnId, protocol: Option<&str>) -> Result<()> {
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        self.lp.approve(slot, Ok(protocol.map(str::to_string)))
+    /// Drops a connection at once, without a close handshake (as `ws`'s
+    /// `terminate()`); its close event follows with 1006.
+    pub fn terminate(&mut self, conn: ConnId) -> Result<()> {
+        self.running()?.terminate(conn)
     }
 
-    /// Refuses a request delivered as `Event::Request` with an HTTP status
-    /// (400-599) and a short text body.
-    pub fn reject(&mut self, conn: ConnId, status: u16, body: &str) -> Result<()> {
+    /// Accepts a request delivered as a request event, optionally choosing
+    /// one of the subprotocols the client offered and adding response
+    /// headers (`Set-Cookie`, CORS, ...).
+    pub fn accept(
+        &mut self,
+        conn: ConnId,
+        protocol: Option<&str>,
+        headers: &[(String, String)],
+    ) -> Result<()> {
+        check_headers(headers)?;
+        self.running()?.accept(conn, protocol, headers)
+    }
+
+    /// Refuses a request delivered as a request event with an HTTP status
+    /// (400-599), a short text body and response headers
+    /// (`WWW-Authenticate`, ...).
+    pub fn reject(
+        &mut self,
+        conn: ConnId,
+        status: u16,
+        body: &str,
+        headers: &[(String, String)],
+    ) -> Result<()> {
         if !(400..=599).contains(&status) {
-            return Err(Error::InvalidArgument("reject status must be 400-599"));
+            return Err(Error::invalid(format!(
+                "reject status must be 400-599, not {status}"
+            )));
         }
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        self.lp.approve(slot, Err((status, body.to_string())))
+        check_headers(headers)?;
+        self.running()?.reject(conn, status, body, headers)
     }
 
-    /// Sends one event on an SSE stream.
+    /// Sends one event on an event stream.
     pub fn sse_send(&mut self, conn: ConnId, event: &SseEvent<'_>) -> Result<()> {
-        sse::validate(event)?;
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        let need = sse::encoded_len_hint(event);
-        self.lp.queue_sse(slot, need, |v| {
-            let _ = sse::encode_event(v, event);
-        })
+        self.running()?.sse_send(conn, event)
     }
 
-    /// Sends a comment on an SSE stream (ignored by clients).
+    /// Sends a comment on an event stream (ignored by clients).
     pub fn sse_comment(&mut self, conn: ConnId, text: &str) -> Result<()> {
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        self.lp
-            .queue_sse(slot, text.len() + 8, |v| sse::encode_comment(v, text))
+        self.running()?.sse_comment(conn, text)
     }
 
     /// Bytes queued for a connection and not yet taken by the socket.
     pub fn buffered_amount(&self, conn: ConnId) -> Result<usize> {
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        Ok(self.lp.conns[slot].out.len())
+        self.driver.buffered_amount(conn)
     }
 
     /// The peer address of a live connection.
     pub fn peer_addr(&self, conn: ConnId) -> Result<SocketAddr> {
-        let slot = self.lp.slot(conn).ok_or(Error::UnknownConnection)?;
-        Ok(self.lp.conns[slot].socket.peer_addr()?)
+        self.driver.peer_addr(conn)
+    }
+
+    /// The connection's state as the application sees it (`Closed` for an
+    /// id the server does not know).
+    pub fn state(&self, conn: ConnId) -> ConnState {
+        self.driver.state(conn)
+    }
+
+    /// Stores a value (a C pointer, an index) with a connection; every
+    /// later event of the connection carries it.
+    pub fn set_user_data(&mut self, conn: ConnId, data: usize) -> Result<()> {
+        self.running()?.set_user_data(conn, data)
+    }
+
+    pub fn user_data(&self, conn: ConnId) -> Result<usize> {
+        self.driver.user_data(conn)
+    }
+
+    /// Adds a WebSocket or SSE connection to `topic`. Returns false if it
+    /// was already subscribed. A connection leaves all its topics when it
+    /// closes.
+    pub fn subscribe(&mut self, conn: ConnId, topic: &str) -> Result<bool> {
+        check_topic(topic)?;
+        self.running()?.subscribe(conn, topic)
+    }
+
+    /// Subscribes and replays, from the topic's history, what the client
+    /// missed after `last_event_id` (`None`: the `Last-Event-ID` header
+    /// the SSE client sent, if any). See [`Replay`] for what the app must
+    /// do when events were missed.
+    pub fn resume(
+        &mut self,
+        conn: ConnId,
+        topic: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Replay> {
+        check_topic(topic)?;
+        self.running()?.resume(conn, topic, last_event_id)
+    }
+
+    /// Removes a connection from `topic`; false if it was not subscribed.
+    pub fn unsubscribe(&mut self, conn: ConnId, topic: &str) -> Result<bool> {
+        check_topic(topic)?;
+        self.running()?.unsubscribe(conn, topic)
+    }
+
+    /// Whether `conn` is subscribed to `topic` (false for unknown ids).
+    pub fn is_subscribed(&self, conn: ConnId, topic: &str) -> bool {
+        self.driver.is_subscribed(conn, topic)
+    }
+
+    /// Sends a message to every subscriber of `topic`, WebSocket and SSE
+    /// alike (binary messages skip SSE streams, which carry text only).
+    /// The frame is encoded (and, where the subscribers' parameters allow,
+    /// compressed) once and the same bytes are queued to each.
+    pub fn publish(&mut self, topic: &str, msg: &Publish<'_>) -> Result<Published> {
+        check_topic(topic)?;
+        self.running()?.publish(Some(topic), msg)
+    }
+
+    /// Sends a message to every open WebSocket and SSE stream.
+    pub fn publish_all(&mut self, msg: &Publish<'_>) -> Result<Published> {
+        self.running()?.publish(None, msg)
+    }
+
+    /// Live subscribers of `topic`.
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.driver.subscriber_count(topic)
+    }
+
+    /// Makes `topic` keep its recent events for [`Server::resume`]. Event
+    /// ids increase across all topics of this server instance; an id from
+    /// another instance (an earlier run, another worker) is a miss. Exact
+    /// resume assumes one history topic per SSE stream. SSE subscribers of
+    /// a topic with history are closed rather than skipped when slow,
+    /// whatever the policy, so that they resume without a gap.
+    pub fn set_topic_history(&mut self, topic: &str, limit: HistoryLimit) -> Result<()> {
+        check_topic(topic)?;
+        check_history(&limit)?;
+        self.running()?.set_topic_history(topic, limit);
+        Ok(())
+    }
+
+    /// Stops keeping `topic`'s history and forgets it.
+    pub fn clear_topic_history(&mut self, topic: &str) -> Result<()> {
+        check_topic(topic)?;
+        self.running()?.clear_topic_history(topic);
+        Ok(())
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.driver.stats()
     }
 
     /// Starts a graceful shutdown: stop accepting, close every WebSocket
@@ -370,17 +284,15 @@ impl Server {
     /// polling until [`Server::is_finished`]; connections still open after
     /// `close_timeout` are dropped.
     pub fn begin_shutdown(&mut self) {
-        self.lp.now = Instant::now();
-        self.lp.begin_shutdown();
+        self.driver.begin_shutdown();
     }
 
     /// True once a shutdown has begun and every connection is gone.
     pub fn is_finished(&self) -> bool {
-        self.lp.shutdown_deadline.is_some() && self.lp.conns.is_empty()
+        self.driver.is_finished()
     }
 
-    /// Shuts down and polls until done, discarding events. For programs
-    /// that have nothing more to do with them.
+    /// Shuts down and polls until done, discarding events.
     pub fn shutdown(&mut self) -> Result<()> {
         self.begin_shutdown();
         let mut events = Events::new();
@@ -391,151 +303,11 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.shared
-            .alive
-            .store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
 /// The epoll descriptor: readable whenever `poll` has work. A host event
 /// loop (asyncio `add_reader`, libuv `uv_poll`, a C loop) watches it and
 /// calls `poll` with a zero timeout; it must also honour `next_timeout`.
 impl AsRawFd for Server {
     fn as_raw_fd(&self) -> RawFd {
-        self.poll.as_raw_fd()
-    }
-}
-
-impl Loop {
-    /// Queues a data message (the app's send path).
-    pub(crate) fn queue_message(&mut self, slot: usize, opcode: OpCode, data: &[u8]) -> Result<()> {
-        self.queue_frame(slot, opcode, data, true)
-    }
-
-    pub(crate) fn queue_frame(
-        &mut self,
-        slot: usize,
-        opcode: OpCode,
-        data: &[u8],
-        counts_toward_cap: bool,
-    ) -> Result<()> {
-        let conn = &mut self.conns[slot];
-        match conn.phase {
-            Phase::WebSocket { closing: None, .. } => {}
-            Phase::WebSocket { .. } | Phase::Linger { .. } => return Err(Error::Closed),
-            _ => return Err(Error::WrongState("not an open WebSocket")),
-        }
-        let frame_len = data.len() + MAX_HEADER_LEN;
-        if counts_toward_cap && conn.out.len() + frame_len > self.config.max_buffered {
-            conn.wants_drain = true;
-            if self.config.overflow_policy == OverflowPolicy::Close {
-                let id = conn.id;
-                let _ = self.close(id, 1008, "send buffer limit exceeded");
-            }
-            return Err(Error::Backpressure);
-        }
-        self.push_frame(slot, opcode, data);
-        Ok(())
-    }
-
-    /// Queues one whole frame for an open WebSocket, compressed when the
-    /// connection negotiated permessage-deflate and the message is big
-    /// enough. No checks: the callers have made them.
-    pub(crate) fn push_frame(&mut self, slot: usize, opcode: OpCode, data: &[u8]) {
-        let conn = &mut self.conns[slot];
-        let mut data = data;
-        let mut hdr = [0u8; MAX_HEADER_LEN];
-        let compressed = match conn.deflate.as_deref_mut() {
-            // Control frames are never compressed (RFC 7692 §6.1).
-            Some(state)
-                if matches!(opcode, OpCode::Text | OpCode::Binary)
-                    && state.compresses(&self.config.deflate, data.len()) =>
-            {
-                let shared = &mut self.shared_deflate;
-                compress::compress(&self.config.deflate, state, shared, data, self.now);
-                data = &self.shared_deflate.scratch;
-                true
-            }
-            _ => false,
-        };
-        let n = frame::encode_header(&mut hdr, true, opcode, data.len());
-        if compressed {
-            hdr[0] |= 0x40; // RSV1: this message is compressed (RFC 7692 §6)
-        }
-        if data.len() > COPY_INTO_POOL_LIMIT {
-            conn.out.append(&mut self.pool, &hdr[..n]);
-            conn.out.push_shared(Bytes::copy_from_slice(data));
-        } else {
-            conn.out.append_with(&mut self.pool, n + data.len(), |v| {
-                v.extend_from_slice(&hdr[..n]);
-                v.extend_from_slice(data);
-            });
-        }
-        self.mark_dirty(slot);
-    }
-
-    pub(crate) fn queue_sse(
-        &mut self,
-        slot: usize,
-        need: usize,
-        encode: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<()> {
-        let conn = &mut self.conns[slot];
-        match conn.phase {
-            Phase::Sse => {}
-            Phase::Linger { .. } => return Err(Error::Closed),
-            _ => return Err(Error::WrongState("not an SSE stream")),
-        }
-        if conn.out.len() + need > self.config.max_buffered {
-            conn.wants_drain = true;
-            if self.config.overflow_policy == OverflowPolicy::Close {
-                let id = conn.id;
-                let _ = self.close(id, 1008, "");
-            }
-            return Err(Error::Backpressure);
-        }
-        conn.out.append_with(&mut self.pool, need, encode);
-        conn.last_write = self.now;
-        self.mark_dirty(slot);
-        Ok(())
-    }
-
-    pub(crate) fn close(&mut self, id: ConnId, code: u16, reason: &str) -> Result<()> {
-        check_close_args(code, reason)?;
-        let slot = self.slot(id).ok_or(Error::UnknownConnection)?;
-        let conn = &mut self.conns[slot];
-        match &mut conn.phase {
-            Phase::WebSocket {
-                closing: closing @ None,
-                ending: None,
-                ..
-            } => {
-                *closing = Some(self.now);
-                let leaves_topics = !conn.topics.is_empty();
-                conn.out.append_with(&mut self.pool, 4 + reason.len(), |v| {
-                    frame::write_close(v, Some(code), reason)
-                });
-                // Nothing follows our close frame, so FIN can follow it; the
-                // peer's close frame still arrives on the read side.
-                conn.shut_after_flush = true;
-                self.mark_dirty(slot);
-                self.arm(slot, self.now + self.config.close_timeout);
-                if leaves_topics {
-                    self.drop_topics(slot);
-                }
-                Ok(())
-            }
-            Phase::Sse => {
-                self.report_close(slot, code, reason);
-                self.linger(slot);
-                Ok(())
-            }
-            Phase::WebSocket { .. } | Phase::Linger { .. } => Err(Error::Closed),
-            Phase::Head { .. } | Phase::Approval { .. } => {
-                Err(Error::WrongState("connection is not open; use reject"))
-            }
-        }
+        self.driver.raw_fd()
     }
 }

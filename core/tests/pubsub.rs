@@ -3,7 +3,7 @@
 //!
 //! The app under test: WebSocket clients on `/ws` join topic "room" and
 //! every message they send is published there (sender included); SSE
-//! clients on `/sse` join "room" with `subscribe_since` and get an
+//! clients on `/sse` join "room" with `resume` and get an
 //! `event: snapshot` when the history cannot cover their `Last-Event-ID`.
 
 use std::io::{ErrorKind, Read, Write};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 use wsrt::{
-    Config, ConnId, Event, Events, HistoryLimit, MessageKind, Publish, Replay, Server,
+    Config, ConnId, Event, EventType, Events, HistoryLimit, MessageKind, Publish, Replay, Server,
     SlowConsumerPolicy, SseEvent, Stats,
 };
 
@@ -128,35 +128,35 @@ impl Drop for Harness {
 }
 
 fn app(server: &mut Server, ev: &Event, events: &Events, seen: &Mutex<Seen>) {
-    match ev {
-        Event::Open { conn, .. } => {
-            assert!(server.subscribe(*conn, "room").unwrap());
-            assert!(!server.subscribe(*conn, "room").unwrap(), "already in");
-            seen.lock().unwrap().opened.push(*conn);
+    let conn = ev.conn;
+    match ev.kind {
+        EventType::Open => {
+            assert!(server.subscribe(conn, "room").unwrap());
+            assert!(!server.subscribe(conn, "room").unwrap(), "already in");
+            seen.lock().unwrap().opened.push(conn);
         }
-        Event::Message { kind, data, .. } => {
-            let msg = Publish::new(*kind, events.bytes(*data));
+        EventType::Message => {
+            let msg = Publish::new(ev.message_kind(), events.payload(ev));
             server.publish("room", &msg).unwrap();
         }
-        Event::SseOpen { conn, request } => {
-            let replay = server
-                .subscribe_since(*conn, "room", request.last_event_id())
-                .unwrap();
+        EventType::SseOpen => {
+            // No id given: the stream's own Last-Event-ID.
+            let replay = server.resume(conn, "room", None).unwrap();
             if replay == Replay::Missed {
                 let snapshot = SseEvent {
                     event: Some("snapshot"),
                     data: "full state",
                     ..SseEvent::default()
                 };
-                server.sse_send(*conn, &snapshot).unwrap();
+                server.sse_send(conn, &snapshot).unwrap();
             }
             let mut s = seen.lock().unwrap();
-            s.sse_opened.push(*conn);
+            s.sse_opened.push(conn);
             s.replays.push(replay);
         }
-        Event::Close { conn, code, reason } => {
-            let reason = events.text(*reason).to_string();
-            seen.lock().unwrap().closes.push((*conn, *code, reason));
+        EventType::Close => {
+            let reason = events.text(ev).to_string();
+            seen.lock().unwrap().closes.push((conn, ev.code, reason));
         }
         _ => {}
     }
@@ -492,7 +492,7 @@ fn history_harness(max_events: usize) -> Harness {
             "room",
             HistoryLimit {
                 max_events,
-                max_age: None,
+                max_age: Duration::ZERO,
             },
         )
         .unwrap()
@@ -590,7 +590,7 @@ fn history_is_bounded_by_age() {
             "room",
             HistoryLimit {
                 max_events: 1000,
-                max_age: Some(Duration::from_millis(200)),
+                max_age: Duration::from_millis(200),
             },
         )
         .unwrap()
@@ -609,10 +609,10 @@ fn publish_from_another_thread() {
     let handle = h.call(|s| s.handle());
     std::thread::spawn(move || {
         handle
-            .publish(Some("room"), MessageKind::Text, "from afar".into(), None)
+            .publish(Some("room"), &Publish::text("from afar"))
             .unwrap();
         assert!(handle
-            .publish(Some("room"), MessageKind::Text, vec![0xffu8].into(), None)
+            .publish(Some("room"), &Publish::new(MessageKind::Text, &[0xffu8]))
             .is_err());
     })
     .join()
@@ -620,13 +620,17 @@ fn publish_from_another_thread() {
     assert_eq!(text(&mut a), "from afar");
 }
 
+/// Keeps `n` events of `topic` (0: turns its history off).
 fn set_history(h: &Harness, topic: &'static str, n: usize) {
     h.call(move |s| {
+        if n == 0 {
+            return s.clear_topic_history(topic).unwrap();
+        }
         s.set_topic_history(
             topic,
             HistoryLimit {
                 max_events: n,
-                max_age: None,
+                max_age: Duration::ZERO,
             },
         )
         .unwrap()

@@ -5,7 +5,7 @@
 //! that goes wrong fails instead of hanging.
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -17,8 +17,8 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::Message;
 use wsrt::{
-    Config, ConnId, Endpoint, Error, Event, Events, Handle, MessageKind, Route, RouteKind, Server,
-    SseEvent,
+    Config, ConnId, Endpoint, ErrorKind, Event, EventType, Events, Handle, MessageKind, Route,
+    RouteKind, Server, SseEvent,
 };
 
 /// How long any single wait in a test may take before the test fails.
@@ -72,48 +72,46 @@ enum Ev {
 
 impl Ev {
     fn from_event(ev: &Event, events: &Events) -> Ev {
-        match ev {
-            Event::Request {
+        let conn = ev.conn;
+        let request = events.request(ev);
+        let path = || request.expect("request").path().to_string();
+        match ev.kind {
+            EventType::Request => Ev::Request {
                 conn,
-                endpoint,
-                request,
-            } => Ev::Request {
-                conn: *conn,
-                endpoint: *endpoint,
-                path: request.path().to_string(),
-                protocols: request.protocols.clone(),
+                endpoint: ev.endpoint,
+                path: path(),
+                protocols: request.expect("request").protocols.clone(),
             },
-            Event::Open {
+            EventType::Open => Ev::Open {
                 conn,
-                request,
-                protocol,
-            } => Ev::Open {
-                conn: *conn,
-                path: request.path().to_string(),
-                protocol: protocol.clone(),
+                path: path(),
+                protocol: (ev.data.len > 0).then(|| events.text(ev).to_string()),
             },
-            Event::Message { conn, kind, data } => Ev::Message {
-                conn: *conn,
-                kind: *kind,
-                data: events.bytes(*data).to_vec(),
+            EventType::Message => Ev::Message {
+                conn,
+                kind: ev.message_kind(),
+                data: events.payload(ev).to_vec(),
             },
-            Event::Pong { conn, data } => Ev::Pong {
-                conn: *conn,
-                data: events.bytes(*data).to_vec(),
+            EventType::Pong => Ev::Pong {
+                conn,
+                data: events.payload(ev).to_vec(),
             },
-            Event::Close { conn, code, reason } => Ev::Close {
-                conn: *conn,
-                code: *code,
-                reason: events.text(*reason).to_string(),
+            EventType::Close => Ev::Close {
+                conn,
+                code: ev.code,
+                reason: events.text(ev).to_string(),
             },
-            Event::SseOpen { conn, request } => Ev::SseOpen {
-                conn: *conn,
-                path: request.path().to_string(),
-                last_event_id: request.last_event_id().map(str::to_string),
+            EventType::SseOpen => Ev::SseOpen {
+                conn,
+                path: path(),
+                last_event_id: request
+                    .expect("request")
+                    .last_event_id()
+                    .map(str::to_string),
             },
-            Event::SseClose { conn } => Ev::SseClose { conn: *conn },
-            Event::Drain { conn } => Ev::Drain { conn: *conn },
-            Event::Wake => Ev::Wake,
+            EventType::SseClose => Ev::SseClose { conn },
+            EventType::Drain => Ev::Drain { conn },
+            EventType::Wake => Ev::Wake,
         }
     }
 }
@@ -143,8 +141,8 @@ fn cfg() -> Config {
 /// The app that echoes every message back.
 fn echo() -> App {
     Box::new(|server, ev, events| {
-        if let Event::Message { conn, kind, data } = ev {
-            let _ = server.send(*conn, *kind, events.bytes(*data));
+        if ev.kind == EventType::Message {
+            let _ = server.send(ev.conn, ev.message_kind(), events.payload(ev));
         }
     })
 }
@@ -580,7 +578,7 @@ fn next_data(ws: &mut Ws) -> Message {
 
 fn is_timeout(e: &tungstenite::Error) -> bool {
     matches!(e, tungstenite::Error::Io(io)
-        if matches!(io.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut))
+        if matches!(io.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut))
 }
 
 // ---------------------------------------------------------------------------
@@ -855,7 +853,7 @@ fn oversized_heads_get_431() {
 #[test]
 fn origin_allow_list() {
     let mut config = cfg().websocket("/ws").sse("/events");
-    config.allowed_origins = Some(vec!["https://good.example".into()]);
+    config.allowed_origins = vec!["https://good.example".into()];
     let ts = TestServer::echo(config);
 
     let r = http(
@@ -1217,7 +1215,7 @@ fn server_close_reaches_client() {
     // The connection is gone for the app.
     assert!(matches!(
         ts.call(move |s| s.send_text(conn, "late")),
-        Err(Error::UnknownConnection | Error::Closed)
+        Err(e) if matches!(e.kind(), ErrorKind::UnknownConnection | ErrorKind::Closed)
     ));
 }
 
@@ -1230,7 +1228,11 @@ fn server_close_then_sends_are_refused() {
         let a = s.close(conn, 3000, "");
         let b = s.send_text(conn, "after close");
         let c = s.close(conn, 1000, "");
-        (a.is_ok(), matches!(b, Err(Error::Closed)), c.is_err())
+        (
+            a.is_ok(),
+            matches!(b, Err(e) if e.kind() == ErrorKind::Closed),
+            c.is_err(),
+        )
     });
     assert_eq!(r, (true, true, true));
     assert_eq!(read_close(&mut s), (Some(3000), String::new()));
@@ -1250,7 +1252,7 @@ fn invalid_close_arguments_are_rejected() {
         assert!(
             matches!(
                 ts.call(move |s| s.close(conn, code, "")),
-                Err(Error::InvalidArgument(_))
+                Err(e) if e.kind() == ErrorKind::InvalidArgument
             ),
             "code {code}"
         );
@@ -1258,19 +1260,19 @@ fn invalid_close_arguments_are_rejected() {
     let long = "x".repeat(124);
     assert!(matches!(
         ts.call(move |s| s.close(conn, 1000, &long)),
-        Err(Error::InvalidArgument(_))
+        Err(e) if e.kind() == ErrorKind::InvalidArgument
     ));
     assert!(matches!(
         ts.handle.close(conn, 1006, ""),
-        Err(Error::InvalidArgument(_))
+        Err(e) if e.kind() == ErrorKind::InvalidArgument
     ));
     // None of that touched the connection.
     c.send(Message::text("alive")).unwrap();
     assert_eq!(next_data(&mut c), Message::text("alive"));
-    let unknown = ConnId(u64::MAX);
+    let unknown = ConnId::from_raw(u64::MAX);
     assert!(matches!(
         ts.call(move |s| s.close(unknown, 1000, "")),
-        Err(Error::UnknownConnection)
+        Err(e) if e.kind() == ErrorKind::UnknownConnection
     ));
 }
 
@@ -1323,7 +1325,7 @@ fn app_ping_yields_pong_event() {
     }
     assert!(matches!(
         ts.call(move |s| s.ping(conn, &[0u8; 126])),
-        Err(Error::InvalidArgument(_))
+        Err(e) if e.kind() == ErrorKind::InvalidArgument
     ));
 }
 
@@ -1334,7 +1336,7 @@ fn app_ping_yields_pong_event() {
 #[test]
 fn idle_peer_is_pinged_then_dropped() {
     let mut config = cfg().websocket("/ws");
-    config.idle_timeout = Some(Duration::from_millis(400));
+    config.idle_timeout = Duration::from_millis(400);
     let mut ts = TestServer::echo(config);
     // Taken before the request, so it is no later than the server's last
     // read from us.
@@ -1359,7 +1361,7 @@ fn idle_peer_is_pinged_then_dropped() {
 #[test]
 fn responsive_peer_survives_idle_timeout() {
     let mut config = cfg().websocket("/ws");
-    config.idle_timeout = Some(Duration::from_millis(400));
+    config.idle_timeout = Duration::from_millis(400);
     let mut ts = TestServer::echo(config);
     let mut c = ws(ts.addr, "/ws");
     let conn = ts.wait_open();
@@ -1390,7 +1392,7 @@ fn responsive_peer_survives_idle_timeout() {
 #[test]
 fn raw_pongs_keep_idle_connection_alive() {
     let mut config = cfg().websocket("/ws");
-    config.idle_timeout = Some(Duration::from_millis(400));
+    config.idle_timeout = Duration::from_millis(400);
     let mut ts = TestServer::echo(config);
     let mut s = raw_ws(ts.addr, "/ws");
     let conn = ts.wait_open();
@@ -1435,24 +1437,24 @@ fn approval_accept_with_protocol() {
     let e = s.read(&mut b).unwrap_err();
     assert!(matches!(
         e.kind(),
-        ErrorKind::WouldBlock | ErrorKind::TimedOut
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     ));
     s.set_read_timeout(Some(WAIT)).unwrap();
     // More bytes sent while waiting are kept too.
     s.write_all(&masked(OP_TEXT, b"while waiting")).unwrap();
 
     assert!(matches!(
-        ts.call(move |s| s.accept(conn, Some("nope"))),
-        Err(Error::InvalidArgument(_))
+        ts.call(move |s| s.accept(conn, Some("nope"), &[])),
+        Err(e) if e.kind() == ErrorKind::InvalidArgument
     ));
     assert!(matches!(
         ts.call(move |s| s.send_text(conn, "too early")),
-        Err(Error::WrongState(_))
+        Err(e) if e.kind() == ErrorKind::WrongState
     ));
-    ts.call(move |s| s.accept(conn, Some("chat"))).unwrap();
+    ts.call(move |s| s.accept(conn, Some("chat"), &[])).unwrap();
     assert!(matches!(
-        ts.call(move |s| s.accept(conn, None)),
-        Err(Error::WrongState(_))
+        ts.call(move |s| s.accept(conn, None, &[])),
+        Err(e) if e.kind() == ErrorKind::WrongState
     ));
     let (status, headers) = read_head(&mut s);
     assert_eq!(status, 101);
@@ -1483,10 +1485,10 @@ fn approval_reject() {
     let (conn, protocols) = ts.wait_request();
     assert!(protocols.is_empty());
     assert!(matches!(
-        ts.call(move |s| s.reject(conn, 200, "")),
-        Err(Error::InvalidArgument(_))
+        ts.call(move |s| s.reject(conn, 200, "", &[])),
+        Err(e) if e.kind() == ErrorKind::InvalidArgument
     ));
-    ts.call(move |s| s.reject(conn, 401, "no")).unwrap();
+    ts.call(move |s| s.reject(conn, 401, "no", &[])).unwrap();
     let all = read_to_eof(&mut s);
     let text = String::from_utf8(all).unwrap();
     assert!(text.starts_with("HTTP/1.1 401 "), "{text}");
@@ -1515,7 +1517,7 @@ fn approval_times_out() {
 fn sse_with_approval() {
     let route = Route::new("/events", RouteKind::Sse).with_approval();
     let mut config = cfg().route(route);
-    config.sse_keepalive = None;
+    config.sse_keepalive = Duration::ZERO;
     let mut ts = TestServer::echo(config);
     let mut s = tcp(ts.addr);
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nLast-Event-ID: 9\r\n\r\n")
@@ -1535,10 +1537,10 @@ fn sse_with_approval() {
     };
     assert!(protocols.is_empty());
     assert!(matches!(
-        ts.call(move |s| s.accept(conn, Some("chat"))),
-        Err(Error::InvalidArgument(_))
+        ts.call(move |s| s.accept(conn, Some("chat"), &[])),
+        Err(e) if e.kind() == ErrorKind::InvalidArgument
     ));
-    ts.call(move |s| s.accept(conn, None)).unwrap();
+    ts.call(move |s| s.accept(conn, None, &[])).unwrap();
     assert_eq!(read_head(&mut s).0, 200);
     let (c2, last) = ts.wait_sse_open();
     assert_eq!((c2, last.as_deref()), (conn, Some("9")));
@@ -1566,8 +1568,8 @@ fn client_leaving_during_approval_is_reported_promptly() {
         start.elapsed()
     );
     assert!(matches!(
-        ts.call(move |s| s.accept(conn, None)),
-        Err(Error::UnknownConnection)
+        ts.call(move |s| s.accept(conn, None, &[])),
+        Err(e) if e.kind() == ErrorKind::UnknownConnection
     ));
 
     let mut s = tcp(ts.addr);
@@ -1600,7 +1602,7 @@ fn read_n(s: &mut TcpStream, n: usize) -> Vec<u8> {
 
 fn sse_config() -> Config {
     let mut config = cfg().sse("/events").websocket("/ws");
-    config.sse_keepalive = None;
+    config.sse_keepalive = Duration::ZERO;
     config
 }
 
@@ -1673,9 +1675,9 @@ fn sse_stream_headers_and_events() {
         );
         let ws_send = s.send_text(conn, "not a websocket");
         (
-            matches!(bad_id, Err(Error::InvalidArgument(_))),
-            matches!(bad_event, Err(Error::InvalidArgument(_))),
-            matches!(ws_send, Err(Error::WrongState(_))),
+            matches!(bad_id, Err(e) if e.kind() == ErrorKind::InvalidArgument),
+            matches!(bad_event, Err(e) if e.kind() == ErrorKind::InvalidArgument),
+            matches!(ws_send, Err(e) if e.kind() == ErrorKind::WrongState),
         )
     });
     assert_eq!(r, (true, true, true));
@@ -1688,7 +1690,7 @@ fn sse_stream_headers_and_events() {
     );
     assert!(matches!(
         ts.call(move |s| s.sse_comment(conn, "gone")),
-        Err(Error::UnknownConnection)
+        Err(e) if e.kind() == ErrorKind::UnknownConnection
     ));
 }
 
@@ -1725,7 +1727,7 @@ fn sse_without_last_event_id_and_app_close() {
 #[test]
 fn sse_keepalive_comment() {
     let mut config = sse_config();
-    config.sse_keepalive = Some(Duration::from_millis(200));
+    config.sse_keepalive = Duration::from_millis(200);
     let mut ts = TestServer::echo(config);
     let start = Instant::now();
     let mut s = tcp(ts.addr);
@@ -1748,7 +1750,7 @@ fn sse_keepalive_comment() {
 #[test]
 fn sse_keepalive_only_when_quiet() {
     let mut config = sse_config();
-    config.sse_keepalive = Some(Duration::from_millis(300));
+    config.sse_keepalive = Duration::from_millis(300);
     let mut ts = TestServer::echo(config);
     let mut s = tcp(ts.addr);
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -1799,7 +1801,7 @@ fn backpressure_then_drain() {
         loop {
             match s.send_binary(conn, &payload) {
                 Ok(()) => sent += 1,
-                Err(Error::Backpressure) => break,
+                Err(e) if e.kind() == ErrorKind::Backpressure => break,
                 Err(e) => panic!("send failed: {e}"),
             }
             assert!(sent < 100_000, "never saw backpressure");
@@ -1887,7 +1889,7 @@ fn hang_up_while_reading_is_paused_is_still_seen() {
     const SIZE: usize = 8 << 10;
     let mut config = cfg().websocket("/ws");
     config.read_pause_buffered = 16 << 10;
-    config.idle_timeout = Some(Duration::from_secs(60));
+    config.idle_timeout = Duration::from_secs(60);
     let mut ts = TestServer::echo(config);
     let mut s = raw_ws(ts.addr, "/ws");
     let conn = ts.wait_open();
@@ -1954,7 +1956,10 @@ fn overflow_policy_close_fails_with_1008() {
     let r = ts.call(move |s| {
         let a = s.send_binary(conn, &[1u8; 3000]);
         let b = s.send_binary(conn, &[2u8; 3000]);
-        (a.is_ok(), matches!(b, Err(Error::Backpressure)))
+        (
+            a.is_ok(),
+            matches!(b, Err(e) if e.kind() == ErrorKind::Backpressure),
+        )
     });
     assert_eq!(r, (true, true));
     assert_eq!(read_frame(&mut s).payload, vec![1u8; 3000]);
@@ -1982,7 +1987,7 @@ fn handle_wake_send_close_from_another_thread() {
             .unwrap();
         assert!(matches!(
             h.send(conn, MessageKind::Text, vec![0xffu8].into()),
-            Err(Error::InvalidArgument(_))
+            Err(e) if e.kind() == ErrorKind::InvalidArgument
         ));
     })
     .join()
@@ -2016,7 +2021,7 @@ fn wake_interrupts_a_blocking_poll() {
         let start = Instant::now();
         while start.elapsed() < WAIT {
             server.poll(&mut events, Some(WAIT)).unwrap();
-            if events.iter().any(|e| matches!(e, Event::Wake)) {
+            if events.iter().any(|e| e.kind == EventType::Wake) {
                 return start.elapsed();
             }
         }
@@ -2035,7 +2040,7 @@ fn wake_interrupts_a_blocking_poll() {
 #[test]
 fn graceful_shutdown() {
     let mut config = cfg().websocket("/ws").sse("/events");
-    config.sse_keepalive = None;
+    config.sse_keepalive = Duration::ZERO;
     let mut ts = TestServer::echo(config);
     let mut clients: Vec<Ws> = (0..3).map(|_| ws(ts.addr, "/ws")).collect();
     let conns: Vec<ConnId> = (0..3).map(|_| ts.wait_open()).collect();
@@ -2071,7 +2076,7 @@ fn graceful_shutdown() {
 
     // The listener is gone.
     match TcpStream::connect(ts.addr) {
-        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused),
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused),
         Ok(mut s) => {
             s.set_read_timeout(Some(WAIT)).unwrap();
             let mut b = [0u8; 1];
@@ -2188,7 +2193,7 @@ fn five_hundred_concurrent_clients() {
 #[test]
 fn max_connections_closes_extra_connections() {
     let mut config = cfg().websocket("/ws");
-    config.max_connections = Some(2);
+    config.max_connections = 2;
     let ts = TestServer::echo(config);
     let a = ws(ts.addr, "/ws");
     let _b = ws(ts.addr, "/ws");
@@ -2197,7 +2202,7 @@ fn max_connections_closes_extra_connections() {
     let mut buf = Vec::new();
     match s.read_to_end(&mut buf) {
         Ok(_) => assert!(buf.is_empty(), "extra connection was served"),
-        Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionReset),
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset),
     }
     // Room frees up when one leaves.
     drop(a);

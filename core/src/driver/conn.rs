@@ -1,85 +1,43 @@
-//! Per-connection state. Kept small: an idle WebSocket holds its socket,
-//! a few timestamps and an empty receiver; buffers are borrowed from the
-//! loop only while bytes are in flight.
+//! What the loop keeps per connection: the socket, the protocol state
+//! machine, the write queue and a few flags. Kept small: an idle WebSocket
+//! holds its socket, its protocol state and an empty queue; buffers are
+//! borrowed from the loop only while bytes are in flight.
 
-use super::writeq::WriteQueue;
-use crate::event::{ConnId, Endpoint, Request};
-use crate::proto::http::WsHandshake;
-use crate::proto::ws::Receiver;
+use super::topics::Memberships;
+use super::writeq::{BufferPool, WriteQueue, COPY_INTO_POOL_LIMIT};
+use crate::event::{ConnId, Event, EventType, Events, Request};
+use crate::proto::{ConnEvent, Connection, Endpoint, MessageKind, Output};
+use bytes::Bytes;
 use mio::net::TcpStream;
 use std::time::Instant;
 
-pub(crate) enum Phase {
-    /// Reading the request head; `buf` holds a head split across reads.
-    Head { buf: Vec<u8> },
-    /// A request on an `approve` route, waiting for `accept`/`reject`.
-    /// Reading is paused meanwhile.
-    Approval {
-        endpoint: Endpoint,
-        request: Box<Request>,
-        handshake: Option<WsHandshake>,
-        leftover: Vec<u8>,
-    },
-    /// An open WebSocket. `closing` is when we sent our close frame.
-    /// `ending` is a close frame owed to the peer (an echo of its close, or
-    /// a protocol failure) that waits until the app has handled the batch
-    /// holding the messages before it, so replies to them go out first.
-    WebSocket {
-        rx: Receiver,
-        closing: Option<Instant>,
-        ending: Option<OwedClose>,
-        ping_sent: bool,
-    },
-    /// An open event stream.
-    Sse,
-    /// Finished as far as the app is concerned: flushing the last bytes (an
-    /// error answer, a close frame), then waiting for the peer to hang up.
-    Linger { until: Instant },
-}
-
-/// How a WebSocket ends once the app has handled the current batch: the
-/// close frame we owe the peer (its code, None for an empty payload, and
-/// reason), or none when the peer left without a close handshake.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct OwedClose {
-    pub send_frame: bool,
-    pub code: Option<u16>,
-    pub reason: &'static str,
-}
-
-pub(crate) struct Conn {
+pub(super) struct Conn {
     pub id: ConnId,
-    /// The peer's address is not kept (32 bytes a connection): the request
-    /// carries it, and `Server::peer_addr` asks the socket.
+    /// The peer's address is not kept (32 bytes a connection): requests
+    /// carry it, and `peer_addr` asks the socket.
     pub socket: TcpStream,
-    pub phase: Phase,
+    pub proto: Connection,
     pub out: WriteQueue,
-    pub opened_at: Instant,
-    pub last_read: Instant,
-    pub last_write: Instant,
     /// The deadline this connection has in the timer heap, if any.
-    pub deadline: Option<Instant>,
-    /// The app knows this connection and has not yet had its close event.
-    pub reported: Option<Endpoint>,
+    pub armed: Option<Instant>,
+    /// The application's value for this connection (a C pointer).
+    pub user_data: usize,
+    /// Topics this connection is subscribed to.
+    pub topics: Memberships,
     /// In the loop's list of connections with unflushed output.
     pub dirty: bool,
     /// The queue backed up; fire `Drain` when it empties.
     pub wants_drain: bool,
     /// The socket may have unread bytes we chose not to read yet.
     pub read_ready: bool,
-    /// Send FIN once the queue is flushed.
-    pub shut_after_flush: bool,
+    /// We sent FIN.
     pub write_shut: bool,
     /// We have read the peer's EOF.
     pub peer_eof: bool,
     /// epoll reported the peer's hang-up; read on to EOF.
     pub hung_up: bool,
-    /// The request was `HEAD`: answers carry no body.
-    pub head_only: bool,
-    /// permessage-deflate, if negotiated.
-    pub deflate: Option<Box<super::compress::ConnDeflate>>,
-    /// Topics this connection is subscribed to.
-    pub topics: super::topics::Memberships,
+    /// In the loop's list of connections owing a close frame.
+    pub owes: bool,
 }
 
 impl Conn {
@@ -87,28 +45,128 @@ impl Conn {
         Conn {
             id,
             socket,
-            phase: Phase::Head { buf: Vec::new() },
+            proto: Connection::new(now),
             out: WriteQueue::default(),
-            opened_at: now,
-            last_read: now,
-            last_write: now,
-            deadline: None,
-            reported: None,
+            armed: None,
+            user_data: 0,
+            topics: Memberships::default(),
             dirty: false,
             wants_drain: false,
             read_ready: false,
-            shut_after_flush: false,
             write_shut: false,
             peer_eof: false,
             hung_up: false,
-            head_only: false,
-            deflate: None,
-            topics: Default::default(),
+            owes: false,
+        }
+    }
+}
+
+/// A connection's [`Output`]: its write queue (with the loop's buffer
+/// pool) and the loop's event batch.
+pub(super) struct ConnOut<'a> {
+    pub queue: &'a mut WriteQueue,
+    pub pool: &'a mut BufferPool,
+    pub events: &'a mut Events,
+    pub socket: &'a TcpStream,
+    pub id: ConnId,
+    pub user_data: usize,
+}
+
+impl ConnOut<'_> {
+    fn request(&self, head: crate::proto::http::RequestHead, protocols: Vec<String>) -> Request {
+        Request {
+            head,
+            // One getpeername per connection rather than 32 bytes held by
+            // every one; a client already gone leaves the unspecified
+            // address.
+            peer: self
+                .socket
+                .peer_addr()
+                .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+            protocols,
+        }
+    }
+}
+
+impl Output for ConnOut<'_> {
+    fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn append(&mut self, need: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        self.queue.append_with(self.pool, need, write);
+    }
+
+    fn append_frame(&mut self, header: &[u8], payload: &[u8]) {
+        if payload.len() > COPY_INTO_POOL_LIMIT {
+            self.queue.append(self.pool, header);
+            self.queue.push_shared(Bytes::copy_from_slice(payload));
+        } else {
+            self.queue
+                .append_with(self.pool, header.len() + payload.len(), |v| {
+                    v.extend_from_slice(header);
+                    v.extend_from_slice(payload);
+                });
         }
     }
 
-    /// Whether the app may still send on this connection.
-    pub fn is_open_websocket(&self) -> bool {
-        matches!(self.phase, Phase::WebSocket { closing: None, .. })
+    fn push_shared(&mut self, bytes: Bytes) {
+        self.queue.push_shared(bytes);
+    }
+
+    fn event(&mut self, event: ConnEvent<'_>) {
+        let mut ev = Event::new(EventType::Wake, self.id, self.user_data);
+        match event {
+            ConnEvent::Request {
+                endpoint,
+                head,
+                protocols,
+            } => {
+                ev.kind = EventType::Request;
+                ev.endpoint = endpoint;
+                let request = self.request(*head, protocols);
+                self.events.push_with_request(ev, request);
+            }
+            ConnEvent::Open { head, protocol } => {
+                ev.kind = EventType::Open;
+                if let Some(p) = &protocol {
+                    ev.data = self.events.store(p.as_bytes());
+                }
+                let protocols = head
+                    .header_tokens("sec-websocket-protocol")
+                    .map(String::from)
+                    .collect();
+                let request = self.request(*head, protocols);
+                self.events.push_with_request(ev, request);
+            }
+            ConnEvent::SseOpen { head } => {
+                ev.kind = EventType::SseOpen;
+                ev.endpoint = Endpoint::Sse;
+                let request = self.request(*head, Vec::new());
+                self.events.push_with_request(ev, request);
+            }
+            ConnEvent::Message { kind, data } => {
+                ev.kind = EventType::Message;
+                ev.text = kind == MessageKind::Text;
+                ev.data = self.events.store(data);
+                self.events.push(ev);
+            }
+            ConnEvent::Pong { data } => {
+                ev.kind = EventType::Pong;
+                ev.data = self.events.store(data);
+                self.events.push(ev);
+            }
+            ConnEvent::Close { code, reason } => {
+                ev.kind = EventType::Close;
+                ev.code = code;
+                ev.data = self.events.store(reason.as_bytes());
+                self.events.push(ev);
+            }
+            ConnEvent::SseClose => {
+                ev.kind = EventType::SseClose;
+                ev.endpoint = Endpoint::Sse;
+                self.events.push(ev);
+            }
+        }
     }
 }

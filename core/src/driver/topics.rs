@@ -5,12 +5,16 @@
 //! are O(1) in the topic's size: a topic lists its subscribers, and each
 //! connection lists its topics with its position in each topic's list.
 
-use crate::event::{ConnId, MessageKind};
+use crate::event::ConnId;
+use crate::proto::MessageKind;
+use crate::pubsub::HistoryLimit;
 use bytes::Bytes;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, Instant};
+#[cfg(test)]
+use std::time::Duration;
+use std::time::Instant;
 
 /// Event ids are `instance << SEQ_BITS | sequence`: 20 bits name this
 /// server instance (random at start), 33 count its events. 53 bits in all,
@@ -25,7 +29,7 @@ const TAG_MAX: u64 = (1 << TAG_BITS) - 1;
 /// every idle connection).
 #[derive(Debug, Default)]
 #[allow(clippy::box_collection)] // the point: one word in every `Conn`
-pub(crate) struct Memberships(Option<Box<Vec<Membership>>>);
+pub(super) struct Memberships(Option<Box<Vec<Membership>>>);
 
 impl Memberships {
     pub fn is_empty(&self) -> bool {
@@ -64,7 +68,7 @@ impl Memberships {
 
 /// One subscriber of a topic.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Subscriber {
+pub(super) struct Subscriber {
     pub slot: usize,
     pub id: ConnId,
 }
@@ -72,24 +76,14 @@ pub(crate) struct Subscriber {
 /// A connection's membership of one topic: the topic's key and the index
 /// of the connection in that topic's subscriber list.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Membership {
+pub(super) struct Membership {
     pub topic: u32,
     pub pos: u32,
 }
 
-/// How much history a topic keeps; see [`crate::Server::set_topic_history`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistoryLimit {
-    /// Most events kept; 0 keeps none (history off).
-    pub max_events: usize,
-    /// Events older than this are dropped; `None` keeps them until
-    /// `max_events` pushes them out.
-    pub max_age: Option<Duration>,
-}
-
 /// A published event as the history keeps it.
 #[derive(Debug)]
-pub(crate) struct Entry {
+pub(super) struct Entry {
     pub id: u64,
     pub at: Instant,
     pub kind: MessageKind,
@@ -101,7 +95,7 @@ pub(crate) struct Entry {
 }
 
 #[derive(Debug)]
-pub(crate) struct History {
+pub(super) struct History {
     pub limit: HistoryLimit,
     pub entries: VecDeque<Entry>,
     /// Every event of this topic with an id at or below this may be gone
@@ -112,12 +106,17 @@ pub(crate) struct History {
 impl History {
     /// Drops what the limit no longer allows.
     pub fn trim(&mut self, now: Instant) {
-        while self.entries.len() > self.limit.max_events
-            || self.limit.max_age.is_some_and(|age| {
-                self.entries
+        let max_events = match self.limit.max_events {
+            0 => usize::MAX,
+            n => n,
+        };
+        let max_age = self.limit.max_age;
+        while self.entries.len() > max_events
+            || (!max_age.is_zero()
+                && self
+                    .entries
                     .front()
-                    .is_some_and(|e| now.saturating_duration_since(e.at) > age)
-            })
+                    .is_some_and(|e| now.saturating_duration_since(e.at) > max_age))
         {
             let Some(e) = self.entries.pop_front() else {
                 break;
@@ -128,7 +127,7 @@ impl History {
 }
 
 #[derive(Debug)]
-pub(crate) struct Topic {
+pub(super) struct Topic {
     pub name: Box<str>,
     pub subs: Vec<Subscriber>,
     pub history: Option<History>,
@@ -136,14 +135,14 @@ pub(crate) struct Topic {
 
 /// Counters reported by [`crate::Server::stats`].
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Counters {
+pub(super) struct Counters {
     pub published: u64,
     pub delivered: u64,
     pub dropped: u64,
     pub slow_closed: u64,
 }
 
-pub(crate) struct Topics {
+pub(super) struct Topics {
     by_name: HashMap<Box<str>, u32>,
     pub list: Slab<Topic>,
     /// The last event id handed out. Ids increase across every topic. Their
@@ -237,14 +236,17 @@ impl Topics {
         id >> SEQ_BITS == self.last_event_id >> SEQ_BITS && id <= self.last_event_id
     }
 
+    /// Forgets a topic's history (and the topic, if nobody hears it).
+    pub fn clear_history(&mut self, name: &str) {
+        if let Some(key) = self.key(name) {
+            self.list[key as usize].history = None;
+            self.drop_if_unused(key);
+        }
+    }
+
     pub fn set_history(&mut self, name: &str, limit: HistoryLimit, now: Instant) {
         let key = self.get_or_create(name);
         let topic = &mut self.list[key as usize];
-        if limit.max_events == 0 {
-            topic.history = None;
-            self.drop_if_unused(key);
-            return;
-        }
         if topic.history.is_none() {
             // Events published before history was kept had no id and are
             // not known: burn an id, so that every id a client may hold
@@ -284,11 +286,11 @@ mod tests {
 
     #[test]
     fn trim_by_count_and_age_records_what_was_lost() {
-        let t0 = Instant::now();
+        let t0 = Instant::now(); // an arbitrary epoch
         let mut h = History {
             limit: HistoryLimit {
                 max_events: 3,
-                max_age: Some(Duration::from_secs(10)),
+                max_age: Duration::from_secs(10),
             },
             entries: VecDeque::new(),
             complete_after: 100,
@@ -328,7 +330,7 @@ mod tests {
                     k,
                     Subscriber {
                         slot: i,
-                        id: ConnId(i as u64),
+                        id: ConnId::from_raw(i as u64 + 1),
                     },
                 )
             })

@@ -14,7 +14,7 @@ const CHUNK_FILL: usize = 64 * 1024;
 /// Borrowed payloads up to this size are copied into a pooled buffer;
 /// bigger ones get an allocation of their own. Up to the pool's buffer
 /// size, the pool spares a malloc (and its page faults) per message.
-pub const COPY_INTO_POOL_LIMIT: usize = BufferPool::MAX_POOLED_CAPACITY - 64;
+pub(super) const COPY_INTO_POOL_LIMIT: usize = BufferPool::MAX_POOLED_CAPACITY - 64;
 /// At most this many slices go into one `writev`.
 const MAX_IOVECS: usize = 64;
 
@@ -35,7 +35,7 @@ impl Chunk {
 
 /// Recycled buffers for owned chunks, shared by every connection of a loop.
 #[derive(Debug, Default)]
-pub struct BufferPool {
+pub(super) struct BufferPool {
     free: Vec<Vec<u8>>,
 }
 
@@ -62,7 +62,7 @@ impl BufferPool {
 }
 
 #[derive(Debug, Default)]
-pub struct WriteQueue {
+pub(super) struct WriteQueue {
     chunks: VecDeque<Chunk>,
     /// Bytes of the front chunk already written.
     head: usize,

@@ -2,9 +2,9 @@
 //! contexts when it keeps context between messages, and the loop-wide
 //! contexts that serve every connection that does not.
 
-use crate::config::{DeflateConfig, DeflateMode};
-use crate::proto::deflate::{self, DeflateParams, Deflater, InflateError, Inflater, Policy};
-use crate::proto::http::RequestHead;
+use crate::deflate::{self, DeflateParams, Deflater, InflateError, Inflater, Policy};
+use crate::http::RequestHead;
+use crate::settings::{DeflateConfig, DeflateMode};
 use std::time::{Duration, Instant};
 
 /// A connection's own compressor (~256 KiB of zlib state) is freed once it
@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 /// message starts a fresh stream that refers to none of the earlier ones,
 /// which the peer's decompressor reads as usual. Its decompressor stays: with
 /// client context takeover, the peer's next message may refer back.
-pub(crate) const IDLE_COMPRESSOR_RELEASE: Duration = Duration::from_secs(30);
+pub const IDLE_COMPRESSOR_RELEASE: Duration = Duration::from_secs(30);
 
 /// Per connection: the agreement, plus contexts created on first use and
 /// only where context takeover makes them per-connection.
-pub(crate) struct ConnDeflate {
+pub struct ConnDeflate {
     pub params: DeflateParams,
     deflater: Option<Deflater>,
     inflater: Option<Inflater>,
@@ -27,19 +27,18 @@ pub(crate) struct ConnDeflate {
 /// Per loop: contexts reset after every message, shared by all
 /// connections without context takeover (one compressor per window size).
 #[derive(Default)]
-pub(crate) struct SharedDeflate {
+pub struct SharedDeflate {
     deflaters: [Option<Deflater>; 16],
     inflater: Option<Inflater>,
     /// Compressed output of the message being sent.
     pub scratch: Vec<u8>,
+    /// Inflated content of the message being received.
+    pub inflated: Vec<u8>,
 }
 
 /// Negotiates from the request's offers; the response header value and the
 /// connection's state, or None (declined: no compression).
-pub(crate) fn negotiate(
-    cfg: &DeflateConfig,
-    head: &RequestHead,
-) -> Option<(String, Box<ConnDeflate>)> {
+pub fn negotiate(cfg: &DeflateConfig, head: &RequestHead) -> Option<(String, Box<ConnDeflate>)> {
     let shared = match cfg.mode {
         DeflateMode::Off => return None,
         DeflateMode::Shared => true,
@@ -48,7 +47,7 @@ pub(crate) fn negotiate(
     let policy = Policy {
         server_no_context_takeover: shared,
         client_no_context_takeover: shared,
-        server_max_window_bits: cfg.server_max_window_bits,
+        server_max_window_bits: cfg.window_bits,
     };
     let (params, response) =
         deflate::negotiate(head.header_values("sec-websocket-extensions"), &policy)?;
@@ -77,6 +76,13 @@ impl ConnDeflate {
         }
     }
 
+    /// When [`ConnDeflate::release_idle_compressor`] will next free
+    /// something, if ever.
+    pub fn release_deadline(&self) -> Option<Instant> {
+        self.deflater.as_ref()?;
+        self.deflated_at.map(|at| at + IDLE_COMPRESSOR_RELEASE)
+    }
+
     #[cfg(test)]
     pub fn has_own_compressor(&self) -> bool {
         self.deflater.is_some()
@@ -91,7 +97,7 @@ impl ConnDeflate {
 }
 
 /// Compresses `payload` for `conn` into `shared.scratch` (cleared first).
-pub(crate) fn compress(
+pub fn compress(
     cfg: &DeflateConfig,
     conn: &mut ConnDeflate,
     shared: &mut SharedDeflate,
@@ -114,7 +120,7 @@ pub(crate) fn compress(
 /// (cleared first): the output suits every connection that negotiated no
 /// server context takeover and this window, so a published message is
 /// compressed once for all of them.
-pub(crate) fn compress_without_context(
+pub fn compress_without_context(
     cfg: &DeflateConfig,
     shared: &mut SharedDeflate,
     bits: u8,
@@ -128,7 +134,7 @@ pub(crate) fn compress_without_context(
 
 /// Inflates one received message, appending to `out` (at most `limit`
 /// bytes of output); maps failures to the close code to fail with.
-pub(crate) fn inflate(
+pub fn inflate(
     conn: &mut ConnDeflate,
     shared: &mut SharedDeflate,
     payload: &[u8],
@@ -160,7 +166,12 @@ mod tests {
     /// reads every message after we drop our compressor mid-stream.
     #[test]
     fn releasing_an_idle_compressor_keeps_the_stream_readable() {
-        let cfg = DeflateConfig::default();
+        let cfg = DeflateConfig {
+            mode: DeflateMode::PerConnection,
+            threshold: 0,
+            level: 6,
+            window_bits: 15,
+        };
         let mut conn = ConnDeflate {
             params: DeflateParams {
                 server_no_context_takeover: false,
@@ -174,6 +185,7 @@ mod tests {
         };
         let mut shared = SharedDeflate::default();
         let mut client = Inflater::new(15, false);
+        #[allow(clippy::disallowed_methods)] // an arbitrary epoch for virtual time
         let t0 = Instant::now();
         let msg = |i: usize| format!("{{\"seq\":{i},\"text\":\"{}\"}}", "hello wsrt ".repeat(40));
         let mut sizes = Vec::new();

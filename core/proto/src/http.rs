@@ -83,48 +83,105 @@ pub enum Parsed {
 }
 
 /// Parses a request head from the start of `buf`, enforcing the limits:
-/// an oversized head or too many headers is a 431.
+/// an oversized head or too many headers is a 431. A limit of 0 is none.
 pub fn parse_request(buf: &[u8], limits: HeadLimits) -> Result<Parsed, HttpError> {
     let too_large = http_error(431, "Request Header Fields Too Large");
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
-    let mut req = httparse::Request::new(&mut storage);
-    match req.parse(buf) {
-        Ok(httparse::Status::Partial) => {
-            if buf.len() >= limits.max_head_bytes {
-                Err(too_large)
-            } else {
-                Ok(Parsed::Partial)
+    let max_bytes = if limits.max_head_bytes == 0 {
+        usize::MAX
+    } else {
+        limits.max_head_bytes
+    };
+    // Without a limit on their number, room for headers grows until the
+    // head fits (bounded by its byte size all the same).
+    let mut room = match limits.max_headers {
+        0 => 64,
+        n => n,
+    };
+    loop {
+        let mut storage = vec![httparse::EMPTY_HEADER; room];
+        let mut req = httparse::Request::new(&mut storage);
+        match req.parse(buf) {
+            Ok(httparse::Status::Partial) => {
+                return if buf.len() >= max_bytes {
+                    Err(too_large)
+                } else {
+                    Ok(Parsed::Partial)
+                };
             }
-        }
-        Ok(httparse::Status::Complete(len)) => {
-            if len > limits.max_head_bytes {
-                return Err(too_large);
+            Ok(httparse::Status::Complete(len)) => {
+                if len > max_bytes {
+                    return Err(too_large);
+                }
+                return Ok(Parsed::Complete(owned_head(&req), len));
             }
-            let target = req.path.unwrap_or("/");
-            let (path, query) = match target.split_once('?') {
-                Some((p, q)) => (p, q),
-                None => (target, ""),
-            };
-            let head = RequestHead {
-                method: req.method.unwrap_or("").to_string(),
-                path: path.to_string(),
-                query: query.to_string(),
-                version: req.version.unwrap_or(1),
-                headers: req
-                    .headers
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.to_string(),
-                            String::from_utf8_lossy(h.value).into_owned(),
-                        )
-                    })
-                    .collect(),
-            };
-            Ok(Parsed::Complete(head, len))
+            Err(httparse::Error::TooManyHeaders) if limits.max_headers == 0 => room *= 2,
+            Err(httparse::Error::TooManyHeaders) => return Err(too_large),
+            Err(_) => return Err(http_error(400, "Bad Request")),
         }
-        Err(httparse::Error::TooManyHeaders) => Err(too_large),
-        Err(_) => Err(http_error(400, "Bad Request")),
+    }
+}
+
+fn owned_head(req: &httparse::Request<'_, '_>) -> RequestHead {
+    let target = req.path.unwrap_or("/");
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (target, ""),
+    };
+    RequestHead {
+        method: req.method.unwrap_or("").to_string(),
+        path: path.to_string(),
+        query: query.to_string(),
+        version: req.version.unwrap_or(1),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Headers the application may not set: the ones this library writes
+/// itself (framing, the upgrade, negotiation results).
+const RESERVED_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "upgrade",
+    "sec-websocket-accept",
+    "sec-websocket-extensions",
+    "sec-websocket-protocol",
+    "sec-websocket-version",
+];
+
+/// Checks a response header the application adds: the name must be an
+/// HTTP token (RFC 9110 §5.1) and not one this library writes itself; the
+/// value must not contain CR, LF or NUL (no header injection).
+pub fn check_header(name: &str, value: &str) -> Result<(), &'static str> {
+    let tchar = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() || !name.bytes().all(tchar) {
+        return Err("header name must be a non-empty HTTP token");
+    }
+    if RESERVED_HEADERS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+    {
+        return Err("header is set by wsrt itself and cannot be added");
+    }
+    if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err("header value must not contain CR, LF or NUL");
+    }
+    Ok(())
+}
+
+fn write_headers(s: &mut String, headers: &[(String, String)]) {
+    for (n, v) in headers {
+        let _ = write!(s, "{n}: {v}\r\n");
     }
 }
 
@@ -241,6 +298,7 @@ pub fn write_switching_protocols(
     key: &str,
     protocol: Option<&str>,
     extensions: Option<&str>,
+    headers: &[(String, String)],
 ) {
     let mut s = String::with_capacity(200);
     s.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
@@ -252,6 +310,7 @@ pub fn write_switching_protocols(
     if let Some(e) = extensions {
         let _ = write!(s, "Sec-WebSocket-Extensions: {e}\r\n");
     }
+    write_headers(&mut s, headers);
     s.push_str("\r\n");
     out.extend_from_slice(s.as_bytes());
 }
@@ -259,11 +318,14 @@ pub fn write_switching_protocols(
 /// Appends the head that opens an event stream. The body is delimited by
 /// closing the connection, which every EventSource client supports, so no
 /// chunked framing is spent on each event.
-pub fn write_event_stream_head(out: &mut Vec<u8>) {
-    out.extend_from_slice(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
-X-Accel-Buffering: no\r\nConnection: close\r\n\r\n",
+pub fn write_event_stream_head(out: &mut Vec<u8>, headers: &[(String, String)]) {
+    let mut s = String::from(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\
+X-Accel-Buffering: no\r\nConnection: close\r\n",
     );
+    write_headers(&mut s, headers);
+    s.push_str("\r\n");
+    out.extend_from_slice(s.as_bytes());
 }
 
 /// Appends a complete response that ends the connection. For a `HEAD`
@@ -273,6 +335,7 @@ pub fn write_response(
     out: &mut Vec<u8>,
     status: u16,
     extra_headers: &str,
+    headers: &[(String, String)],
     content_type: &str,
     body: &[u8],
     send_body: bool,
@@ -280,10 +343,12 @@ pub fn write_response(
     let mut s = String::with_capacity(128 + extra_headers.len());
     let _ = write!(
         s,
-        "HTTP/1.1 {status} {}\r\n{extra_headers}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "HTTP/1.1 {status} {}\r\n{extra_headers}Content-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
         reason_phrase(status),
         body.len()
     );
+    write_headers(&mut s, headers);
+    s.push_str("\r\n");
     out.extend_from_slice(s.as_bytes());
     if send_body {
         out.extend_from_slice(body);
@@ -298,6 +363,7 @@ pub fn write_error(out: &mut Vec<u8>, err: &HttpError, send_body: bool) {
         out,
         err.status,
         err.extra_headers,
+        &[],
         "text/plain; charset=utf-8",
         body.as_bytes(),
         send_body,

@@ -7,9 +7,9 @@
 //! in a per-connection buffer. Every check that RFC 6455 §5 asks of a server
 //! happens here, and a violation is reported as the close code to fail with.
 
-use super::frame::{is_valid_close_code, parse_header, FrameHeader, OpCode, MAX_HEADER_LEN};
-use super::mask::apply_mask;
-use super::utf8::Utf8Validator;
+use crate::frame::{is_valid_close_code, parse_header, FrameHeader, OpCode, MAX_HEADER_LEN};
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
 
 /// What the receiver found in the byte stream.
 #[derive(Debug, PartialEq, Eq)]

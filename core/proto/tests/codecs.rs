@@ -8,19 +8,19 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-use wsrt::proto::frame::{
+use wsrt_proto::frame::{
     encode_header, is_valid_close_code, parse_header, write_close, write_frame, FrameHeader,
     LengthOverflow, OpCode, MAX_HEADER_LEN,
 };
-use wsrt::proto::http::{
+use wsrt_proto::http::{
     accept_key, check_common, choose_protocol, parse_request, reason_phrase, validate_websocket,
     write_error, write_event_stream_head, write_response, write_switching_protocols, HeadLimits,
     HttpError, Parsed, RequestHead,
 };
-use wsrt::proto::mask::apply_mask;
-use wsrt::proto::sse::{encode_comment, encode_event, validate, SseError, SseEvent};
-use wsrt::proto::utf8::Utf8Validator;
-use wsrt::proto::ws::{
+use wsrt_proto::mask::apply_mask;
+use wsrt_proto::sse::{encode_comment, encode_event, validate, SseError, SseEvent};
+use wsrt_proto::utf8::Utf8Validator;
+use wsrt_proto::ws::{
     parse_close_payload, Incoming, ProtocolError, Receiver, INVALID_PAYLOAD, MESSAGE_TOO_BIG,
     PROTOCOL_ERROR,
 };
@@ -2026,7 +2026,7 @@ fn websocket_needs_get_and_http11() {
 fn accept_key_matches_rfc_6455_sample() {
     assert_eq!(accept_key(SAMPLE_KEY), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     let mut out = Vec::new();
-    write_switching_protocols(&mut out, SAMPLE_KEY, Some("chat"), None);
+    write_switching_protocols(&mut out, SAMPLE_KEY, Some("chat"), None, &[]);
     let s = String::from_utf8(out).unwrap();
     assert!(s.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
     assert!(s.contains("\r\nUpgrade: websocket\r\n"));
@@ -2035,7 +2035,7 @@ fn accept_key_matches_rfc_6455_sample() {
     assert!(s.contains("\r\nSec-WebSocket-Protocol: chat\r\n"));
     assert!(s.ends_with("\r\n\r\n"));
     let mut out = Vec::new();
-    write_switching_protocols(&mut out, SAMPLE_KEY, None, None);
+    write_switching_protocols(&mut out, SAMPLE_KEY, None, None, &[]);
     assert!(!String::from_utf8(out)
         .unwrap()
         .contains("Sec-WebSocket-Protocol"));
@@ -2057,7 +2057,7 @@ fn choose_protocol_follows_server_preference() {
 #[test]
 fn responses_are_well_formed() {
     let mut out = Vec::new();
-    write_response(&mut out, 404, "", "text/plain", b"nope", true);
+    write_response(&mut out, 404, "", &[], "text/plain", b"nope", true);
     let s = String::from_utf8(out).unwrap();
     assert_eq!(
         s,
@@ -2066,7 +2066,7 @@ fn responses_are_well_formed() {
 
     // HEAD: the same head (the length of the body it would get), no body.
     let mut out = Vec::new();
-    write_response(&mut out, 404, "", "text/plain", b"nope", false);
+    write_response(&mut out, 404, "", &[], "text/plain", b"nope", false);
     let s = String::from_utf8(out).unwrap();
     assert_eq!(
         s,
@@ -2082,7 +2082,7 @@ fn responses_are_well_formed() {
     assert!(head.contains(&format!("Content-Length: {}", body.len())));
 
     let mut out = Vec::new();
-    write_event_stream_head(&mut out);
+    write_event_stream_head(&mut out, &[]);
     let s = String::from_utf8(out).unwrap();
     assert!(s.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(s.contains("\r\nContent-Type: text/event-stream\r\n"));

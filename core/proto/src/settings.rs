@@ -1,0 +1,174 @@
+//! What the per-connection state machines need to know: routes, limits,
+//! timers and compression. The caller (core's `Config`) builds it once and
+//! lends it to every call.
+//!
+//! Zero means "off" throughout: a timer of `Duration::ZERO` never fires and
+//! a size limit of 0 is no limit. The caller has already checked ranges.
+
+use bytes::Bytes;
+use std::time::Duration;
+
+/// The two kinds of WebSocket data message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    Text,
+    Binary,
+}
+
+/// The kind of endpoint a connection was routed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    WebSocket,
+    Sse,
+}
+
+/// What a path serves.
+#[derive(Debug, Clone)]
+pub enum RouteKind {
+    /// A WebSocket endpoint.
+    WebSocket,
+    /// A Server-Sent Events stream.
+    Sse,
+    /// A fixed `200` response (a page, a health check), then the connection
+    /// closes.
+    Static { content_type: String, body: Bytes },
+}
+
+/// A path and what it serves. Paths match exactly, without the query.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub path: String,
+    pub kind: RouteKind,
+    /// The application approves each request: a request event is
+    /// delivered and nothing is answered until it accepts or rejects.
+    pub approve: bool,
+    /// WebSocket subprotocols this endpoint speaks, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// Response headers added to every answer of this route that opens it
+    /// (the 101, the event-stream head, the static page), e.g. CORS.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Route {
+    pub fn new(path: &str, kind: RouteKind) -> Self {
+        Route {
+            path: path.to_string(),
+            kind,
+            approve: false,
+            subprotocols: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// The application accepts or rejects each request (auth, origin checks).
+    pub fn with_approval(mut self) -> Self {
+        self.approve = true;
+        self
+    }
+
+    pub fn with_subprotocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, p: I) -> Self {
+        self.subprotocols = p.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds a response header to this route's answers.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+}
+
+/// How (and whether) WebSocket messages are compressed (RFC 7692).
+///
+/// Off by default: compression spends CPU on every message above the
+/// threshold to save bandwidth, which only pays for text-heavy traffic over
+/// real networks, and compressing secrets next to attacker-chosen text in
+/// one context leaks them (CRIME/BREACH). Turn it on where it pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeflateMode {
+    /// Offers are declined; messages go uncompressed.
+    Off,
+    /// No context takeover either way: one compressor and one decompressor
+    /// per loop serve every connection, so a compressing connection costs no
+    /// more memory than any other. Ratio is a little worse (each message
+    /// starts with an empty window), and the client must accept
+    /// `client_no_context_takeover` (every browser does).
+    Shared,
+    /// Context takeover as the client offers it: best ratio for streams of
+    /// similar messages, at the cost of a zlib compressor (~256 KiB) and
+    /// decompressor (~40 KiB) per connection that uses them. A connection's
+    /// compressor is freed after 30 s without compressing; the next message
+    /// starts a fresh stream, which every client reads. The decompressor
+    /// stays while the client keeps its context.
+    PerConnection,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeflateConfig {
+    pub mode: DeflateMode,
+    /// Messages shorter than this go out uncompressed (0: compress all).
+    pub threshold: usize,
+    /// zlib level 0-9.
+    pub level: u32,
+    /// Our compressor's LZ77 window, 9-15 (smaller uses less memory and
+    /// compresses less).
+    pub window_bits: u8,
+}
+
+/// What a send past `max_buffered` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// The send is refused (backpressure) and nothing is queued; a drain
+    /// event tells the app when the queue has emptied.
+    Reject,
+    /// The connection is closed with 1008 (policy violation).
+    Close,
+}
+
+/// Everything a connection's protocol needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub routes: Vec<Route>,
+    /// Largest WebSocket message accepted (reassembled, inflated); 0: none.
+    pub max_message_size: usize,
+    /// Largest request head; 0: none.
+    pub max_head_bytes: usize,
+    /// Most request headers; 0: none.
+    pub max_headers: usize,
+    /// Time to finish the request head (and the app's approval); ZERO: none.
+    pub handshake_timeout: Duration,
+    /// Ping a silent WebSocket peer after half of this, drop it after all
+    /// of it; ZERO: never.
+    pub idle_timeout: Duration,
+    /// Time a close handshake and final flush may take; ZERO: no limit.
+    pub close_timeout: Duration,
+    /// Comment on an SSE stream quiet this long; ZERO: never.
+    pub sse_keepalive: Duration,
+    /// Cap on bytes queued for one connection by the app's sends; 0: none.
+    pub max_buffered: usize,
+    pub overflow_policy: OverflowPolicy,
+    /// WebSocket and SSE requests whose `Origin` is not listed get 403;
+    /// empty: any origin. Requests without `Origin` always pass.
+    pub allowed_origins: Vec<String>,
+    pub deflate: DeflateConfig,
+}
+
+impl Settings {
+    /// The configured limit, or "none" as the largest value.
+    pub(crate) fn limit(v: usize) -> usize {
+        if v == 0 {
+            usize::MAX
+        } else {
+            v
+        }
+    }
+
+    pub(crate) fn route(&self, path: &str) -> Option<usize> {
+        self.routes.iter().position(|r| r.path == path)
+    }
+}
+
+/// `Some(d)` unless `d` is zero (the timer is off).
+pub(crate) fn timer(d: Duration) -> Option<Duration> {
+    (!d.is_zero()).then_some(d)
+}

@@ -1,0 +1,139 @@
+//! Listening sockets and accepting connections.
+
+use super::{Conn, Driver, FIRST_LISTENER};
+use crate::error::{Error, Result};
+use crate::event::{ConnId, MAX_SLOTS};
+use mio::net::TcpListener;
+use mio::{Interest, Registry, Token};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// Binds every address `listen` ("host:port") resolves to, on one port:
+/// `localhost` gets both 127.0.0.1 and ::1 where the machine has them.
+/// With port 0 the first bind picks the port and the others follow it. An
+/// address after the first that cannot be bound (no IPv6 on this host) is
+/// skipped; the first must bind.
+pub(super) fn bind_all(
+    listen: &str,
+    registry: &Registry,
+) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
+    let bad = || {
+        Error::invalid(format!(
+            "listen address must be host:port (\"127.0.0.1:9001\", \"localhost:0\", \"[::1]:9001\"), not {listen:?}"
+        ))
+    };
+    let (_, port) = listen.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let mut addrs: Vec<SocketAddr> = Vec::new();
+    for a in listen.to_socket_addrs().map_err(|e| {
+        Error::new(
+            crate::error::ErrorKind::Io,
+            format!("cannot resolve listen address {listen:?}: {e}"),
+        )
+    })? {
+        if !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    let mut listeners = Vec::new();
+    let mut bound = Vec::new();
+    for mut addr in addrs {
+        if let Some(first) = bound.first() {
+            let first: &SocketAddr = first;
+            addr.set_port(first.port());
+        }
+        match TcpListener::bind(addr) {
+            Ok(l) => {
+                bound.push(l.local_addr()?);
+                listeners.push(l);
+            }
+            Err(e) if listeners.is_empty() => {
+                return Err(Error::new(
+                    crate::error::ErrorKind::Io,
+                    format!("cannot listen on {addr}: {e}"),
+                ))
+            }
+            Err(_) => {}
+        }
+    }
+    if listeners.is_empty() {
+        return Err(bad());
+    }
+    for (i, l) in listeners.iter_mut().enumerate() {
+        registry.register(l, Token(FIRST_LISTENER - i), Interest::READABLE)?;
+    }
+    Ok((listeners, bound))
+}
+
+impl Driver {
+    pub(super) fn accept_all(&mut self, listener: usize) {
+        loop {
+            let Some(l) = self.listeners.get(listener) else {
+                return;
+            };
+            match l.accept() {
+                Ok((mut socket, _peer)) => {
+                    let max = self.config.max_connections;
+                    if (max != 0 && self.conns.len() >= max) || self.conns.len() >= MAX_SLOTS - 1 {
+                        continue; // dropped: closed at once
+                    }
+                    let _ = socket.set_nodelay(true);
+                    let entry = self.conns.vacant_entry();
+                    let slot = entry.key();
+                    // Edge-triggered, both directions, registered once: no
+                    // epoll_ctl per write that would block.
+                    if self
+                        .poll
+                        .registry()
+                        .register(
+                            &mut socket,
+                            Token(slot),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    self.next_generation = self.next_generation.wrapping_add(1).max(1);
+                    let id = ConnId::new(self.next_generation, slot);
+                    entry.insert(Conn::new(id, socket, self.now));
+                    self.after(slot, false); // arms the handshake timer
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if is_resource_exhaustion(&e) => {
+                    // Out of descriptors or memory: the pending connections
+                    // stay in the backlog; try again shortly rather than spin.
+                    self.accept_retry_at = Some(self.now + Duration::from_millis(100));
+                    break;
+                }
+                Err(_) => continue, // aborted before accept; next
+            }
+        }
+    }
+
+    /// Accepting again after running out of descriptors.
+    pub(super) fn retry_accept(&mut self) {
+        if self.accept_retry_at.is_some_and(|t| t <= self.now) {
+            self.accept_retry_at = None;
+            for i in 0..self.listeners.len() {
+                self.accept_all(i);
+            }
+        }
+    }
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(errno::EMFILE | errno::ENFILE | errno::ENOBUFS | errno::ENOMEM)
+    )
+}
+
+/// The few errno values we look at (Linux numbering; std exposes no names).
+mod errno {
+    pub const ENOMEM: i32 = 12;
+    pub const ENFILE: i32 = 23;
+    pub const EMFILE: i32 = 24;
+    pub const ENOBUFS: i32 = 105;
+}

@@ -1,0 +1,101 @@
+//! Work handed to the loop from other threads: a queue behind a mutex and
+//! the waker that makes the loop look at it. Arguments are checked by the
+//! caller (`Handle`) before they are queued; outcomes on the loop (the
+//! connection has gone meanwhile) are not reported back.
+
+use crate::config::SlowConsumerPolicy;
+use crate::error::{Error, Result};
+use crate::event::ConnId;
+use crate::proto::MessageKind;
+use bytes::Bytes;
+use mio::Waker;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Wake,
+    Send {
+        conn: ConnId,
+        kind: MessageKind,
+        data: Bytes,
+    },
+    Ping {
+        conn: ConnId,
+        data: Bytes,
+    },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+    Terminate {
+        conn: ConnId,
+    },
+    SseSend {
+        conn: ConnId,
+        event: Option<String>,
+        id: Option<String>,
+        retry: Option<u32>,
+        data: String,
+    },
+    SseComment {
+        conn: ConnId,
+        text: String,
+    },
+    Subscribe {
+        conn: ConnId,
+        topic: String,
+    },
+    Unsubscribe {
+        conn: ConnId,
+        topic: String,
+    },
+    Publish {
+        topic: Option<String>,
+        kind: MessageKind,
+        data: Bytes,
+        exclude: Option<ConnId>,
+        on_slow: Option<SlowConsumerPolicy>,
+        sse_event: Option<String>,
+    },
+    Shutdown,
+}
+
+/// The loop's inbox, shared with every handle.
+pub(crate) struct Inbox {
+    list: Mutex<Vec<Command>>,
+    waker: Waker,
+    /// Cleared when the server is dropped, so handles that outlive it fail
+    /// instead of queuing work nobody will run.
+    alive: AtomicBool,
+}
+
+impl Inbox {
+    pub fn new(waker: Waker) -> Inbox {
+        Inbox {
+            list: Mutex::new(Vec::new()),
+            waker,
+            alive: AtomicBool::new(true),
+        }
+    }
+
+    pub fn submit(&self, cmd: Command) -> Result<()> {
+        if !self.alive.load(Ordering::Acquire) {
+            return Err(Error::stopped());
+        }
+        self.list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cmd);
+        self.waker.wake().map_err(Error::from)
+    }
+
+    pub fn take(&self) -> Vec<Command> {
+        std::mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn close(&self) {
+        self.alive.store(false, Ordering::Release);
+    }
+}

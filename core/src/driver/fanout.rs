@@ -1,0 +1,470 @@
+//! Publish/subscribe on the loop: membership, fan-out that encodes (and
+//! compresses) a message once for every subscriber, the slow-consumer
+//! bound, topic history and the replay that lets an SSE client resume.
+
+use super::topics::{Entry, Membership, Subscriber};
+use super::{ConnOut, Driver};
+use crate::config::SlowConsumerPolicy;
+use crate::error::{Error, Result};
+use crate::event::ConnId;
+use crate::proto::compress::compress_without_context;
+use crate::proto::frame::MAX_HEADER_LEN;
+use crate::proto::sse::{self, SseEvent};
+use crate::proto::{frame_bytes, opcode, MessageKind, PublishForm};
+use crate::pubsub::{check_publish, HistoryLimit, Publish, Published, Replay, Stats};
+use bytes::Bytes;
+
+/// Encoded frames up to this size are copied into each subscriber's queue
+/// (a copy of a few hundred bytes costs less than the reference count and
+/// queue entry of a shared buffer); larger ones are queued by reference.
+const SHARE_ABOVE: usize = 1024;
+
+/// A published message in the forms subscribers need, each made once.
+struct Encoded<'a> {
+    kind: MessageKind,
+    payload: &'a [u8],
+    /// The uncompressed WebSocket frame.
+    frame: Bytes,
+    header_len: usize,
+    /// The SSE event (text messages only).
+    sse: Option<Bytes>,
+    /// The event has an id (its topic keeps history).
+    has_id: bool,
+    /// Compressed frames for subscribers without server context takeover,
+    /// by their window bits; made on first need.
+    deflated: [Option<Bytes>; 16],
+}
+
+/// How one subscriber gets the message.
+enum Via {
+    /// These shared bytes (uncompressed, compressed once, or SSE).
+    Bytes(Bytes),
+    /// Compressed for this connection alone (its own context).
+    OwnContext,
+}
+
+impl Driver {
+    pub fn subscribe(&mut self, id: ConnId, name: &str) -> Result<bool> {
+        let slot = self.slot(id).ok_or_else(Error::unknown_connection)?;
+        if !self.conns[slot].proto.is_live() {
+            return Err(self.conns[slot].proto.not_live().into());
+        }
+        if let Some(k) = self.topics.key(name) {
+            if self.conns[slot].topics.iter().any(|m| m.topic == k) {
+                return Ok(false);
+            }
+        }
+        let key = self.topics.get_or_create(name);
+        let m = self.topics.join(key, Subscriber { slot, id });
+        self.conns[slot].topics.push(m);
+        Ok(true)
+    }
+
+    pub fn unsubscribe(&mut self, id: ConnId, name: &str) -> Result<bool> {
+        let slot = self.slot(id).ok_or_else(Error::unknown_connection)?;
+        let Some(key) = self.topics.key(name) else {
+            return Ok(false);
+        };
+        let topics = &mut self.conns[slot].topics;
+        let Some(i) = topics.iter().position(|m| m.topic == key) else {
+            return Ok(false);
+        };
+        let m = topics.swap_remove(i);
+        self.leave(m);
+        Ok(true)
+    }
+
+    pub fn is_subscribed(&self, id: ConnId, name: &str) -> bool {
+        let (Some(slot), Some(key)) = (self.slot(id), self.topics.key(name)) else {
+            return false;
+        };
+        self.conns[slot].topics.iter().any(|m| m.topic == key)
+    }
+
+    pub fn subscriber_count(&self, name: &str) -> usize {
+        self.topics
+            .key(name)
+            .map_or(0, |k| self.topics.list[k as usize].subs.len())
+    }
+
+    /// Subscribes and replays what the client missed after `last_event_id`
+    /// (by default the `Last-Event-ID` an SSE client sent).
+    pub fn resume(
+        &mut self,
+        id: ConnId,
+        name: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<Replay> {
+        self.now = std::time::Instant::now();
+        if !self.subscribe(id, name)? {
+            return Ok(Replay::Replayed(0)); // already live on this topic
+        }
+        let slot = id.slot();
+        let last = match last_event_id {
+            Some(l) => Some(l.to_string()),
+            None => self.conns[slot]
+                .proto
+                .sse_stream()
+                .and_then(|s| s.last_event_id().map(str::to_string)),
+        };
+        match last {
+            None => Ok(Replay::Replayed(0)),
+            Some(l) => Ok(self.replay(slot, name, &l)),
+        }
+    }
+
+    fn leave(&mut self, m: Membership) {
+        if let Some(moved) = self.topics.leave(m) {
+            if let Some(c) = self.conns.get_mut(moved.slot) {
+                if let Some(mm) = c.topics.iter_mut().find(|x| x.topic == m.topic) {
+                    mm.pos = m.pos;
+                }
+            }
+        }
+    }
+
+    /// Leaves every topic (the connection is no longer live).
+    pub(super) fn drop_topics(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        if conn.topics.is_empty() {
+            return;
+        }
+        for m in conn.topics.take() {
+            self.leave(m);
+        }
+    }
+
+    pub fn set_topic_history(&mut self, name: &str, limit: HistoryLimit) {
+        self.now = std::time::Instant::now();
+        self.topics.set_history(name, limit, self.now);
+    }
+
+    pub fn clear_topic_history(&mut self, name: &str) {
+        self.topics.clear_history(name);
+    }
+
+    pub fn publish(&mut self, topic: Option<&str>, msg: &Publish<'_>) -> Result<Published> {
+        check_publish(msg)?;
+        self.now = std::time::Instant::now();
+        let key = match topic {
+            Some(name) => match self.topics.key(name) {
+                Some(k) => Some(k as usize),
+                None => {
+                    self.topics.counters.published += 1;
+                    return Ok(Published::default()); // nobody listens, nothing kept
+                }
+            },
+            None => None,
+        };
+        let keeps_history = key.is_some_and(|k| self.topics.list[k].history.is_some());
+        let event_id = keeps_history.then(|| self.topics.next_event_id());
+        let (frame, header_len) = frame_bytes(opcode(msg.kind), false, msg.data);
+        let sse = (msg.kind == MessageKind::Text).then(|| {
+            let id = event_id.map(|i| i.to_string());
+            let ev = SseEvent {
+                event: msg.sse_event,
+                id: id.as_deref(),
+                retry: None,
+                // Checked as UTF-8 above.
+                data: std::str::from_utf8(msg.data).unwrap_or_default(),
+            };
+            let mut v = Vec::with_capacity(sse::encoded_len_hint(&ev));
+            let _ = sse::encode_event(&mut v, &ev);
+            Bytes::from(v)
+        });
+        let mut enc = Encoded {
+            kind: msg.kind,
+            payload: msg.data,
+            frame,
+            header_len,
+            sse,
+            has_id: event_id.is_some(),
+            deflated: Default::default(),
+        };
+        let policy = msg.on_slow.unwrap_or(self.config.slow_consumer_policy);
+        let mut report = Published {
+            event_id,
+            ..Published::default()
+        };
+        let mut slow = Vec::new();
+        match key {
+            Some(k) => {
+                // Taken out while delivering; nothing in `deliver` changes
+                // membership (slow closes wait until after the loop).
+                let subs = std::mem::take(&mut self.topics.list[k].subs);
+                for s in &subs {
+                    if Some(s.id) != msg.exclude {
+                        self.deliver(s.slot, &mut enc, policy, &mut report, &mut slow);
+                    }
+                }
+                self.topics.list[k].subs = subs;
+            }
+            None => {
+                let mut slots = std::mem::take(&mut self.topics.scratch);
+                slots.clear();
+                slots.extend(
+                    self.conns
+                        .iter()
+                        .filter(|(_, c)| Some(c.id) != msg.exclude)
+                        .map(|(s, _)| s),
+                );
+                for &slot in &slots {
+                    self.deliver(slot, &mut enc, policy, &mut report, &mut slow);
+                }
+                self.topics.scratch = slots;
+            }
+        }
+        if let (Some(k), Some(id)) = (key, event_id) {
+            let now = self.now;
+            if let Some(h) = self.topics.list[k].history.as_mut() {
+                h.entries.push_back(Entry {
+                    id,
+                    at: now,
+                    kind: msg.kind,
+                    payload: enc.frame.slice(enc.header_len..),
+                    frame: enc.frame,
+                    sse: enc.sse,
+                });
+                h.trim(now);
+            }
+        }
+        let c = &mut self.topics.counters;
+        c.published += 1;
+        c.delivered += report.delivered as u64;
+        c.dropped += report.dropped as u64;
+        c.slow_closed += report.closed as u64;
+        for slot in slow {
+            // Not reading: a close frame would wait behind everything it
+            // has not read. End it now and free its queue.
+            self.end(slot, 1008, "slow consumer: send buffer limit exceeded");
+        }
+        Ok(report)
+    }
+
+    /// Queues the message for one subscriber, or applies the slow-consumer
+    /// policy to it.
+    fn deliver(
+        &mut self,
+        slot: usize,
+        enc: &mut Encoded<'_>,
+        policy: SlowConsumerPolicy,
+        report: &mut Published,
+        slow: &mut Vec<usize>,
+    ) {
+        let conn = &mut self.conns[slot];
+        if !conn.proto.is_live() {
+            return;
+        }
+        let is_sse = conn.proto.sse_stream().is_some();
+        let via = if is_sse {
+            match &enc.sse {
+                Some(b) => Via::Bytes(b.clone()),
+                None => return, // binary: SSE carries text only
+            }
+        } else {
+            let Some(ws) = conn.proto.websocket() else {
+                return;
+            };
+            match ws.publish_form(&self.config.deflate, enc.payload.len()) {
+                PublishForm::Plain => Via::Bytes(enc.frame.clone()),
+                PublishForm::SharedDeflate { window_bits } => {
+                    let cfg = &self.config.deflate;
+                    let shared = &mut self.shared_deflate;
+                    let (kind, payload) = (enc.kind, enc.payload);
+                    let b = enc.deflated[window_bits as usize].get_or_insert_with(|| {
+                        compress_without_context(cfg, shared, window_bits, payload);
+                        frame_bytes(opcode(kind), true, &shared.scratch).0
+                    });
+                    Via::Bytes(b.clone())
+                }
+                PublishForm::OwnContext => Via::OwnContext,
+            }
+        };
+        let len = match &via {
+            Via::Bytes(b) => b.len(),
+            Via::OwnContext => enc.payload.len() + MAX_HEADER_LEN,
+        };
+        let limit = match self.config.slow_consumer_limit {
+            0 => usize::MAX,
+            n => n,
+        };
+        if !conn.out.is_empty() && conn.out.len().saturating_add(len) > limit {
+            // The queue may only look full because this turn has not
+            // flushed yet: let the socket take what it will, then judge.
+            let _ = conn.out.flush(&mut conn.socket, &mut self.pool);
+            if !conn.out.is_empty() && conn.out.len().saturating_add(len) > limit {
+                conn.wants_drain = true;
+                // An SSE client on a topic with history would resume past
+                // a dropped event (its Last-Event-ID moves on with the next
+                // one) and never get it: closing it instead makes it
+                // reconnect and replay exactly what it missed.
+                let policy = match (is_sse, enc.has_id) {
+                    (true, true) => SlowConsumerPolicy::Close,
+                    _ => policy,
+                };
+                match policy {
+                    SlowConsumerPolicy::Drop => report.dropped += 1,
+                    SlowConsumerPolicy::Close => {
+                        report.closed += 1;
+                        slow.push(slot);
+                    }
+                }
+                return;
+            }
+        }
+        let now = self.now;
+        let mut out = ConnOut {
+            queue: &mut conn.out,
+            pool: &mut self.pool,
+            events: &mut self.events,
+            socket: &conn.socket,
+            id: conn.id,
+            user_data: conn.user_data,
+        };
+        match via {
+            Via::Bytes(b) => {
+                let share = b.len() > SHARE_ABOVE;
+                if let Some(s) = conn.proto.sse_stream() {
+                    match share {
+                        true => s.push_shared(b, &mut out, now),
+                        false => s.push_copy(&b, &mut out, now),
+                    }
+                } else if share {
+                    out.queue.push_shared(b);
+                } else {
+                    out.queue.append(out.pool, &b);
+                }
+            }
+            Via::OwnContext => {
+                if let Some(ws) = conn.proto.websocket() {
+                    let cfg = &self.config.deflate;
+                    ws.push_message(
+                        enc.kind,
+                        enc.payload,
+                        cfg,
+                        &mut self.shared_deflate,
+                        &mut out,
+                        now,
+                    );
+                }
+            }
+        }
+        self.mark_dirty(slot);
+        report.delivered += 1;
+    }
+
+    /// Queues the history after `last_event_id` to a just-subscribed
+    /// connection.
+    fn replay(&mut self, slot: usize, topic: &str, last_event_id: &str) -> Replay {
+        let Some(key) = self.topics.key(topic) else {
+            return Replay::Missed;
+        };
+        let last = match last_event_id.trim().parse::<u64>() {
+            // Not an id of this instance: another server, an earlier run,
+            // a forged header.
+            Ok(l) if self.topics.is_ours(l) => l,
+            _ => return Replay::Missed,
+        };
+        let Some(h) = self.topics.list[key as usize].history.as_mut() else {
+            return Replay::Missed;
+        };
+        h.trim(self.now);
+        // Everything after `complete_after` is still in the history, so a
+        // client that saw at least that far missed nothing we lost.
+        if last < h.complete_after {
+            return Replay::Missed;
+        }
+        let sse_stream = self.conns[slot].proto.sse_stream().is_some();
+        let missed: Vec<(MessageKind, Bytes, Option<Bytes>, Bytes)> = h
+            .entries
+            .iter()
+            .filter(|e| e.id > last && (e.sse.is_some() || !sse_stream))
+            .map(|e| (e.kind, e.frame.clone(), e.sse.clone(), e.payload.clone()))
+            .collect();
+        // All or nothing, and within what a live subscriber may have
+        // queued: a replay that left the client over the slow-consumer
+        // limit would get it closed (or its next events dropped) by the
+        // next publish. Too much to replay is a miss: the app sends a
+        // snapshot, which is also the cheaper way to catch up.
+        let bytes: usize = missed
+            .iter()
+            .map(|(_, frame, sse, _)| match sse_stream {
+                true => sse.as_ref().map_or(0, Bytes::len),
+                false => frame.len(),
+            })
+            .sum();
+        let limit = match self.config.slow_consumer_limit {
+            0 => usize::MAX,
+            n => n,
+        };
+        if self.conns[slot].out.len().saturating_add(bytes) > limit {
+            return Replay::Missed;
+        }
+        let mut replayed = 0;
+        for (kind, frame, sse, payload) in missed {
+            let conn = &mut self.conns[slot];
+            let mut out = ConnOut {
+                queue: &mut conn.out,
+                pool: &mut self.pool,
+                events: &mut self.events,
+                socket: &conn.socket,
+                id: conn.id,
+                user_data: conn.user_data,
+            };
+            if let Some(s) = conn.proto.sse_stream() {
+                let Some(sse) = sse else { continue };
+                s.push_shared(sse, &mut out, self.now);
+            } else if let Some(ws) = conn.proto.websocket() {
+                if ws.compresses() {
+                    let cfg = &self.config.deflate;
+                    ws.push_message(
+                        kind,
+                        &payload,
+                        cfg,
+                        &mut self.shared_deflate,
+                        &mut out,
+                        self.now,
+                    );
+                } else {
+                    out.queue.push_shared(frame);
+                }
+            }
+            replayed += 1;
+        }
+        if replayed > 0 {
+            self.mark_dirty(slot);
+        }
+        Replay::Replayed(replayed)
+    }
+
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats {
+            connections: self.conns.len(),
+            topics: self.topics.len(),
+            published: self.topics.counters.published,
+            delivered: self.topics.counters.delivered,
+            dropped: self.topics.counters.dropped,
+            slow_closed: self.topics.counters.slow_closed,
+            ..Stats::default()
+        };
+        for (_, c) in self.conns.iter() {
+            s.buffered_bytes += c.out.len();
+            match c.proto.endpoint() {
+                Some(crate::proto::Endpoint::WebSocket)
+                    if c.proto.state() != crate::proto::ConnState::Connecting =>
+                {
+                    s.websockets += 1
+                }
+                Some(crate::proto::Endpoint::Sse)
+                    if c.proto.state() != crate::proto::ConnState::Connecting =>
+                {
+                    s.sse_streams += 1
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+}

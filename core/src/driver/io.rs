@@ -1,0 +1,166 @@
+//! Moving bytes: reading into the loop's buffer and handing it to the
+//! protocol, and writing queues out with `writev`.
+
+use super::{Driver, READ_BUDGET, READ_BUFFER};
+use crate::event::{Event, EventType};
+use std::io::{self, Read};
+use std::net::Shutdown;
+
+impl Driver {
+    /// Reads what the socket has. `hung_up`: the readiness event said the
+    /// peer shut its side, so read on to EOF even after a short read (that
+    /// FIN will not be reported again by edge-triggered epoll).
+    pub(super) fn on_readable(&mut self, slot: usize, hung_up: bool) {
+        let pause = self.config.read_pause_buffered;
+        if let Some(conn) = self.conns.get_mut(slot) {
+            // Remembered: if reading is paused now, the resumed read must
+            // still go on to the EOF this edge announced.
+            conn.hung_up |= hung_up;
+        }
+        for _ in 0..READ_BUDGET {
+            let Some(conn) = self.conns.get_mut(slot) else {
+                return;
+            };
+            let waiting = !conn.proto.wants_input();
+            if waiting || (pause != 0 && conn.out.len() > pause) {
+                conn.read_ready = true;
+                if waiting {
+                    // Nothing is read while the app decides, but a client
+                    // that hangs up must still be noticed: otherwise the app
+                    // hears of it only after the handshake timeout.
+                    let mut probe = [0u8; 1];
+                    match conn.socket.peek(&mut probe) {
+                        Ok(0) => self.on_eof(slot),
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(_) => self.end(slot, 1006, "connection reset"),
+                    }
+                }
+                return;
+            }
+            let mut buf = std::mem::take(&mut self.read_buf);
+            let result = conn.socket.read(&mut buf);
+            match result {
+                Ok(0) => {
+                    self.read_buf = buf;
+                    self.on_eof(slot);
+                    return;
+                }
+                Ok(n) => {
+                    conn.read_ready = false;
+                    self.with_proto(slot, |c, cx| c.handle_read(&mut buf[..n], cx));
+                    self.read_buf = buf;
+                    if n < READ_BUFFER && !self.conns.get(slot).is_some_and(|c| c.hung_up) {
+                        // A short read drained the socket; epoll will report
+                        // new bytes as a new edge.
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.read_buf = buf;
+                    conn.read_ready = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.read_buf = buf,
+                Err(_) => {
+                    self.read_buf = buf;
+                    self.end(slot, 1006, "connection reset");
+                    return;
+                }
+            }
+        }
+        if let Some(conn) = self.conns.get_mut(slot) {
+            conn.read_ready = true;
+            self.resume.push(slot);
+        }
+    }
+
+    fn on_eof(&mut self, slot: usize) {
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        conn.peer_eof = true;
+        conn.read_ready = false;
+        self.with_proto(slot, |c, cx| c.handle_eof(cx));
+        // Try once to get the last bytes out (an error answer, a close
+        // echo): the peer may only have shut its sending side.
+        if self.conns.contains(slot) {
+            self.flush_slot(slot);
+        }
+    }
+
+    pub(super) fn flush_dirty(&mut self) {
+        let mut i = 0;
+        while i < self.dirty.len() {
+            let slot = self.dirty[i];
+            if let Some(c) = self.conns.get_mut(slot) {
+                c.dirty = false;
+                self.flush_slot(slot);
+            }
+            i += 1;
+        }
+        self.dirty.clear();
+    }
+
+    /// Writes what the socket takes; handles FIN, drain, the end of a
+    /// lingering connection and read resumption.
+    pub(super) fn flush_slot(&mut self, slot: usize) {
+        let pause = self.config.read_pause_buffered;
+        let Some(conn) = self.conns.get_mut(slot) else {
+            return;
+        };
+        match conn.out.flush(&mut conn.socket, &mut self.pool) {
+            Ok(true) => {
+                if conn.wants_drain {
+                    conn.wants_drain = false;
+                    if conn.proto.is_live() {
+                        let ev = Event::new(EventType::Drain, conn.id, conn.user_data);
+                        self.events.push(ev);
+                    }
+                }
+                if conn.proto.fin_after_flush() && !conn.write_shut {
+                    conn.write_shut = true;
+                    let _ = conn.socket.shutdown(Shutdown::Write);
+                }
+                if conn.peer_eof && (conn.write_shut || conn.proto.is_lingering()) {
+                    // Both sides are done and everything is written.
+                    return self.end(slot, 1006, "");
+                }
+                if conn.read_ready {
+                    self.resume.push(slot);
+                }
+            }
+            Ok(false) => {
+                conn.wants_drain = true;
+                if conn.read_ready && (pause == 0 || conn.out.len() <= pause) {
+                    self.resume.push(slot);
+                }
+            }
+            Err(_) => self.end(slot, 1006, "write failed"),
+        }
+    }
+
+    pub(super) fn run_resumed(&mut self) {
+        if self.resume.is_empty() {
+            return;
+        }
+        let mut list = std::mem::take(&mut self.resume);
+        // A slot can be pushed more than once in a turn (its read budget ran
+        // out, then a flush emptied its queue); it gets one budget per turn.
+        list.sort_unstable();
+        list.dedup();
+        for &slot in &list {
+            if self.conns.get(slot).is_some_and(|c| c.read_ready) {
+                self.on_readable(slot, false);
+            }
+        }
+        list.clear();
+        if self.resume.is_empty() {
+            self.resume = list; // keep the allocation
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! A thread-safe handle: every operation on connections and topics, from
+//! any thread. Arguments are checked here, on the calling thread, so a bad
+//! one is an error for the caller; the loop runs the call at its next turn,
+//! and what happens then (the connection has gone meanwhile, its queue is
+//! full) is not reported back: the loop's events and `stats` tell.
+
+use crate::driver::{Command, Inbox};
+use crate::error::{Error, Result};
+use crate::event::ConnId;
+use crate::proto::sse::{self, SseEvent};
+use crate::proto::{check_close, MessageKind};
+use crate::pubsub::{check_publish, check_topic, Publish};
+use crate::server::check_message;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Cheap to clone; calls never block on I/O.
+#[derive(Clone)]
+pub struct Handle {
+    inbox: Arc<Inbox>,
+}
+
+impl Handle {
+    pub(crate) fn new(inbox: Arc<Inbox>) -> Handle {
+        Handle { inbox }
+    }
+
+    /// Makes the next (or current) `poll` return with a wake event.
+    pub fn wake(&self) -> Result<()> {
+        self.inbox.submit(Command::Wake)
+    }
+
+    /// Queues a message.
+    pub fn send(&self, conn: ConnId, kind: MessageKind, data: Bytes) -> Result<()> {
+        check_message(kind, &data)?;
+        self.inbox.submit(Command::Send { conn, kind, data })
+    }
+
+    pub fn ping(&self, conn: ConnId, data: Bytes) -> Result<()> {
+        if data.len() > 125 {
+            return Err(Error::invalid("ping payload is over 125 bytes"));
+        }
+        self.inbox.submit(Command::Ping { conn, data })
+    }
+
+    pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> Result<()> {
+        check_close(code, reason)?;
+        self.inbox.submit(Command::Close {
+            conn,
+            code,
+            reason: reason.to_string(),
+        })
+    }
+
+    pub fn terminate(&self, conn: ConnId) -> Result<()> {
+        self.inbox.submit(Command::Terminate { conn })
+    }
+
+    pub fn sse_send(&self, conn: ConnId, event: &SseEvent<'_>) -> Result<()> {
+        sse::validate(event).map_err(|e| Error::invalid(e.to_string()))?;
+        self.inbox.submit(Command::SseSend {
+            conn,
+            event: event.event.map(str::to_string),
+            id: event.id.map(str::to_string),
+            retry: event.retry,
+            data: event.data.to_string(),
+        })
+    }
+
+    pub fn sse_comment(&self, conn: ConnId, text: &str) -> Result<()> {
+        self.inbox.submit(Command::SseComment {
+            conn,
+            text: text.to_string(),
+        })
+    }
+
+    pub fn subscribe(&self, conn: ConnId, topic: &str) -> Result<()> {
+        check_topic(topic)?;
+        self.inbox.submit(Command::Subscribe {
+            conn,
+            topic: topic.to_string(),
+        })
+    }
+
+    pub fn unsubscribe(&self, conn: ConnId, topic: &str) -> Result<()> {
+        check_topic(topic)?;
+        self.inbox.submit(Command::Unsubscribe {
+            conn,
+            topic: topic.to_string(),
+        })
+    }
+
+    /// Publishes, as `Server::publish` (`topic` `None`: to everyone, as
+    /// `Server::publish_all`). The outcome is counted in `Server::stats`.
+    pub fn publish(&self, topic: Option<&str>, msg: &Publish<'_>) -> Result<()> {
+        if let Some(t) = topic {
+            check_topic(t)?;
+        }
+        check_publish(msg)?;
+        self.inbox.submit(Command::Publish {
+            topic: topic.map(str::to_string),
+            kind: msg.kind,
+            data: Bytes::copy_from_slice(msg.data),
+            exclude: msg.exclude,
+            on_slow: msg.on_slow,
+            sse_event: msg.sse_event.map(str::to_string),
+        })
+    }
+
+    /// Begins a graceful shutdown, as `Server::begin_shutdown`.
+    pub fn shutdown(&self) -> Result<()> {
+        self.inbox.submit(Command::Shutdown)
+    }
+}

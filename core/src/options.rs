@@ -1,0 +1,427 @@
+//! The option schema of the front contract: every setting's name in each
+//! front, its unit, range, default and what zero means, written once. The
+//! fronts hand values over as they got them ([`OptionValue`]); the checks
+//! and the messages are here.
+//!
+//! The one rule for zero: **0 turns a timer or a limit off** (a timeout of
+//! 0 never fires, a size or count limit of 0 is no limit). Levels and
+//! choices have no "off"; for them 0 is an ordinary value or out of range.
+//! Durations cross every boundary in milliseconds.
+
+use crate::config::{defaults, Config, SlowConsumerPolicy};
+use crate::error::{Error, Result};
+use crate::proto::{DeflateMode, OverflowPolicy};
+use std::time::Duration;
+
+/// What an option's number means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// A duration in milliseconds; 0 turns the timer off.
+    Millis,
+    /// A size limit in bytes; 0 is no limit.
+    Bytes,
+    /// A count limit; 0 is no limit.
+    Count,
+    /// A number from a fixed range (a zlib level); 0 is a value if the
+    /// range holds it.
+    Level,
+    /// One of named choices (Python and Node use the names, C the numbers).
+    Choice(&'static [(&'static str, u64)]),
+    /// A list of strings.
+    List,
+}
+
+/// One option of the contract.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionSpec {
+    /// The C constant's value (`WSRT_OPT_*`).
+    pub id: u32,
+    /// The name in Python (a keyword argument) and in the C constant
+    /// (upper-cased, after `WSRT_OPT_`).
+    pub name: &'static str,
+    /// The name in Node (an option property).
+    pub js_name: &'static str,
+    /// The field of [`Config`] in Rust.
+    pub rust_name: &'static str,
+    pub unit: Unit,
+    /// The range a value other than an "off" zero must lie in.
+    pub min: u64,
+    pub max: u64,
+    pub default: u64,
+    pub doc: &'static str,
+}
+
+impl OptionSpec {
+    /// The C constant's name.
+    pub fn c_name(&self) -> String {
+        format!("WSRT_OPT_{}", self.name.to_ascii_uppercase())
+    }
+
+    /// Whether 0 turns this option off (a timer or a limit).
+    pub fn zero_is_off(&self) -> bool {
+        matches!(self.unit, Unit::Millis | Unit::Bytes | Unit::Count)
+    }
+
+    /// What 0 means, for the documentation.
+    pub fn zero_meaning(&self) -> &'static str {
+        match self.unit {
+            Unit::Millis => "timer off",
+            Unit::Bytes | Unit::Count => "no limit",
+            Unit::Level if self.min == 0 => "a value",
+            Unit::Choice(c) if c.iter().any(|(_, v)| *v == 0) => "a value",
+            _ => "refused",
+        }
+    }
+
+    /// The choice's number for a name, or its name for a number.
+    fn choice(&self, name: &str) -> Option<u64> {
+        match self.unit {
+            Unit::Choice(c) => c.iter().find(|(n, _)| *n == name).map(|(_, v)| *v),
+            _ => None,
+        }
+    }
+
+    fn choice_name(&self, v: u64) -> Option<&'static str> {
+        match self.unit {
+            Unit::Choice(c) => c.iter().find(|(_, n)| *n == v).map(|(n, _)| *n),
+            _ => None,
+        }
+    }
+
+    /// Checks a number for this option; the message names the option as
+    /// `shown`.
+    fn check(&self, v: u64, shown: &str) -> Result<u64> {
+        if v == 0 && self.zero_is_off() {
+            return Ok(0);
+        }
+        if let Unit::Choice(c) = self.unit {
+            if self.choice_name(v).is_none() {
+                let names: Vec<String> = c.iter().map(|(n, v)| format!("{n:?} ({v})")).collect();
+                return Err(Error::invalid(format!(
+                    "{shown} must be one of {}, not {v}",
+                    names.join(", ")
+                )));
+            }
+            return Ok(v);
+        }
+        if v < self.min || v > self.max {
+            let off = match self.unit {
+                Unit::Millis => "0 (off) or ",
+                Unit::Bytes | Unit::Count => "0 (no limit) or ",
+                _ => "",
+            };
+            let unit = match self.unit {
+                Unit::Millis => " milliseconds",
+                Unit::Bytes => " bytes",
+                _ => "",
+            };
+            return Err(Error::invalid(format!(
+                "{shown} must be {off}{}-{}{unit}, not {v}",
+                self.min, self.max
+            )));
+        }
+        Ok(v)
+    }
+}
+
+/// A value as a front received it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OptionValue<'a> {
+    /// An integer (C, Python `int`). Out of the `u64` range is out of
+    /// range, never wrapped.
+    Int(i128),
+    /// A JavaScript number: must be a whole number.
+    Number(f64),
+    /// A string (a choice's name).
+    Str(&'a str),
+    /// A boolean: never a valid value here, refused with a clear message
+    /// (Python counts `True` as an int).
+    Bool(bool),
+    /// A list of strings.
+    List(Vec<String>),
+    /// None / null / undefined: the default.
+    Default,
+}
+
+impl OptionValue<'_> {
+    fn type_name(&self) -> &'static str {
+        match self {
+            OptionValue::Int(_) | OptionValue::Number(_) => "a number",
+            OptionValue::Str(_) => "a string",
+            OptionValue::Bool(_) => "a boolean",
+            OptionValue::List(_) => "a list",
+            OptionValue::Default => "nothing",
+        }
+    }
+}
+
+/// Largest timer: 2^31-1 ms (24.8 days, JavaScript's own timer limit),
+/// which also keeps deadline arithmetic far from overflow.
+pub const MAX_MILLIS: u64 = (1 << 31) - 1;
+/// Largest size: 2^53-1, exact as a JavaScript number.
+pub const MAX_BYTES: u64 = (1 << 53) - 1;
+
+const OVERFLOW_POLICIES: &[(&str, u64)] = &[("reject", 0), ("close", 1)];
+const DEFLATE_MODES: &[(&str, u64)] = &[("off", 0), ("shared", 1), ("per-connection", 2)];
+/// 0 is left for "the configured policy" in per-publish options.
+pub const SLOW_CONSUMER_POLICIES: &[(&str, u64)] = &[("drop", 1), ("close", 2)];
+
+macro_rules! spec {
+    ($id:expr, $name:literal, $js:literal, $rust:literal, $unit:expr, $min:expr, $max:expr, $default:expr, $doc:literal) => {
+        OptionSpec {
+            id: $id,
+            name: $name,
+            js_name: $js,
+            rust_name: $rust,
+            unit: $unit,
+            min: $min,
+            max: $max,
+            default: $default,
+            doc: $doc,
+        }
+    };
+}
+
+/// Every option, by C id.
+pub static OPTIONS: &[OptionSpec] = &[
+    spec!(1, "max_message_size", "maxMessageSize", "max_message_size", Unit::Bytes, 1, MAX_BYTES, defaults::MAX_MESSAGE_SIZE,
+        "Largest WebSocket message accepted (reassembled and inflated); a bigger one closes with 1009."),
+    spec!(2, "max_head_bytes", "maxHeadBytes", "max_head_bytes", Unit::Bytes, 64, MAX_BYTES, defaults::MAX_HEAD_BYTES,
+        "Largest HTTP request head; a bigger one is answered 431."),
+    spec!(3, "max_headers", "maxHeaders", "max_headers", Unit::Count, 1, 65_535, defaults::MAX_HEADERS,
+        "Most request headers; more is answered 431."),
+    spec!(4, "handshake_timeout_ms", "handshakeTimeoutMs", "handshake_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::HANDSHAKE_TIMEOUT_MS,
+        "Time to send a complete request head (and for the app to approve it); then the connection is dropped."),
+    spec!(5, "idle_timeout_ms", "idleTimeoutMs", "idle_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::IDLE_TIMEOUT_MS,
+        "A WebSocket peer silent for half of this is pinged; silent for all of it, dropped (1006)."),
+    spec!(6, "close_timeout_ms", "closeTimeoutMs", "close_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::CLOSE_TIMEOUT_MS,
+        "Time a close handshake, a final flush and a graceful shutdown may take."),
+    spec!(7, "max_buffered", "maxBuffered", "max_buffered", Unit::Bytes, 1024, MAX_BYTES, defaults::MAX_BUFFERED,
+        "Bytes the app's sends may queue for one connection; past it a send meets overflow_policy."),
+    spec!(8, "read_pause_buffered", "readPauseBuffered", "read_pause_buffered", Unit::Bytes, 1, MAX_BYTES, defaults::READ_PAUSE_BUFFERED,
+        "While more than this is queued for a connection, it is not read (a peer that does not read cannot make us queue more)."),
+    spec!(9, "overflow_policy", "overflowPolicy", "overflow_policy", Unit::Choice(OVERFLOW_POLICIES), 0, 1, 0,
+        "A send past max_buffered: \"reject\" refuses it (backpressure error; a drain event follows), \"close\" closes the connection with 1008."),
+    spec!(10, "sse_keepalive_ms", "sseKeepaliveMs", "sse_keepalive", Unit::Millis, 1, MAX_MILLIS, defaults::SSE_KEEPALIVE_MS,
+        "A comment on an event stream quiet this long, so proxies keep it open and dead clients are found."),
+    spec!(11, "max_connections", "maxConnections", "max_connections", Unit::Count, 1, crate::event::MAX_SLOTS as u64 - 1, defaults::MAX_CONNECTIONS,
+        "Connections beyond this are accepted and closed at once."),
+    spec!(12, "deflate", "deflate", "deflate.mode", Unit::Choice(DEFLATE_MODES), 0, 2, 0,
+        "permessage-deflate: \"off\", \"shared\" (no context takeover, contexts shared by the loop) or \"per-connection\" (context takeover as the client offers)."),
+    spec!(13, "deflate_threshold", "deflateThreshold", "deflate.threshold", Unit::Bytes, 1, MAX_BYTES, defaults::DEFLATE_THRESHOLD,
+        "Messages shorter than this go out uncompressed."),
+    spec!(14, "deflate_level", "deflateLevel", "deflate.level", Unit::Level, 0, 9, defaults::DEFLATE_LEVEL,
+        "zlib compression level."),
+    spec!(15, "deflate_window_bits", "deflateWindowBits", "deflate.window_bits", Unit::Level, 9, 15, defaults::DEFLATE_WINDOW_BITS,
+        "Our compressor's window (smaller: less memory, less compression)."),
+    spec!(16, "slow_consumer_limit", "slowConsumerLimit", "slow_consumer_limit", Unit::Bytes, 1024, MAX_BYTES, defaults::SLOW_CONSUMER_LIMIT,
+        "A publish finds a subscriber with more than this queued slow."),
+    spec!(17, "slow_consumer_policy", "slowConsumerPolicy", "slow_consumer_policy", Unit::Choice(SLOW_CONSUMER_POLICIES), 1, 2, 2,
+        "What a publish does with a slow subscriber: \"drop\" skips the message for it, \"close\" closes it (1008)."),
+    spec!(18, "allowed_origins", "allowedOrigins", "allowed_origins", Unit::List, 0, 0, 0,
+        "Origins browsers may connect from; a WebSocket or SSE request with another Origin is answered 403. Empty: any."),
+];
+
+/// The option with this C id.
+pub fn by_id(id: u32) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.id == id)
+}
+
+/// The option with this Python/C name or Node name.
+pub fn by_name(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.name == name || o.js_name == name)
+}
+
+fn millis(d: Duration) -> u64 {
+    // Rounded up, so a sub-millisecond timer is not mistaken for "off".
+    d.as_nanos().div_ceil(1_000_000).min(u64::MAX as u128) as u64
+}
+
+impl Config {
+    /// Sets an option by name (Python, C or Node spelling) from a value as
+    /// a front received it. The message of an error names the option as
+    /// `name`.
+    pub fn set(&mut self, name: &str, value: OptionValue<'_>) -> Result<()> {
+        let spec =
+            by_name(name).ok_or_else(|| Error::invalid_type(format!("unknown option {name:?}")))?;
+        self.set_spec(spec, name, value)
+    }
+
+    /// Sets an option by C id.
+    pub fn set_by_id(&mut self, id: u32, value: OptionValue<'_>) -> Result<()> {
+        let spec = by_id(id).ok_or_else(|| Error::invalid(format!("unknown option id {id}")))?;
+        self.set_spec(spec, &spec.c_name(), value)
+    }
+
+    fn set_spec(&mut self, spec: &OptionSpec, shown: &str, value: OptionValue<'_>) -> Result<()> {
+        if spec.unit == Unit::List {
+            let list = match value {
+                OptionValue::List(l) => l,
+                OptionValue::Default => Vec::new(),
+                other => {
+                    return Err(Error::invalid_type(format!(
+                        "{shown} must be a list of strings, not {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            self.allowed_origins = list;
+            return Ok(());
+        }
+        let v = match value {
+            OptionValue::Default => spec.default,
+            OptionValue::Int(i) => u64::try_from(i)
+                .map_err(|_| Error::invalid(format!("{shown} must be 0-{}, not {i}", spec.max)))?,
+            OptionValue::Number(f) => {
+                if !f.is_finite() || f.fract() != 0.0 {
+                    return Err(Error::invalid(format!(
+                        "{shown} must be a whole number, not {f}"
+                    )));
+                }
+                if f < 0.0 || f > u64::MAX as f64 {
+                    return Err(Error::invalid(format!(
+                        "{shown} must be 0-{}, not {f}",
+                        spec.max
+                    )));
+                }
+                f as u64
+            }
+            OptionValue::Str(s) => match spec.unit {
+                Unit::Choice(c) => spec.choice(s).ok_or_else(|| {
+                    let names: Vec<&str> = c.iter().map(|(n, _)| *n).collect();
+                    Error::invalid(format!("{shown} must be one of {names:?}, not {s:?}"))
+                })?,
+                _ => {
+                    return Err(Error::invalid_type(format!(
+                        "{shown} must be a number, not a string"
+                    )))
+                }
+            },
+            OptionValue::Bool(_) | OptionValue::List(_) => {
+                let want = match spec.unit {
+                    Unit::Choice(_) => "a string",
+                    _ => "a number",
+                };
+                return Err(Error::invalid_type(format!(
+                    "{shown} must be {want}, not {}",
+                    value.type_name()
+                )));
+            }
+        };
+        let v = spec.check(v, shown)?;
+        self.store(spec.id, v);
+        Ok(())
+    }
+
+    /// The option's current value as a number (milliseconds, bytes, a
+    /// choice's number).
+    pub fn get(&self, id: u32) -> Option<u64> {
+        let d = &self.deflate;
+        Some(match id {
+            1 => self.max_message_size as u64,
+            2 => self.max_head_bytes as u64,
+            3 => self.max_headers as u64,
+            4 => millis(self.handshake_timeout),
+            5 => millis(self.idle_timeout),
+            6 => millis(self.close_timeout),
+            7 => self.max_buffered as u64,
+            8 => self.read_pause_buffered as u64,
+            9 => match self.overflow_policy {
+                OverflowPolicy::Reject => 0,
+                OverflowPolicy::Close => 1,
+            },
+            10 => millis(self.sse_keepalive),
+            11 => self.max_connections as u64,
+            12 => match d.mode {
+                DeflateMode::Off => 0,
+                DeflateMode::Shared => 1,
+                DeflateMode::PerConnection => 2,
+            },
+            13 => d.threshold as u64,
+            14 => d.level as u64,
+            15 => d.window_bits as u64,
+            16 => self.slow_consumer_limit as u64,
+            17 => match self.slow_consumer_policy {
+                SlowConsumerPolicy::Drop => 1,
+                SlowConsumerPolicy::Close => 2,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Stores a checked value.
+    fn store(&mut self, id: u32, v: u64) {
+        let size = v.min(usize::MAX as u64) as usize;
+        let d = &mut self.deflate;
+        match id {
+            1 => self.max_message_size = size,
+            2 => self.max_head_bytes = size,
+            3 => self.max_headers = size,
+            4 => self.handshake_timeout = Duration::from_millis(v),
+            5 => self.idle_timeout = Duration::from_millis(v),
+            6 => self.close_timeout = Duration::from_millis(v),
+            7 => self.max_buffered = size,
+            8 => self.read_pause_buffered = size,
+            9 => {
+                self.overflow_policy = match v {
+                    1 => OverflowPolicy::Close,
+                    _ => OverflowPolicy::Reject,
+                }
+            }
+            10 => self.sse_keepalive = Duration::from_millis(v),
+            11 => self.max_connections = size,
+            12 => {
+                d.mode = match v {
+                    1 => DeflateMode::Shared,
+                    2 => DeflateMode::PerConnection,
+                    _ => DeflateMode::Off,
+                }
+            }
+            13 => d.threshold = size,
+            14 => d.level = v as u32,
+            15 => d.window_bits = v as u8,
+            16 => self.slow_consumer_limit = size,
+            17 => {
+                self.slow_consumer_policy = match v {
+                    1 => SlowConsumerPolicy::Drop,
+                    _ => SlowConsumerPolicy::Close,
+                }
+            }
+            _ => unreachable!("option ids are checked before storing"),
+        }
+    }
+
+    /// Checks the whole configuration (fields may have been set directly
+    /// in Rust): every option in range, routes well formed.
+    pub fn validate(&self) -> Result<()> {
+        for spec in OPTIONS {
+            if let Some(v) = self.get(spec.id) {
+                spec.check(v, spec.rust_name)?;
+            }
+        }
+        for (i, r) in self.routes.iter().enumerate() {
+            if !r.path.starts_with('/') {
+                return Err(Error::invalid(format!(
+                    "route path must start with '/', not {:?}",
+                    r.path
+                )));
+            }
+            if self.routes[..i].iter().any(|o| o.path == r.path) {
+                return Err(Error::invalid(format!(
+                    "route {:?} is defined twice",
+                    r.path
+                )));
+            }
+            crate::proto::check_headers(&r.headers).map_err(Error::from)?;
+            if let crate::proto::RouteKind::Static { content_type, .. } = &r.kind {
+                crate::proto::http::check_header("x", content_type)
+                    .map_err(|_| Error::invalid("content type must not contain CR, LF or NUL"))?;
+            }
+        }
+        for o in &self.allowed_origins {
+            crate::proto::http::check_header("x", o)
+                .map_err(|_| Error::invalid("origins must not contain CR, LF or NUL"))?;
+        }
+        Ok(())
+    }
+}
