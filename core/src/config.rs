@@ -154,6 +154,18 @@ impl Config {
         self
     }
 
+    /// Adds a response header to the answers of the route at `path`
+    /// (checked when the server binds).
+    pub fn add_route_header(&mut self, path: &str, name: &str, value: &str) -> crate::Result<()> {
+        let route = self
+            .routes
+            .iter_mut()
+            .find(|r| r.path == path)
+            .ok_or_else(|| crate::Error::invalid(format!("no route at {path:?}")))?;
+        route.headers.push((name.to_string(), value.to_string()));
+        Ok(())
+    }
+
     /// Adds a route built by hand (to set `approve`, `subprotocols` or
     /// `headers`).
     pub fn route(mut self, route: Route) -> Self {

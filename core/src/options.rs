@@ -247,6 +247,21 @@ impl Config {
         self.set_spec(spec, name, value)
     }
 
+    /// Sets an option from text (a configuration file, C's
+    /// `wsrt_config_set_by_name`): a whole number, or a choice's name.
+    pub fn set_text(&mut self, name: &str, text: &str) -> Result<()> {
+        let value = match text.trim().parse::<i128>() {
+            Ok(n) => OptionValue::Int(n),
+            Err(_) => OptionValue::Str(text.trim()),
+        };
+        let spec = by_name(name).ok_or_else(|| Error::invalid(format!("unknown option {name:?}")))?;
+        if spec.unit == Unit::List {
+            let list = text.split(',').map(str::trim).filter(|s| !s.is_empty());
+            return self.set_spec(spec, name, OptionValue::List(list.map(String::from).collect()));
+        }
+        self.set_spec(spec, name, value)
+    }
+
     /// Sets an option by C id.
     pub fn set_by_id(&mut self, id: u32, value: OptionValue<'_>) -> Result<()> {
         let spec = by_id(id).ok_or_else(|| Error::invalid(format!("unknown option id {id}")))?;

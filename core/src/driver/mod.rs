@@ -220,11 +220,13 @@ impl Driver {
         }
     }
 
-    /// The slot of a live connection.
+    /// The slot of a connection the application may still address: once
+    /// its end has been reported and the batch that reported it is over
+    /// (it only lingers to flush), its id is no longer known.
     fn slot(&self, id: ConnId) -> Option<usize> {
         let slot = id.slot();
         match self.conns.get(slot) {
-            Some(c) if c.id == id => Some(slot),
+            Some(c) if c.id == id && !c.proto.is_lingering() => Some(slot),
             _ => None,
         }
     }
