@@ -4,13 +4,13 @@
 //! and what happens then (the connection has gone meanwhile, its queue is
 //! full) is not reported back: the loop's events and `stats` tell.
 
+use crate::args::{check_message, check_publish, check_topic};
 use crate::driver::{Command, Inbox};
 use crate::error::{Error, Result};
 use crate::event::ConnId;
 use crate::proto::sse::{self, SseEvent};
 use crate::proto::{check_close, MessageKind};
-use crate::pubsub::{check_publish, check_topic, Publish};
-use crate::server::check_message;
+use crate::pubsub::Publish;
 use bytes::Bytes;
 use std::sync::Arc;
 

@@ -25,6 +25,7 @@
 
 pub use wsrt_proto as proto;
 
+mod args;
 pub mod config;
 mod driver;
 pub mod error;

@@ -254,10 +254,15 @@ impl Config {
             Ok(n) => OptionValue::Int(n),
             Err(_) => OptionValue::Str(text.trim()),
         };
-        let spec = by_name(name).ok_or_else(|| Error::invalid(format!("unknown option {name:?}")))?;
+        let spec =
+            by_name(name).ok_or_else(|| Error::invalid(format!("unknown option {name:?}")))?;
         if spec.unit == Unit::List {
             let list = text.split(',').map(str::trim).filter(|s| !s.is_empty());
-            return self.set_spec(spec, name, OptionValue::List(list.map(String::from).collect()));
+            return self.set_spec(
+                spec,
+                name,
+                OptionValue::List(list.map(String::from).collect()),
+            );
         }
         self.set_spec(spec, name, value)
     }

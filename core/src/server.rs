@@ -1,6 +1,7 @@
 //! The public API: one `Server` that the C ABI, Python and Node wrap. A
 //! façade: it checks arguments and forwards to the loop.
 
+use crate::args::{check_headers, check_history, check_message, check_topic};
 use crate::config::Config;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
@@ -8,7 +9,7 @@ use crate::event::{ConnId, Events};
 use crate::handle::Handle;
 use crate::proto::sse::SseEvent;
 use crate::proto::{check_close, ConnState, MessageKind};
-use crate::pubsub::{check_history, check_topic, HistoryLimit, Publish, Published, Replay, Stats};
+use crate::pubsub::{HistoryLimit, Publish, Published, Replay, Stats};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
@@ -23,18 +24,6 @@ use std::time::Duration;
 /// whole batch of events leave in one system call per connection.
 pub struct Server {
     driver: Driver,
-}
-
-/// Checks what a text message must be.
-pub(crate) fn check_message(kind: MessageKind, data: &[u8]) -> Result<()> {
-    if kind == MessageKind::Text && simdutf8::basic::from_utf8(data).is_err() {
-        return Err(Error::invalid("text message is not valid UTF-8"));
-    }
-    Ok(())
-}
-
-pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<()> {
-    crate::proto::check_headers(headers).map_err(Error::from)
 }
 
 impl Server {

@@ -61,7 +61,9 @@ fn options_table() -> String {
 }
 
 fn events_table() -> String {
-    let mut s = String::from("| number | C | Python `wsrt.EventType` | Rust `EventType` |\n|---|---|---|---|\n");
+    let mut s = String::from(
+        "| number | C | Python `wsrt.EventType` | Rust `EventType` |\n|---|---|---|---|\n",
+    );
     for e in EventType::ALL {
         s.push_str(&format!(
             "| {} | `WSRT_EVENT_{}` | `{}` | `{:?}` |\n",
@@ -96,8 +98,13 @@ fn errors_table() -> String {
 fn splice(doc: &str, name: &str, body: &str) -> String {
     let begin = format!("<!-- {name}:begin -->\n");
     let end = format!("<!-- {name}:end -->");
-    let a = doc.find(&begin).unwrap_or_else(|| panic!("docs/API.md lacks {begin}")) + begin.len();
-    let b = doc.find(&end).unwrap_or_else(|| panic!("docs/API.md lacks {end}"));
+    let a = doc
+        .find(&begin)
+        .unwrap_or_else(|| panic!("docs/API.md lacks {begin}"))
+        + begin.len();
+    let b = doc
+        .find(&end)
+        .unwrap_or_else(|| panic!("docs/API.md lacks {end}"));
     format!("{}{}{}", &doc[..a], body, &doc[b..])
 }
 

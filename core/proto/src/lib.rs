@@ -18,9 +18,9 @@ pub mod compress;
 mod connection;
 pub mod deflate;
 pub mod frame;
-mod handshake;
 pub mod http;
 pub mod mask;
+mod output;
 mod settings;
 pub mod sse;
 mod sse_stream;
@@ -28,8 +28,8 @@ pub mod utf8;
 mod websocket;
 pub mod ws;
 
-pub use connection::{ConnEvent, ConnState, Connection, Cx, Output, Refusal};
-pub use handshake::check_headers;
+pub use connection::{check_headers, Connection};
+pub use output::{ConnEvent, ConnState, Cx, Output, Refusal};
 pub use settings::{
     DeflateConfig, DeflateMode, Endpoint, MessageKind, OverflowPolicy, Route, RouteKind, Settings,
 };

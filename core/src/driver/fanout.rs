@@ -4,6 +4,7 @@
 
 use super::topics::{Entry, Membership, Subscriber};
 use super::{ConnOut, Driver};
+use crate::args::check_publish;
 use crate::config::SlowConsumerPolicy;
 use crate::error::{Error, Result};
 use crate::event::ConnId;
@@ -11,7 +12,7 @@ use crate::proto::compress::compress_without_context;
 use crate::proto::frame::MAX_HEADER_LEN;
 use crate::proto::sse::{self, SseEvent};
 use crate::proto::{frame_bytes, opcode, MessageKind, PublishForm};
-use crate::pubsub::{check_publish, HistoryLimit, Publish, Published, Replay, Stats};
+use crate::pubsub::{HistoryLimit, Publish, Published, Replay, Stats};
 use bytes::Bytes;
 
 /// Encoded frames up to this size are copied into each subscriber's queue

@@ -2,9 +2,10 @@
 //! handshake checks, the application's approval, and the answers that end
 //! a refused request.
 
+use super::{Connection, Pending, Phase};
 use crate::compress;
-use crate::connection::{ConnEvent, Connection, Cx, Output, Pending, Phase, Refusal};
 use crate::http::{self, HeadLimits, HttpError, Parsed, RequestHead, WsHandshake};
+use crate::output::{ConnEvent, Cx, Output, Refusal};
 use crate::settings::{Endpoint, RouteKind};
 use crate::sse_stream::SseStream;
 use crate::websocket::WebSocket;

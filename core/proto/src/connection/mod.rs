@@ -17,100 +17,18 @@
 //! Every way a connection ends goes through [`Connection::finish`], which
 //! tells the application exactly once.
 
-use crate::compress::SharedDeflate;
+mod handshake;
+mod sse;
+mod ws;
+
+pub use handshake::check_headers;
+
 use crate::http::{HttpError, RequestHead, WsHandshake};
-use crate::settings::{timer, Endpoint, MessageKind, Settings};
+use crate::output::{ConnEvent, ConnState, Cx, Output, Refusal};
+use crate::settings::{timer, Endpoint, Settings};
 use crate::sse_stream::SseStream;
 use crate::websocket::WebSocket;
-use bytes::Bytes;
 use std::time::Instant;
-
-/// Where a connection's output goes: the transport's write queue and the
-/// application's event batch.
-pub trait Output {
-    /// Bytes queued and not yet taken by the transport.
-    fn queued(&self) -> usize;
-    /// Appends whatever `write` puts at the end of the buffer it is given
-    /// (`need` bytes is a capacity hint).
-    fn append(&mut self, need: usize, write: impl FnOnce(&mut Vec<u8>));
-    /// Appends a frame's header and a copy of its payload (the queue
-    /// decides whether a large payload gets a buffer of its own).
-    fn append_frame(&mut self, header: &[u8], payload: &[u8]);
-    /// Queues bytes shared with other connections, without copying.
-    fn push_shared(&mut self, bytes: Bytes);
-    /// Hands an event to the application.
-    fn event(&mut self, event: ConnEvent<'_>);
-}
-
-/// The context of every call: the time, the settings, the loop-wide
-/// compression contexts and where output goes.
-pub struct Cx<'a, O: Output> {
-    pub now: Instant,
-    pub settings: &'a Settings,
-    pub shared: &'a mut SharedDeflate,
-    pub out: &'a mut O,
-}
-
-/// What a connection tells the application.
-#[derive(Debug)]
-pub enum ConnEvent<'a> {
-    /// A request on a route that needs approval: answer it with
-    /// [`Connection::accept`] or [`Connection::reject`]. `protocols` are the
-    /// WebSocket subprotocols offered.
-    Request {
-        endpoint: Endpoint,
-        head: Box<RequestHead>,
-        protocols: Vec<String>,
-    },
-    /// A WebSocket is open, with the negotiated subprotocol.
-    Open {
-        head: Box<RequestHead>,
-        protocol: Option<String>,
-    },
-    /// An event stream is open.
-    SseOpen { head: Box<RequestHead> },
-    /// A complete message (text is valid UTF-8).
-    Message { kind: MessageKind, data: &'a [u8] },
-    /// The answer to a ping the application sent.
-    Pong { data: &'a [u8] },
-    /// The WebSocket (or the request awaiting approval) ended: the peer's
-    /// code (1005 when its close frame had none), 1006 when it ended
-    /// without a close handshake, or the code we failed it with.
-    Close { code: u16, reason: &'a str },
-    /// The event stream (or the request awaiting approval) ended.
-    SseClose,
-}
-
-/// The state of a connection as the application sees it, numbered as the
-/// browser's `WebSocket.readyState`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[repr(u8)]
-pub enum ConnState {
-    /// The request is waiting for the application's approval.
-    Connecting = 0,
-    /// Messages and events can be sent.
-    Open = 1,
-    /// The application started the close handshake; nothing more can be
-    /// sent, the end is not yet reported.
-    Closing = 2,
-    /// The application has been told the connection ended (or it never
-    /// knew it). Replies to messages of the batch that reported the end
-    /// still go out, ahead of the close frame.
-    Closed = 3,
-}
-
-/// Why an application call was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// The connection is closing or closed.
-    Closed,
-    /// The call does not fit the connection's kind or phase.
-    WrongState(&'static str),
-    /// Queuing it would pass `max_buffered`; nothing was queued.
-    Backpressure,
-    /// An argument the protocol cannot carry.
-    InvalidArgument(&'static str),
-}
 
 pub(crate) enum Phase {
     /// Reading the request head; `buf` holds a head split across reads.
