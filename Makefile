@@ -11,7 +11,7 @@ CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic -O2
 PORT       ?= 9001
 export CARGO_TERM_PROGRESS_WHEN = never
 
-.PHONY: help deps lib examples header demo test test-rust test-c test-python test-autobahn autobahn-full lint clean
+.PHONY: help deps lib examples header demo test test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c
 
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
@@ -48,6 +48,15 @@ examples: lib
 		$$(PKG_CONFIG_PATH=$(LIBDIR)/pkgconfig pkg-config --cflags --libs wsrt 2>/dev/null || echo "-I$(BUILD)/include -L$(LIBDIR) -lwsrt") \
 		-pthread -Wl,-rpath,$(LIBDIR)
 
+# The C contract server (tests/contract/README.md), built like the example.
+contract-c: lib
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS_STRICT) tests/contract/server.c -o $(BUILD)/tests/contract_server \
+		$$(PKG_CONFIG_PATH=$(LIBDIR)/pkgconfig pkg-config --cflags --libs wsrt 2>/dev/null || echo "-I$(BUILD)/include -L$(LIBDIR) -lwsrt") \
+		-pthread -Wl,-rpath,$(LIBDIR)
+
+# include/wsrt.h: cbindgen's declarations and the option constants from
+# the core's schema (ffi/tests/support/header.rs).
 header:
 	cargo run -q -p wsrt-ffi --example gen_header
 

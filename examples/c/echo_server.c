@@ -138,18 +138,14 @@ int main(void) {
     if ((r = wsrt_config_add_route(cfg, "/broadcast", WSRT_ROUTE_WEBSOCKET, 0, NULL)) != WSRT_OK)
         return fail("route /broadcast", r);
     if ((r = wsrt_config_add_route(cfg, "/events", WSRT_ROUTE_SSE, 0, NULL)) != WSRT_OK) return fail("route /events", r);
-    /* DEFLATE=off (default) | shared | per-connection: permessage-deflate. */
+    /* DEFLATE=off (default) | shared | per-connection: permessage-deflate,
+     * set by the option's name (the library checks the value). */
     const char *deflate = getenv("DEFLATE");
     if (deflate != NULL && *deflate != '\0') {
-        uint64_t mode;
-        if (strcmp(deflate, "off") == 0) mode = WSRT_DEFLATE_OFF;
-        else if (strcmp(deflate, "shared") == 0) mode = WSRT_DEFLATE_SHARED;
-        else if (strcmp(deflate, "per-connection") == 0) mode = WSRT_DEFLATE_PER_CONNECTION;
-        else {
-            fprintf(stderr, "echo_server: DEFLATE must be off, shared or per-connection\n");
+        if ((r = wsrt_config_set_by_name(cfg, "deflate", deflate)) != WSRT_OK) {
+            fail("DEFLATE", r);
             return 2;
         }
-        if ((r = wsrt_config_set(cfg, WSRT_OPT_DEFLATE, mode)) != WSRT_OK) return fail("deflate", r);
     }
     const char *page_path = getenv("WSRT_DEMO_PAGE");
     if (page_path != NULL && *page_path != '\0') {
@@ -221,12 +217,9 @@ int main(void) {
                 break;
             case WSRT_EVENT_SSE_OPEN:
                 if (has_path(ev[i].request, "/events")) {
-                    wsrt_str last;
-                    char id[64] = "";
-                    if (wsrt_request_header(ev[i].request, "last-event-id", &last) && last.len < sizeof id)
-                        memcpy(id, last.ptr, last.len);
+                    /* Resumes from the client's Last-Event-ID header (NULL). */
                     wsrt_replay replay;
-                    r = wsrt_subscribe_since(srv, ev[i].conn, "broadcast", *id ? id : NULL, &replay);
+                    r = wsrt_resume(srv, ev[i].conn, "broadcast", NULL, &replay);
                     if (r != WSRT_OK) {
                         fprintf(stderr, "echo_server: subscribe: %s\n", wsrt_last_error());
                     } else if (replay.missed) {

@@ -1,132 +1,125 @@
 //! Result codes, the per-thread error message, and the guard that keeps
-//! panics from crossing into C.
+//! panics from crossing into C. The bottom of the module graph: it imports
+//! nothing from this crate.
+//!
+//! The codes are the core's (`ErrorKind::c_code`); this module only hands
+//! them over. `tests/constants.rs` checks the header's `WSRT_ERR_*` against
+//! the core.
 
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::OnceLock;
+use wsrt::{Error, ErrorKind};
 
-/// What every fallible call returns. WSRT_OK is 0.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum wsrt_result {
-    WSRT_OK = 0,
-    /// A NULL pointer, a string that is not UTF-8, a value out of range.
-    WSRT_ERR_INVALID_ARGUMENT = 1,
-    /// The connection id is not (or no longer) open.
-    WSRT_ERR_UNKNOWN_CONNECTION = 2,
-    /// The call does not fit the connection (e.g. WebSocket send on SSE).
-    WSRT_ERR_WRONG_STATE = 3,
-    /// The connection is closing; nothing more can be sent on it.
-    WSRT_ERR_CLOSED = 4,
-    /// The send would pass the buffered-bytes cap; nothing was queued. A
-    /// WSRT_EVENT_DRAIN follows when the queue empties.
-    WSRT_ERR_BACKPRESSURE = 5,
-    /// The configuration is inconsistent.
-    WSRT_ERR_CONFIG = 6,
-    /// An operating-system error (bind failed, ...).
-    WSRT_ERR_IO = 7,
-    /// A bug inside wsrt was caught at the boundary. The object involved
-    /// should be freed.
-    WSRT_ERR_INTERNAL = 8,
-}
+/// What every fallible call returns: WSRT_OK (0) or one of the WSRT_ERR_*
+/// codes. A plain integer, so a code from a newer library is still a
+/// value C can hold and print (wsrt_result_str says "unknown result code").
+pub type wsrt_result = u32;
+
+/// Success.
+pub const WSRT_OK: wsrt_result = 0;
+/// A NULL pointer, a string that is not UTF-8, a value out of range or of
+/// the wrong kind: the call had no effect.
+pub const WSRT_ERR_INVALID_ARGUMENT: wsrt_result = 1;
+/// The connection id is not (or no longer) known to the server: it was
+/// never an id, or its close event was delivered in an earlier batch.
+pub const WSRT_ERR_UNKNOWN_CONNECTION: wsrt_result = 2;
+/// The call does not fit the connection: a WebSocket send on an event
+/// stream, an answer to a request that is not awaiting one, ...
+pub const WSRT_ERR_WRONG_STATE: wsrt_result = 3;
+/// The connection is closing or closed; nothing more can be sent on it.
+pub const WSRT_ERR_CLOSED: wsrt_result = 4;
+/// Queuing this would pass WSRT_OPT_MAX_BUFFERED; nothing was queued. A
+/// WSRT_EVENT_DRAIN follows when the queue has emptied.
+pub const WSRT_ERR_BACKPRESSURE: wsrt_result = 5;
+/// The server has shut down (or, for a handle, has been freed).
+pub const WSRT_ERR_STOPPED: wsrt_result = 6;
+/// An operating-system error (binding the port, ...).
+pub const WSRT_ERR_IO: wsrt_result = 7;
+/// A bug inside wsrt, caught at the boundary. The object involved should
+/// be freed.
+pub const WSRT_ERR_INTERNAL: wsrt_result = 8;
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
-pub(crate) fn set_error(msg: &str) {
+fn set_error(msg: &str) {
     let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // try_with: a thread being torn down has no message to keep.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
-pub(crate) fn code_of(e: &wsrt::Error) -> wsrt_result {
-    use wsrt::Error::*;
-    match e {
-        UnknownConnection => wsrt_result::WSRT_ERR_UNKNOWN_CONNECTION,
-        WrongState(_) => wsrt_result::WSRT_ERR_WRONG_STATE,
-        Closed => wsrt_result::WSRT_ERR_CLOSED,
-        Backpressure => wsrt_result::WSRT_ERR_BACKPRESSURE,
-        InvalidArgument(_) => wsrt_result::WSRT_ERR_INVALID_ARGUMENT,
-        Config(_) => wsrt_result::WSRT_ERR_CONFIG,
-        Io(_) => wsrt_result::WSRT_ERR_IO,
-    }
+/// An invalid-argument error made here: only for what the core cannot see
+/// (a NULL pointer, a C string that is not UTF-8, a C constant out of its
+/// set).
+pub(crate) fn invalid(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::invalid(msg)
 }
 
-pub(crate) fn invalid(msg: &'static str) -> wsrt::Error {
-    wsrt::Error::InvalidArgument(msg)
-}
+const PANIC: &str = "internal error (panic caught at the C boundary)";
 
 /// Runs `f`, turning its error or panic into a result code and the
 /// thread's error message.
 pub(crate) fn guard(f: impl FnOnce() -> wsrt::Result<()>) -> wsrt_result {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => wsrt_result::WSRT_OK,
+        Ok(Ok(())) => WSRT_OK,
         Ok(Err(e)) => {
-            set_error(&e.to_string());
-            code_of(&e)
+            set_error(e.message());
+            e.kind().c_code()
         }
         Err(_) => {
-            set_error("internal error (panic caught at the C boundary)");
-            wsrt_result::WSRT_ERR_INTERNAL
+            set_error(PANIC);
+            ErrorKind::Internal.c_code()
         }
     }
 }
 
-/// Like `guard` for calls that return a value; `fallback` on panic.
+/// Like `guard` for calls that return a value and cannot fail (or report
+/// failure in the value); `fallback` on panic.
 pub(crate) fn guard_value<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        set_error("internal error (panic caught at the C boundary)");
+        set_error(PANIC);
         fallback
     })
 }
 
 /// The message of the last failed call on this thread ("" if none).
-/// Borrowed: valid until the next failing wsrt call on this thread.
+/// Borrowed: valid until the next failing wsrt call on this thread; never
+/// free it. Any thread (each has its own).
 #[no_mangle]
 pub extern "C" fn wsrt_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
-/// A short static description of a result code. Never free it.
+/// The core's descriptions of the codes, as C strings: (code, text).
+fn descriptions() -> &'static [(u32, CString)] {
+    static TABLE: OnceLock<Vec<(u32, CString)>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table = vec![(WSRT_OK, c"ok".to_owned())];
+        for kind in ErrorKind::ALL {
+            let code = kind.c_code();
+            if !table.iter().any(|(c, _)| *c == code) {
+                let text = CString::new(kind.describe()).unwrap_or_default();
+                table.push((code, text));
+            }
+        }
+        table
+    })
+}
+
+/// A short description of a result code ("invalid argument"); "unknown
+/// result code" for a value that is not one. Static storage; never free
+/// it. Any thread.
 #[no_mangle]
 pub extern "C" fn wsrt_result_str(result: wsrt_result) -> *const c_char {
-    let s: &'static str = match result {
-        wsrt_result::WSRT_OK => "ok\0",
-        wsrt_result::WSRT_ERR_INVALID_ARGUMENT => "invalid argument\0",
-        wsrt_result::WSRT_ERR_UNKNOWN_CONNECTION => "unknown connection\0",
-        wsrt_result::WSRT_ERR_WRONG_STATE => "wrong connection state\0",
-        wsrt_result::WSRT_ERR_CLOSED => "connection closing\0",
-        wsrt_result::WSRT_ERR_BACKPRESSURE => "send buffer full\0",
-        wsrt_result::WSRT_ERR_CONFIG => "invalid configuration\0",
-        wsrt_result::WSRT_ERR_IO => "I/O error\0",
-        wsrt_result::WSRT_ERR_INTERNAL => "internal error\0",
-    };
-    s.as_ptr().cast()
-}
-
-/// Reads an optional NUL-terminated UTF-8 string (NULL → None).
-pub(crate) unsafe fn opt_str<'a>(p: *const c_char) -> wsrt::Result<Option<&'a str>> {
-    if p.is_null() {
-        return Ok(None);
-    }
-    std::ffi::CStr::from_ptr(p)
-        .to_str()
-        .map(Some)
-        .map_err(|_| invalid("string is not valid UTF-8"))
-}
-
-/// Reads a required NUL-terminated UTF-8 string.
-pub(crate) unsafe fn req_str<'a>(p: *const c_char) -> wsrt::Result<&'a str> {
-    opt_str(p)?.ok_or(invalid("NULL string"))
-}
-
-/// Reads a byte buffer (NULL allowed when `len` is 0).
-pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize) -> wsrt::Result<&'a [u8]> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if p.is_null() {
-        return Err(invalid("NULL data with non-zero length"));
-    }
-    Ok(std::slice::from_raw_parts(p, len))
+    guard_value(c"internal error".as_ptr(), || {
+        descriptions()
+            .iter()
+            .find(|(c, _)| *c == result)
+            .map_or(c"unknown result code".as_ptr(), |(_, s)| s.as_ptr())
+    })
 }

@@ -1,23 +1,21 @@
 //! Publish/subscribe from C: topics, fan-out, slow-consumer policy, SSE
 //! history and replay, and the server's counters.
 
-use crate::error::*;
-use crate::server::{srv, wsrt_conn, wsrt_handle, wsrt_server};
+use crate::conv::{bytes, conn_id, kind, opt_arg, opt_out, opt_str, out_ptr, req_str, wsrt_conn};
+use crate::error::{guard, guard_value, invalid, wsrt_result};
+use crate::server::{srv, srv_ref, wsrt_server};
 use std::ffi::c_char;
 use std::time::Duration;
-use wsrt::{ConnId, HistoryLimit, MessageKind, Publish, Replay, SlowConsumerPolicy};
+use wsrt::{HistoryLimit, Publish, Published, Replay, SlowConsumerPolicy};
 
 /// wsrt_publish_opts.on_slow: the configured policy
-/// (WSRT_OPT_SLOW_CONSUMER_POLICY).
+/// (WSRT_OPT_SLOW_CONSUMER_POLICY). WSRT_SLOW_DROP and WSRT_SLOW_CLOSE,
+/// the option's choices, are listed with it.
 pub const WSRT_SLOW_DEFAULT: u32 = 0;
-/// Skip the message for a subscriber over the limit (volatile data).
-pub const WSRT_SLOW_DROP: u32 = 1;
-/// Close a subscriber over the limit (WSRT_EVENT_CLOSE with code 1008, or
-/// WSRT_EVENT_SSE_CLOSE).
-pub const WSRT_SLOW_CLOSE: u32 = 2;
 
-/// Options for one wsrt_publish; pass NULL for the defaults. Zero-fill
-/// before setting fields, so new fields in later versions default sanely.
+/// Options for one wsrt_publish or wsrt_handle_publish; pass NULL for the
+/// defaults. Zero-fill before setting fields, so new fields in later
+/// versions default sanely.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct wsrt_publish_opts {
@@ -26,8 +24,8 @@ pub struct wsrt_publish_opts {
     pub exclude: wsrt_conn,
     /// WSRT_SLOW_DEFAULT, WSRT_SLOW_DROP or WSRT_SLOW_CLOSE.
     pub on_slow: u32,
-    /// The SSE `event:` name SSE subscribers see; NULL for none. No CR,
-    /// LF or NUL.
+    /// The SSE `event:` name SSE subscribers see; NULL for none (the
+    /// client's default, `message`). No CR, LF or NUL.
     pub sse_event: *const c_char,
 }
 
@@ -42,11 +40,11 @@ pub struct wsrt_published {
     /// Slow subscribers closed because of it (WSRT_SLOW_CLOSE).
     pub closed: usize,
     /// The event id when the topic keeps history (SSE subscribers see it
-    /// as `id:`); 0 otherwise.
+    /// as `id:`); 0 otherwise. Below 2^53.
     pub event_id: u64,
 }
 
-/// What wsrt_subscribe_since did.
+/// What wsrt_resume did.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct wsrt_replay {
@@ -70,7 +68,7 @@ pub struct wsrt_stats {
     /// Bytes queued for all connections and not yet taken by the sockets.
     pub buffered_bytes: usize,
     pub topics: usize,
-    /// Publish calls.
+    /// Publish calls (to a topic or to everyone).
     pub published: u64,
     /// Messages queued to subscribers by publishes.
     pub delivered: u64,
@@ -80,23 +78,35 @@ pub struct wsrt_stats {
     pub slow_closed: u64,
 }
 
-fn kind(is_text: bool) -> MessageKind {
-    if is_text {
-        MessageKind::Text
-    } else {
-        MessageKind::Binary
+/// `on_slow` as the core's policy: the numbers of the
+/// `slow_consumer_policy` option's choices, 0 for the configured one.
+pub(crate) fn slow_policy(v: u32) -> wsrt::Result<Option<SlowConsumerPolicy>> {
+    match v {
+        WSRT_SLOW_DEFAULT => Ok(None),
+        1 => Ok(Some(SlowConsumerPolicy::Drop)),
+        2 => Ok(Some(SlowConsumerPolicy::Close)),
+        _ => Err(invalid(format!(
+            "on_slow must be WSRT_SLOW_DEFAULT (0), WSRT_SLOW_DROP (1) or WSRT_SLOW_CLOSE (2), not {v}"
+        ))),
     }
 }
 
-pub(crate) fn slow_policy(v: u64) -> wsrt::Result<Option<SlowConsumerPolicy>> {
-    match v {
-        0 => Ok(None),
-        1 => Ok(Some(SlowConsumerPolicy::Drop)),
-        2 => Ok(Some(SlowConsumerPolicy::Close)),
-        _ => Err(invalid(
-            "slow-consumer policy must be WSRT_SLOW_DEFAULT, _DROP or _CLOSE",
-        )),
+/// A publish as the core takes it, from the C arguments; `sse_event`
+/// borrows from `opts`.
+pub(crate) unsafe fn publish_msg<'a>(
+    data: &'a [u8],
+    is_text: bool,
+    opts: *const wsrt_publish_opts,
+) -> wsrt::Result<Publish<'a>> {
+    let mut msg = Publish::new(kind(is_text), data);
+    if let Some(o) = opt_arg(opts) {
+        if o.exclude != 0 {
+            msg.exclude = Some(conn_id(o.exclude));
+        }
+        msg.on_slow = slow_policy(o.on_slow)?;
+        msg.sse_event = opt_str(o.sse_event, "sse_event")?;
     }
+    Ok(msg)
 }
 
 /// Subscribes a WebSocket or SSE connection to `topic` (1-1024 bytes of
@@ -110,21 +120,21 @@ pub unsafe extern "C" fn wsrt_subscribe(
     was_new: *mut bool,
 ) -> wsrt_result {
     guard(|| {
-        let added = srv(server)?
-            .server
-            .subscribe(ConnId(conn), req_str(topic)?)?;
-        if let Some(out) = was_new.as_mut() {
+        let s = srv(server)?;
+        let added = s.subscribe(conn_id(conn), req_str(topic, "topic")?)?;
+        if let Some(out) = opt_out(was_new) {
             *out = added;
         }
         Ok(())
     })
 }
 
-/// Subscribes and replays from the topic's history what the client missed
-/// since `last_event_id` (an SSE client's Last-Event-ID header; NULL: only
-/// subscribe). See wsrt_replay for the outcome; `out` may be NULL.
+/// Subscribes to `topic` and replays from its history what the client
+/// missed after `last_event_id` (NULL: the Last-Event-ID header the SSE
+/// client sent, if any; with neither, only subscribes). See wsrt_replay
+/// for the outcome; `out` may be NULL. Strings are copied.
 #[no_mangle]
-pub unsafe extern "C" fn wsrt_subscribe_since(
+pub unsafe extern "C" fn wsrt_resume(
     server: *mut wsrt_server,
     conn: wsrt_conn,
     topic: *const c_char,
@@ -133,10 +143,10 @@ pub unsafe extern "C" fn wsrt_subscribe_since(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let r = s
-            .server
-            .subscribe_since(ConnId(conn), req_str(topic)?, opt_str(last_event_id)?)?;
-        if let Some(out) = out.as_mut() {
+        let topic = req_str(topic, "topic")?;
+        let last = opt_str(last_event_id, "last_event_id")?;
+        let r = s.resume(conn_id(conn), topic, last)?;
+        if let Some(out) = opt_out(out) {
             *out = match r {
                 Replay::Replayed(n) => wsrt_replay {
                     missed: false,
@@ -152,8 +162,8 @@ pub unsafe extern "C" fn wsrt_subscribe_since(
     })
 }
 
-/// Removes a connection from `topic`; `*was_subscribed` (may be NULL)
-/// says whether it was.
+/// Removes a connection from `topic` (only read); `*was_subscribed` (may
+/// be NULL) says whether it was.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_unsubscribe(
     server: *mut wsrt_server,
@@ -162,35 +172,42 @@ pub unsafe extern "C" fn wsrt_unsubscribe(
     was_subscribed: *mut bool,
 ) -> wsrt_result {
     guard(|| {
-        let removed = srv(server)?
-            .server
-            .unsubscribe(ConnId(conn), req_str(topic)?)?;
-        if let Some(out) = was_subscribed.as_mut() {
+        let s = srv(server)?;
+        let removed = s.unsubscribe(conn_id(conn), req_str(topic, "topic")?)?;
+        if let Some(out) = opt_out(was_subscribed) {
             *out = removed;
         }
         Ok(())
     })
 }
 
-/// Whether `conn` is subscribed to `topic` (false for NULLs, unknown ids).
+/// Whether `conn` is subscribed to `topic` (false for unknown ids, and for
+/// a NULL or non-UTF-8 argument).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_is_subscribed(
     server: *const wsrt_server,
     conn: wsrt_conn,
     topic: *const c_char,
 ) -> bool {
-    guard_value(false, || {
-        match (server.as_ref(), opt_str(topic).ok().flatten()) {
-            (Some(s), Some(t)) => s.server.is_subscribed(ConnId(conn), t),
-            _ => false,
-        }
+    guard_value(false, || match (srv_ref(server), req_str(topic, "topic")) {
+        (Ok(s), Ok(t)) => s.is_subscribed(conn_id(conn), t),
+        _ => false,
     })
 }
 
+fn published(r: Published) -> wsrt_published {
+    wsrt_published {
+        delivered: r.delivered,
+        dropped: r.dropped,
+        closed: r.closed,
+        event_id: r.event_id.unwrap_or(0),
+    }
+}
+
 /// Publishes `len` bytes (text: valid UTF-8; binary skips SSE subscribers)
-/// to every subscriber of `topic`, or to every open connection when
-/// `topic` is NULL. The frame is encoded once for all; the bytes are
-/// copied. `opts` and `out` may be NULL.
+/// to every subscriber of `topic`, or to every open WebSocket and SSE
+/// stream when `topic` is NULL. The frame is encoded once for all; the
+/// bytes are copied. `opts` and `out` may be NULL.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_publish(
     server: *mut wsrt_server,
@@ -203,46 +220,34 @@ pub unsafe extern "C" fn wsrt_publish(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let mut msg = Publish::new(kind(is_text), bytes(data, len)?);
-        if let Some(o) = opts.as_ref() {
-            if o.exclude != 0 {
-                msg.exclude = Some(ConnId(o.exclude));
-            }
-            msg.on_slow = slow_policy(o.on_slow as u64)?;
-            msg.sse_event = opt_str(o.sse_event)?;
-        }
-        let r = match opt_str(topic)? {
-            Some(t) => s.server.publish(t, &msg)?,
-            None => s.server.publish_all(&msg)?,
+        let msg = publish_msg(bytes(data, len, "data")?, is_text, opts)?;
+        let r = match opt_str(topic, "topic")? {
+            Some(t) => s.publish(t, &msg)?,
+            None => s.publish_all(&msg)?,
         };
-        if let Some(out) = out.as_mut() {
-            *out = wsrt_published {
-                delivered: r.delivered,
-                dropped: r.dropped,
-                closed: r.closed,
-                event_id: r.event_id.unwrap_or(0),
-            };
+        if let Some(out) = opt_out(out) {
+            *out = published(r);
         }
         Ok(())
     })
 }
 
-/// Live subscribers of `topic` (0 for NULLs).
+/// Live subscribers of `topic` (0 for a NULL or non-UTF-8 argument).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_subscriber_count(
     server: *const wsrt_server,
     topic: *const c_char,
 ) -> usize {
-    guard_value(0, || {
-        match (server.as_ref(), opt_str(topic).ok().flatten()) {
-            (Some(s), Some(t)) => s.server.subscriber_count(t),
-            _ => 0,
-        }
+    guard_value(0, || match (srv_ref(server), req_str(topic, "topic")) {
+        (Ok(s), Ok(t)) => s.subscriber_count(t),
+        _ => 0,
     })
 }
 
-/// Makes `topic` keep its last `max_events` events (0: no history), each
-/// for at most `max_age_ms` (0: no age limit), for wsrt_subscribe_since.
+/// Makes `topic` keep its recent events for wsrt_resume: at most
+/// `max_events` of them (0: no count limit), each for at most `max_age_ms`
+/// (0: no age limit); one bound at least must be set. Event ids increase
+/// across all topics of this server. `topic` is copied.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_set_topic_history(
     server: *mut wsrt_server,
@@ -251,26 +256,34 @@ pub unsafe extern "C" fn wsrt_set_topic_history(
     max_age_ms: u64,
 ) -> wsrt_result {
     guard(|| {
+        let s = srv(server)?;
         let limit = HistoryLimit {
             max_events,
-            max_age: (max_age_ms > 0).then(|| Duration::from_millis(max_age_ms)),
+            max_age: Duration::from_millis(max_age_ms),
         };
-        srv(server)?
-            .server
-            .set_topic_history(req_str(topic)?, limit)
+        s.set_topic_history(req_str(topic, "topic")?, limit)
     })
 }
 
-/// Fills `*out` with the server's counters.
+/// Stops keeping `topic`'s history and forgets it. `topic` is only read.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_clear_topic_history(
+    server: *mut wsrt_server,
+    topic: *const c_char,
+) -> wsrt_result {
+    guard(|| srv(server)?.clear_topic_history(req_str(topic, "topic")?))
+}
+
+/// Fills `*out` (the caller's) with the server's counters.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_stats(
     server: *const wsrt_server,
     out: *mut wsrt_stats,
 ) -> wsrt_result {
     guard(|| {
-        let s = server.as_ref().ok_or(invalid("server is NULL"))?;
-        let out = out.as_mut().ok_or(invalid("out is NULL"))?;
-        let st = s.server.stats();
+        let s = srv_ref(server)?;
+        let out = out_ptr(out, "out")?;
+        let st = s.stats();
         *out = wsrt_stats {
             connections: st.connections,
             websockets: st.websockets,
@@ -286,25 +299,25 @@ pub unsafe extern "C" fn wsrt_server_stats(
     })
 }
 
-/// Publishes from any thread (see wsrt_publish; `topic` NULL: everyone;
-/// `exclude` 0: none). The outcome is not reported back; wsrt_server_stats
-/// counts it.
-#[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_publish(
-    handle: *const wsrt_handle,
-    topic: *const c_char,
-    data: *const u8,
-    len: usize,
-    is_text: bool,
-    exclude: wsrt_conn,
-) -> wsrt_result {
-    guard(|| {
-        let h = handle.as_ref().ok_or(invalid("handle is NULL"))?;
-        h.handle.publish(
-            opt_str(topic)?,
-            kind(is_text),
-            bytes::Bytes::copy_from_slice(bytes(data, len)?),
-            (exclude != 0).then_some(ConnId(exclude)),
-        )
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wsrt::{options, Config, Unit};
+
+    /// `on_slow` means what the option's choices mean in the core.
+    #[test]
+    fn on_slow_numbers_are_the_options_choices() {
+        let spec = options::by_name("slow_consumer_policy").unwrap();
+        let Unit::Choice(choices) = spec.unit else {
+            panic!("slow_consumer_policy is a choice")
+        };
+        assert!(choices.iter().all(|(_, n)| *n != WSRT_SLOW_DEFAULT as u64));
+        for (_, number) in choices {
+            let policy = slow_policy(*number as u32).unwrap().unwrap();
+            let mut config = Config::new("127.0.0.1:0");
+            config.slow_consumer_policy = policy;
+            assert_eq!(config.get(spec.id), Some(*number));
+        }
+        assert!(slow_policy(3).is_err());
+    }
 }

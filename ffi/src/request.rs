@@ -1,21 +1,28 @@
 //! Read-only access to the HTTP request behind an open or requested
 //! connection. A `wsrt_request *` comes with an event and is valid until
-//! the next wsrt_server_poll on the same server.
+//! the next wsrt_server_poll (or wsrt_server_free) on the same server;
+//! every string read from it is borrowed for as long. These calls cannot
+//! fail: given NULL they answer as for an absent value.
 
-use crate::{error::guard_value, wsrt_str};
-use std::ffi::{c_char, CStr};
+use crate::conv::{arg, opt_out, out_ptr, req_str, wsrt_str};
+use crate::error::guard_value;
+use std::ffi::c_char;
 
-/// Opaque request (path, query, headers, peer address).
+/// Opaque request (path, query, headers, peer address). Borrowed from an
+/// event (REQUEST, OPEN, SSE_OPEN): owned by the server and valid until
+/// its next wsrt_server_poll or wsrt_server_free, as is every wsrt_str
+/// read from it. Never free it.
 pub struct wsrt_request {
     _opaque: [u8; 0],
 }
 
-/// A `wsrt_request *` is a `wsrt::Request` seen from C; only we dereference it.
+/// A `wsrt_request *` is a `wsrt::Request` seen from C; only we
+/// dereference it. These calls have no error to report: NULL is `None`.
 unsafe fn req<'a>(r: *const wsrt_request) -> Option<&'a wsrt::Request> {
-    r.cast::<wsrt::Request>().as_ref()
+    arg(r.cast::<wsrt::Request>(), "request").ok()
 }
 
-/// The request method ("GET").
+/// The request method ("GET"); borrowed, like the request.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_request_method(request: *const wsrt_request) -> wsrt_str {
     guard_value(wsrt_str::empty(), || {
@@ -23,7 +30,8 @@ pub unsafe extern "C" fn wsrt_request_method(request: *const wsrt_request) -> ws
     })
 }
 
-/// The path, without the query string, as sent (not percent-decoded).
+/// The path, without the query string, as sent (not percent-decoded);
+/// borrowed, like the request.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_request_path(request: *const wsrt_request) -> wsrt_str {
     guard_value(wsrt_str::empty(), || {
@@ -31,7 +39,8 @@ pub unsafe extern "C" fn wsrt_request_path(request: *const wsrt_request) -> wsrt
     })
 }
 
-/// The query string without the '?' ("" if none).
+/// The query string without the '?' ("" if none); borrowed, like the
+/// request.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_request_query(request: *const wsrt_request) -> wsrt_str {
     guard_value(wsrt_str::empty(), || {
@@ -40,7 +49,8 @@ pub unsafe extern "C" fn wsrt_request_query(request: *const wsrt_request) -> wsr
 }
 
 /// Looks up a header by name (ASCII case-insensitive); the first if it
-/// repeats. Returns false (and leaves `*value` alone) if absent.
+/// repeats. Writes it to `*value` (borrowed, like the request); returns
+/// false (and leaves `*value` alone) if absent. `name` is only read.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_request_header(
     request: *const wsrt_request,
@@ -48,10 +58,9 @@ pub unsafe extern "C" fn wsrt_request_header(
     value: *mut wsrt_str,
 ) -> bool {
     guard_value(false, || {
-        let (Some(r), false, false) = (req(request), name.is_null(), value.is_null()) else {
-            return false;
-        };
-        let Ok(name) = CStr::from_ptr(name).to_str() else {
+        let (Some(r), Ok(name), Ok(value)) =
+            (req(request), req_str(name, "name"), out_ptr(value, "value"))
+        else {
             return false;
         };
         match r.header(name) {
@@ -70,7 +79,9 @@ pub unsafe extern "C" fn wsrt_request_header_count(request: *const wsrt_request)
     guard_value(0, || req(request).map_or(0, |r| r.head.headers.len()))
 }
 
-/// The `index`th header in the order received. False if out of range.
+/// The `index`th header in the order received, written to `*name` and
+/// `*value` (either may be NULL; borrowed, like the request). False if
+/// out of range.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_request_header_at(
     request: *const wsrt_request,
@@ -82,10 +93,10 @@ pub unsafe extern "C" fn wsrt_request_header_at(
         let Some((n, v)) = req(request).and_then(|r| r.head.headers.get(index)) else {
             return false;
         };
-        if let Some(out) = name.as_mut() {
+        if let Some(out) = opt_out(name) {
             *out = wsrt_str::from_str(n);
         }
-        if let Some(out) = value.as_mut() {
+        if let Some(out) = opt_out(value) {
             *out = wsrt_str::from_str(v);
         }
         true
@@ -98,7 +109,8 @@ pub unsafe extern "C" fn wsrt_request_protocol_count(request: *const wsrt_reques
     guard_value(0, || req(request).map_or(0, |r| r.protocols.len()))
 }
 
-/// The `index`th offered subprotocol, in the client's order.
+/// The `index`th offered subprotocol, in the client's order ("" if out
+/// of range); borrowed, like the request.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_request_protocol_at(
     request: *const wsrt_request,
@@ -112,8 +124,9 @@ pub unsafe extern "C" fn wsrt_request_protocol_at(
 }
 
 /// Writes the peer address ("127.0.0.1:51234", "[::1]:51234") into `buf`
-/// as a NUL-terminated string. Returns the length it needs (without the
-/// NUL); if that is >= `buf_len` the output was truncated.
+/// (the caller's, `buf_len` bytes) as a NUL-terminated string. Returns the
+/// length it needs (without the NUL); if that is >= `buf_len` the output
+/// was truncated.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_request_peer(
     request: *const wsrt_request,

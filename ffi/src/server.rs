@@ -1,15 +1,21 @@
-//! The server: create, poll for batches of events, send, close, shut down.
+//! The server: create, poll for batches of events, act on connections,
+//! shut down, free.
+//!
+//! Event types and connection states are the core's numbers (`EventType
+//! as u8`, `ConnState as u8`); `tests/constants.rs` checks the header's
+//! constants against them.
 
 use crate::config::wsrt_config;
-use crate::error::*;
+use crate::conv::{
+    arg, arg_mut, bytes, conn_id, free_boxed, header_list, kind, opt_str, out_ptr, req_str, retry,
+    sse_data, wsrt_conn, wsrt_header,
+};
+use crate::error::{guard, guard_value, wsrt_result};
 use crate::request::wsrt_request;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int, c_void};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
-use wsrt::{ConnId, Endpoint, Event, Events, MessageKind, Server, SseEvent};
-
-/// A connection id. Never reused by a server; 0 is never a valid id.
-pub type wsrt_conn = u64;
+use wsrt::{Endpoint, Event, Events, Server, SseEvent};
 
 /// Opaque server. Create with wsrt_server_new, free with wsrt_server_free.
 pub struct wsrt_server {
@@ -18,53 +24,63 @@ pub struct wsrt_server {
     batch: Vec<wsrt_event>,
 }
 
-/// Opaque thread-safe handle to a server, for other threads. Create with
-/// wsrt_server_handle, free with wsrt_handle_free (it may outlive the
-/// server; calls then fail with WSRT_ERR_IO).
-pub struct wsrt_handle {
-    pub(crate) handle: wsrt::Handle,
-}
+/// An event's type: one of the WSRT_EVENT_* numbers.
+pub type wsrt_event_type = u32;
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum wsrt_event_type {
-    /// A request on a WSRT_ROUTE_APPROVE route: answer with wsrt_accept or
-    /// wsrt_reject. `request` is set; `is_sse` tells the endpoint kind.
-    WSRT_EVENT_REQUEST = 1,
-    /// A WebSocket opened. `request` is set; `data`/`len` hold the
-    /// negotiated subprotocol ("" if none).
-    WSRT_EVENT_OPEN = 2,
-    /// A complete message in `data`/`len`; `is_text` says which kind (text
-    /// is valid UTF-8).
-    WSRT_EVENT_MESSAGE = 3,
-    /// The answer to wsrt_ping; payload in `data`/`len`.
-    WSRT_EVENT_PONG = 4,
-    /// The WebSocket closed: `code` (1005 none given, 1006 abnormal) and the
-    /// reason in `data`/`len`. Exactly one per OPEN, and one per REQUEST
-    /// that the client leaves before the app answers it.
-    WSRT_EVENT_CLOSE = 5,
-    /// An SSE stream opened; `request` is set (see its Last-Event-ID header).
-    WSRT_EVENT_SSE_OPEN = 6,
-    /// An SSE stream ended.
-    WSRT_EVENT_SSE_CLOSE = 7,
-    /// A connection whose queue had backed up has flushed everything.
-    WSRT_EVENT_DRAIN = 8,
-    /// wsrt_handle_wake was called.
-    WSRT_EVENT_WAKE = 9,
-}
+/// A request on a WSRT_ROUTE_APPROVE route: answer with wsrt_accept or
+/// wsrt_reject. `request` is set; `is_sse` tells the endpoint kind. If the
+/// client leaves first, a CLOSE (WebSocket) or SSE_CLOSE follows.
+pub const WSRT_EVENT_REQUEST: wsrt_event_type = 1;
+/// A WebSocket opened. `request` is set; `data`/`len` hold the negotiated
+/// subprotocol ("" if none).
+pub const WSRT_EVENT_OPEN: wsrt_event_type = 2;
+/// A complete message in `data`/`len`; `is_text` says which kind (text is
+/// valid UTF-8).
+pub const WSRT_EVENT_MESSAGE: wsrt_event_type = 3;
+/// The answer to wsrt_ping; payload in `data`/`len`.
+pub const WSRT_EVENT_PONG: wsrt_event_type = 4;
+/// The WebSocket ended: `code` (the peer's; 1005 if its close frame had
+/// none; 1006 if it ended without a close handshake, as after
+/// wsrt_terminate; or the code wsrt failed it with: 1002, 1007, 1009, ...)
+/// and the reason in `data`/`len`. Exactly one per OPEN, and one per
+/// REQUEST the client leaves before it is answered.
+pub const WSRT_EVENT_CLOSE: wsrt_event_type = 5;
+/// An SSE stream opened; `request` is set (see its Last-Event-ID header).
+pub const WSRT_EVENT_SSE_OPEN: wsrt_event_type = 6;
+/// An SSE stream ended (the client left, the app closed it, or shutdown).
+/// Exactly one per SSE_OPEN.
+pub const WSRT_EVENT_SSE_CLOSE: wsrt_event_type = 7;
+/// A connection whose queue had backed up has flushed everything.
+pub const WSRT_EVENT_DRAIN: wsrt_event_type = 8;
+/// wsrt_handle_wake was called.
+pub const WSRT_EVENT_WAKE: wsrt_event_type = 9;
 
-/// One event. Pointers in it are borrowed and valid until the next
-/// wsrt_server_poll (or wsrt_server_free) on the same server.
-///
-/// cbindgen:field-names=[type, conn, is_text, is_sse, code, data, len, request]
+/// wsrt_state: the request awaits the application's approval.
+pub const WSRT_STATE_CONNECTING: c_int = 0;
+/// wsrt_state: messages and events can be sent.
+pub const WSRT_STATE_OPEN: c_int = 1;
+/// wsrt_state: the application started the close handshake; nothing more
+/// can be sent (WSRT_ERR_CLOSED), the end is not yet reported.
+pub const WSRT_STATE_CLOSING: c_int = 2;
+/// wsrt_state: the close event was delivered (or the id was never known).
+pub const WSRT_STATE_CLOSED: c_int = 3;
+
+/// One event. Pointers in it are borrowed, owned by the server and valid
+/// until the next wsrt_server_poll (or wsrt_server_free) on it.
+/// cbindgen:field-names=[type, conn, user_data, is_text, is_sse, code, data, len, request]
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct wsrt_event {
+    /// WSRT_EVENT_*.
     pub type_: wsrt_event_type,
+    /// The connection (0 for WAKE).
     pub conn: wsrt_conn,
+    /// What wsrt_set_user_data stored with the connection (NULL if
+    /// nothing).
+    pub user_data: *mut c_void,
     /// MESSAGE: true for text, false for binary.
     pub is_text: bool,
-    /// REQUEST: true for an SSE endpoint, false for WebSocket.
+    /// REQUEST: true for an SSE endpoint, false for a WebSocket.
     pub is_sse: bool,
     /// CLOSE: the close code.
     pub code: u16,
@@ -76,18 +92,17 @@ pub struct wsrt_event {
 }
 
 /// Creates a server from `config` (which is only read: the caller still
-/// owns and frees it) and binds its listening socket. Writes the server to
-/// `*out`; the caller frees it with wsrt_server_free.
+/// owns and frees it), checks the configuration and binds the listening
+/// sockets. Writes the server to `*out`; the caller frees it with
+/// wsrt_server_free.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_new(
     config: *const wsrt_config,
     out: *mut *mut wsrt_server,
 ) -> wsrt_result {
     guard(|| {
-        let config = config.as_ref().ok_or(invalid("config is NULL"))?;
-        if out.is_null() {
-            return Err(invalid("out is NULL"));
-        }
+        let config = arg(config, "config")?;
+        let out = out_ptr(out, "out")?;
         let server = Server::bind(config.inner.clone())?;
         *out = Box::into_raw(Box::new(wsrt_server {
             server,
@@ -99,32 +114,37 @@ pub unsafe extern "C" fn wsrt_server_new(
 }
 
 /// Closes every socket at once (no close handshake; use
-/// wsrt_server_shutdown first for a graceful end) and frees the server.
-/// NULL is ignored.
+/// wsrt_server_shutdown first for a graceful end) and frees the server and
+/// the events and requests it handed out. Handles to it stay valid (free
+/// them with wsrt_handle_free); their calls then fail with
+/// WSRT_ERR_STOPPED. NULL is ignored.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_free(server: *mut wsrt_server) {
-    if !server.is_null() {
-        guard_value((), || drop(Box::from_raw(server)));
-    }
+    free_boxed(server)
 }
 
-pub(crate) unsafe fn srv<'a>(server: *mut wsrt_server) -> wsrt::Result<&'a mut wsrt_server> {
-    server.as_mut().ok_or(invalid("server is NULL"))
+pub(crate) unsafe fn srv<'a>(server: *mut wsrt_server) -> wsrt::Result<&'a mut Server> {
+    arg_mut(server, "server").map(|s| &mut s.server)
+}
+
+pub(crate) unsafe fn srv_ref<'a>(server: *const wsrt_server) -> wsrt::Result<&'a Server> {
+    arg(server, "server").map(|s| &s.server)
 }
 
 /// The port the server listens on (useful after binding port 0); 0 if
 /// `server` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_port(server: *const wsrt_server) -> u16 {
-    guard_value(0, || {
-        server.as_ref().map_or(0, |s| s.server.local_addr().port())
-    })
+    guard_value(0, || srv_ref(server).map_or(0, |s| s.local_addr().port()))
 }
 
 /// Runs the event loop once: flushes queued sends, waits up to `timeout_ms`
 /// (-1: until something happens; 0: don't wait) and handles what arrived.
 /// On return `*events` points at `*count` events, owned by the server and
 /// valid until the next call to wsrt_server_poll or wsrt_server_free.
+/// Messages of a batch that also reports their connection's end may still
+/// be answered (the replies go out before the close frame); after that
+/// batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_poll(
     server: *mut wsrt_server,
@@ -133,10 +153,9 @@ pub unsafe extern "C" fn wsrt_server_poll(
     count: *mut usize,
 ) -> wsrt_result {
     guard(|| {
-        let s = srv(server)?;
-        if events.is_null() || count.is_null() {
-            return Err(invalid("events or count is NULL"));
-        }
+        let s = arg_mut(server, "server")?;
+        let events = out_ptr(events, "events")?;
+        let count = out_ptr(count, "count")?;
         *count = 0;
         *events = std::ptr::NonNull::dangling().as_ptr();
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
@@ -151,77 +170,23 @@ pub unsafe extern "C" fn wsrt_server_poll(
 }
 
 fn convert(events: &Events, ev: &Event) -> wsrt_event {
-    let mut out = wsrt_event {
-        type_: wsrt_event_type::WSRT_EVENT_WAKE,
-        conn: 0,
-        is_text: false,
-        is_sse: false,
-        code: 0,
-        data: "".as_ptr(),
-        len: 0,
-        request: std::ptr::null(),
+    let data = match events.payload(ev) {
+        [] => b"".as_slice(),
+        d => d,
     };
-    let request_ptr = |r: &wsrt::Request| (r as *const wsrt::Request).cast::<wsrt_request>();
-    let set_data = |out: &mut wsrt_event, b: &[u8]| {
-        out.data = b.as_ptr();
-        out.len = b.len();
-    };
-    match ev {
-        Event::Request {
-            conn,
-            endpoint,
-            request,
-        } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_REQUEST;
-            out.conn = conn.0;
-            out.is_sse = *endpoint == Endpoint::Sse;
-            out.request = request_ptr(request);
-        }
-        Event::Open {
-            conn,
-            request,
-            protocol,
-        } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_OPEN;
-            out.conn = conn.0;
-            out.request = request_ptr(request);
-            if let Some(p) = protocol {
-                set_data(&mut out, p.as_bytes());
-            }
-        }
-        Event::Message { conn, kind, data } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_MESSAGE;
-            out.conn = conn.0;
-            out.is_text = *kind == MessageKind::Text;
-            set_data(&mut out, events.bytes(*data));
-        }
-        Event::Pong { conn, data } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_PONG;
-            out.conn = conn.0;
-            set_data(&mut out, events.bytes(*data));
-        }
-        Event::Close { conn, code, reason } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_CLOSE;
-            out.conn = conn.0;
-            out.code = *code;
-            set_data(&mut out, events.bytes(*reason));
-        }
-        Event::SseOpen { conn, request } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_SSE_OPEN;
-            out.conn = conn.0;
-            out.request = request_ptr(request);
-        }
-        Event::SseClose { conn } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_SSE_CLOSE;
-            out.conn = conn.0;
-        }
-        Event::Drain { conn } => {
-            out.type_ = wsrt_event_type::WSRT_EVENT_DRAIN;
-            out.conn = conn.0;
-        }
-        Event::Wake => {}
+    wsrt_event {
+        type_: ev.kind as u8 as wsrt_event_type,
+        conn: ev.conn.raw(),
+        user_data: ev.user_data as *mut c_void,
+        is_text: ev.text,
+        is_sse: ev.endpoint == Endpoint::Sse,
+        code: ev.code,
+        data: data.as_ptr(),
+        len: data.len(),
+        request: events
+            .request(ev)
+            .map_or(std::ptr::null(), |r| (r as *const wsrt::Request).cast()),
     }
-    out
 }
 
 /// Writes queued sends now rather than at the next poll. Call it after
@@ -229,7 +194,7 @@ fn convert(events: &Events, ev: &Event) -> wsrt_event {
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_flush(server: *mut wsrt_server) -> wsrt_result {
     guard(|| {
-        srv(server)?.server.flush();
+        srv(server)?.flush();
         Ok(())
     })
 }
@@ -239,30 +204,30 @@ pub unsafe extern "C" fn wsrt_server_flush(server: *mut wsrt_server) -> wsrt_res
 /// timeout 0. Owned by the server: do not close it. -1 if `server` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_fd(server: *const wsrt_server) -> i32 {
-    guard_value(-1, || server.as_ref().map_or(-1, |s| s.server.as_raw_fd()))
+    guard_value(-1, || srv_ref(server).map_or(-1, |s| s.as_raw_fd()))
 }
 
 /// Milliseconds until the server's next timer (rounded up), or -1 if none
-/// is pending.
+/// is pending (or `server` is NULL).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_next_timeout_ms(server: *const wsrt_server) -> i64 {
     guard_value(-1, || {
-        server
-            .as_ref()
-            .and_then(|s| s.server.next_timeout())
-            .map_or(-1, |d| d.as_nanos().div_ceil(1_000_000) as i64)
+        srv_ref(server)
+            .ok()
+            .and_then(|s| s.next_timeout())
+            .map_or(-1, |d| {
+                d.as_nanos().div_ceil(1_000_000).min(i64::MAX as u128) as i64
+            })
     })
 }
 
-/// Number of live connections.
+/// Number of live connections (in any phase); 0 if `server` is NULL.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_connection_count(server: *const wsrt_server) -> usize {
-    guard_value(0, || {
-        server.as_ref().map_or(0, |s| s.server.connection_count())
-    })
+    guard_value(0, || srv_ref(server).map_or(0, |s| s.connection_count()))
 }
 
-/// Queues a message: text (`is_text`, must be valid UTF-8) or binary. The
+/// Queues a message: text (`is_text`; must be valid UTF-8) or binary. The
 /// bytes are copied; the caller keeps `data`. Sent at the next poll/flush.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_send(
@@ -274,12 +239,7 @@ pub unsafe extern "C" fn wsrt_send(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let kind = if is_text {
-            MessageKind::Text
-        } else {
-            MessageKind::Binary
-        };
-        s.server.send(ConnId(conn), kind, bytes(data, len)?)
+        s.send(conn_id(conn), kind(is_text), bytes(data, len, "data")?)
     })
 }
 
@@ -292,12 +252,14 @@ pub unsafe extern "C" fn wsrt_ping(
     data: *const u8,
     len: usize,
 ) -> wsrt_result {
-    guard(|| srv(server)?.server.ping(ConnId(conn), bytes(data, len)?))
+    guard(|| srv(server)?.ping(conn_id(conn), bytes(data, len, "data")?))
 }
 
 /// Closes a WebSocket with `code` (1000-1003, 1007-1014, 3000-4999) and
-/// `reason` (NULL or at most 123 bytes of UTF-8), or ends an SSE stream
-/// (code and reason ignored). The CLOSE / SSE_CLOSE event follows.
+/// `reason` (NULL for none, or at most 123 bytes of UTF-8; copied): the
+/// close handshake completes in the background and WSRT_EVENT_CLOSE
+/// reports the end. On an SSE stream it ends the stream
+/// (WSRT_EVENT_SSE_CLOSE follows); `code` and `reason` are still checked.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_close(
     server: *mut wsrt_server,
@@ -307,44 +269,62 @@ pub unsafe extern "C" fn wsrt_close(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let reason = opt_str(reason)?.unwrap_or("");
-        s.server.close(ConnId(conn), code, reason)
+        let reason = opt_str(reason, "reason")?.unwrap_or("");
+        s.close(conn_id(conn), code, reason)
     })
 }
 
-/// Accepts a request from WSRT_EVENT_REQUEST, choosing `protocol` (NULL or
-/// one of the subprotocols the client offered).
+/// Drops a connection at once, without a close handshake; its
+/// WSRT_EVENT_CLOSE (code 1006) or WSRT_EVENT_SSE_CLOSE follows.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_terminate(server: *mut wsrt_server, conn: wsrt_conn) -> wsrt_result {
+    guard(|| srv(server)?.terminate(conn_id(conn)))
+}
+
+/// Accepts a request from WSRT_EVENT_REQUEST, choosing `protocol` (NULL, or
+/// one of the subprotocols the client offered) and adding `n` response
+/// headers (`headers` may be NULL when `n` is 0; e.g. Set-Cookie). Every
+/// string is copied.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_accept(
     server: *mut wsrt_server,
     conn: wsrt_conn,
     protocol: *const c_char,
+    headers: *const wsrt_header,
+    n: usize,
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        s.server.accept(ConnId(conn), opt_str(protocol)?)
+        let protocol = opt_str(protocol, "protocol")?;
+        let headers = header_list(headers, n)?;
+        s.accept(conn_id(conn), protocol, &headers)
     })
 }
 
 /// Refuses a request from WSRT_EVENT_REQUEST with an HTTP `status`
-/// (400-599) and a short text `body` (NULL for none).
+/// (400-599), a short text `body` (NULL for none) and `n` response headers
+/// (`headers` may be NULL when `n` is 0; e.g. WWW-Authenticate). Every
+/// string is copied.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_reject(
     server: *mut wsrt_server,
     conn: wsrt_conn,
     status: u16,
     body: *const c_char,
+    headers: *const wsrt_header,
+    n: usize,
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        s.server
-            .reject(ConnId(conn), status, opt_str(body)?.unwrap_or(""))
+        let body = opt_str(body, "body")?.unwrap_or("");
+        let headers = header_list(headers, n)?;
+        s.reject(conn_id(conn), status, body, &headers)
     })
 }
 
 /// Sends an SSE event. `event` and `id` are NULL or strings without CR,
-/// LF or NUL; `retry_ms` < 0 omits the retry field; `data` is `len` bytes
-/// of UTF-8 (each line becomes a `data:` line). Everything is copied.
+/// LF or NUL; `retry_ms` < 0 leaves the retry field out; `data` is `len`
+/// bytes of UTF-8 (each line becomes a `data:` line). Everything is copied.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_sse_send(
     server: *mut wsrt_server,
@@ -357,24 +337,18 @@ pub unsafe extern "C" fn wsrt_sse_send(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let data = std::str::from_utf8(bytes(data, len)?)
-            .map_err(|_| invalid("SSE data is not valid UTF-8"))?;
-        let retry = if retry_ms < 0 {
-            None
-        } else {
-            Some(u32::try_from(retry_ms).map_err(|_| invalid("retry_ms too large"))?)
-        };
         let ev = SseEvent {
-            event: opt_str(event)?,
-            id: opt_str(id)?,
-            retry,
-            data,
+            event: opt_str(event, "event")?,
+            id: opt_str(id, "id")?,
+            retry: retry(retry_ms)?,
+            data: sse_data(data, len)?,
         };
-        s.server.sse_send(ConnId(conn), &ev)
+        s.sse_send(conn_id(conn), &ev)
     })
 }
 
 /// Sends an SSE comment line (ignored by clients; keeps proxies awake).
+/// `text` is copied.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_sse_comment(
     server: *mut wsrt_server,
@@ -383,11 +357,12 @@ pub unsafe extern "C" fn wsrt_sse_comment(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        s.server.sse_comment(ConnId(conn), req_str(text)?)
+        s.sse_comment(conn_id(conn), req_str(text, "text")?)
     })
 }
 
-/// Bytes queued for `conn` that the socket has not taken yet.
+/// Writes to `*out` the bytes queued for `conn` that the socket has not
+/// taken yet.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_buffered_amount(
     server: *const wsrt_server,
@@ -395,113 +370,76 @@ pub unsafe extern "C" fn wsrt_buffered_amount(
     out: *mut usize,
 ) -> wsrt_result {
     guard(|| {
-        let s = server.as_ref().ok_or(invalid("server is NULL"))?;
-        let out = out.as_mut().ok_or(invalid("out is NULL"))?;
-        *out = s.server.buffered_amount(ConnId(conn))?;
+        let s = srv_ref(server)?;
+        let out = out_ptr(out, "out")?;
+        *out = s.buffered_amount(conn_id(conn))?;
+        Ok(())
+    })
+}
+
+/// The connection's state: WSRT_STATE_CONNECTING (awaiting approval),
+/// WSRT_STATE_OPEN, WSRT_STATE_CLOSING (wsrt_close was called, the end is
+/// not yet reported) or WSRT_STATE_CLOSED (its close event was delivered;
+/// also for ids the server does not know, and for a NULL `server`).
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_state(server: *const wsrt_server, conn: wsrt_conn) -> c_int {
+    guard_value(WSRT_STATE_CLOSED, || {
+        srv_ref(server).map_or(WSRT_STATE_CLOSED, |s| s.state(conn_id(conn)) as u8 as c_int)
+    })
+}
+
+/// Stores `data` with a live connection; every later event of the
+/// connection carries it in `user_data`. wsrt never dereferences or frees
+/// it: the caller owns what it points to and frees it when the
+/// connection's close event arrives.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_set_user_data(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    data: *mut c_void,
+) -> wsrt_result {
+    guard(|| srv(server)?.set_user_data(conn_id(conn), data as usize))
+}
+
+/// Writes to `*out` what wsrt_set_user_data stored with a live connection
+/// (NULL if nothing).
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_user_data(
+    server: *const wsrt_server,
+    conn: wsrt_conn,
+    out: *mut *mut c_void,
+) -> wsrt_result {
+    guard(|| {
+        let s = srv_ref(server)?;
+        let out = out_ptr(out, "out")?;
+        *out = s.user_data(conn_id(conn))? as *mut c_void;
         Ok(())
     })
 }
 
 /// Starts a graceful shutdown: stop accepting, close WebSockets with 1001,
-/// end SSE streams. Keep polling until wsrt_server_is_finished is true
-/// (connections left after the close timeout are dropped).
+/// end SSE streams, answer pending requests 503. Keep polling until
+/// wsrt_server_is_finished is true (connections left after
+/// WSRT_OPT_CLOSE_TIMEOUT_MS are dropped). Once it is, calls that would
+/// act on the server fail with WSRT_ERR_STOPPED.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_begin_shutdown(server: *mut wsrt_server) -> wsrt_result {
     guard(|| {
-        srv(server)?.server.begin_shutdown();
+        srv(server)?.begin_shutdown();
         Ok(())
     })
 }
 
-/// True once a shutdown has begun and every connection is gone.
+/// True once a shutdown has begun and every connection is gone (false for
+/// NULL).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_is_finished(server: *const wsrt_server) -> bool {
-    guard_value(false, || {
-        server.as_ref().is_some_and(|s| s.server.is_finished())
-    })
+    guard_value(false, || srv_ref(server).is_ok_and(|s| s.is_finished()))
 }
 
 /// Graceful shutdown that blocks until done, discarding events. Free the
 /// server afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_shutdown(server: *mut wsrt_server) -> wsrt_result {
-    guard(|| srv(server)?.server.shutdown())
-}
-
-/// Creates a thread-safe handle to the server for other threads. The caller
-/// frees it with wsrt_handle_free.
-#[no_mangle]
-pub unsafe extern "C" fn wsrt_server_handle(server: *const wsrt_server) -> *mut wsrt_handle {
-    guard_value(std::ptr::null_mut(), || match server.as_ref() {
-        Some(s) => Box::into_raw(Box::new(wsrt_handle {
-            handle: s.server.handle(),
-        })),
-        None => std::ptr::null_mut(),
-    })
-}
-
-/// Frees a handle. NULL is ignored. Any thread.
-#[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_free(handle: *mut wsrt_handle) {
-    if !handle.is_null() {
-        guard_value((), || drop(Box::from_raw(handle)));
-    }
-}
-
-unsafe fn hdl<'a>(handle: *const wsrt_handle) -> wsrt::Result<&'a wsrt::Handle> {
-    handle
-        .as_ref()
-        .map(|h| &h.handle)
-        .ok_or(invalid("handle is NULL"))
-}
-
-/// Wakes the server's loop: its next poll returns WSRT_EVENT_WAKE. Any
-/// thread; the usual way to say "I queued work for you".
-#[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_wake(handle: *const wsrt_handle) -> wsrt_result {
-    guard(|| hdl(handle)?.wake())
-}
-
-/// Queues a message from any thread (bytes copied). Delivery failures
-/// (connection gone, backpressure) are not reported back.
-#[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_send(
-    handle: *const wsrt_handle,
-    conn: wsrt_conn,
-    data: *const u8,
-    len: usize,
-    is_text: bool,
-) -> wsrt_result {
-    guard(|| {
-        let kind = if is_text {
-            MessageKind::Text
-        } else {
-            MessageKind::Binary
-        };
-        hdl(handle)?.send(
-            ConnId(conn),
-            kind,
-            bytes::Bytes::copy_from_slice(bytes(data, len)?),
-        )
-    })
-}
-
-/// Closes a connection from any thread (see wsrt_close).
-#[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_close(
-    handle: *const wsrt_handle,
-    conn: wsrt_conn,
-    code: u16,
-    reason: *const c_char,
-) -> wsrt_result {
-    guard(|| hdl(handle)?.close(ConnId(conn), code, opt_str(reason)?.unwrap_or("")))
-}
-
-/// Begins a graceful shutdown from any thread (see
-/// wsrt_server_begin_shutdown); the loop thread keeps polling until
-/// wsrt_server_is_finished. Safe to call from a signal-handling thread, not
-/// from a signal handler itself.
-#[no_mangle]
-pub unsafe extern "C" fn wsrt_handle_shutdown(handle: *const wsrt_handle) -> wsrt_result {
-    guard(|| hdl(handle)?.shutdown())
+    guard(|| srv(server)?.shutdown())
 }

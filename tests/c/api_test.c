@@ -2,9 +2,10 @@
  * C ABI test for libwsrt: drives a real server over loopback sockets.
  *
  * The main thread owns the wsrt_server and runs its poll loop; client
- * threads written here speak raw HTTP/1.1, RFC 6455 frames and SSE to
- * 127.0.0.1 only. Every socket has SO_RCVTIMEO/SO_SNDTIMEO and alarm()
- * guards the whole run, so nothing can hang.
+ * threads written here speak raw HTTP/1.1, RFC 6455 frames and SSE over
+ * loopback only (127.0.0.1; ::1 for the IPv6 listen checks). Every socket
+ * has SO_RCVTIMEO/SO_SNDTIMEO and alarm() guards the whole run, so nothing
+ * can hang.
  *
  * Output: one "ok - ..." / "not ok - ..." line per check, then a final
  * "N passed, M failed" line. Exit status 0 only if nothing failed.
@@ -416,7 +417,7 @@ typedef struct {
 
 static uint16_t server_port;
 
-static client c_static, c_echo, c_auth_ok, c_auth_no, c_sse, c_down_ws, c_down_sse;
+static client c_static, c_echo, c_auth_ok, c_auth_no, c_sse, c_term, c_resume, c_down_ws, c_down_sse;
 
 /* Per-connection bookkeeping, to check "exactly one CLOSE per OPEN". */
 typedef struct {
@@ -472,6 +473,25 @@ static struct {
     bool down_ws_open, down_sse_open, down_ws_closed, down_sse_closed;
     uint16_t down_ws_code;
     bool shutting_down;
+
+    /* user data: stored on the echo connection's OPEN */
+    int ud_token;
+    int ud_events, ud_bad;
+    bool handle_pong_seen;
+    int close_state_bad;
+
+    /* /echo?closing=1 and /echo?term=1 */
+    wsrt_conn closing_conn, term_conn;
+    bool closing_closed, term_closed;
+    uint16_t closing_code, term_code;
+
+    /* /sse?resume=1 */
+    uint64_t feed_ids[3];
+    wsrt_conn resume_conn;
+    bool resume_closed;
+    wsrt_replay replay;
+    pthread_t resume_thread;
+    bool resume_thread_started;
 } g;
 
 /* ------------------------------------------------------------------ */
@@ -491,6 +511,8 @@ static void *client_static(void *arg) {
         char want[256];
         check(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "static: GET / answered 200");
         check(strstr(buf, "\r\nContent-Type: text/html; charset=utf-8\r\n") != NULL, "static: content type as configured");
+        check(strstr(buf, "\r\nCache-Control: no-store\r\n") != NULL,
+              "static: wsrt_config_add_header's Cache-Control: no-store on the page");
         snprintf(want, sizeof want, "\r\nContent-Length: %zu\r\n", strlen(STATIC_BODY));
         check(strstr(buf, want) != NULL, "static: Content-Length matches the body");
         const char *body = strstr(buf, "\r\n\r\n");
@@ -527,6 +549,7 @@ static void *client_echo(void *arg) {
     check(head_has(head, "Upgrade: websocket") && head_has(head, "Connection: Upgrade"),
           "echo: Upgrade/Connection headers in the 101");
     check(strstr(head, "Sec-WebSocket-Protocol") == NULL, "echo: no subprotocol when none offered");
+    check(head_has(head, "X-Route: echo"), "echo: wsrt_config_add_header's X-Route: echo in the 101");
 
     /* Text, small binary, 16-bit and 64-bit lengths, fragments. */
     const char *hello = "Hello, wsrt \xc3\xa9\xe2\x82\xac";
@@ -571,9 +594,22 @@ static void *client_echo(void *arg) {
     }
     expect_text(fd, "pong-ok", "echo: server saw WSRT_EVENT_PONG (told us so)");
 
-    /* wsrt_handle_send from another thread. */
+    /* wsrt_handle_ping, _subscribe and _send from another thread. */
     ws_send_frame(fd, true, OP_TEXT, "cmd:handle", 10);
+    {
+        frame f;
+        if (ws_read_frame(fd, &f)) {
+            check(f.opcode == OP_PING && bytes_eq(f.data, f.len, "hp"),
+                  "echo: wsrt_handle_ping from another thread put a ping \"hp\" on the wire");
+            ws_send_frame(fd, true, OP_PONG, f.data, f.len);
+            free(f.data);
+        } else {
+            check(false, "echo: ping frame from the handle received");
+        }
+    }
     expect_text(fd, "from-handle", "echo: message sent with wsrt_handle_send from another thread arrived");
+    ws_send_frame(fd, true, OP_TEXT, "cmd:subscribed?", 15);
+    expect_text(fd, "subscribed", "echo: wsrt_handle_subscribe from another thread subscribed the connection");
 
     /* Error-path checks on the loop side; it answers when done. */
     ws_send_frame(fd, true, OP_TEXT, "cmd:checks", 10);
@@ -600,6 +636,7 @@ static void *client_auth_ok(void *arg) {
         goto out;
     check(strncmp(head, "HTTP/1.1 101 ", 13) == 0, "auth accept: status 101 after wsrt_accept");
     check(head_has(head, "Sec-WebSocket-Protocol: superchat"), "auth accept: Sec-WebSocket-Protocol: superchat");
+    check(head_has(head, "Set-Cookie: session=1"), "auth accept: wsrt_accept's header Set-Cookie: session=1 in the 101");
     {
         char line[128];
         snprintf(line, sizeof line, "Sec-WebSocket-Accept: %s", SAMPLE_ACCEPT);
@@ -634,6 +671,8 @@ static void *client_auth_no(void *arg) {
     const char *body = strstr(buf, "\r\n\r\n");
     check(body != NULL && strcmp(body + 4, "no") == 0, "auth reject: body is \"no\"");
     check(strstr(buf, "\r\nContent-Length: 2\r\n") != NULL, "auth reject: Content-Length: 2");
+    check(strstr(buf, "\r\nWWW-Authenticate: Basic realm=\"wsrt\"\r\n") != NULL,
+          "auth reject: wsrt_reject's header WWW-Authenticate in the 401");
     check(eof, "auth reject: connection closed after the answer");
 out:
     if (fd >= 0) close(fd);
@@ -652,6 +691,7 @@ static void *client_sse(void *arg) {
     if (!check(read_head(fd, head, sizeof head) > 0, "sse: response head received")) goto out;
     check(strncmp(head, "HTTP/1.1 200 ", 13) == 0, "sse: status 200");
     check(head_has(head, "Content-Type: text/event-stream"), "sse: Content-Type: text/event-stream");
+    check(head_has(head, "X-Route: sse"), "sse: wsrt_config_add_header's X-Route: sse on the stream's head");
     {
         size_t n = strlen(SSE_EXPECTED);
         char *got = calloc(1, n + 1);
@@ -663,6 +703,87 @@ static void *client_sse(void *arg) {
     atomic_store(&c->ready, true);
 out:
     if (fd >= 0) close(fd); /* the disconnect the server must notice */
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/* Reads until EOF or reset; true if the peer ended the connection with no
+ * bytes at all (no close frame). *n gets what was read. */
+static bool dropped_silently(int fd, size_t *n) {
+    char buf[256];
+    *n = 0;
+    for (;;) {
+        ssize_t r = recv(fd, buf, sizeof buf, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r > 0) {
+            *n += (size_t)r;
+            continue;
+        }
+        return *n == 0 && (r == 0 || errno == ECONNRESET);
+    }
+}
+
+static void *client_term(void *arg) {
+    client *c = arg;
+    char head[2048];
+    /* The server closes (CLOSING), we answer, it reports the close. */
+    int fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "closing: connect")) goto term;
+    if (!check(ws_handshake(fd, server_port, "/echo?closing=1", "", head, sizeof head) &&
+                   strncmp(head, "HTTP/1.1 101 ", 13) == 0,
+               "closing: handshake accepted"))
+        goto term;
+    ws_send_frame(fd, true, OP_TEXT, "cmd:close", 9);
+    if (expect_close(fd, 4000, "closing: wsrt_close put a close frame with 4000 on the wire"))
+        ws_send_close(fd, 4000, "");
+    check(wait_eof(fd), "closing: server closes TCP after the close handshake");
+term:
+    if (fd >= 0) close(fd);
+    /* The server drops the connection without a close handshake. */
+    fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "terminate: connect")) goto out;
+    if (!check(ws_handshake(fd, server_port, "/echo?term=1", "", head, sizeof head) &&
+                   strncmp(head, "HTTP/1.1 101 ", 13) == 0,
+               "terminate: handshake accepted"))
+        goto out;
+    ws_send_frame(fd, true, OP_TEXT, "cmd:terminate", 13);
+    {
+        size_t n = 0;
+        check(dropped_silently(fd, &n), "terminate: connection dropped with no close frame (%zu bytes before EOF)", n);
+    }
+out:
+    if (fd >= 0) close(fd);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+static void *client_resume(void *arg) {
+    client *c = arg;
+    char head[2048], req[256], want[512];
+    int fd = tcp_connect(server_port, NULL);
+    if (!check(fd >= 0, "resume: connect")) goto out;
+    snprintf(req, sizeof req,
+             "GET /sse?resume=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: %" PRIu64 "\r\n\r\n", g.feed_ids[0]);
+    send_str(fd, req);
+    if (!check(read_head(fd, head, sizeof head) > 0 && strncmp(head, "HTTP/1.1 200 ", 13) == 0,
+               "resume: stream opened"))
+        goto out;
+    {
+        int n = snprintf(want, sizeof want,
+                         "id: %" PRIu64 "\ndata: f2\n\nid: %" PRIu64 "\ndata: f3\n\n"
+                         "event: h\ndata: from-handle\n\n: hc\n\n",
+                         g.feed_ids[1], g.feed_ids[2]);
+        char *got = calloc(1, (size_t)n + 1);
+        bool ok = got != NULL && recv_exact(fd, got, (size_t)n);
+        check(ok && memcmp(got, want, (size_t)n) == 0,
+              "resume: the two missed events replayed in order, then wsrt_handle_sse_send's event and "
+              "wsrt_handle_sse_comment's comment");
+        if (got != NULL && memcmp(got, want, (size_t)n) != 0) note("resume: got [%s]", got);
+        free(got);
+    }
+    check(wait_eof(fd), "resume: wsrt_close ended the stream after what was queued");
+out:
+    if (fd >= 0) close(fd);
     atomic_store(&c->done, true);
     return NULL;
 }
@@ -740,9 +861,53 @@ static void *handle_sender(void *arg) {
              "wsrt_handle_close with code 1005");
     check_rc(wsrt_handle_wake(NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_wake(NULL)");
     check_rc(wsrt_handle_shutdown(NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_shutdown(NULL)");
+    check_rc(wsrt_handle_terminate(NULL, conn), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_terminate(NULL)");
+    {
+        uint8_t big[126];
+        memset(big, 'p', sizeof big);
+        check_rc(wsrt_handle_ping(g.handle, conn, big, sizeof big), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_handle_ping with 126 bytes (other thread)");
+    }
+    check_rc(wsrt_handle_subscribe(g.handle, conn, ""), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_subscribe to \"\" (other thread)");
+    check_rc(wsrt_handle_unsubscribe(g.handle, conn, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_unsubscribe(NULL topic)");
+    {
+        wsrt_publish_opts bad = {0, 7, NULL};
+        check_rc(wsrt_handle_publish(g.handle, "t", (const uint8_t *)"x", 1, true, &bad), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_handle_publish with an unknown on_slow policy");
+    }
+    check_rc(wsrt_handle_ping(g.handle, conn, (const uint8_t *)"hp", 2), WSRT_OK, "wsrt_handle_ping from another thread");
+    check_rc(wsrt_handle_subscribe(g.handle, conn, "handle-topic"), WSRT_OK,
+             "wsrt_handle_subscribe from another thread");
+    check_rc(wsrt_handle_unsubscribe(g.handle, conn, "never-joined"), WSRT_OK,
+             "wsrt_handle_unsubscribe from another thread");
+    {
+        wsrt_publish_opts ex = {conn, WSRT_SLOW_DROP, NULL};
+        check_rc(wsrt_handle_publish(g.handle, "handle-topic", (const uint8_t *)"not-for-you", 11, true, &ex), WSRT_OK,
+                 "wsrt_handle_publish with opts (excluding its only subscriber)");
+    }
     check_rc(wsrt_handle_send(g.handle, conn, (const uint8_t *)"from-handle", 11, true), WSRT_OK,
              "wsrt_handle_send from another thread");
     check_rc(wsrt_handle_wake(g.handle), WSRT_OK, "wsrt_handle_wake from another thread");
+    return NULL;
+}
+
+static void *resume_handle(void *arg) {
+    wsrt_conn conn = *(wsrt_conn *)arg;
+    free(arg);
+    const uint8_t *x = (const uint8_t *)"x";
+    check_rc(wsrt_handle_sse_send(g.handle, conn, "h", "a\nb", -1, x, 1), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_sse_send with an id holding \\n (other thread)");
+    check_rc(wsrt_handle_sse_send(g.handle, conn, NULL, NULL, -1, (const uint8_t *)"\xff", 1),
+             WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_sse_send with non-UTF-8 data");
+    check_rc(wsrt_handle_sse_send(NULL, conn, NULL, NULL, -1, x, 1), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_sse_send(NULL handle)");
+    check_rc(wsrt_handle_sse_send(g.handle, conn, "h", NULL, -1, (const uint8_t *)"from-handle", 11), WSRT_OK,
+             "wsrt_handle_sse_send from another thread");
+    check_rc(wsrt_handle_sse_comment(g.handle, conn, "hc"), WSRT_OK, "wsrt_handle_sse_comment from another thread");
+    check_rc(wsrt_handle_sse_comment(g.handle, conn, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_sse_comment(NULL text)");
     return NULL;
 }
 
@@ -843,8 +1008,29 @@ static void run_conn_checks(wsrt_conn conn) {
     }
     check_rc(wsrt_sse_send(srv, conn, NULL, NULL, -1, x, 1), WSRT_ERR_WRONG_STATE, "wsrt_sse_send on a WebSocket");
     check_rc(wsrt_sse_comment(srv, conn, "c"), WSRT_ERR_WRONG_STATE, "wsrt_sse_comment on a WebSocket");
-    check_rc(wsrt_accept(srv, conn, NULL), WSRT_ERR_WRONG_STATE, "wsrt_accept on an open WebSocket");
-    check_rc(wsrt_reject(srv, conn, 403, NULL), WSRT_ERR_WRONG_STATE, "wsrt_reject on an open WebSocket");
+    check_rc(wsrt_accept(srv, conn, NULL, NULL, 0), WSRT_ERR_WRONG_STATE, "wsrt_accept on an open WebSocket");
+    check_rc(wsrt_reject(srv, conn, 403, NULL, NULL, 0), WSRT_ERR_WRONG_STATE, "wsrt_reject on an open WebSocket");
+    check_rc(wsrt_terminate(srv, conn + 1000), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_terminate on an unknown conn");
+    check_rc(wsrt_terminate(NULL, conn), WSRT_ERR_INVALID_ARGUMENT, "wsrt_terminate(NULL server)");
+
+    /* State. */
+    check(wsrt_state(srv, conn) == WSRT_STATE_OPEN, "wsrt_state of an open WebSocket is WSRT_STATE_OPEN");
+    check(wsrt_state(srv, conn + 1000) == WSRT_STATE_CLOSED, "wsrt_state of an unknown id is WSRT_STATE_CLOSED");
+    check(wsrt_state(srv, 0) == WSRT_STATE_CLOSED, "wsrt_state of id 0 is WSRT_STATE_CLOSED");
+    check(wsrt_state(NULL, conn) == WSRT_STATE_CLOSED, "wsrt_state(NULL server) is WSRT_STATE_CLOSED");
+
+    /* User data. */
+    {
+        void *ud = NULL;
+        check_rc(wsrt_user_data(srv, conn, &ud), WSRT_OK, "wsrt_user_data");
+        check(ud == &g.ud_token, "wsrt_user_data gives back what wsrt_set_user_data stored");
+        check_rc(wsrt_user_data(srv, conn, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_user_data(out NULL)");
+        check_rc(wsrt_user_data(NULL, conn, &ud), WSRT_ERR_INVALID_ARGUMENT, "wsrt_user_data(NULL server)");
+        check_rc(wsrt_user_data(srv, conn + 1000, &ud), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_user_data(unknown conn)");
+        check_rc(wsrt_set_user_data(srv, conn + 1000, &ud), WSRT_ERR_UNKNOWN_CONNECTION,
+                 "wsrt_set_user_data(unknown conn)");
+        check_rc(wsrt_set_user_data(NULL, conn, &ud), WSRT_ERR_INVALID_ARGUMENT, "wsrt_set_user_data(NULL server)");
+    }
     check_rc(wsrt_buffered_amount(srv, conn, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_buffered_amount(out NULL)");
     check(wsrt_server_connection_count(srv) >= 1, "wsrt_server_connection_count >= 1 with a client connected");
 
@@ -858,8 +1044,8 @@ static void run_conn_checks(wsrt_conn conn) {
     check_rc(wsrt_send(NULL, conn, x, 1, true), WSRT_ERR_INVALID_ARGUMENT, "wsrt_send(NULL server)");
     check_rc(wsrt_ping(NULL, conn, x, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_ping(NULL server)");
     check_rc(wsrt_close(NULL, conn, 1000, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_close(NULL server)");
-    check_rc(wsrt_accept(NULL, conn, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_accept(NULL server)");
-    check_rc(wsrt_reject(NULL, conn, 400, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_reject(NULL server)");
+    check_rc(wsrt_accept(NULL, conn, NULL, NULL, 0), WSRT_ERR_INVALID_ARGUMENT, "wsrt_accept(NULL server)");
+    check_rc(wsrt_reject(NULL, conn, 400, NULL, NULL, 0), WSRT_ERR_INVALID_ARGUMENT, "wsrt_reject(NULL server)");
     check_rc(wsrt_sse_send(NULL, conn, NULL, NULL, -1, x, 1), WSRT_ERR_INVALID_ARGUMENT, "wsrt_sse_send(NULL server)");
     check_rc(wsrt_sse_comment(NULL, conn, "c"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_sse_comment(NULL server)");
     check_rc(wsrt_buffered_amount(NULL, conn, &n), WSRT_ERR_INVALID_ARGUMENT, "wsrt_buffered_amount(NULL server)");
@@ -917,6 +1103,23 @@ static void on_message(const wsrt_event *ev) {
         run_conn_checks(ev->conn);
         return;
     }
+    if (ev->conn == g.echo_conn && ev->is_text && bytes_eq(ev->data, ev->len, "cmd:subscribed?")) {
+        const char *a = wsrt_is_subscribed(srv, ev->conn, "handle-topic") ? "subscribed" : "not subscribed";
+        check_rc(wsrt_send(srv, ev->conn, (const uint8_t *)a, strlen(a), true), WSRT_OK, "wsrt_send (subscribed?)");
+        return;
+    }
+    if (ev->conn == g.closing_conn && bytes_eq(ev->data, ev->len, "cmd:close")) {
+        check_rc(wsrt_close(srv, ev->conn, 4000, "server"), WSRT_OK, "wsrt_close(conn, 4000, \"server\")");
+        check(wsrt_state(srv, ev->conn) == WSRT_STATE_CLOSING, "wsrt_state after wsrt_close is WSRT_STATE_CLOSING");
+        check_rc(wsrt_send(srv, ev->conn, (const uint8_t *)"x", 1, true), WSRT_ERR_CLOSED,
+                 "wsrt_send on a closing connection");
+        check_rc(wsrt_close(srv, ev->conn, 1000, NULL), WSRT_ERR_CLOSED, "wsrt_close twice");
+        return;
+    }
+    if (ev->conn == g.term_conn && bytes_eq(ev->data, ev->len, "cmd:terminate")) {
+        check_rc(wsrt_terminate(srv, ev->conn), WSRT_OK, "wsrt_terminate");
+        return;
+    }
     /* Everything else is echoed with the same type. */
     wsrt_result r = wsrt_send(srv, ev->conn, ev->data, ev->len, ev->is_text);
     if (r != WSRT_OK) check_rc(r, WSRT_OK, "wsrt_send echo");
@@ -938,6 +1141,15 @@ static void handle_event(const wsrt_event *ev) {
         ev->type == WSRT_EVENT_REQUEST || ev->type == WSRT_EVENT_OPEN || ev->type == WSRT_EVENT_SSE_OPEN;
     if (wants_request != (ev->request != NULL)) g.bad_request_ptr++;
     if (ev->type != WSRT_EVENT_WAKE && ev->conn == 0) g.zero_conn++;
+    if (g.echo_conn != 0 && ev->conn == g.echo_conn) {
+        g.ud_events++;
+        if (ev->user_data != &g.ud_token) g.ud_bad++;
+    } else if (ev->user_data != NULL) {
+        g.ud_bad++;
+    }
+    if ((ev->type == WSRT_EVENT_CLOSE || ev->type == WSRT_EVENT_SSE_CLOSE) &&
+        wsrt_state(srv, ev->conn) != WSRT_STATE_CLOSED)
+        g.close_state_bad++;
 
     switch (ev->type) {
     case WSRT_EVENT_WAKE:
@@ -966,15 +1178,35 @@ static void handle_event(const wsrt_event *ev) {
                      "wsrt_send on a connection awaiting approval");
             check_rc(wsrt_close(srv, ev->conn, 1000, NULL), WSRT_ERR_WRONG_STATE,
                      "wsrt_close on a connection awaiting approval");
-            check_rc(wsrt_accept(srv, ev->conn, "megachat"), WSRT_ERR_INVALID_ARGUMENT,
+            check(wsrt_state(srv, ev->conn) == WSRT_STATE_CONNECTING,
+                  "wsrt_state of a request awaiting approval is WSRT_STATE_CONNECTING");
+            check_rc(wsrt_accept(srv, ev->conn, "megachat", NULL, 0), WSRT_ERR_INVALID_ARGUMENT,
                      "wsrt_accept with a subprotocol the client did not offer");
-            check_rc(wsrt_accept(srv, ev->conn, "superchat"), WSRT_OK, "wsrt_accept(conn, \"superchat\")");
+            wsrt_header bad[] = {{"Content-Length", "5"}};
+            check_rc(wsrt_accept(srv, ev->conn, "superchat", bad, 1), WSRT_ERR_INVALID_ARGUMENT,
+                     "wsrt_accept with a header wsrt writes itself (Content-Length)");
+            wsrt_header bad_value[] = {{"X-Evil", "a\r\nb: c"}};
+            check_rc(wsrt_accept(srv, ev->conn, "superchat", bad_value, 1), WSRT_ERR_INVALID_ARGUMENT,
+                     "wsrt_accept with a header value holding CR LF");
+            wsrt_header null_name[] = {{NULL, "x"}};
+            check_rc(wsrt_accept(srv, ev->conn, "superchat", null_name, 1), WSRT_ERR_INVALID_ARGUMENT,
+                     "wsrt_accept with a NULL header name");
+            check_rc(wsrt_accept(srv, ev->conn, "superchat", NULL, 1), WSRT_ERR_INVALID_ARGUMENT,
+                     "wsrt_accept(headers NULL, n 1)");
+            wsrt_header cookie[] = {{"Set-Cookie", "session=1"}};
+            check_rc(wsrt_accept(srv, ev->conn, "superchat", cookie, 1), WSRT_OK,
+                     "wsrt_accept(conn, \"superchat\", Set-Cookie)");
         } else {
             g.auth_no_conn = ev->conn;
             g.auth_no_requested = true;
-            check_rc(wsrt_reject(srv, ev->conn, 200, "x"), WSRT_ERR_INVALID_ARGUMENT,
+            check_rc(wsrt_reject(srv, ev->conn, 200, "x", NULL, 0), WSRT_ERR_INVALID_ARGUMENT,
                      "wsrt_reject with status 200 (outside 400-599)");
-            check_rc(wsrt_reject(srv, ev->conn, 401, "no"), WSRT_OK, "wsrt_reject(conn, 401, \"no\")");
+            wsrt_header bad[] = {{"Bad Name", "x"}};
+            check_rc(wsrt_reject(srv, ev->conn, 401, "no", bad, 1), WSRT_ERR_INVALID_ARGUMENT,
+                     "wsrt_reject with a header name that is not a token");
+            wsrt_header auth[] = {{"WWW-Authenticate", "Basic realm=\"wsrt\""}};
+            check_rc(wsrt_reject(srv, ev->conn, 401, "no", auth, 1), WSRT_OK,
+                     "wsrt_reject(conn, 401, \"no\", WWW-Authenticate)");
         }
         break;
     }
@@ -984,9 +1216,14 @@ static void handle_event(const wsrt_event *ev) {
         const wsrt_request *req = ev->request;
         if (req == NULL) break;
         wsrt_str path = wsrt_request_path(req);
+        wsrt_str query = wsrt_request_query(req);
         if (ev->conn == g.auth_ok_conn && g.auth_ok_conn != 0) {
             g.auth_ok_open = true;
             check(bytes_eq(ev->data, ev->len, "superchat"), "OPEN after wsrt_accept: data/len is \"superchat\"");
+        } else if (str_eq(query, "closing=1")) {
+            g.closing_conn = ev->conn;
+        } else if (str_eq(query, "term=1")) {
+            g.term_conn = ev->conn;
         } else if (g.shutting_down || (g.echo_conn != 0 && str_eq(path, "/echo"))) {
             g.down_ws_conn = ev->conn;
             g.down_ws_open = true;
@@ -995,6 +1232,8 @@ static void handle_event(const wsrt_event *ev) {
             g.echo_conn = ev->conn;
             g.echo_open = true;
             check_echo_open_request(ev);
+            check(ev->user_data == NULL, "OPEN: user_data is NULL before wsrt_set_user_data");
+            check_rc(wsrt_set_user_data(srv, ev->conn, &g.ud_token), WSRT_OK, "wsrt_set_user_data on OPEN");
         } else {
             char b[128];
             check(false, "OPEN: unexpected path %s", show(path, b, sizeof b));
@@ -1007,7 +1246,9 @@ static void handle_event(const wsrt_event *ev) {
         break;
 
     case WSRT_EVENT_PONG:
-        if (ev->conn == g.echo_conn) {
+        if (ev->conn == g.echo_conn && bytes_eq(ev->data, ev->len, "hp")) {
+            g.handle_pong_seen = true;
+        } else if (ev->conn == g.echo_conn) {
             g.pong_seen = true;
             check(bytes_eq(ev->data, ev->len, "are you there"), "WSRT_EVENT_PONG carries the ping payload");
             check_rc(wsrt_send(srv, ev->conn, (const uint8_t *)"pong-ok", 7, true), WSRT_OK, "wsrt_send after PONG");
@@ -1028,6 +1269,12 @@ static void handle_event(const wsrt_event *ev) {
         } else if (ev->conn == g.down_ws_conn) {
             g.down_ws_closed = true;
             g.down_ws_code = ev->code;
+        } else if (ev->conn == g.closing_conn) {
+            g.closing_closed = true;
+            g.closing_code = ev->code;
+        } else if (ev->conn == g.term_conn) {
+            g.term_closed = true;
+            g.term_code = ev->code;
         } else if (ev->conn == g.auth_no_conn) {
             note("a CLOSE event (code %u) followed the rejected request", (unsigned)ev->code);
         }
@@ -1037,6 +1284,22 @@ static void handle_event(const wsrt_event *ev) {
         rec(ev->conn)->sse_opens++;
         const wsrt_request *req = ev->request;
         if (req == NULL) break;
+        if (str_eq(wsrt_request_query(req), "resume=1")) {
+            g.resume_conn = ev->conn;
+            check_rc(wsrt_resume(srv, ev->conn, "", NULL, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_resume to \"\"");
+            check_rc(wsrt_resume(srv, ev->conn, "feed", NULL, &g.replay), WSRT_OK,
+                     "wsrt_resume(conn, \"feed\", NULL: the client's Last-Event-ID)");
+            check(!g.replay.missed && g.replay.replayed == 2, "wsrt_resume replayed the 2 missed events (missed %d, %zu)",
+                  (int)g.replay.missed, g.replay.replayed);
+            check(wsrt_is_subscribed(srv, ev->conn, "feed"), "wsrt_resume subscribed the stream");
+            wsrt_conn *arg = malloc(sizeof *arg);
+            if (arg != NULL) {
+                *arg = ev->conn;
+                g.resume_thread_started = pthread_create(&g.resume_thread, NULL, resume_handle, arg) == 0;
+                if (!g.resume_thread_started) free(arg);
+            }
+            break;
+        }
         if (g.shutting_down || g.sse_conn != 0) {
             g.down_sse_conn = ev->conn;
             g.down_sse_open = true;
@@ -1064,6 +1327,9 @@ static void handle_event(const wsrt_event *ev) {
         check_rc(wsrt_send(srv, ev->conn, (const uint8_t *)"x", 1, true), WSRT_ERR_WRONG_STATE,
                  "wsrt_send (WebSocket) on an SSE stream");
         check_rc(wsrt_ping(srv, ev->conn, NULL, 0), WSRT_ERR_WRONG_STATE, "wsrt_ping on an SSE stream");
+        check_rc(wsrt_close(srv, ev->conn, 1005, NULL), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_close on an SSE stream still checks the code (1005)");
+        check(wsrt_state(srv, ev->conn) == WSRT_STATE_OPEN, "wsrt_state of an open SSE stream is WSRT_STATE_OPEN");
         check_rc(wsrt_sse_send(srv, ev->conn, "update", "7", 2500, d, dl), WSRT_OK,
                  "wsrt_sse_send with event, id, retry and two data lines");
         check_rc(wsrt_sse_send(srv, ev->conn, NULL, NULL, -1, (const uint8_t *)"plain", 5), WSRT_OK,
@@ -1075,6 +1341,7 @@ static void handle_event(const wsrt_event *ev) {
     case WSRT_EVENT_SSE_CLOSE:
         rec(ev->conn)->sse_closes++;
         if (ev->conn == g.sse_conn) g.sse_closed = true;
+        if (ev->conn == g.resume_conn) g.resume_closed = true;
         if (ev->conn == g.down_sse_conn) g.down_sse_closed = true;
         break;
 
@@ -1126,6 +1393,9 @@ static bool sse_done(void) { return atomic_load(&c_sse.done) && g.sse_closed; }
 static bool down_ready(void) {
     return g.down_ws_open && g.down_sse_open && atomic_load(&c_down_ws.ready) && atomic_load(&c_down_sse.ready);
 }
+static bool term_done(void) { return atomic_load(&c_term.done) && g.closing_closed && g.term_closed; }
+static bool resume_started(void) { return g.resume_thread_started || atomic_load(&c_resume.done); }
+static bool resume_done(void) { return atomic_load(&c_resume.done) && g.resume_closed; }
 static bool no_connections(void) { return wsrt_server_connection_count(g.srv) == 0; }
 static bool down_clients_done(void) { return atomic_load(&c_down_ws.done) && atomic_load(&c_down_sse.done); }
 
@@ -1173,11 +1443,22 @@ static void test_version(void) {
           (unsigned)WSRT_ABI_VERSION);
     check(wsrt_last_error() != NULL && wsrt_last_error()[0] == '\0', "wsrt_last_error() is \"\" before any failure");
 
-    for (int r = WSRT_OK; r <= WSRT_ERR_INTERNAL; r++) {
-        const char *s = wsrt_result_str((wsrt_result)r);
-        bool ok1 = s != NULL && s[0] != '\0';
-        check(ok1, "wsrt_result_str(%d) is non-empty (\"%s\")", r, s ? s : "(NULL)");
+    for (wsrt_result r = WSRT_OK; r <= WSRT_ERR_INTERNAL; r++) {
+        const char *s = wsrt_result_str(r);
+        bool ok1 = s != NULL && s[0] != '\0' && strcmp(s, "unknown result code") != 0;
+        check(ok1, "wsrt_result_str(%u) is a description (\"%s\")", (unsigned)r, s ? s : "(NULL)");
     }
+    check(strcmp(wsrt_result_str(WSRT_OK), "ok") == 0, "wsrt_result_str(WSRT_OK) is \"ok\"");
+    check(strcmp(wsrt_result_str(WSRT_ERR_STOPPED), "server stopped") == 0,
+          "wsrt_result_str(WSRT_ERR_STOPPED) is \"server stopped\" (got \"%s\")", wsrt_result_str(WSRT_ERR_STOPPED));
+    check(strcmp(wsrt_result_str(999), "unknown result code") == 0, "wsrt_result_str(999) is \"unknown result code\"");
+    check(strcmp(wsrt_result_str(9), "unknown result code") == 0,
+          "wsrt_result_str(9) is \"unknown result code\" (type errors are WSRT_ERR_INVALID_ARGUMENT in C)");
+    check(strcmp(wsrt_result_str(UINT32_MAX), "unknown result code") == 0, "wsrt_result_str(UINT32_MAX) is unknown");
+    check(WSRT_ERR_INVALID_ARGUMENT == 1 && WSRT_ERR_UNKNOWN_CONNECTION == 2 && WSRT_ERR_WRONG_STATE == 3 &&
+              WSRT_ERR_CLOSED == 4 && WSRT_ERR_BACKPRESSURE == 5 && WSRT_ERR_STOPPED == 6 && WSRT_ERR_IO == 7 &&
+              WSRT_ERR_INTERNAL == 8,
+          "WSRT_ERR_* are the documented numbers 1-8");
 }
 
 /* Tries wsrt_server_new on a fresh config; returns the result. */
@@ -1251,17 +1532,18 @@ static void test_config_errors(void) {
     check_rc(wsrt_server_new(cfg, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new(out NULL)");
     wsrt_config_free(cfg);
 
-    check_rc(try_server("127.0.0.1:0", "noslash"), WSRT_ERR_CONFIG, "wsrt_server_new with route path \"noslash\"");
+    check_rc(try_server("127.0.0.1:0", "noslash"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_server_new with route path \"noslash\"");
     check(wsrt_last_error()[0] != '\0', "wsrt_last_error() explains the config error (\"%s\")", wsrt_last_error());
-    check_rc(try_server("nonsense", "/ok"), WSRT_ERR_CONFIG, "wsrt_server_new with listen \"nonsense\"");
-    check_rc(try_server("127.0.0.1:99999", "/ok"), WSRT_ERR_CONFIG, "wsrt_server_new with listen port 99999");
+    check_rc(try_server("nonsense", "/ok"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new with listen \"nonsense\"");
+    check_rc(try_server("127.0.0.1:99999", "/ok"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new with listen port 99999");
     {
         wsrt_config *dup = NULL;
         wsrt_server *s = NULL;
         if (wsrt_config_new("127.0.0.1:0", &dup) == WSRT_OK) {
             wsrt_config_add_route(dup, "/same", WSRT_ROUTE_WEBSOCKET, 0, NULL);
             wsrt_config_add_route(dup, "/same", WSRT_ROUTE_SSE, 0, NULL);
-            check_rc(wsrt_server_new(dup, &s), WSRT_ERR_CONFIG, "wsrt_server_new with two routes at one path");
+            check_rc(wsrt_server_new(dup, &s), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new with two routes at one path");
             if (s != NULL) wsrt_server_free(s);
             wsrt_config_free(dup);
         }
@@ -1279,6 +1561,215 @@ static void test_config_errors(void) {
         wsrt_server_free(s2);
         wsrt_config_free(c2);
     }
+}
+
+/* One option value through wsrt_config_set: the expected result, and on
+ * failure a message naming the option. */
+static void set_case(wsrt_config *cfg, uint32_t opt, const char *opt_name, uint64_t value, wsrt_result want) {
+    char what[160];
+    snprintf(what, sizeof what, "wsrt_config_set(%s, %" PRIu64 ")", opt_name, value);
+    wsrt_result r = wsrt_config_set(cfg, opt, value);
+    check_rc(r, want, what);
+    if (want != WSRT_OK && r == want)
+        check(strstr(wsrt_last_error(), opt_name) != NULL, "%s: the message names the option (\"%s\")", what,
+              wsrt_last_error());
+}
+
+#define SET_OK(cfg, opt, v) set_case(cfg, opt, #opt, v, WSRT_OK)
+#define SET_BAD(cfg, opt, v) set_case(cfg, opt, #opt, v, WSRT_ERR_INVALID_ARGUMENT)
+
+/* Option edge values: the rule for zero, the range, the messages. The
+ * ranges are the core's schema (docs/API.md); the C layer only passes the
+ * values on. */
+static void test_options(void) {
+    wsrt_config *cfg = NULL;
+    if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "wsrt_config_new for the option checks")) return;
+    const uint64_t max_ms = 2147483647u, max_bytes = ((uint64_t)1 << 53) - 1;
+
+    /* Timers: 0 is off, 2^31-1 ms the most. */
+    SET_OK(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, 0);
+    SET_OK(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, 1);
+    SET_OK(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, max_ms);
+    SET_BAD(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, max_ms + 1);
+    SET_BAD(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, UINT64_MAX);
+    SET_OK(cfg, WSRT_OPT_HANDSHAKE_TIMEOUT_MS, 0);
+    SET_BAD(cfg, WSRT_OPT_HANDSHAKE_TIMEOUT_MS, max_ms + 1);
+    SET_OK(cfg, WSRT_OPT_CLOSE_TIMEOUT_MS, 0);
+    SET_OK(cfg, WSRT_OPT_CLOSE_TIMEOUT_MS, max_ms);
+    SET_BAD(cfg, WSRT_OPT_CLOSE_TIMEOUT_MS, max_ms + 1);
+    SET_OK(cfg, WSRT_OPT_SSE_KEEPALIVE_MS, 0);
+    SET_BAD(cfg, WSRT_OPT_SSE_KEEPALIVE_MS, max_ms + 1);
+    /* Sizes and counts: 0 is no limit; below the minimum is refused. */
+    SET_OK(cfg, WSRT_OPT_MAX_MESSAGE_SIZE, 0);
+    SET_OK(cfg, WSRT_OPT_MAX_MESSAGE_SIZE, max_bytes);
+    SET_BAD(cfg, WSRT_OPT_MAX_MESSAGE_SIZE, max_bytes + 1);
+    SET_OK(cfg, WSRT_OPT_MAX_HEAD_BYTES, 0);
+    SET_BAD(cfg, WSRT_OPT_MAX_HEAD_BYTES, 63);
+    SET_OK(cfg, WSRT_OPT_MAX_HEAD_BYTES, 64);
+    SET_OK(cfg, WSRT_OPT_MAX_HEADERS, 0);
+    SET_OK(cfg, WSRT_OPT_MAX_HEADERS, 65535);
+    SET_BAD(cfg, WSRT_OPT_MAX_HEADERS, 65536);
+    SET_OK(cfg, WSRT_OPT_MAX_BUFFERED, 0);
+    SET_BAD(cfg, WSRT_OPT_MAX_BUFFERED, 1023);
+    SET_OK(cfg, WSRT_OPT_MAX_BUFFERED, 1024);
+    SET_OK(cfg, WSRT_OPT_READ_PAUSE_BUFFERED, 0);
+    SET_OK(cfg, WSRT_OPT_READ_PAUSE_BUFFERED, max_bytes);
+    SET_BAD(cfg, WSRT_OPT_READ_PAUSE_BUFFERED, max_bytes + 1);
+    SET_OK(cfg, WSRT_OPT_MAX_CONNECTIONS, 0);
+    SET_OK(cfg, WSRT_OPT_MAX_CONNECTIONS, 16777215);
+    SET_BAD(cfg, WSRT_OPT_MAX_CONNECTIONS, 16777216);
+    SET_OK(cfg, WSRT_OPT_DEFLATE_THRESHOLD, 0);
+    SET_BAD(cfg, WSRT_OPT_DEFLATE_THRESHOLD, max_bytes + 1);
+    SET_OK(cfg, WSRT_OPT_SLOW_CONSUMER_LIMIT, 0);
+    SET_BAD(cfg, WSRT_OPT_SLOW_CONSUMER_LIMIT, 1023);
+    SET_OK(cfg, WSRT_OPT_SLOW_CONSUMER_LIMIT, 65536);
+    /* Levels: 0 is a value where the range holds it, refused where not. */
+    SET_OK(cfg, WSRT_OPT_DEFLATE_LEVEL, 0);
+    SET_OK(cfg, WSRT_OPT_DEFLATE_LEVEL, 9);
+    SET_BAD(cfg, WSRT_OPT_DEFLATE_LEVEL, 10);
+    SET_BAD(cfg, WSRT_OPT_DEFLATE_WINDOW_BITS, 0);
+    SET_BAD(cfg, WSRT_OPT_DEFLATE_WINDOW_BITS, 8);
+    SET_OK(cfg, WSRT_OPT_DEFLATE_WINDOW_BITS, 9);
+    SET_OK(cfg, WSRT_OPT_DEFLATE_WINDOW_BITS, 15);
+    SET_BAD(cfg, WSRT_OPT_DEFLATE_WINDOW_BITS, 16);
+    /* Choices: by number; 0 only where a choice has it. */
+    SET_OK(cfg, WSRT_OPT_OVERFLOW_POLICY, WSRT_OVERFLOW_REJECT);
+    SET_OK(cfg, WSRT_OPT_OVERFLOW_POLICY, WSRT_OVERFLOW_CLOSE);
+    SET_BAD(cfg, WSRT_OPT_OVERFLOW_POLICY, 2);
+    SET_OK(cfg, WSRT_OPT_DEFLATE, WSRT_DEFLATE_OFF);
+    SET_OK(cfg, WSRT_OPT_DEFLATE, WSRT_DEFLATE_PER_CONNECTION);
+    SET_BAD(cfg, WSRT_OPT_DEFLATE, 3);
+    SET_BAD(cfg, WSRT_OPT_SLOW_CONSUMER_POLICY, 0);
+    SET_OK(cfg, WSRT_OPT_SLOW_CONSUMER_POLICY, WSRT_SLOW_DROP);
+    SET_OK(cfg, WSRT_OPT_SLOW_CONSUMER_POLICY, WSRT_SLOW_CLOSE);
+    SET_BAD(cfg, WSRT_OPT_SLOW_CONSUMER_POLICY, 3);
+    /* A list is not a number. */
+    SET_BAD(cfg, WSRT_OPT_ALLOWED_ORIGINS, 1);
+
+    /* By name, from text. */
+    check_rc(wsrt_config_set_by_name(cfg, "idle_timeout_ms", "5000"), WSRT_OK,
+             "wsrt_config_set_by_name(\"idle_timeout_ms\", \"5000\")");
+    check_rc(wsrt_config_set_by_name(cfg, "idle_timeout_ms", "0"), WSRT_OK,
+             "wsrt_config_set_by_name(\"idle_timeout_ms\", \"0\"): off");
+    check_rc(wsrt_config_set_by_name(cfg, "idle_timeout_ms", "2147483648"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_by_name(\"idle_timeout_ms\", \"2147483648\")");
+    check(strstr(wsrt_last_error(), "idle_timeout_ms") != NULL, "its message names the option as given (\"%s\")",
+          wsrt_last_error());
+    check_rc(wsrt_config_set_by_name(cfg, "idle_timeout_ms", "-1"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_by_name(\"idle_timeout_ms\", \"-1\")");
+    check_rc(wsrt_config_set_by_name(cfg, "idle_timeout_ms", "soon"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_by_name(\"idle_timeout_ms\", \"soon\") (not a number)");
+    check_rc(wsrt_config_set_by_name(cfg, "deflate", "per-connection"), WSRT_OK,
+             "wsrt_config_set_by_name(\"deflate\", \"per-connection\")");
+    check_rc(wsrt_config_set_by_name(cfg, "deflate", "1"), WSRT_OK, "wsrt_config_set_by_name(\"deflate\", \"1\")");
+    check_rc(wsrt_config_set_by_name(cfg, "deflate", "fast"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_by_name(\"deflate\", \"fast\")");
+    check(strstr(wsrt_last_error(), "deflate") != NULL, "its message names the option (\"%s\")", wsrt_last_error());
+    check_rc(wsrt_config_set_by_name(cfg, "slow_consumer_policy", "drop"), WSRT_OK,
+             "wsrt_config_set_by_name(\"slow_consumer_policy\", \"drop\")");
+    check_rc(wsrt_config_set_by_name(cfg, "allowed_origins", "https://a.example, https://b.example"), WSRT_OK,
+             "wsrt_config_set_by_name(\"allowed_origins\", a comma-separated list)");
+    check_rc(wsrt_config_set_by_name(cfg, "no_such_option", "1"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_by_name(unknown name)");
+    check(strstr(wsrt_last_error(), "no_such_option") != NULL, "its message names the unknown option (\"%s\")",
+          wsrt_last_error());
+    check_rc(wsrt_config_set_by_name(cfg, NULL, "1"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set_by_name(NULL name)");
+    check_rc(wsrt_config_set_by_name(cfg, "deflate", NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_by_name(NULL value)");
+    check_rc(wsrt_config_set_by_name(NULL, "deflate", "off"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_by_name(NULL config)");
+
+    /* Ids by name. */
+    check(wsrt_option_id("idle_timeout_ms") == WSRT_OPT_IDLE_TIMEOUT_MS, "wsrt_option_id(\"idle_timeout_ms\")");
+    check(wsrt_option_id("deflate_window_bits") == WSRT_OPT_DEFLATE_WINDOW_BITS,
+          "wsrt_option_id(\"deflate_window_bits\")");
+    check(wsrt_option_id("allowed_origins") == WSRT_OPT_ALLOWED_ORIGINS, "wsrt_option_id(\"allowed_origins\")");
+    check(wsrt_option_id("nope") == 0 && wsrt_option_id(NULL) == 0 && wsrt_option_id("") == 0,
+          "wsrt_option_id of an unknown name, \"\" and NULL is 0");
+    check_rc(wsrt_config_set(cfg, wsrt_option_id("nope"), 1), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set(wsrt_option_id(unknown name)) fails");
+
+    /* A refused value leaves the option as it was: the server still binds. */
+    {
+        wsrt_server *srv = NULL;
+        wsrt_config *c2 = NULL;
+        wsrt_config_new("127.0.0.1:0", &c2);
+        wsrt_config_set(c2, WSRT_OPT_MAX_HEAD_BYTES, 10);
+        check_rc(wsrt_server_new(c2, &srv), WSRT_OK, "a refused option value left the config valid");
+        wsrt_server_free(srv);
+        wsrt_config_free(c2);
+    }
+    wsrt_config_free(cfg);
+
+    /* Route headers: added to a known route, checked when binding. */
+    cfg = NULL;
+    if (wsrt_config_new("127.0.0.1:0", &cfg) == WSRT_OK) {
+        check_rc(wsrt_config_add_header(cfg, "/nope", "X-A", "1"), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_config_add_header on a path with no route");
+        wsrt_config_add_route(cfg, "/ws", WSRT_ROUTE_WEBSOCKET, 0, NULL);
+        check_rc(wsrt_config_add_header(cfg, "/ws", NULL, "1"), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_config_add_header(NULL name)");
+        check_rc(wsrt_config_add_header(NULL, "/ws", "X-A", "1"), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_config_add_header(NULL config)");
+        check_rc(wsrt_config_add_header(cfg, "/ws", "Sec-WebSocket-Accept", "x"), WSRT_OK,
+                 "wsrt_config_add_header takes the header (checked when binding)");
+        wsrt_server *srv = NULL;
+        check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_server_new refuses a route header wsrt writes itself");
+        check(wsrt_last_error()[0] != '\0', "and says why (\"%s\")", wsrt_last_error());
+        if (srv != NULL) wsrt_server_free(srv);
+        wsrt_config_free(cfg);
+    }
+    cfg = NULL;
+    if (wsrt_config_new("127.0.0.1:0", &cfg) == WSRT_OK) {
+        wsrt_config_allow_origin(cfg, "bad\r\norigin");
+        wsrt_server *srv = NULL;
+        check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_server_new refuses an origin holding CR LF");
+        if (srv != NULL) wsrt_server_free(srv);
+        wsrt_config_free(cfg);
+    }
+}
+
+/* Host names and IPv6: the listen address binds and accepts. */
+static void test_hosts(void) {
+    static const struct {
+        const char *listen;
+        int family;
+    } cases[] = {{"localhost:0", AF_INET}, {"[::1]:0", AF_INET6}, {"0.0.0.0:0", AF_INET}, {"[::]:0", AF_INET6}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        wsrt_config *cfg = NULL;
+        wsrt_server *srv = NULL;
+        wsrt_config_new(cases[i].listen, &cfg);
+        wsrt_result r = wsrt_server_new(cfg, &srv);
+        wsrt_config_free(cfg);
+        char what[96];
+        snprintf(what, sizeof what, "wsrt_server_new on \"%s\"", cases[i].listen);
+        if (!check_rc(r, WSRT_OK, what)) continue;
+        uint16_t port = wsrt_server_port(srv);
+        int fd = socket(cases[i].family, SOCK_STREAM, 0);
+        int ok = -1;
+        if (cases[i].family == AF_INET) {
+            struct sockaddr_in a;
+            memset(&a, 0, sizeof a);
+            a.sin_family = AF_INET;
+            a.sin_port = htons(port);
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ok = connect(fd, (struct sockaddr *)&a, sizeof a);
+        } else {
+            struct sockaddr_in6 a;
+            memset(&a, 0, sizeof a);
+            a.sin6_family = AF_INET6;
+            a.sin6_port = htons(port);
+            a.sin6_addr = in6addr_loopback;
+            ok = connect(fd, (struct sockaddr *)&a, sizeof a);
+        }
+        check(port != 0 && ok == 0, "%s: a client connects to port %u over %s", what, (unsigned)port,
+              cases[i].family == AF_INET ? "127.0.0.1" : "::1");
+        if (fd >= 0) close(fd);
+        wsrt_server_free(srv);
+    }
+    check_rc(try_server("localhost", NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new on \"localhost\" (no port)");
 }
 
 static void *fresh_thread(void *arg) {
@@ -1312,6 +1803,8 @@ int main(void) {
     /* --- library identity and configuration errors ---------------- */
     test_version();
     test_config_errors();
+    test_options();
+    test_hosts();
     test_thread_local_error();
 
     /* --- the server under test ------------------------------------ */
@@ -1324,6 +1817,10 @@ int main(void) {
     check_rc(wsrt_config_add_static(cfg, "/", "text/html; charset=utf-8", (const uint8_t *)STATIC_BODY,
                                     strlen(STATIC_BODY)),
              WSRT_OK, "add static page /");
+    check_rc(wsrt_config_add_header(cfg, "/echo", "X-Route", "echo"), WSRT_OK, "wsrt_config_add_header on /echo");
+    check_rc(wsrt_config_add_header(cfg, "/sse", "X-Route", "sse"), WSRT_OK, "wsrt_config_add_header on /sse");
+    check_rc(wsrt_config_add_header(cfg, "/", "Cache-Control", "no-store"), WSRT_OK,
+             "wsrt_config_add_header on the static page");
     check_rc(wsrt_config_set(cfg, WSRT_OPT_SSE_KEEPALIVE_MS, 0), WSRT_OK, "wsrt_config_set(SSE_KEEPALIVE_MS, 0)");
     check_rc(wsrt_config_set(cfg, WSRT_OPT_CLOSE_TIMEOUT_MS, 3000), WSRT_OK, "wsrt_config_set(CLOSE_TIMEOUT_MS, 3000)");
     check_rc(wsrt_config_set(cfg, WSRT_OPT_MAX_MESSAGE_SIZE, 1 << 20), WSRT_OK, "wsrt_config_set(MAX_MESSAGE_SIZE)");
@@ -1383,11 +1880,23 @@ int main(void) {
     check(g.echo_closed && g.echo_close_code == 4001, "CLOSE event code 4001 (got %u)", (unsigned)g.echo_close_code);
     check(g.echo_closed && strcmp(g.echo_close_reason, "bye") == 0, "CLOSE event reason \"bye\" (got \"%s\")",
           g.echo_close_reason);
-    {
-        wsrt_result sr = wsrt_send(g.srv, g.echo_conn, (const uint8_t *)"late", 4, true);
-        check(sr == WSRT_ERR_UNKNOWN_CONNECTION || sr == WSRT_ERR_CLOSED,
-              "wsrt_send after CLOSE -> UNKNOWN_CONNECTION or CLOSED (got %s)", wsrt_result_str(sr));
-    }
+    check(g.handle_pong_seen, "WSRT_EVENT_PONG answers wsrt_handle_ping");
+    check_rc(wsrt_send(g.srv, g.echo_conn, (const uint8_t *)"late", 4, true), WSRT_ERR_UNKNOWN_CONNECTION,
+             "wsrt_send after the batch that reported CLOSE");
+    check(wsrt_state(g.srv, g.echo_conn) == WSRT_STATE_CLOSED, "wsrt_state after CLOSE is WSRT_STATE_CLOSED");
+    check(g.ud_events >= 8 && g.ud_bad == 0,
+          "every event after wsrt_set_user_data carries the user data, no other event has any (%d events, %d wrong)",
+          g.ud_events, g.ud_bad);
+
+    /* --- server-side close and terminate --------------------------- */
+    start_client(&c_term, client_term);
+    run_until(term_done, PHASE_TIMEOUT_MS, "closing and terminate clients and their CLOSE events");
+    join_client(&c_term);
+    check(g.closing_closed && g.closing_code == 4000, "CLOSE after wsrt_close carries the peer's answer 4000 (got %u)",
+          (unsigned)g.closing_code);
+    check(g.term_closed && g.term_code == 1006, "CLOSE after wsrt_terminate has code 1006 (got %u)",
+          (unsigned)g.term_code);
+    check_rc(wsrt_terminate(g.srv, g.term_conn), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_terminate of a reported close");
 
     /* A wake interrupts a poll that would otherwise block. */
     {
@@ -1418,10 +1927,53 @@ int main(void) {
     join_client(&c_sse);
     check(g.sse_open, "WSRT_EVENT_SSE_OPEN");
     check(g.sse_closed, "WSRT_EVENT_SSE_CLOSE after the client disconnected");
+    check_rc(wsrt_sse_send(g.srv, g.sse_conn, NULL, NULL, -1, (const uint8_t *)"x", 1), WSRT_ERR_UNKNOWN_CONNECTION,
+             "wsrt_sse_send after the batch that reported SSE_CLOSE");
+
+    /* --- topic history, wsrt_resume, handle calls on a stream ------ */
     {
-        wsrt_result sr = wsrt_sse_send(g.srv, g.sse_conn, NULL, NULL, -1, (const uint8_t *)"x", 1);
-        check(sr == WSRT_ERR_UNKNOWN_CONNECTION || sr == WSRT_ERR_CLOSED,
-              "wsrt_sse_send after SSE_CLOSE -> UNKNOWN_CONNECTION or CLOSED (got %s)", wsrt_result_str(sr));
+        const uint8_t *hi = (const uint8_t *)"hi";
+        check_rc(wsrt_set_topic_history(g.srv, "feed", 0, 0), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_set_topic_history with both bounds 0");
+        check(wsrt_last_error()[0] != '\0', "and says why (\"%s\")", wsrt_last_error());
+        check_rc(wsrt_set_topic_history(g.srv, "feed", 0, 60000), WSRT_OK, "wsrt_set_topic_history(age only)");
+        check_rc(wsrt_set_topic_history(g.srv, "feed", 10, 0), WSRT_OK, "wsrt_set_topic_history(count only)");
+        check_rc(wsrt_set_topic_history(g.srv, "feed", 10, (uint64_t)1 << 40), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_set_topic_history with max_age_ms 2^40");
+        check_rc(wsrt_set_topic_history(g.srv, NULL, 10, 0), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_set_topic_history(NULL topic)");
+        check_rc(wsrt_set_topic_history(NULL, "feed", 10, 0), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_set_topic_history(NULL server)");
+        const char *data[3] = {"f1", "f2", "f3"};
+        for (int i = 0; i < 3; i++) {
+            wsrt_published pub = {0, 0, 0, 0};
+            check_rc(wsrt_publish(g.srv, "feed", (const uint8_t *)data[i], 2, true, NULL, &pub), WSRT_OK,
+                     "wsrt_publish to the history topic");
+            g.feed_ids[i] = pub.event_id;
+        }
+        check(g.feed_ids[0] != 0 && g.feed_ids[1] > g.feed_ids[0] && g.feed_ids[2] > g.feed_ids[1],
+              "the history topic numbers its events upwards (%" PRIu64 ", %" PRIu64 ", %" PRIu64 ")", g.feed_ids[0],
+              g.feed_ids[1], g.feed_ids[2]);
+        start_client(&c_resume, client_resume);
+        run_until(resume_started, PHASE_TIMEOUT_MS, "the resuming stream");
+        if (g.resume_thread_started) {
+            pthread_join(g.resume_thread, NULL);
+            g.resume_thread_started = false;
+        }
+        pump_once(0); /* runs what the handle queued */
+        check_rc(wsrt_close(g.srv, g.resume_conn, 999, NULL), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_close on an SSE stream with code 999");
+        check_rc(wsrt_close(g.srv, g.resume_conn, 1000, "done"), WSRT_OK, "wsrt_close on an SSE stream");
+        run_until(resume_done, PHASE_TIMEOUT_MS, "the resuming client and its SSE_CLOSE");
+        join_client(&c_resume);
+        check(g.resume_closed, "WSRT_EVENT_SSE_CLOSE after wsrt_close on the stream");
+        check_rc(wsrt_clear_topic_history(g.srv, "feed"), WSRT_OK, "wsrt_clear_topic_history");
+        check_rc(wsrt_clear_topic_history(g.srv, ""), WSRT_ERR_INVALID_ARGUMENT, "wsrt_clear_topic_history(\"\")");
+        check_rc(wsrt_clear_topic_history(NULL, "feed"), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_clear_topic_history(NULL server)");
+        wsrt_published pub = {0, 0, 0, 7};
+        check_rc(wsrt_publish(g.srv, "feed", hi, 2, true, NULL, &pub), WSRT_OK, "wsrt_publish after clearing");
+        check(pub.event_id == 0, "a topic whose history was cleared gives no event ids");
     }
 
     /* --- pub/sub arguments (live fan-out is tested through the example
@@ -1451,8 +2003,9 @@ int main(void) {
         check_rc(wsrt_publish(g.srv, "hist", hi, 2, true, NULL, &pub), WSRT_OK, "wsrt_publish again");
         check(first != 0 && pub.event_id > first, "a topic with history numbers its events upwards");
         check_rc(wsrt_subscribe(g.srv, 12345, "t", NULL), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_subscribe(unknown conn)");
-        check_rc(wsrt_subscribe_since(g.srv, 12345, "hist", "1", NULL), WSRT_ERR_UNKNOWN_CONNECTION,
-                 "wsrt_subscribe_since(unknown conn)");
+        check_rc(wsrt_resume(g.srv, 12345, "hist", "1", NULL), WSRT_ERR_UNKNOWN_CONNECTION,
+                 "wsrt_resume(unknown conn)");
+        check_rc(wsrt_resume(g.srv, 12345, NULL, "1", NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_resume(NULL topic)");
         check(!wsrt_is_subscribed(g.srv, 12345, "t") && !wsrt_is_subscribed(NULL, 1, "t"),
               "wsrt_is_subscribed is false for unknown ids and NULL");
         check(wsrt_subscriber_count(g.srv, "hist") == 0 && wsrt_subscriber_count(g.srv, NULL) == 0,
@@ -1462,8 +2015,10 @@ int main(void) {
         check(st.published >= 4 && st.topics >= 1, "stats count publishes (%" PRIu64 ") and topics (%zu)", st.published,
               st.topics);
         check_rc(wsrt_server_stats(g.srv, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_stats(NULL out)");
-        check_rc(wsrt_handle_publish(g.handle, "t", hi, 2, true, 0), WSRT_OK, "wsrt_handle_publish");
-        check_rc(wsrt_handle_publish(g.handle, "", hi, 2, true, 0), WSRT_ERR_INVALID_ARGUMENT,
+        check_rc(wsrt_handle_publish(g.handle, "t", hi, 2, true, NULL), WSRT_OK, "wsrt_handle_publish");
+        check_rc(wsrt_handle_publish(g.handle, NULL, hi, 2, true, NULL), WSRT_OK,
+                 "wsrt_handle_publish to everyone (NULL topic)");
+        check_rc(wsrt_handle_publish(g.handle, "", hi, 2, true, NULL), WSRT_ERR_INVALID_ARGUMENT,
                  "wsrt_handle_publish to \"\"");
     }
 
@@ -1507,6 +2062,20 @@ int main(void) {
         size_t n = 99;
         check_rc(wsrt_server_poll(g.srv, 0, &evs, &n), WSRT_OK, "wsrt_server_poll after the shutdown finished");
         check(n == 0, "no events after the shutdown finished (%zu)", n);
+
+        /* Once shut down, calls that would act on the server fail. */
+        const uint8_t *x = (const uint8_t *)"x";
+        check_rc(wsrt_publish(g.srv, "t", x, 1, true, NULL, NULL), WSRT_ERR_STOPPED, "wsrt_publish after shutdown");
+        check(strlen(wsrt_last_error()) > 0, "with a message (\"%s\")", wsrt_last_error());
+        check_rc(wsrt_publish(g.srv, NULL, x, 1, true, NULL, NULL), WSRT_ERR_STOPPED,
+                 "wsrt_publish to everyone after shutdown");
+        check_rc(wsrt_send(g.srv, g.down_ws_conn, x, 1, true), WSRT_ERR_STOPPED, "wsrt_send after shutdown");
+        check_rc(wsrt_close(g.srv, g.down_ws_conn, 1000, NULL), WSRT_ERR_STOPPED, "wsrt_close after shutdown");
+        check_rc(wsrt_subscribe(g.srv, g.down_ws_conn, "t", NULL), WSRT_ERR_STOPPED, "wsrt_subscribe after shutdown");
+        check_rc(wsrt_set_topic_history(g.srv, "t", 1, 0), WSRT_ERR_STOPPED, "wsrt_set_topic_history after shutdown");
+        check_rc(wsrt_set_user_data(g.srv, g.down_ws_conn, NULL), WSRT_ERR_STOPPED,
+                 "wsrt_set_user_data after shutdown");
+        check(wsrt_state(g.srv, g.down_ws_conn) == WSRT_STATE_CLOSED, "wsrt_state after shutdown is CLOSED");
     }
     run_until(down_clients_done, PHASE_TIMEOUT_MS, "shutdown clients");
     join_client(&c_down_ws);
@@ -1516,6 +2085,8 @@ int main(void) {
     check(g.events_seen > 0 && g.null_data == 0, "every event's data pointer is non-NULL (%d events)", g.events_seen);
     check(g.bad_request_ptr == 0, "request set exactly on REQUEST/OPEN/SSE_OPEN (%d bad)", g.bad_request_ptr);
     check(g.zero_conn == 0, "no connection event has conn 0");
+    check(g.close_state_bad == 0, "wsrt_state is WSRT_STATE_CLOSED in the batch of every CLOSE/SSE_CLOSE (%d not)",
+          g.close_state_bad);
     check(g.bad_timeout == 0, "wsrt_server_next_timeout_ms always -1 or >= 0 (%d values >= 0)", g.timeout_nonneg);
     {
         int bad = 0;
@@ -1534,11 +2105,24 @@ int main(void) {
     g.srv = NULL;
     check(true, "wsrt_server_free");
 
-    /* The handle outlives the server: its calls now fail with an I/O error. */
+    /* The handle outlives the server: its calls now fail with STOPPED. */
     if (g.handle != NULL) {
-        check_rc(wsrt_handle_wake(g.handle), WSRT_ERR_IO, "wsrt_handle_wake after wsrt_server_free");
-        check_rc(wsrt_handle_send(g.handle, 1, (const uint8_t *)"x", 1, false), WSRT_ERR_IO,
-                 "wsrt_handle_send after wsrt_server_free");
+        const uint8_t *x = (const uint8_t *)"x";
+        check_rc(wsrt_handle_wake(g.handle), WSRT_ERR_STOPPED, "wsrt_handle_wake after wsrt_server_free");
+        check_rc(wsrt_handle_send(g.handle, 1, x, 1, false), WSRT_ERR_STOPPED, "wsrt_handle_send after wsrt_server_free");
+        check_rc(wsrt_handle_ping(g.handle, 1, x, 1), WSRT_ERR_STOPPED, "wsrt_handle_ping after wsrt_server_free");
+        check_rc(wsrt_handle_close(g.handle, 1, 1000, NULL), WSRT_ERR_STOPPED, "wsrt_handle_close after wsrt_server_free");
+        check_rc(wsrt_handle_terminate(g.handle, 1), WSRT_ERR_STOPPED, "wsrt_handle_terminate after wsrt_server_free");
+        check_rc(wsrt_handle_sse_send(g.handle, 1, NULL, NULL, -1, x, 1), WSRT_ERR_STOPPED,
+                 "wsrt_handle_sse_send after wsrt_server_free");
+        check_rc(wsrt_handle_sse_comment(g.handle, 1, "c"), WSRT_ERR_STOPPED,
+                 "wsrt_handle_sse_comment after wsrt_server_free");
+        check_rc(wsrt_handle_subscribe(g.handle, 1, "t"), WSRT_ERR_STOPPED, "wsrt_handle_subscribe after wsrt_server_free");
+        check_rc(wsrt_handle_unsubscribe(g.handle, 1, "t"), WSRT_ERR_STOPPED,
+                 "wsrt_handle_unsubscribe after wsrt_server_free");
+        check_rc(wsrt_handle_publish(g.handle, "t", x, 1, true, NULL), WSRT_ERR_STOPPED,
+                 "wsrt_handle_publish after wsrt_server_free");
+        check_rc(wsrt_handle_shutdown(g.handle), WSRT_ERR_STOPPED, "wsrt_handle_shutdown after wsrt_server_free");
         wsrt_handle_free(g.handle);
         g.handle = NULL;
         check(true, "wsrt_handle_free");

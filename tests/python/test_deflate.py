@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
 import zlib
 
 import pytest
@@ -174,3 +176,20 @@ def test_declined_when_deflate_is_off(server):
             await w(ws.send("x" * 5000))
             assert await w(ws.recv()) == "x" * 5000
     run(main())
+
+
+@pytest.mark.parametrize("mode", ["fast", "3", "on"])
+def test_unknown_deflate_mode_is_refused_with_the_librarys_message(built, mode):
+    """DEFLATE goes to the library by the option's name
+    (wsrt_config_set_by_name); the example does not check it, so the
+    refusal and its message are the core's."""
+    from conftest import ROOT, free_port
+
+    env = dict(os.environ, PORT=str(free_port()), DEFLATE=mode)
+    r = subprocess.run(
+        [str(ROOT / "build" / "examples" / "echo_server")], env=env,
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "invalid argument" in r.stderr and "deflate must be one of" in r.stderr, r.stderr
+    assert mode in r.stderr, r.stderr

@@ -1,0 +1,161 @@
+//! Conversions between C and Rust values, and the one idiom for checking
+//! pointer arguments (as rustls-ffi's `try_ref_from_ptr!`): every pointer
+//! a call takes goes through one of the functions here, which turn NULL
+//! (and a C string that is not UTF-8) into an invalid-argument error
+//! naming the argument. Nothing here checks what a value means: that is
+//! the core's.
+
+use crate::error::invalid;
+use std::ffi::{c_char, CStr};
+use wsrt::{ConnId, MessageKind, Result};
+
+/// A connection id: unique among the server's live connections, and not
+/// given to another connection until at least 2^32 further connections
+/// have been accepted, so a stale id fails with
+/// WSRT_ERR_UNKNOWN_CONNECTION rather than reaching a newer connection. 0
+/// is never an id. Opaque: compare ids, never compute with them.
+pub type wsrt_conn = u64;
+
+/// A borrowed string: `len` bytes at `ptr`, UTF-8, NOT NUL-terminated.
+/// Print with `printf("%.*s", (int)s.len, s.ptr)`. `ptr` is never NULL (an
+/// empty string points at a valid zero-length location).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct wsrt_str {
+    pub ptr: *const c_char,
+    pub len: usize,
+}
+
+impl wsrt_str {
+    pub(crate) fn from_str(s: &str) -> wsrt_str {
+        wsrt_str {
+            ptr: s.as_ptr().cast(),
+            len: s.len(),
+        }
+    }
+
+    pub(crate) fn empty() -> wsrt_str {
+        wsrt_str::from_str("")
+    }
+}
+
+/// One HTTP response header for wsrt_accept and wsrt_reject: two
+/// NUL-terminated UTF-8 strings, borrowed for the call (copied).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct wsrt_header {
+    pub name: *const c_char,
+    pub value: *const c_char,
+}
+
+/// A required pointer argument, for reading.
+pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &'static str) -> Result<&'a T> {
+    p.as_ref().ok_or_else(|| null(name))
+}
+
+/// A required pointer argument, for changing.
+pub(crate) unsafe fn arg_mut<'a, T>(p: *mut T, name: &'static str) -> Result<&'a mut T> {
+    p.as_mut().ok_or_else(|| null(name))
+}
+
+/// A required out-pointer: where a result is written.
+pub(crate) unsafe fn out_ptr<'a, T>(p: *mut T, name: &'static str) -> Result<&'a mut T> {
+    arg_mut(p, name)
+}
+
+/// An optional pointer argument (NULL: the defaults).
+pub(crate) unsafe fn opt_arg<'a, T>(p: *const T) -> Option<&'a T> {
+    p.as_ref()
+}
+
+/// Frees an object handed out as `Box::into_raw`; NULL is ignored. The
+/// drop runs inside the panic guard.
+pub(crate) unsafe fn free_boxed<T>(p: *mut T) {
+    if !p.is_null() {
+        crate::error::guard_value((), || drop(Box::from_raw(p)));
+    }
+}
+
+/// An optional out-pointer (NULL: the caller does not want that result).
+pub(crate) unsafe fn opt_out<'a, T>(p: *mut T) -> Option<&'a mut T> {
+    p.as_mut()
+}
+
+fn null(name: &'static str) -> wsrt::Error {
+    invalid(format!("{name} is NULL"))
+}
+
+/// An optional NUL-terminated UTF-8 string (NULL: `None`).
+pub(crate) unsafe fn opt_str<'a>(p: *const c_char, name: &'static str) -> Result<Option<&'a str>> {
+    if p.is_null() {
+        return Ok(None);
+    }
+    CStr::from_ptr(p)
+        .to_str()
+        .map(Some)
+        .map_err(|_| invalid(format!("{name} is not valid UTF-8")))
+}
+
+/// A required NUL-terminated UTF-8 string.
+pub(crate) unsafe fn req_str<'a>(p: *const c_char, name: &'static str) -> Result<&'a str> {
+    opt_str(p, name)?.ok_or_else(|| null(name))
+}
+
+/// A byte buffer of `len` bytes (NULL allowed when `len` is 0).
+pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, name: &'static str) -> Result<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(invalid(format!("{name} is NULL with a length of {len}")));
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+/// An array of `n` headers (NULL allowed when `n` is 0), copied.
+pub(crate) unsafe fn header_list(p: *const wsrt_header, n: usize) -> Result<Vec<(String, String)>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(invalid(format!("headers is NULL with a count of {n}")));
+    }
+    std::slice::from_raw_parts(p, n)
+        .iter()
+        .map(|h| {
+            let name = req_str(h.name, "header name")?;
+            let value = req_str(h.value, "header value")?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+pub(crate) fn conn_id(c: wsrt_conn) -> ConnId {
+    ConnId::from_raw(c)
+}
+
+pub(crate) fn kind(is_text: bool) -> MessageKind {
+    if is_text {
+        MessageKind::Text
+    } else {
+        MessageKind::Binary
+    }
+}
+
+/// SSE data: text, as the core's event takes it.
+pub(crate) unsafe fn sse_data<'a>(p: *const u8, len: usize) -> Result<&'a str> {
+    std::str::from_utf8(bytes(p, len, "data")?).map_err(|_| invalid("SSE data is not valid UTF-8"))
+}
+
+/// SSE `retry_ms`: negative leaves the field out.
+pub(crate) fn retry(retry_ms: i64) -> Result<Option<u32>> {
+    if retry_ms < 0 {
+        return Ok(None);
+    }
+    u32::try_from(retry_ms).map(Some).map_err(|_| {
+        invalid(format!(
+            "retry_ms must be at most {}, not {retry_ms}",
+            u32::MAX
+        ))
+    })
+}
