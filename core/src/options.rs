@@ -94,33 +94,39 @@ impl OptionSpec {
         if v == 0 && self.zero_is_off() {
             return Ok(0);
         }
+        let valid = match self.unit {
+            Unit::Choice(_) => self.choice_name(v).is_some(),
+            _ => (self.min..=self.max).contains(&v),
+        };
+        match valid {
+            true => Ok(v),
+            false => Err(self.refusal(shown, &v)),
+        }
+    }
+
+    /// The one message for a value out of range, whatever its type.
+    fn refusal(&self, shown: &str, got: &dyn std::fmt::Display) -> Error {
         if let Unit::Choice(c) = self.unit {
-            if self.choice_name(v).is_none() {
-                let names: Vec<String> = c.iter().map(|(n, v)| format!("{n:?} ({v})")).collect();
-                return Err(Error::invalid(format!(
-                    "{shown} must be one of {}, not {v}",
-                    names.join(", ")
-                )));
-            }
-            return Ok(v);
+            let names: Vec<String> = c.iter().map(|(n, v)| format!("\"{n}\" ({v})")).collect();
+            return Error::invalid(format!(
+                "{shown} must be one of {}, not {got}",
+                names.join(", ")
+            ));
         }
-        if v < self.min || v > self.max {
-            let off = match self.unit {
-                Unit::Millis => "0 (off) or ",
-                Unit::Bytes | Unit::Count => "0 (no limit) or ",
-                _ => "",
-            };
-            let unit = match self.unit {
-                Unit::Millis => " milliseconds",
-                Unit::Bytes => " bytes",
-                _ => "",
-            };
-            return Err(Error::invalid(format!(
-                "{shown} must be {off}{}-{}{unit}, not {v}",
-                self.min, self.max
-            )));
-        }
-        Ok(v)
+        let off = match self.unit {
+            Unit::Millis => "0 (off) or ",
+            Unit::Bytes | Unit::Count => "0 (no limit) or ",
+            _ => "",
+        };
+        let unit = match self.unit {
+            Unit::Millis => " milliseconds",
+            Unit::Bytes => " bytes",
+            _ => "",
+        };
+        Error::invalid(format!(
+            "{shown} must be {off}{}-{}{unit}, not {got}",
+            self.min, self.max
+        ))
     }
 }
 
@@ -269,7 +275,12 @@ impl Config {
 
     /// Sets an option by C id.
     pub fn set_by_id(&mut self, id: u32, value: OptionValue<'_>) -> Result<()> {
-        let spec = by_id(id).ok_or_else(|| Error::invalid(format!("unknown option id {id}")))?;
+        let spec = by_id(id).ok_or_else(|| {
+            Error::invalid(format!(
+                "unknown option id {id} (the WSRT_OPT_ constants are 1-{})",
+                OPTIONS.len()
+            ))
+        })?;
         self.set_spec(spec, &spec.c_name(), value)
     }
 
@@ -290,8 +301,7 @@ impl Config {
         }
         let v = match value {
             OptionValue::Default => spec.default,
-            OptionValue::Int(i) => u64::try_from(i)
-                .map_err(|_| Error::invalid(format!("{shown} must be 0-{}, not {i}", spec.max)))?,
+            OptionValue::Int(i) => u64::try_from(i).map_err(|_| spec.refusal(shown, &i))?,
             OptionValue::Number(f) => {
                 if !f.is_finite() || f.fract() != 0.0 {
                     return Err(Error::invalid(format!(
@@ -299,18 +309,14 @@ impl Config {
                     )));
                 }
                 if f < 0.0 || f > u64::MAX as f64 {
-                    return Err(Error::invalid(format!(
-                        "{shown} must be 0-{}, not {f}",
-                        spec.max
-                    )));
+                    return Err(spec.refusal(shown, &f));
                 }
                 f as u64
             }
             OptionValue::Str(s) => match spec.unit {
-                Unit::Choice(c) => spec.choice(s).ok_or_else(|| {
-                    let names: Vec<&str> = c.iter().map(|(n, _)| *n).collect();
-                    Error::invalid(format!("{shown} must be one of {names:?}, not {s:?}"))
-                })?,
+                Unit::Choice(_) => spec
+                    .choice(s)
+                    .ok_or_else(|| spec.refusal(shown, &format!("{s:?}")))?,
                 _ => {
                     return Err(Error::invalid_type(format!(
                         "{shown} must be a number, not a string"
@@ -444,4 +450,27 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A per-publish slow-consumer policy as a front received it: the
+/// configured policy for nothing (None, undefined, C's 0), else a name or
+/// number of `slow_consumer_policy`'s choices.
+pub fn on_slow(value: OptionValue<'_>, shown: &str) -> Result<Option<SlowConsumerPolicy>> {
+    let spec = by_id(17).expect("slow_consumer_policy is in the schema");
+    let v = match value {
+        OptionValue::Default | OptionValue::Int(0) => return Ok(None),
+        OptionValue::Int(i) => u64::try_from(i).map_err(|_| spec.refusal(shown, &i))?,
+        OptionValue::Str(s) => spec
+            .choice(s)
+            .ok_or_else(|| spec.refusal(shown, &format!("{s:?}")))?,
+        other => {
+            return Err(Error::invalid_type(format!(
+                "{shown} must be a string, not {}",
+                other.type_name()
+            )))
+        }
+    };
+    let mut c = Config::new("");
+    c.set_spec(spec, shown, OptionValue::Int(v as i128))?;
+    Ok(Some(c.slow_consumer_policy))
 }

@@ -148,14 +148,6 @@ pub(crate) unsafe fn sse_data<'a>(p: *const u8, len: usize) -> Result<&'a str> {
 }
 
 /// SSE `retry_ms`: negative leaves the field out.
-pub(crate) fn retry(retry_ms: i64) -> Result<Option<u32>> {
-    if retry_ms < 0 {
-        return Ok(None);
-    }
-    u32::try_from(retry_ms).map(Some).map_err(|_| {
-        invalid(format!(
-            "retry_ms must be at most {}, not {retry_ms}",
-            u32::MAX
-        ))
-    })
+pub(crate) fn retry(retry_ms: i64) -> Result<Option<u64>> {
+    Ok(u64::try_from(retry_ms).ok())
 }

@@ -2,7 +2,7 @@
 //! history and replay, and the server's counters.
 
 use crate::conv::{bytes, conn_id, kind, opt_arg, opt_out, opt_str, out_ptr, req_str, wsrt_conn};
-use crate::error::{guard, guard_value, invalid, wsrt_result};
+use crate::error::{guard, guard_value, wsrt_result};
 use crate::server::{srv, srv_ref, wsrt_server};
 use std::ffi::c_char;
 use std::time::Duration;
@@ -81,14 +81,7 @@ pub struct wsrt_stats {
 /// `on_slow` as the core's policy: the numbers of the
 /// `slow_consumer_policy` option's choices, 0 for the configured one.
 pub(crate) fn slow_policy(v: u32) -> wsrt::Result<Option<SlowConsumerPolicy>> {
-    match v {
-        WSRT_SLOW_DEFAULT => Ok(None),
-        1 => Ok(Some(SlowConsumerPolicy::Drop)),
-        2 => Ok(Some(SlowConsumerPolicy::Close)),
-        _ => Err(invalid(format!(
-            "on_slow must be WSRT_SLOW_DEFAULT (0), WSRT_SLOW_DROP (1) or WSRT_SLOW_CLOSE (2), not {v}"
-        ))),
-    }
+    wsrt::options::on_slow(wsrt::OptionValue::Int(v.into()), "on_slow")
 }
 
 /// A publish as the core takes it, from the C arguments; `sse_event`
@@ -297,27 +290,4 @@ pub unsafe extern "C" fn wsrt_server_stats(
         };
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use wsrt::{options, Config, Unit};
-
-    /// `on_slow` means what the option's choices mean in the core.
-    #[test]
-    fn on_slow_numbers_are_the_options_choices() {
-        let spec = options::by_name("slow_consumer_policy").unwrap();
-        let Unit::Choice(choices) = spec.unit else {
-            panic!("slow_consumer_policy is a choice")
-        };
-        assert!(choices.iter().all(|(_, n)| *n != WSRT_SLOW_DEFAULT as u64));
-        for (_, number) in choices {
-            let policy = slow_policy(*number as u32).unwrap().unwrap();
-            let mut config = Config::new("127.0.0.1:0");
-            config.slow_consumer_policy = policy;
-            assert_eq!(config.get(spec.id), Some(*number));
-        }
-        assert!(slow_policy(3).is_err());
-    }
 }

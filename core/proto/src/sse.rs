@@ -9,8 +9,9 @@ use std::fmt;
 pub struct SseEvent<'a> {
     pub event: Option<&'a str>,
     pub id: Option<&'a str>,
-    /// Reconnection time the client should use, in milliseconds.
-    pub retry: Option<u32>,
+    /// Reconnection time the client should use, in milliseconds (at most
+    /// [`MAX_RETRY_MS`]: a browser's timer cannot wait longer).
+    pub retry: Option<u64>,
     pub data: &'a str,
 }
 
@@ -21,14 +22,27 @@ pub enum SseError {
     InvalidEvent,
     /// `id` contains CR, LF or NUL (clients ignore ids with NUL).
     InvalidId,
+    /// `retry` is over [`MAX_RETRY_MS`].
+    InvalidRetry,
+}
+
+/// The longest reconnection time an event may ask for: 2^31-1 ms, what a
+/// browser's timer can wait.
+pub const MAX_RETRY_MS: u64 = (1 << 31) - 1;
+
+impl SseError {
+    pub fn message(self) -> &'static str {
+        match self {
+            SseError::InvalidEvent => "SSE event name must not contain CR, LF or NUL",
+            SseError::InvalidId => "SSE id must not contain CR, LF or NUL",
+            SseError::InvalidRetry => "SSE retry must be 0-2147483647 milliseconds",
+        }
+    }
 }
 
 impl fmt::Display for SseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SseError::InvalidEvent => "SSE event name must not contain CR, LF or NUL",
-            SseError::InvalidId => "SSE id must not contain CR, LF or NUL",
-        })
+        f.write_str(self.message())
     }
 }
 
@@ -45,6 +59,9 @@ pub fn validate(ev: &SseEvent<'_>) -> Result<(), SseError> {
     }
     if ev.id.is_some_and(|i| !single_line(i)) {
         return Err(SseError::InvalidId);
+    }
+    if ev.retry.is_some_and(|r| r > MAX_RETRY_MS) {
+        return Err(SseError::InvalidRetry);
     }
     Ok(())
 }

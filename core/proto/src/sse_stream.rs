@@ -56,11 +56,3 @@ impl SseStream {
         self.last_write = now;
     }
 }
-
-/// The message for an SSE field the wire format cannot carry.
-pub(crate) fn sse_error(e: sse::SseError) -> &'static str {
-    match e {
-        sse::SseError::InvalidEvent => "SSE event name must not contain CR, LF or NUL",
-        sse::SseError::InvalidId => "SSE id must not contain CR, LF or NUL",
-    }
-}

@@ -1490,7 +1490,7 @@ fn data_text() -> impl Strategy<Value = String> {
 struct OwnedEvent {
     event: Option<String>,
     id: Option<String>,
-    retry: Option<u32>,
+    retry: Option<u64>,
     data: String,
     comment: Option<String>,
 }
@@ -1499,7 +1499,7 @@ fn owned_event() -> impl Strategy<Value = OwnedEvent> {
     (
         proptest::option::of(field_value()),
         proptest::option::of(field_value()),
-        proptest::option::of(any::<u32>()),
+        proptest::option::of(0..=wsrt_proto::sse::MAX_RETRY_MS),
         data_text(),
         proptest::option::of(data_text()),
     )
@@ -1542,7 +1542,7 @@ proptest! {
                 last_id = id.clone();
             }
             if let Some(r) = e.retry {
-                retry = Some(u64::from(r));
+                retry = Some(r);
             }
             expected.push(Dispatched {
                 event: e.event.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "message".into()),

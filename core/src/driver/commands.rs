@@ -36,7 +36,7 @@ pub(crate) enum Command {
         conn: ConnId,
         event: Option<String>,
         id: Option<String>,
-        retry: Option<u32>,
+        retry: Option<u64>,
         data: String,
     },
     SseComment {

@@ -182,6 +182,10 @@ impl Driver {
         self.mio_events = ready;
         self.run_timers();
         self.flush_dirty();
+        if self.is_finished() {
+            // Nothing will run what handles queue from now on.
+            self.inbox.close();
+        }
         events.clear();
         std::mem::swap(events, &mut self.events);
         Ok(())

@@ -4,7 +4,6 @@ use super::{Connection, Phase};
 use crate::output::{Cx, Output, Refusal};
 use crate::settings::{OverflowPolicy, Settings};
 use crate::sse::{self, SseEvent};
-use crate::sse_stream::sse_error;
 
 impl Connection {
     /// Sends one event on an event stream.
@@ -13,7 +12,7 @@ impl Connection {
         event: &SseEvent<'_>,
         cx: &mut Cx<'_, O>,
     ) -> Result<(), Refusal> {
-        sse::validate(event).map_err(|e| Refusal::InvalidArgument(sse_error(e)))?;
+        sse::validate(event).map_err(|e| Refusal::InvalidArgument(e.message()))?;
         self.queue_sse(sse::encoded_len_hint(event), cx, |v| {
             let _ = sse::encode_event(v, event);
         })
