@@ -17,11 +17,13 @@
 pub mod compress;
 mod connection;
 pub mod deflate;
+pub mod eio;
 pub mod frame;
 pub mod http;
 pub mod mask;
 mod output;
 mod settings;
+pub mod sio;
 pub mod sse;
 mod sse_stream;
 pub mod utf8;
