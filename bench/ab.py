@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
-"""Side-by-side comparison of two builds of the C example (before/after a
-change), alternating A, B, A, B... so drift of the machine hits both alike.
+"""Side-by-side comparison of builds (before/after a change), alternating
+A, B, A, B... so drift of the machine hits both alike.
 
-    bench/ab.py NAME_A=PATH_TO_echo_server NAME_B=PATH [--rounds 3] [--secs 3]
+    bench/ab.py NAME_A="COMMAND" NAME_B="COMMAND" [--rounds 3] [--secs 3]
+                [--scenarios echo_large,echo_small,broadcast,idle]
                 [--mallocs] [--out results.json]
 
+A COMMAND is a server binary or a command line (e.g. the C example's
+binary, or "/path/to/checkout/examples/run python"), started with $PORT.
 Each round runs, for each build, a fresh server pinned to core 0 and the
-load generator pinned to core 1 (SCHED_RR priority 50 when allowed) on the
-64 KiB echo (8 conns x 4 in flight) and the 32 B echo (64 x 16), 1 s
-warm-up then --secs measured. The generator reports msgs/s, msgs per server
+load generator pinned to core 1 (SCHED_RR priority 50 when allowed): the
+64 KiB echo (8 conns x 4 in flight), the 32 B echo (64 x 16), a broadcast
+to 1,000 subscribers at 2,000 msgs/s (/broadcast) and 10,000 idle
+connections (bytes of server RSS per connection), 1 s warm-up then --secs
+measured. The generator reports msgs/s, msgs per server
 CPU-second and the server's page faults per message (/proc counters over
 the measured window). With --mallocs, one extra unmeasured run per build
 and scenario counts libc malloc calls per message with a perf uprobe
@@ -31,6 +36,8 @@ import run  # noqa: E402  (the runner's helpers: wait_port, stop, rt_allowed)
 SCEN = {
     "echo_large": ["echo", "--conns", "8", "--inflight", "4", "--size", "65536"],
     "echo_small": ["echo", "--conns", "64", "--inflight", "16", "--size", "32"],
+    "broadcast": ["broadcast", "--conns", "1000", "--rate", "2000", "--size", "32"],
+    "idle": ["idle", "--conns", "10000"],
 }
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
@@ -39,14 +46,14 @@ def one(binary, scen, port, rt, secs, malloc=False):
     prio = ["chrt", "-r", "50"] if rt and not malloc else []
     env = dict(os.environ, PORT=str(port))
     env.pop("DEFLATE", None)
-    proc = subprocess.Popen(prio + ["taskset", "-c", "0", binary], env=env,
+    proc = subprocess.Popen(prio + ["taskset", "-c", "0"] + binary.split(), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not run.wait_port(port, proc, 30):
             return {"ok": False, "error": "server did not listen"}
         time.sleep(0.3)
         cmd = prio + ["taskset", "-c", "1", run.LOADGEN] + SCEN[scen] + [
-            "--secs", str(secs), "--warmup", "1", "--addr", f"127.0.0.1:{port}", "--server-pid", str(proc.pid)]
+            "--secs", str(secs if scen != "idle" else 2), "--warmup", "1", "--addr", f"127.0.0.1:{port}", "--server-pid", str(proc.pid)]
         perf = None
         if malloc:
             lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -75,18 +82,19 @@ def main():
     builds = [a.split("=", 1) for a in args if "=" in a and not a.startswith("--")]
     opt = lambda k, d: args[args.index(k) + 1] if k in args else d
     rounds, secs, outp = int(opt("--rounds", "3")), float(opt("--secs", "3")), opt("--out", None)
+    scens = opt("--scenarios", ",".join(SCEN)).split(",")
     rt = run.rt_allowed()
     runs, port = [], 9500
     for rnd in range(rounds):
         for name, binary in builds:
-            for scen in SCEN:
+            for scen in scens:
                 port += 1
                 res = one(binary, scen, port, rt, secs)
                 res.update(build=name, scenario=scen, round=rnd)
                 runs.append(res)
                 print(f"ab: round {rnd} {name} {scen}: {res.get('msgs_per_s')} msgs/s, "
-                      f"{res.get('msgs_per_server_cpu_s')} /CPU-s, {res.get('page_faults_per_msg')} faults/msg",
-                      file=sys.stderr)
+                      f"{res.get('msgs_per_server_cpu_s')} /CPU-s, {res.get('page_faults_per_msg')} faults/msg, "
+                      f"{res.get('bytes_per_conn')} B/conn", file=sys.stderr)
     mallocs = []
     if "--mallocs" in args:
         have = "probe_libc:malloc" in subprocess.run(["perf", "probe", "-l"], capture_output=True, text=True).stdout
@@ -94,7 +102,7 @@ def main():
             subprocess.run(["perf", "probe", "-q", "-x", LIBC, "malloc"], capture_output=True)
         try:
             for name, binary in builds:
-                for scen in SCEN:
+                for scen in [s for s in scens if s.startswith("echo")]:
                     port += 1
                     res = one(binary, scen, port, rt, secs, malloc=True)
                     res.update(build=name, scenario=scen)
@@ -106,7 +114,7 @@ def main():
                 subprocess.run(["perf", "probe", "-q", "-d", "probe_libc:malloc"], capture_output=True)
     doc = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": run.machine(), "rt": rt,
            "rt_policy": "SCHED_RR" if rt else None, "secs": secs, "builds": dict(builds),
-           "runs": runs, "malloc_runs": mallocs}
+           "scenarios": scens, "runs": runs, "malloc_runs": mallocs}
     if outp:
         with open(outp, "w") as f:
             json.dump(doc, f, indent=1)
@@ -116,7 +124,15 @@ def main():
 def table(doc):
     out = ["| scenario | build | msgs/s (each round) | median msgs/s | msgs / CPU-s (each round) | median / CPU-s | "
            "page faults / msg (each round) | mallocs / msg |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for scen in SCEN:
+    mem = ["", "| idle 10,000 conns | build | server RSS per connection (each round) | median |", "| --- | --- | --- | --- |"]
+    for scen in doc.get("scenarios", list(SCEN)):
+        if scen == "idle":
+            for name in doc["builds"]:
+                b = [r["bytes_per_conn"] for r in doc["runs"] if r["build"] == name and r["scenario"] == scen
+                     and r.get("bytes_per_conn") is not None]
+                mem.append(f"| idle | {name} | {', '.join(f'{v:.0f} B' for v in b)} | "
+                           f"{f'{statistics.median(b):.0f} B' if b else '–'} |")
+            continue
         for name in doc["builds"]:
             rs = [r for r in doc["runs"] if r["build"] == name and r["scenario"] == scen and r.get("ok")]
             rate = [r["msgs_per_s"] for r in rs]
@@ -128,7 +144,7 @@ def table(doc):
             out.append(f"| {scen} | {name} | {', '.join(k(v) for v in rate)} | {k(statistics.median(rate)) if rate else '–'} | "
                        f"{', '.join(k(v) for v in cpu)} | {k(statistics.median(cpu)) if cpu else '–'} | "
                        f"{', '.join(f'{v:.3g}' for v in pf) or '–'} | {f'{ml[0]:.3f}' if ml else '–'} |")
-    return "\n".join(out)
+    return "\n".join(out + (mem if len(mem) > 3 else []))
 
 
 if __name__ == "__main__":
