@@ -1,11 +1,8 @@
 #!/usr/bin/env node
-// Builds the addon with cargo and installs it as ./wsrt.node. Run by
-// `npm install` (the package's install script) and by examples/run; a
-// no-op cargo build takes well under a second, so it always runs.
-//
-// Environment: CARGO (cargo binary, default "cargo"), CARGO_TARGET_DIR
-// (default: the repository's target/, shared with the core workspace),
-// WSRT_NODE_PROFILE ("release", default, or "debug").
+// Builds the addon with cargo into ./wsrt.node (run by `npm install` and
+// examples/run; a no-op cargo build is quick). Environment: CARGO, and
+// CARGO_TARGET_DIR (default: the repository's target/), WSRT_NODE_PROFILE
+// ("release", the default, or "debug").
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');

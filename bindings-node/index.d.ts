@@ -1,14 +1,28 @@
-// Type definitions for wsrt (Node addon).
+// Type definitions for wsrt (Node addon). The contract behind them (units,
+// the rule for zero, errors) is docs/API.md.
 
 /// <reference types="node" />
 
 /** Anything `send` accepts without copying (strings are encoded once). */
 export type Sendable = string | Buffer | ArrayBuffer | SharedArrayBuffer | ArrayBufferView;
 
+/** Connection states, numbered by the core (as the browser's `WebSocket.readyState`). */
+export const CONNECTING: 0;
 export const OPEN: 1;
 export const CLOSING: 2;
 export const CLOSED: 3;
-export type ReadyState = 1 | 2 | 3;
+export type ReadyState = 0 | 1 | 2 | 3;
+
+/**
+ * Every error wsrt throws comes from its core: `code` is one of
+ * ERR_WSRT_INVALID_ARGUMENT (a RangeError), ERR_WSRT_INVALID_TYPE (a
+ * TypeError), ERR_WSRT_UNKNOWN_CONNECTION, ERR_WSRT_WRONG_STATE,
+ * ERR_WSRT_CLOSED, ERR_WSRT_STOPPED, ERR_WSRT_IO, ERR_WSRT_INTERNAL.
+ * (Backpressure is not thrown: `send` returns false.)
+ */
+export interface WsrtError extends Error {
+  code: string;
+}
 
 /** The HTTP request that opened (or asks to open) a connection. */
 export interface Request {
@@ -23,140 +37,133 @@ export interface Request {
   remotePort: number;
   /** WebSocket subprotocols the client offered (empty for SSE). */
   protocols: string[];
-  /** The negotiated subprotocol (WebSocket open only). */
-  protocol?: string | null;
+  /** The `Last-Event-ID` header, if sent. */
+  lastEventId?: string;
 }
 
+/** Response headers (`Set-Cookie`, CORS, `WWW-Authenticate`, ...): names and values (undefined: none). */
+export type Headers = Record<string, string | undefined>;
+
 /**
- * What an upgrade hook returns (or resolves to):
+ * What `approve` returns (or resolves to):
  * - `undefined` or `true`: accept;
- * - `{ protocol?, data? }`: accept, choosing one of the offered subprotocols
- *   and setting the connection's initial `data`;
+ * - `{ protocol?, headers?, data? }`: accept, choosing one of the offered
+ *   subprotocols, adding response headers, setting the connection's `data`;
  * - `false`: refuse with 403;
- * - a number or `{ status, body? }`: refuse with that HTTP status (400-599).
- * A hook that throws or rejects refuses with 500 and reports the error.
+ * - a status number or `{ status, body?, headers? }`: refuse (400-599).
+ * A hook that throws or rejects refuses with 500; the error goes to `onError`.
  */
-export type UpgradeResult<UserData = unknown> =
+export type ApproveResult<UserData = unknown> =
   | undefined
   | void
   | boolean
   | number
-  | { protocol?: string | null; data?: UserData; status?: undefined }
-  | { status: number; body?: string };
+  | { protocol?: string | null; headers?: Headers; data?: UserData; status?: undefined }
+  | { status: number; body?: string; headers?: Headers };
 
-export type UpgradeHook<UserData = unknown> = (
+export type ApproveHook<UserData = unknown> = (
   req: Request,
-) => UpgradeResult<UserData> | Promise<UpgradeResult<UserData>>;
+) => ApproveResult<UserData> | Promise<ApproveResult<UserData>>;
 
-/** An open WebSocket. */
-export declare class WebSocket<UserData = any> {
-  private constructor();
-  /** Free for the application; initially the upgrade hook's `data`. */
+/** What WebSocket and SseStream share. */
+declare class Connection<UserData = any> {
+  protected constructor();
+  /** The core's id of the connection (unique among live connections). */
+  readonly id: bigint;
+  /** Free for the application; initially `approve`'s `data`. */
   data: UserData;
+  /** The core's state of the connection. */
   readonly readyState: ReadyState;
-  /** The negotiated subprotocol ("" when none). */
-  readonly protocol: string;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+  /** Bytes queued and not yet taken by the kernel (throws once the connection is gone). */
+  readonly bufferedAmount: number;
+  /** The request that opened it (with `remoteAddress` and `remotePort`). */
   readonly request: Request;
   /**
-   * Queues a message: text for strings, binary for bytes, unless `isBinary`
-   * (or `{ binary }`) says otherwise. Returns false when the send-buffer
-   * limit refused it (nothing queued; `drain` follows).
-   * @throws Error (code ERR_WSRT_CLOSED) when the socket is not open;
-   *   ERR_WSRT_INVALID_ARGUMENT for text that is not UTF-8.
-   */
-  send(data: Sendable, isBinary?: boolean | { binary?: boolean }): boolean;
-  /**
    * Joins `topic` (1-1024 bytes of UTF-8): what is published to it reaches
-   * this socket. False if it already was subscribed. A socket leaves all
-   * its topics when it closes.
-   * @throws Error (code ERR_WSRT_CLOSED) when the socket is not open;
-   *   TypeError/RangeError for a bad topic.
+   * this connection. False if it already was subscribed. A connection
+   * leaves its topics when it closes.
    */
   subscribe(topic: string): boolean;
-  /** Leaves `topic`; false if it was not subscribed (or the socket is closed). */
+  /** Leaves `topic`; false if it was not subscribed. */
   unsubscribe(topic: string): boolean;
   isSubscribed(topic: string): boolean;
+  /** Drops the connection at once, without a close handshake (`close` follows, with 1006). */
+  terminate(): void;
+}
+
+/** An open WebSocket. */
+export declare class WebSocket<UserData = any> extends Connection<UserData> {
+  /** The negotiated subprotocol ("" when none). */
+  readonly protocol: string;
   /**
-   * Publishes to `topic` for every subscriber except this socket (as
-   * uWebSockets.js's `ws.publish`); otherwise `Server.publish`.
+   * Queues a message: text for strings, binary for bytes, unless `isBinary`
+   * says otherwise. Returns false when the send-buffer limit refused it
+   * (nothing queued; `drain` follows); throws the core's other errors
+   * (ERR_WSRT_CLOSED once closing, ERR_WSRT_UNKNOWN_CONNECTION after its
+   * close was reported, ERR_WSRT_INVALID_ARGUMENT for text that is not UTF-8).
    */
+  send(data: Sendable, isBinary?: boolean): boolean;
+  /** Publishes to `topic` for every subscriber except this socket; otherwise `Server.publish`. */
   publish(topic: string, data: Sendable, options?: boolean | PublishOptions): PublishResult;
   /** A ping with up to 125 bytes of payload; the answer goes to `pong`. */
   ping(data?: Sendable): void;
-  /** Starts the close handshake (default 1000, reason at most 123 bytes). */
+  /** Starts the close handshake (default 1000; reason at most 123 bytes). */
   close(code?: number, reason?: string): void;
-  /** Bytes queued and not yet taken by the kernel. */
-  getBufferedAmount(): number;
-  readonly bufferedAmount: number;
 }
 
 export interface SseSendOptions {
   event?: string;
+  /** The event's id (what a reconnecting client sends back as Last-Event-ID). */
   id?: string | number;
   /** Reconnection delay for the client, in milliseconds. */
-  retry?: number;
+  retryMs?: number;
 }
 
-export interface SubscribeOptions {
-  /**
-   * Replay what was published after this id (default: the request's
-   * Last-Event-ID header, `stream.lastEventId`); null replays nothing.
-   */
+export interface ResumeOptions {
+  /** Replay what was published after this id (default: the client's own Last-Event-ID). */
   lastEventId?: string | number | null;
 }
 
-/** What `SseStream.subscribe` did. */
+/** What `SseStream.resume` did. */
 export interface ReplayResult {
   /** Events replayed from the topic's history, queued in order before anything published later. */
   replayed: number;
   /**
    * True when the history no longer covers the client's last id (or it is
-   * not an id of this topic, or the topic keeps no history): nothing was
-   * replayed, and the app should send a snapshot of the current state.
-   * The stream is subscribed either way.
+   * not an id of this server instance): nothing was replayed, and the app
+   * should send a snapshot of the current state. Subscribed either way.
    */
   missed: boolean;
 }
 
 /** An open Server-Sent Events stream. */
-export declare class SseStream<UserData = any> {
-  private constructor();
-  data: UserData;
-  readonly readyState: ReadyState;
-  readonly request: Request;
-  readonly remoteAddress: string;
-  readonly remotePort: number;
+export declare class SseStream<UserData = any> extends Connection<UserData> {
   /** The Last-Event-ID a reconnecting client sent, or null. */
   readonly lastEventId: string | null;
   /** Sends one event (data may span lines). False: refused by backpressure. */
-  send(data: string | Uint8Array, options?: SseSendOptions): boolean;
-  /**
-   * Joins `topic` and replays from its history (`Server.setTopicHistory`)
-   * what the client missed after its last event id (by default the
-   * request's Last-Event-ID, what a reconnecting EventSource sends).
-   * Binary publishes never reach SSE streams. Already subscribed:
-   * `{ replayed: 0, missed: false }`.
-   * @example
-   * if (stream.subscribe('prices').missed) stream.send(JSON.stringify(snapshot()), { event: 'snapshot' });
-   */
-  subscribe(topic: string, options?: SubscribeOptions): ReplayResult;
-  /** Leaves `topic`; false if it was not subscribed (or the stream is closed). */
-  unsubscribe(topic: string): boolean;
-  isSubscribed(topic: string): boolean;
-  /** Sends a comment line (ignored by clients). */
+  send(data: string, options?: SseSendOptions): boolean;
+  /** Sends a comment line (ignored by clients). False: refused by backpressure. */
   comment(text?: string): boolean;
+  /**
+   * Subscribes to `topic` and replays from its history
+   * (`Server.setTopicHistory`) what the client missed after its last event
+   * id (by default its own Last-Event-ID, what a reconnecting EventSource
+   * sends). Binary publishes never reach SSE streams.
+   * @example
+   * if (stream.resume('prices').missed) stream.send(JSON.stringify(snapshot()), { event: 'snapshot' });
+   */
+  resume(topic: string, options?: ResumeOptions): ReplayResult;
   /** Ends the stream; the `close` handler follows. */
   close(): void;
-  getBufferedAmount(): number;
 }
 
-export interface WebSocketBehavior<UserData = any> {
+export interface WebSocketHandlers<UserData = any> {
   /** Subprotocols this route speaks, in order of preference. */
   protocols?: string[];
+  /** Response headers of the route's 101. */
+  headers?: Headers;
   /** Decides on each request (auth, origin, subprotocol); may be async. */
-  upgrade?: UpgradeHook<UserData>;
+  approve?: ApproveHook<UserData>;
   open?: (ws: WebSocket<UserData>, req: Request) => void;
   /**
    * A complete message. `data` is a Buffer the handler may keep (a view into
@@ -165,60 +172,42 @@ export interface WebSocketBehavior<UserData = any> {
   message?: (ws: WebSocket<UserData>, data: Buffer, isBinary: boolean) => void;
   /** The send queue that had backed up has been written out. */
   drain?: (ws: WebSocket<UserData>) => void;
-  /** The connection is closed: the peer's code, or 1006 for an abrupt end. */
+  /** The connection is closed: the peer's code, 1006 for an abrupt end, or the code it was failed with. */
   close?: (ws: WebSocket<UserData>, code: number, reason: string) => void;
   pong?: (ws: WebSocket<UserData>, data: Buffer) => void;
 }
 
-export interface SseBehavior<UserData = any> {
-  upgrade?: UpgradeHook<UserData>;
+export interface SseHandlers<UserData = any> {
+  /** Response headers of the route's event-stream head. */
+  headers?: Headers;
+  approve?: ApproveHook<UserData>;
   open?: (stream: SseStream<UserData>, req: Request) => void;
   drain?: (stream: SseStream<UserData>) => void;
   close?: (stream: SseStream<UserData>) => void;
 }
 
 /**
- * How WebSocket messages are compressed (RFC 7692 permessage-deflate):
- * - `"off"`: offers are declined, nothing is compressed (the default);
- * - `"shared"`: one compressor and decompressor per server serve every
- *   connection, reset after each message (`server_no_context_takeover` and
- *   `client_no_context_takeover` are always negotiated), so compressing
- *   costs no memory per connection. Good for many connections and JSON
- *   messages of a few hundred bytes and up; every browser accepts it.
- * - `"per-connection"`: context takeover as the client offers it (best ratio
- *   for streams of similar messages), at the cost of a zlib pair (~300 KiB)
- *   per connection that uses it; clients that ask for no context takeover
- *   use the shared pair.
- */
-export type DeflateMode = 'off' | 'shared' | 'per-connection';
-
-export interface PerMessageDeflateOptions {
-  /** Default "per-connection" (what `perMessageDeflate: true` means, as in ws). */
-  mode?: DeflateMode;
-  /** Messages shorter than this many bytes go out uncompressed. Default 256. */
-  threshold?: number;
-  /** zlib compression level, 0-9. Default 6. */
-  level?: number;
-  /** Our compressor's LZ77 window in bits, 9-15 (smaller: less memory, less compression). Default 15. */
-  serverMaxWindowBits?: number;
-}
-
-/**
  * What a publish does with a subscriber that has more than
- * `slowConsumerLimit` bytes queued: `"drop"` skips this message for it
- * (volatile data a later message supersedes), `"close"` closes it (a
- * WebSocket's `close` handler sees 1008; a stream's `close` runs).
+ * `slowConsumerLimit` bytes queued: `"drop"` skips this message for it,
+ * `"close"` closes it (1008).
  */
 export type SlowConsumerPolicy = 'drop' | 'close';
+
+/**
+ * permessage-deflate: `"off"` (the default), `"shared"` (no context
+ * takeover, contexts shared by the loop: no memory per connection) or
+ * `"per-connection"` (context takeover as the client offers).
+ */
+export type DeflateMode = 'off' | 'shared' | 'per-connection';
 
 export interface PublishOptions {
   /** Default: text for strings, binary for bytes. Binary messages skip SSE streams. */
   binary?: boolean;
-  /** A connection that does not get the message (usually the sender). */
-  exclude?: WebSocket | SseStream | null;
+  /** A connection (or its id) that does not get the message (`ws.publish`: the sender). */
+  exclude?: WebSocket | SseStream | bigint | null;
   /** Overrides the server's `slowConsumerPolicy` for this publish. */
   onSlow?: SlowConsumerPolicy;
-  /** The SSE `event:` name stream subscribers see (default: `message`). No CR, LF or NUL. */
+  /** The SSE `event:` name stream subscribers see (default: `message`). */
   sseEvent?: string;
 }
 
@@ -231,12 +220,12 @@ export interface PublishResult {
   /** Slow subscribers closed because of it (policy "close"); their close handlers follow. */
   closed: number;
   /** The event id when the topic keeps history (SSE subscribers see it as `id:`), else null. */
-  eventId: string | null;
+  eventId: number | null;
 }
 
 export interface TopicHistoryOptions {
-  /** Most events kept; 0 turns history off and forgets it. */
-  maxEvents: number;
+  /** Most events kept; 0 or absent: no count limit. */
+  maxEvents?: number;
   /** Events older than this many milliseconds are forgotten; 0 or absent: no age limit. */
   maxAgeMs?: number;
 }
@@ -259,57 +248,60 @@ export interface ServerStats {
   slowClosed: number;
 }
 
+/**
+ * The server's options: `host`, `port` and `onError`, and the core's
+ * options by their Node names (docs/API.md, "Options"), checked by the
+ * core. Durations are milliseconds; 0 turns a timer or a limit off;
+ * `undefined` and `null` mean the default. An out-of-range value throws a
+ * RangeError (ERR_WSRT_INVALID_ARGUMENT), a value of the wrong type a
+ * TypeError (ERR_WSRT_INVALID_TYPE), from the constructor.
+ */
 export interface ServerOptions {
-  /** Default "127.0.0.1". */
+  /** Where `listen()` binds by default: a name, an IPv4 or IPv6 address. Default "127.0.0.1". */
   host?: string;
   /** Default 0 (any free port; see `server.port`). */
   port?: number;
-  /** Largest message accepted; bigger closes with 1009. Default 16 MiB. */
-  maxMessageSize?: number;
-  /** Largest request head (431 beyond). Default 8 KiB. */
-  maxHeadBytes?: number;
-  maxHeaders?: number;
-  /** Milliseconds to finish the handshake (or the upgrade hook). Default 10 000. */
-  handshakeTimeout?: number;
-  /** Ping a silent peer after half, drop it after all of this (ms); 0 disables. Default 120 000. */
-  idleTimeout?: number;
-  /** Milliseconds a closing connection may take. Default 5 000. */
-  closeTimeout?: number;
-  /** Cap on bytes queued per connection. Default 32 MiB. */
-  maxBuffered?: number;
-  /** Stop reading from a connection while this much is queued for it. Default 1 MiB. */
-  readPauseBuffered?: number;
-  /** What a send past maxBuffered does: "reject" (returns false) or "close" (1008). */
-  overflow?: 'reject' | 'close';
-  /** Keep-alive comment on quiet SSE streams (ms); 0 disables. Default 15 000. */
-  sseKeepAlive?: number;
-  /** When set, browser requests from other origins are answered 403. */
-  allowedOrigins?: string[];
-  maxConnections?: number;
   /**
-   * permessage-deflate. Off by default: compression costs CPU on every
-   * message to save bandwidth loopback and LANs do not need, and compressing
-   * secrets next to attacker-chosen text leaks them (CRIME/BREACH).
-   * `true` is `"per-connection"` (ws's meaning); a string picks the mode; an
-   * object tunes it. Wrong types throw a TypeError, out-of-range numbers a
-   * RangeError, both from the constructor.
-   * @example new Server({ perMessageDeflate: 'shared' })
-   * @example new Server({ perMessageDeflate: { mode: 'per-connection', threshold: 1024, level: 3 } })
+   * Receives errors thrown by handlers, with their connection (for
+   * `approve`, the request's, still CONNECTING). Default: `console.error`.
    */
-  perMessageDeflate?: boolean | DeflateMode | PerMessageDeflateOptions;
-  /**
-   * Bytes queued for a subscriber past which publishes treat it as slow
-   * (at least 1024; default 1 MiB). Bounds the memory a subscriber that
-   * does not read can cost.
-   */
-  slowConsumerLimit?: number;
-  /** What publishes do with slow subscribers unless a publish says otherwise. Default "close". */
-  slowConsumerPolicy?: SlowConsumerPolicy;
-  /**
-   * Receives errors thrown by handlers and upgrade hooks. Without it they
-   * are rethrown as uncaught exceptions (after the rest of the batch ran).
-   */
-  onError?: (err: unknown) => void;
+  onError?: (err: unknown, conn?: WebSocket | SseStream | Connection) => void;
+  /** Largest WebSocket message accepted (bytes); bigger closes with 1009. Default 16 MiB. */
+  maxMessageSize?: number | null;
+  /** Largest request head (bytes; 431 beyond). Default 8 KiB. */
+  maxHeadBytes?: number | null;
+  /** Most request headers (431 beyond). Default 64. */
+  maxHeaders?: number | null;
+  /** Time to send a request head (and for `approve`), ms. Default 10 000. */
+  handshakeTimeoutMs?: number | null;
+  /** Ping a silent peer after half, drop it after all of this, ms. Default 120 000. */
+  idleTimeoutMs?: number | null;
+  /** Time a close handshake, a final flush and a graceful shutdown may take, ms. Default 5 000. */
+  closeTimeoutMs?: number | null;
+  /** Bytes sends may queue per connection. Default 32 MiB. */
+  maxBuffered?: number | null;
+  /** A connection is not read while more than this is queued for it (bytes). Default 1 MiB. */
+  readPauseBuffered?: number | null;
+  /** A send past maxBuffered: "reject" (send returns false) or "close" (1008). Default "reject". */
+  overflowPolicy?: 'reject' | 'close' | null;
+  /** Keep-alive comment on quiet SSE streams, ms. Default 15 000. */
+  sseKeepaliveMs?: number | null;
+  /** Connections beyond this are accepted and closed at once. Default 0 (any number). */
+  maxConnections?: number | null;
+  /** permessage-deflate. Default "off". */
+  deflate?: DeflateMode | null;
+  /** Messages shorter than this (bytes) go out uncompressed. Default 256. */
+  deflateThreshold?: number | null;
+  /** zlib level 0-9. Default 6. */
+  deflateLevel?: number | null;
+  /** Our compressor's window, 9-15 bits. Default 15. */
+  deflateWindowBits?: number | null;
+  /** Bytes queued for a subscriber past which publishes find it slow. Default 1 MiB. */
+  slowConsumerLimit?: number | null;
+  /** What publishes do with slow subscribers. Default "close". */
+  slowConsumerPolicy?: SlowConsumerPolicy | null;
+  /** Origins browsers may connect from (others: 403). Default: any. */
+  allowedOrigins?: string[] | null;
 }
 
 export declare class Server {
@@ -318,25 +310,25 @@ export declare class Server {
   readonly clients: Set<WebSocket>;
   /** Open SSE streams. */
   readonly streams: Set<SseStream>;
-  ws<UserData = any>(path: string, behavior?: WebSocketBehavior<UserData>): this;
-  sse<UserData = any>(path: string, behavior?: SseBehavior<UserData>): this;
-  /** A fixed 200 response (a page, a health check). */
-  static(path: string, body: string | Uint8Array | ArrayBuffer, contentType?: string): this;
-  /** Binds synchronously (throws ERR_WSRT_IO if the address is taken). */
+  ws<UserData = any>(path: string, handlers?: WebSocketHandlers<UserData>): this;
+  sse<UserData = any>(path: string, handlers?: SseHandlers<UserData>): this;
+  /** A fixed 200 response for GET/HEAD (a page, a health check). */
+  static(path: string, body: string | Uint8Array | ArrayBuffer, contentType?: string, headers?: Headers): this;
+  /**
+   * Binds (synchronously; throws ERR_WSRT_IO if the address is taken) and
+   * serves. `host`: a name ("localhost" binds every address it has), an
+   * IPv4 or IPv6 address ("::1", "0.0.0.0", "::").
+   */
   listen(port?: number, host?: string): this;
+  /** The bound port (0 before listen()). */
   readonly port: number;
   readonly listening: boolean;
-  readonly connectionCount: number;
   address(): { address: string; family: 'IPv4' | 'IPv6'; port: number } | null;
   /**
    * Sends a message to every subscriber of `topic`, WebSocket and SSE
    * alike, encoded once in the core. Strings go out as text, bytes (read
-   * in place) as binary, unless `options` (or a boolean `isBinary`, as in
-   * uWebSockets.js) says otherwise; binary skips SSE streams.
-   * @throws TypeError/RangeError (codes ERR_INVALID_ARG_TYPE,
-   *   ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE) for bad arguments;
-   *   ERR_WSRT_NOT_RUNNING before listen() or after close();
-   *   ERR_WSRT_INVALID_ARGUMENT for bytes sent as text that are not UTF-8.
+   * in place) as binary, unless `options` (or a boolean `isBinary`) says
+   * otherwise; binary skips SSE streams.
    */
   publish(topic: string, data: Sendable, options?: boolean | PublishOptions): PublishResult;
   /** `publish` to every open WebSocket and SSE stream, subscribed or not. */
@@ -344,17 +336,18 @@ export declare class Server {
   /** Live subscribers of `topic`. */
   subscriberCount(topic: string): number;
   /**
-   * Makes `topic` keep its last events for SSE streams that reconnect with
-   * Last-Event-ID. Event ids increase across topics; an id from another server
+   * Makes `topic` keep its recent events for `stream.resume` (at least one
+   * bound). Event ids increase across topics; an id from another server
    * instance (an earlier run, another worker) is a miss.
-   * May be called before listen().
    */
   setTopicHistory(topic: string, options: TopicHistoryOptions): this;
-  /** @throws ERR_WSRT_NOT_RUNNING before listen() or after close(). */
+  /** Stops keeping `topic`'s history and forgets it. */
+  clearTopicHistory(topic: string): this;
   stats(): ServerStats;
   /**
    * Graceful shutdown: closes WebSockets with 1001, ends streams, refuses
-   * pending upgrades with 503; resolves when every connection is gone.
+   * pending requests with 503; resolves when every connection is gone.
+   * Calls after that throw ERR_WSRT_STOPPED.
    */
   close(): Promise<void>;
 }
@@ -366,6 +359,7 @@ declare const wsrt: {
   WebSocket: typeof WebSocket;
   SseStream: typeof SseStream;
   createServer: typeof createServer;
+  CONNECTING: 0;
   OPEN: 1;
   CLOSING: 2;
   CLOSED: 3;

@@ -3,8 +3,8 @@
 #   make node-addon          build the addon (cargo) into bindings-node/wsrt.node and
 #                            link the package into examples/node and tests/node
 #   make test-node           node-lint, then the `node --test` suites (ws, eventsource,
-#                            permessage-deflate, publish/subscribe, headless Chromium,
-#                            TypeScript typings, the example contract)
+#                            the core's options, permessage-deflate, publish/subscribe,
+#                            headless Chromium, TypeScript typings, the example contract)
 #   make test-node-autobahn  Autobahn (all but 12/13) against examples/node/echo_server.mjs
 #   make node-lint           rustfmt + clippy -D warnings for the addon crate
 #
@@ -39,7 +39,7 @@ node-chromium:
 
 test-node: node-lint node-addon node-chromium
 	cd tests/node && node --test --test-concurrency=1 --test-timeout=120000 \
-		websocket.test.mjs sse.test.mjs deflate.test.mjs pubsub.test.mjs browser.test.mjs module.test.mjs
+		websocket.test.mjs sse.test.mjs options.test.mjs deflate.test.mjs pubsub.test.mjs browser.test.mjs module.test.mjs
 
 test-node-autobahn: node-addon
 	tests/autobahn/run-example.sh node

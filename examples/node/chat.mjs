@@ -2,7 +2,7 @@
 // http://127.0.0.1:$PORT/ in two tabs.
 //
 //   /      the page
-//   /chat  WebSocket: ?name=NICK&room=ROOM (the upgrade hook checks both;
+//   /chat  WebSocket: ?name=NICK&room=ROOM (the approve hook checks both;
 //          room defaults to "lobby"); every text message is published to
 //          the room's topic as JSON {from, text, at}, the sender included;
 //          joins and leaves are announced in the room
@@ -34,7 +34,7 @@ function announceWho(room) {
 }
 
 server.ws('/chat', {
-  upgrade(req) {
+  approve(req) {
     const q = new URLSearchParams(req.query);
     const name = (q.get('name') || '').trim();
     const room = (q.get('room') || 'lobby').trim();
@@ -45,7 +45,7 @@ server.ws('/chat', {
   },
   open(ws) {
     const { name, room } = ws.data;
-    // Two requests with one name can both pass the upgrade check before
+    // Two requests with one name can both pass the approve check before
     // either is open: the later one is turned away here.
     if (rooms.get(room)?.has(name)) return ws.close(4009, 'that name is taken in this room');
     if (!rooms.has(room)) rooms.set(room, new Set());
@@ -75,7 +75,7 @@ server.sse('/who', {
   open(stream, req) {
     const room = (new URLSearchParams(req.query).get('room') || 'lobby').trim();
     if (!NAME.test(room)) return stream.close();
-    stream.subscribe(`who:${room}`, { lastEventId: null });
+    stream.subscribe(`who:${room}`);
     stream.send(JSON.stringify(members(room)), { event: 'who' });
   },
 });

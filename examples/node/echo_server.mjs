@@ -13,7 +13,8 @@
 //          an event "snapshot" when that is no longer known
 //   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 //
-// $DEFLATE (off, shared, per-connection) turns on permessage-deflate.
+// $DEFLATE (off, shared, per-connection) turns on permessage-deflate (the
+// value goes to wsrt's `deflate` option as it is: wsrt refuses bad ones).
 // Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
 // gracefully (WebSockets closed with 1001) and exits 0.
 import { readFileSync } from 'node:fs';
@@ -36,12 +37,13 @@ const history = envInt('HISTORY', 100);
 
 // DEFLATE=off (default) | shared | per-connection: permessage-deflate.
 const deflate = process.env.DEFLATE || 'off';
-if (!['off', 'shared', 'per-connection'].includes(deflate)) {
-  console.error('echo_server: DEFLATE must be off, shared or per-connection');
+let server;
+try {
+  server = new Server({ host: '127.0.0.1', port, deflate });
+} catch (e) {
+  console.error(`echo_server: ${e.message}`);
   process.exit(2);
 }
-
-const server = new Server({ host: '127.0.0.1', port, perMessageDeflate: deflate });
 
 server.ws('/echo', {
   message(ws, data, isBinary) {
@@ -66,14 +68,13 @@ server.ws('/broadcast', {
 server.sse('/events', {
   open(stream) {
     // Subscribes and replays what the request's Last-Event-ID missed.
-    if (stream.subscribe('broadcast').missed) {
+    if (stream.resume('broadcast').missed) {
       // The history no longer covers this client: a real app would send
       // its full state here.
       stream.send('history unavailable: start over', { event: 'snapshot' });
     }
   },
 });
-server.setTopicHistory('broadcast', { maxEvents: history });
 
 server.sse('/sse', {
   open(stream) {
@@ -82,7 +83,7 @@ server.sse('/sse', {
     stream.data = { next: last + 1, timer: null };
     stream.data.timer = setInterval(() => {
       const id = stream.data.next;
-      if (stream.send(`tick ${id}\n${Date.now()}`, { event: 'tick', id: String(id) })) stream.data.next++;
+      if (stream.send(`tick ${id}\n${Date.now()}`, { event: 'tick', id })) stream.data.next++;
     }, interval);
   },
   close(stream) {
@@ -99,6 +100,7 @@ try {
   console.error(`echo_server: listen: ${e.message}`);
   process.exit(1);
 }
+server.setTopicHistory('broadcast', { maxEvents: history });
 console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse, /broadcast, /events; deflate ${deflate})`);
 if (page) console.error(`echo_server: demo page at http://127.0.0.1:${server.port}/`);
 

@@ -165,7 +165,7 @@ describe('Chromium WebSocket and EventSource', () => {
             ws.send(data, isBinary);
           },
         });
-      }, { perMessageDeflate: mode });
+      }, { deflate: mode });
       const page = await browser.newPage();
       try {
         await page.goto(`http://127.0.0.1:${server.port}/`, { timeout: 15000 });

@@ -29,8 +29,7 @@ const CLIENT_DEFLATE = {
   zlibDeflateOptions: { level: 6 },
 };
 
-function echoServer(perMessageDeflate) {
-  const options = perMessageDeflate === undefined ? {} : { perMessageDeflate };
+function echoServer(options = {}) {
   return listen((s) => s.ws('/echo', { message: (ws, data, isBinary) => ws.send(data, isBinary) }), options);
 }
 
@@ -110,11 +109,11 @@ function serverHeader(n) {
 const SIZES = [0, 1, 100, 255, 256, 257, 1000, 4096, 65535, 65536, 100_000, 1 << 20];
 
 for (const mode of ['shared', 'per-connection']) {
-  describe(`perMessageDeflate: '${mode}' with the ws client`, () => {
+  describe(`deflate: '${mode}' with the ws client`, () => {
     afterEach(cleanup);
 
     it('negotiates permessage-deflate with the parameters of the mode', async () => {
-      const server = echoServer(mode);
+      const server = echoServer({ deflate: mode });
       const { ws, extensions } = await open(server.port);
       assert.equal(ws.extensions, 'permessage-deflate');
       const expected = mode === 'shared'
@@ -128,7 +127,7 @@ for (const mode of ['shared', 'per-connection']) {
     });
 
     it('round-trips text and binary from 0 bytes to 1 MiB byte for byte, in order', async () => {
-      const server = echoServer(mode);
+      const server = echoServer({ deflate: mode });
       const { ws } = await open(server.port);
       const sent = [];
       for (const n of SIZES) {
@@ -158,7 +157,7 @@ for (const mode of ['shared', 'per-connection']) {
     });
 
     it('puts fewer bytes on the wire for compressible messages, none saved below the threshold', async () => {
-      const server = echoServer(mode);
+      const server = echoServer({ deflate: mode });
       const { ws } = await open(server.port);
       for (const [n, binary] of [[10_000, false], [64 * 1024, true], [1 << 20, false]]) {
         const data = binary ? patternBytes(n) : jsonText(n);
@@ -190,7 +189,7 @@ for (const mode of ['shared', 'per-connection']) {
     it(mode === 'shared'
       ? 'starts every message from an empty window (no context takeover)'
       : 'keeps the context between messages (context takeover)', async () => {
-      const server = echoServer(mode);
+      const server = echoServer({ deflate: mode });
       const { ws } = await open(server.port);
       // 4000 bytes deflate cannot shrink on their own, sent twice: with
       // context takeover the second is one back-reference.
@@ -213,7 +212,7 @@ for (const mode of ['shared', 'per-connection']) {
     });
 
     it('a ws client with perMessageDeflate: false gets no compression and still works', async () => {
-      const server = echoServer(mode);
+      const server = echoServer({ deflate: mode });
       const { ws, extensions } = await open(server.port, false);
       assert.equal(ws.extensions, '');
       assert.deepEqual(extensions, []);
@@ -232,12 +231,12 @@ for (const mode of ['shared', 'per-connection']) {
   });
 }
 
-describe('perMessageDeflate off', () => {
+describe('deflate off', () => {
   afterEach(cleanup);
 
-  for (const [label, option] of [['by default', undefined], ['false', false], ["'off'", 'off'], ["{ mode: 'off' }", { mode: 'off' }]]) {
+  for (const [label, options] of [['by default', {}], ["'off'", { deflate: 'off' }], ['null', { deflate: null }], ['undefined', { deflate: undefined }]]) {
     it(`${label}: the client's offer is declined and messages go uncompressed`, async () => {
-      const server = echoServer(option);
+      const server = echoServer(options);
       const { ws, extensions } = await open(server.port);
       assert.equal(ws.extensions, '');
       assert.deepEqual(extensions, []);
@@ -253,24 +252,11 @@ describe('perMessageDeflate off', () => {
   }
 });
 
-describe('perMessageDeflate options', () => {
+describe('deflate options', () => {
   afterEach(cleanup);
 
-  it('true means per-connection (context takeover), as in ws', async () => {
-    const server = echoServer(true);
-    const { ws, extensions } = await open(server.port);
-    assert.deepEqual(extensions, [{ name: 'permessage-deflate', params: {} }]);
-    const text = randomText(4000);
-    await roundTrip(ws, text, false);
-    const second = await roundTrip(ws, text, false);
-    assert.equal(second.data.toString(), text);
-    assert.ok(second.read < 200, `second echo: ${second.read} bytes`);
-    await bye(ws);
-    await shut(server);
-  });
-
   it('per-connection honours a client asking for no context takeover', async () => {
-    const server = echoServer('per-connection');
+    const server = echoServer({ deflate: 'per-connection' });
     const { ws, extensions } = await open(server.port, { ...CLIENT_DEFLATE, serverNoContextTakeover: true, clientNoContextTakeover: true });
     assert.deepEqual(extensions, [{
       name: 'permessage-deflate',
@@ -285,8 +271,8 @@ describe('perMessageDeflate options', () => {
     await shut(server);
   });
 
-  it('threshold: shorter messages go out uncompressed', async () => {
-    const server = echoServer({ mode: 'shared', threshold: 8192 });
+  it('deflateThreshold: shorter messages go out uncompressed', async () => {
+    const server = echoServer({ deflate: 'shared', deflateThreshold: 8192 });
     const { ws } = await open(server.port);
     const below = await roundTrip(ws, jsonText(8191), false);
     assert.equal(below.data.toString(), jsonText(8191));
@@ -298,8 +284,8 @@ describe('perMessageDeflate options', () => {
     await shut(server);
   });
 
-  it('threshold 0 compresses even an empty message', async () => {
-    const server = echoServer({ mode: 'per-connection', threshold: 0 });
+  it('deflateThreshold 0 (no limit) compresses even an empty message', async () => {
+    const server = echoServer({ deflate: 'per-connection', deflateThreshold: 0 });
     const { ws } = await open(server.port);
     const empty = await roundTrip(ws, '', false);
     assert.equal(empty.isBinary, false);
@@ -313,8 +299,8 @@ describe('perMessageDeflate options', () => {
     await shut(server);
   });
 
-  it('level 0 stores (no smaller on the wire, still valid deflate)', async () => {
-    const server = echoServer({ mode: 'shared', level: 0 });
+  it('deflateLevel 0 stores (no smaller on the wire, still valid deflate)', async () => {
+    const server = echoServer({ deflate: 'shared', deflateLevel: 0 });
     const { ws, extensions } = await open(server.port);
     assert.equal(extensions[0]?.name, 'permessage-deflate');
     const data = jsonText(50_000);
@@ -325,8 +311,8 @@ describe('perMessageDeflate options', () => {
     await shut(server);
   });
 
-  it('serverMaxWindowBits: a small window cannot reach back to the previous message', async () => {
-    const server = echoServer({ mode: 'per-connection', serverMaxWindowBits: 10 });
+  it('deflateWindowBits: a small window cannot reach back to the previous message', async () => {
+    const server = echoServer({ deflate: 'per-connection', deflateWindowBits: 10 });
     // A client that asks for at most 12 bits is answered with our 10.
     const asking = await open(server.port, { ...CLIENT_DEFLATE, serverMaxWindowBits: 12 });
     assert.deepEqual(asking.extensions, [{ name: 'permessage-deflate', params: { server_max_window_bits: '10' } }]);
@@ -346,7 +332,7 @@ describe('perMessageDeflate options', () => {
 
   it('a compressed message that inflates past maxMessageSize closes with 1009', async () => {
     const server = listen((s) => s.ws('/echo', { message: (ws, data, isBinary) => ws.send(data, isBinary) }), {
-      perMessageDeflate: 'shared',
+      deflate: 'shared',
       maxMessageSize: 10_000,
     });
     const { ws } = await open(server.port);
@@ -363,39 +349,42 @@ describe('perMessageDeflate options', () => {
   });
 
   it("shared mode: a ws client that refuses client_no_context_takeover fails its handshake", async () => {
-    const server = echoServer('shared');
+    const server = echoServer({ deflate: 'shared' });
     await assert.rejects(open(server.port, { ...CLIENT_DEFLATE, clientNoContextTakeover: false }), /Sec-WebSocket-Extensions/);
     await shut(server);
   });
 
-  it('bad values throw TypeError or RangeError from the constructor', async () => {
+  it("bad values throw the core's RangeError or TypeError from the constructor", async () => {
     const cases = [
-      [1, TypeError, 'ERR_INVALID_ARG_TYPE', /perMessageDeflate must be a boolean, "off", "shared", "per-connection" or an object/],
-      [[], TypeError, 'ERR_INVALID_ARG_TYPE', /perMessageDeflate must be/],
-      ['gzip', TypeError, 'ERR_INVALID_ARG_VALUE', /mode must be "off", "shared" or "per-connection", not "gzip"/],
-      [{ mode: 'Shared' }, TypeError, 'ERR_INVALID_ARG_VALUE', /not "Shared"/],
-      [{ mode: true }, TypeError, 'ERR_INVALID_ARG_TYPE', /perMessageDeflate\.mode must be a string/],
-      [{ zlibDeflateOptions: {} }, TypeError, 'ERR_INVALID_ARG_TYPE', /unknown perMessageDeflate option "zlibDeflateOptions" \(known: mode, threshold, level, serverMaxWindowBits\)/],
-      [{ level: '6' }, TypeError, 'ERR_INVALID_ARG_TYPE', /perMessageDeflate\.level must be an integer, not string/],
-      [{ level: 10 }, RangeError, 'ERR_OUT_OF_RANGE', /perMessageDeflate\.level must be an integer from 0 to 9, not 10/],
-      [{ level: -1 }, RangeError, 'ERR_OUT_OF_RANGE', /level must be an integer from 0 to 9/],
-      [{ level: 1.5 }, RangeError, 'ERR_OUT_OF_RANGE', /level must be an integer from 0 to 9/],
-      [{ serverMaxWindowBits: 8 }, RangeError, 'ERR_OUT_OF_RANGE', /serverMaxWindowBits must be an integer from 9 to 15, not 8/],
-      [{ serverMaxWindowBits: 16 }, RangeError, 'ERR_OUT_OF_RANGE', /serverMaxWindowBits must be an integer from 9 to 15/],
-      [{ threshold: -1 }, RangeError, 'ERR_OUT_OF_RANGE', /threshold must be an integer from 0/],
-      [{ threshold: NaN }, RangeError, 'ERR_OUT_OF_RANGE', /threshold must be an integer from 0/],
+      [{ deflate: 3 }, RangeError, /deflate must be one of "off" \(0\), "shared" \(1\), "per-connection" \(2\), not 3/],
+      [{ deflate: 'gzip' }, RangeError, /deflate must be one of .*"shared".*, not "gzip"/],
+      [{ deflate: 'Shared' }, RangeError, /not "Shared"/],
+      [{ deflate: true }, TypeError, /deflate must be a string, not a boolean/],
+      [{ deflate: ['shared'] }, TypeError, /deflate must be a string, not a list/],
+      [{ deflateLevel: '6' }, TypeError, /deflateLevel must be a number, not a string/],
+      [{ deflateLevel: 10 }, RangeError, /deflateLevel must be 0-9, not 10/],
+      [{ deflateLevel: -1 }, RangeError, /deflateLevel must be 0-9, not -1/],
+      [{ deflateLevel: 1.5 }, RangeError, /deflateLevel must be a whole number, not 1.5/],
+      [{ deflateWindowBits: 8 }, RangeError, /deflateWindowBits must be 9-15, not 8/],
+      [{ deflateWindowBits: 0 }, RangeError, /deflateWindowBits must be 9-15, not 0/],
+      [{ deflateWindowBits: 16 }, RangeError, /deflateWindowBits must be 9-15/],
+      [{ deflateThreshold: -1 }, RangeError, /deflateThreshold must be/],
+      [{ deflateThreshold: NaN }, RangeError, /deflateThreshold must be a whole number, not NaN/],
+      [{ perMessageDeflate: true }, TypeError, /unknown option "perMessageDeflate"/],
     ];
-    for (const [value, type, code, message] of cases) {
-      assert.throws(() => new Server({ perMessageDeflate: value }), (e) => {
-        assert.ok(e instanceof type, `${JSON.stringify(value)}: ${e.constructor.name} ${e.message}`);
-        assert.equal(e.code, code, JSON.stringify(value));
+    for (const [options, type, message] of cases) {
+      assert.throws(() => new Server(options), (e) => {
+        assert.ok(e instanceof type, `${JSON.stringify(options)}: ${e.constructor.name} ${e.message}`);
+        assert.equal(e.code, type === RangeError ? 'ERR_WSRT_INVALID_ARGUMENT' : 'ERR_WSRT_INVALID_TYPE');
         assert.match(e.message, message);
         return true;
-      }, JSON.stringify(value));
+      }, JSON.stringify(options));
     }
     // The good ones are accepted (and bind).
-    for (const value of [true, false, null, 'off', 'shared', 'per-connection', {}, { mode: 'shared', threshold: 0, level: 9, serverMaxWindowBits: 9 }]) {
-      const s = new Server({ perMessageDeflate: value }).ws('/x').listen();
+    const good = [{ deflate: 'off' }, { deflate: null }, { deflate: 'shared' }, { deflate: 'per-connection' }, { deflate: 2 },
+      { deflate: 'shared', deflateThreshold: 0, deflateLevel: 9, deflateWindowBits: 9 }, { deflateLevel: 0 }];
+    for (const options of good) {
+      const s = new Server(options).ws('/x').listen();
       assert.ok(s.port > 0);
       await shut(s);
     }
@@ -462,7 +451,7 @@ describe('examples/node/echo_server.mjs and DEFLATE', () => {
     try {
       const r = await within(10000, ex.exited, 'the example to exit');
       assert.notEqual(r.code, 0);
-      assert.match(ex.log(), /DEFLATE must be off, shared or per-connection/);
+      assert.match(ex.log(), /deflate must be one of .*"per-connection".*, not "yes"/);
       assert.doesNotMatch(ex.log(), /listening/);
     } finally {
       ex.child.kill('SIGKILL');

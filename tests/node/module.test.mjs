@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import WebSocket from 'ws';
 import * as esm from 'wsrt';
@@ -35,7 +36,23 @@ describe('packaging', () => {
     assert.equal(esm.createServer, cjs.createServer);
     assert.equal(esmDefault.Server, cjs.Server);
     assert.equal(cjs.default, cjs);
-    assert.deepEqual([esm.OPEN, esm.CLOSING, esm.CLOSED], [1, 2, 3]);
+    assert.deepEqual([esm.CONNECTING, esm.OPEN, esm.CLOSING, esm.CLOSED], [0, 1, 2, 3]);
+    assert.deepEqual([cjs.CONNECTING, cjs.OPEN, cjs.CLOSING, cjs.CLOSED], [0, 1, 2, 3]);
+  });
+
+  it("index.d.ts's ServerOptions lists exactly the core's options (and host, port, onError)", () => {
+    const native = require(path.join(path.dirname(require.resolve('wsrt')), 'wsrt.node'));
+    const dts = readFileSync(path.join(path.dirname(require.resolve('wsrt')), 'index.d.ts'), 'utf8');
+    const body = dts.slice(dts.indexOf('export interface ServerOptions {'));
+    const typed = [...body.slice(0, body.indexOf('\n}')).matchAll(/^ {2}(\w+)\?:/gm)].map((m) => m[1]);
+    assert.deepEqual(typed.sort(), [...native.optionNames(), 'host', 'port', 'onError'].sort());
+  });
+
+  it('the event numbers come from the core', () => {
+    const native = require(path.join(path.dirname(require.resolve('wsrt')), 'wsrt.node'));
+    assert.deepEqual(native.eventTypes(), {
+      REQUEST: 1, OPEN: 2, MESSAGE: 3, PONG: 4, CLOSE: 5, SSE_OPEN: 6, SSE_CLOSE: 7, DRAIN: 8, WAKE: 9,
+    });
   });
 
   it('the TypeScript definitions type-check an ESM and a CommonJS program', () => {
@@ -179,5 +196,68 @@ describe('native conversions', () => {
     assert.ok(kept.every((b) => Buffer.isBuffer(b)));
     assert.deepEqual(kept.map(String), ['one', 'two', 'three']);
     await within(5000, server.close(), 'close');
+  });
+});
+
+describe('tests/contract/server.mjs', () => {
+  /** Starts the contract server with `options`; resolves with its first line and a line reader. */
+  async function start(options) {
+    const child = spawn(process.execPath, [path.join(root, 'tests/contract/server.mjs'), JSON.stringify(options)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const lines = [];
+    let buffered = '';
+    child.stdout.on('data', (d) => {
+      buffered += d;
+      for (let i; (i = buffered.indexOf('\n')) >= 0; buffered = buffered.slice(i + 1)) lines.push(JSON.parse(buffered.slice(0, i)));
+    });
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const upTo = (n) => within(10000, (async () => {
+      while (lines.length < n) await new Promise((r) => setTimeout(r, 10));
+    })(), `${n} lines from the contract server`);
+    await upTo(1);
+    return { child, lines, upTo, exited };
+  }
+
+  it('reports refused options with the core\'s kind and message', async () => {
+    for (const [options, kind] of [[{ idle_timeout_ms: -1 }, 'invalid_argument'], [{ idle_timeout_ms: 'x' }, 'invalid_type'], [{ deflate_window_bits: 0 }, 'invalid_argument']]) {
+      const s = await start(options);
+      assert.equal(s.lines[0].ok, false);
+      assert.equal(s.lines[0].kind, kind);
+      assert.match(s.lines[0].message, /^(idleTimeoutMs|deflateWindowBits) must be/);
+      assert.equal(await s.exited, 0);
+    }
+  });
+
+  it('serves with every timer and limit at 0, runs the probes, and reports STOPPED after close', async () => {
+    const zeros = ['idle_timeout_ms', 'sse_keepalive_ms', 'handshake_timeout_ms', 'close_timeout_ms', 'max_connections', 'max_message_size'];
+    const s = await start(Object.fromEntries(zeros.map((n) => [n, 0])));
+    try {
+      assert.equal(s.lines[0].ok, true);
+      const base = `127.0.0.1:${s.lines[0].port}`;
+      const ws = await connect(`ws://${base}/ws`);
+      ws.send('echo me');
+      assert.equal((await nextMessage(ws)).data.toString(), 'echo me');
+      ws.close();
+      await closed(ws);
+      const res = await within(5000, fetch(`http://${base}/sse`), 'the SSE response');
+      const reader = res.body.getReader();
+      assert.equal(new TextDecoder().decode((await reader.read()).value), 'data: hello\n\n');
+      await reader.cancel();
+      const probe = await connect(`ws://${base}/probe`);
+      probe.send('run');
+      await s.upTo(11);
+      assert.deepEqual(Object.fromEntries(s.lines.slice(1).map((l) => [l.probe, l.outcome])), {
+        bad_utf8: 'invalid_argument', topic_2k: 'invalid_argument', topic_1k: 'ok', publish_2k: 'invalid_argument',
+        close_code: 'invalid_argument', ping_126: 'invalid_argument', stale_send: 'unknown_connection',
+        stale_state: 'CLOSED', close: 'ok', send_after_close: 'closed',
+      });
+      s.child.stdin.end();
+      await s.upTo(12);
+      assert.deepEqual(s.lines[11], { probe: 'after_close', outcome: 'stopped' });
+      assert.equal(await within(10000, s.exited, 'the contract server to exit'), 0);
+    } finally {
+      s.child.kill('SIGKILL');
+    }
   });
 });

@@ -40,7 +40,7 @@ describe('SSE with the eventsource client', () => {
       open(stream) {
         seen.push(stream.lastEventId);
         const start = stream.lastEventId === null ? 1 : Number(stream.lastEventId) + 1;
-        stream.send('first', { id: String(start), retry: 50 });
+        stream.send('first', { id: start, retryMs: 50 });
         stream.send('second', { id: String(start + 1) });
         if (start === 1) setTimeout(() => stream.close(), 20);
       },
@@ -59,9 +59,9 @@ describe('SSE with the eventsource client', () => {
     await shut(server);
   });
 
-  it('refuses a stream from the upgrade hook; the client sees the status', async () => {
+  it('refuses a stream from the approve hook; the client sees the status', async () => {
     const server = listen((s) => s.sse('/private', {
-      upgrade: async (req) => (req.headers.authorization === 'Bearer ok' ? { data: 'ok-user' } : { status: 401, body: 'who are you' }),
+      approve: async (req) => (req.headers.authorization === 'Bearer ok' ? { data: 'ok-user' } : { status: 401, body: 'who are you' }),
       open: (stream) => stream.send(String(stream.data)),
     }));
     const bad = new EventSource(`http://127.0.0.1:${server.port}/private`);
@@ -83,7 +83,7 @@ describe('SSE with the eventsource client', () => {
     await shut(server);
   });
 
-  it('tells the app when a client leaves, and throws on later sends', async () => {
+  it('tells the app when a client leaves; later sends throw the core\'s UNKNOWN_CONNECTION', async () => {
     const left = deferred();
     let kept;
     const server = listen((s) => s.sse('/leave', {
@@ -101,7 +101,8 @@ describe('SSE with the eventsource client', () => {
     es.close();
     assert.equal(await within(5000, left.promise, 'the close handler'), 3);
     assert.equal(server.streams.size, 0);
-    assert.throws(() => kept.send('late'), { code: 'ERR_WSRT_CLOSED', message: /SSE stream is not open/ });
+    assert.throws(() => kept.send('late'), { code: 'ERR_WSRT_UNKNOWN_CONNECTION' });
+    assert.equal(kept.readyState, 3);
     await shut(server);
   });
 
@@ -110,12 +111,12 @@ describe('SSE with the eventsource client', () => {
     const server = listen((s) => s.sse('/bad', {
       open(stream) {
         const errs = [];
-        for (const opts of [{ id: 'a\nb' }, { event: 'x\ry' }, { retry: -1 }]) {
+        for (const opts of [{ id: 'a\nb' }, { event: 'x\ry' }, { retryMs: -1 }, { retryMs: 2 ** 31 }, { event: 5 }]) {
           try {
             stream.send('data', opts);
             errs.push(null);
           } catch (e) {
-            errs.push(e.code);
+            errs.push(`${e.constructor.name} ${e.code}`);
           }
         }
         caught.resolve(errs);
@@ -124,11 +125,29 @@ describe('SSE with the eventsource client', () => {
     }));
     const es = new EventSource(`http://127.0.0.1:${server.port}/bad`);
     assert.deepEqual(await within(5000, caught.promise, 'errors'), [
-      'ERR_WSRT_INVALID_ARGUMENT',
-      'ERR_WSRT_INVALID_ARGUMENT',
-      'ERR_INVALID_ARG_TYPE',
+      'RangeError ERR_WSRT_INVALID_ARGUMENT',
+      'RangeError ERR_WSRT_INVALID_ARGUMENT',
+      'RangeError ERR_WSRT_INVALID_ARGUMENT',
+      'RangeError ERR_WSRT_INVALID_ARGUMENT',
+      'TypeError ERR_WSRT_INVALID_TYPE',
     ]);
     es.close();
+    await shut(server);
+  });
+
+  it('sends route headers and approve headers with the event-stream head; terminate() ends it', async () => {
+    const server = listen((s) => s.sse('/h', {
+      headers: { 'Access-Control-Allow-Origin': '*' },
+      approve: () => ({ headers: { 'X-Stream': 'yes' } }),
+      open(stream) {
+        stream.send('one');
+        setTimeout(() => stream.terminate(), 20);
+      },
+    }));
+    const res = await within(5000, fetch(`http://127.0.0.1:${server.port}/h`), 'the SSE response');
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
+    assert.equal(res.headers.get('x-stream'), 'yes');
+    assert.equal(await within(5000, res.text(), 'the end of the stream'), 'data: one\n\n');
     await shut(server);
   });
 

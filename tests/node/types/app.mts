@@ -1,7 +1,7 @@
 // Type-checked (not run) by module.test.mjs: the ESM typings.
 import wsrt, {
-  Server, type WebSocket, type Request, type SseStream, type DeflateMode, type PerMessageDeflateOptions,
-  type PublishResult, type ReplayResult, type ServerStats, type SlowConsumerPolicy,
+  Server, CLOSED, type WebSocket, type Request, type SseStream, type DeflateMode,
+  type PublishResult, type ReplayResult, type ServerStats, type SlowConsumerPolicy, type ServerOptions,
 } from 'wsrt';
 
 interface User {
@@ -11,42 +11,54 @@ interface User {
 const server: Server = new Server({
   port: 0,
   maxMessageSize: 1 << 20,
-  perMessageDeflate: { mode: 'shared', threshold: 1024, level: 3, serverMaxWindowBits: 12 },
-  onError: (e) => console.error(e),
+  idleTimeoutMs: 0,
+  sseKeepaliveMs: null,
+  deflate: 'shared',
+  deflateThreshold: 1024,
+  deflateLevel: 3,
+  deflateWindowBits: 12,
+  overflowPolicy: 'reject',
+  allowedOrigins: ['https://app.example'],
+  onError: (e, conn) => console.error(e, conn?.id),
 });
 const deflate: DeflateMode = 'per-connection';
-const opts: PerMessageDeflateOptions = { mode: deflate };
-void new Server({ perMessageDeflate: opts });
-void new Server({ perMessageDeflate: true });
+const options: ServerOptions = { deflate };
+void new Server(options);
 // @ts-expect-error: only the three modes are known
-void new Server({ perMessageDeflate: 'gzip' });
+void new Server({ deflate: 'gzip' });
+// @ts-expect-error: durations are numbers of milliseconds
+void new Server({ idleTimeoutMs: '5s' });
 server
   .ws<User>('/chat', {
     protocols: ['chat.v1'],
-    async upgrade(req: Request) {
-      if (!req.headers.authorization) return { status: 401, body: 'no' };
-      return { protocol: req.protocols[0], data: { name: req.query } };
+    headers: { 'X-Frame-Options': 'DENY' },
+    async approve(req: Request) {
+      if (!req.headers.authorization) return { status: 401, body: 'no', headers: { 'WWW-Authenticate': 'Bearer' } };
+      return { protocol: req.protocols[0], headers: { 'Set-Cookie': 'a=b' }, data: { name: req.query } };
     },
     open(ws: WebSocket<User>) {
       ws.send(`hello ${ws.data.name}`);
       const added: boolean = ws.subscribe('room');
-      void added;
+      const id: bigint = ws.id;
+      void [added, id];
       void (ws.isSubscribed('room') && ws.unsubscribe('other'));
     },
     message(ws, data: Buffer, isBinary: boolean) {
       const ok: boolean = ws.send(data, isBinary);
       ws.send(new Uint16Array(4));
-      ws.send(new ArrayBuffer(8), { binary: true });
+      ws.send(new ArrayBuffer(8), true);
       if (!ok) ws.close(1013, 'slow down');
       const r: PublishResult = ws.publish('room', data, isBinary);
-      const id: string | null = r.eventId;
-      void id;
+      const eventId: number | null = r.eventId;
+      void eventId;
       server.publish('room', data, { binary: isBinary, exclude: ws, onSlow: 'drop', sseEvent: 'chat' });
+      server.publish('room', data, { exclude: ws.id });
       // @ts-expect-error: only drop and close
       server.publish('room', data, { onSlow: 'block' });
+      if (ws.readyState === CLOSED) ws.terminate();
     },
     drain(ws) {
-      const n: number = ws.getBufferedAmount();
+      const n: number = ws.bufferedAmount;
       void n;
     },
     close(_ws, code: number, reason: string) {
@@ -56,22 +68,23 @@ server
   })
   .sse('/events', {
     open(stream: SseStream) {
-      stream.send('x', { event: 'e', id: 1, retry: 1000 });
+      stream.send('x', { event: 'e', id: 1, retryMs: 1000 });
       const last: string | null = stream.lastEventId;
       void last;
-      const replay: ReplayResult = stream.subscribe('room');
+      const replay: ReplayResult = stream.resume('room');
       if (replay.missed) stream.send('snapshot', { event: 'snapshot' });
-      stream.subscribe('room', { lastEventId: null });
-      stream.subscribe('room', { lastEventId: 42 });
-      void (stream.isSubscribed('room') && stream.unsubscribe('room'));
+      stream.resume('room', { lastEventId: 42 });
+      void (stream.subscribe('other') && stream.isSubscribed('room') && stream.unsubscribe('room'));
+      stream.comment('keep');
     },
   })
-  .static('/', '<h1>hi</h1>')
-  .listen();
+  .static('/', '<h1>hi</h1>', 'text/html', { 'Cache-Control': 'no-store' })
+  .listen(0, '::1');
 const port: number = server.port;
 const policy: SlowConsumerPolicy = 'close';
 void new Server({ slowConsumerLimit: 256 * 1024, slowConsumerPolicy: policy });
-server.setTopicHistory('room', { maxEvents: 100, maxAgeMs: 60000 }).setTopicHistory('other', { maxEvents: 0 });
+server.setTopicHistory('room', { maxEvents: 100, maxAgeMs: 60000 }).setTopicHistory('other', { maxAgeMs: 1000 });
+server.clearTopicHistory('other');
 const all: PublishResult = server.publishAll(new Uint8Array(2), true);
 const n: number = server.subscriberCount('room') + all.delivered;
 const stats: ServerStats = server.stats();

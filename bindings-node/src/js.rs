@@ -1,0 +1,300 @@
+//! JavaScript values to the core's types, and the core's errors to
+//! JavaScript errors. A value of the wrong type is the core's `InvalidType`
+//! error; what a value may be is for the core to say.
+
+use napi::bindgen_prelude::{Error, FromNapiValue, Result, Status};
+use napi::sys::{self, ValueType as T};
+use std::ptr;
+use wsrt::MessageKind::{self, Binary, Text};
+use wsrt::{ConnId, OptionValue};
+
+type CoreResult<T> = wsrt::Result<T>;
+
+fn ok(st: sys::napi_status) -> bool {
+    st == sys::Status::napi_ok
+}
+
+/// Throws the core's error as its JavaScript class with its `code`, and
+/// returns what napi-rs takes for "an exception is pending".
+pub fn throw(env: sys::napi_env, e: &wsrt::Error) -> Error {
+    let kind = e.kind();
+    let code = std::ffi::CString::new(kind.node_code()).unwrap_or_default();
+    let msg = std::ffi::CString::new(e.message().replace('\0', " ")).unwrap_or_default();
+    let f = match kind.js_class() {
+        "RangeError" => sys::napi_throw_range_error,
+        "TypeError" => sys::napi_throw_type_error,
+        _ => sys::napi_throw_error,
+    };
+    unsafe { f(env, code.as_ptr(), msg.as_ptr()) };
+    Error::new(Status::PendingException, e.message().to_string())
+}
+
+/// A JavaScript value of the current call, converted on demand.
+#[derive(Clone, Copy)]
+pub struct Js {
+    pub env: sys::napi_env,
+    pub v: sys::napi_value,
+}
+
+impl FromNapiValue for Js {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
+        Ok(Js { env, v })
+    }
+}
+
+/// A connection's id, as JavaScript carries it (a `bigint`).
+pub struct Id(pub ConnId);
+
+impl FromNapiValue for Id {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
+        let id = (Js { env, v })
+            .id("connection id")
+            .map_err(|e| throw(env, &e))?;
+        Ok(Id(id.unwrap_or(ConnId::NONE)))
+    }
+}
+
+// SAFETY (every method): `env` and `v` come from the Node-API call being
+// served, on the JavaScript thread.
+impl Js {
+    pub fn kind(self) -> sys::napi_valuetype {
+        let mut t = T::napi_undefined;
+        unsafe { sys::napi_typeof(self.env, self.v, &mut t) };
+        t
+    }
+
+    pub fn nullish(self) -> bool {
+        matches!(self.kind(), T::napi_undefined | T::napi_null)
+    }
+
+    /// The type error for this value, which should have been `want`.
+    pub fn wrong(self, what: &str, want: &str) -> wsrt::Error {
+        let types = "undefined|null|a boolean|a number|a string|a symbol|an object|a function";
+        let got = types.split('|').nth(self.kind() as usize);
+        let got = got.unwrap_or("a bigint");
+        wsrt::Error::invalid_type(format!("{what} must be {want}, not {got}"))
+    }
+
+    /// A string's UTF-8 into `out` (lone surrogates become U+FFFD, as in
+    /// `Buffer.from(string)`); false if this is not a string.
+    pub fn utf8_into(self, out: &mut Vec<u8>) -> bool {
+        let (mut len, mut n) = (0usize, 0usize);
+        let utf8 = |buf: *mut u8, size, len| unsafe {
+            ok(sys::napi_get_value_string_utf8(
+                self.env,
+                self.v,
+                buf.cast(),
+                size,
+                len,
+            ))
+        };
+        if !utf8(ptr::null_mut(), 0, &mut len) {
+            return false;
+        }
+        out.clear();
+        out.reserve(len + 1);
+        let written = utf8(out.as_mut_ptr(), len + 1, &mut n);
+        unsafe { out.set_len(if written { n } else { 0 }) };
+        true
+    }
+
+    pub fn string(self, what: &str) -> CoreResult<String> {
+        let mut out = Vec::new();
+        let text = self
+            .utf8_into(&mut out)
+            .then(|| String::from_utf8(out).unwrap_or_default());
+        text.ok_or_else(|| self.wrong(what, "a string"))
+    }
+
+    /// A message's kind: `binary` (a boolean), or by default text for a
+    /// string and binary for bytes.
+    pub fn message_kind(self, binary: Js, what: &str) -> CoreResult<MessageKind> {
+        let binary = match binary.nullish() {
+            true => self.kind() != T::napi_string,
+            false => binary.flag(what)?,
+        };
+        Ok(if binary { Binary } else { Text })
+    }
+
+    /// This value as an option's value for `f` (`Config::set`, ...), as
+    /// received. For an array or an object, which the core has no type for,
+    /// `f` first says whether it takes a list (or the option at all).
+    pub fn option<R>(
+        self,
+        what: &str,
+        mut f: impl FnMut(OptionValue) -> CoreResult<R>,
+    ) -> CoreResult<R> {
+        let text;
+        let value = match self.kind() {
+            T::napi_undefined | T::napi_null => OptionValue::Default,
+            T::napi_number => OptionValue::Number(self.number(what)?),
+            T::napi_boolean => OptionValue::Bool(self.flag(what)?),
+            T::napi_string => {
+                text = self.string(what)?;
+                OptionValue::Str(&text)
+            }
+            _ if self.is_array() => {
+                f(OptionValue::List(Vec::new()))?;
+                OptionValue::List(self.strings(what)?)
+            }
+            _ => {
+                f(OptionValue::Default)?;
+                let want = "a number, a string, a boolean or an array of strings";
+                return Err(self.wrong(what, want));
+            }
+        };
+        f(value)
+    }
+
+    /// A string, or `None` for undefined and null.
+    pub fn opt_string(self, what: &str) -> CoreResult<Option<String>> {
+        (!self.nullish()).then(|| self.string(what)).transpose()
+    }
+
+    /// An event id: a string, or a number as text; `None` for undefined/null.
+    pub fn opt_id_text(self, what: &str) -> CoreResult<Option<String>> {
+        match self.kind() {
+            T::napi_number => Ok(Some(self.number(what)?.to_string())),
+            _ => self.opt_string(what),
+        }
+    }
+
+    pub fn number(self, what: &str) -> CoreResult<f64> {
+        let mut n = 0.0;
+        let st = unsafe { sys::napi_get_value_double(self.env, self.v, &mut n) };
+        ok(st)
+            .then_some(n)
+            .ok_or_else(|| self.wrong(what, "a number"))
+    }
+
+    /// A whole number that fits the core's integer type `I` (the core checks
+    /// the range it accepts).
+    pub fn int<I: TryFrom<u64>>(self, what: &str) -> CoreResult<I> {
+        let n = self.number(what)?;
+        let whole = n.fract() == 0.0 && (0.0..18446744073709551616.0).contains(&n);
+        match whole.then(|| I::try_from(n as u64).ok()).flatten() {
+            Some(i) => Ok(i),
+            None => Err(wsrt::Error::invalid(format!("{what} is out of range: {n}"))),
+        }
+    }
+
+    /// A whole number, or `None` for undefined and null.
+    pub fn opt_int<I: TryFrom<u64>>(self, what: &str) -> CoreResult<Option<I>> {
+        (!self.nullish()).then(|| self.int(what)).transpose()
+    }
+
+    pub fn flag(self, what: &str) -> CoreResult<bool> {
+        let mut b = false;
+        let st = unsafe { sys::napi_get_value_bool(self.env, self.v, &mut b) };
+        ok(st)
+            .then_some(b)
+            .ok_or_else(|| self.wrong(what, "a boolean"))
+    }
+
+    /// A `bigint` connection id, or `None` for undefined and null.
+    pub fn id(self, what: &str) -> CoreResult<Option<ConnId>> {
+        let (mut raw, mut lossless) = (0u64, false);
+        if self.nullish() {
+            return Ok(None);
+        }
+        match unsafe {
+            sys::napi_get_value_bigint_uint64(self.env, self.v, &mut raw, &mut lossless)
+        } {
+            sys::Status::napi_ok => Ok(Some(ConnId::from_raw(raw))),
+            _ => Err(self.wrong(what, "a WebSocket, an SseStream or a connection id")),
+        }
+    }
+
+    /// A property (undefined if this is not an object).
+    pub fn get(self, name: &std::ffi::CStr) -> Js {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_get_named_property(self.env, self.v, name.as_ptr(), &mut v) };
+        Js { v, ..self }
+    }
+
+    pub fn is_array(self) -> bool {
+        let mut is = false;
+        unsafe { sys::napi_is_array(self.env, self.v, &mut is) };
+        is
+    }
+
+    fn at(self, i: u32) -> Js {
+        let mut e = ptr::null_mut();
+        unsafe { sys::napi_get_element(self.env, self.v, i, &mut e) };
+        Js { v: e, ..self }
+    }
+
+    fn len(self) -> u32 {
+        let mut n = 0u32;
+        unsafe { sys::napi_get_array_length(self.env, self.v, &mut n) };
+        n
+    }
+
+    /// An array of strings; empty for undefined and null.
+    pub fn strings(self, what: &str) -> CoreResult<Vec<String>> {
+        match (self.nullish(), self.is_array()) {
+            (true, _) => Ok(Vec::new()),
+            (_, false) => Err(self.wrong(what, "an array of strings")),
+            _ => (0..self.len())
+                .map(|i| self.at(i).string(&format!("{what}[{i}]")))
+                .collect(),
+        }
+    }
+
+    /// The enumerable properties of an object; none for undefined and null.
+    pub fn entries(self, what: &str) -> CoreResult<Vec<(String, Js)>> {
+        let mut keys = ptr::null_mut();
+        if self.nullish() {
+            return Ok(Vec::new());
+        }
+        let st = unsafe { sys::napi_get_property_names(self.env, self.v, &mut keys) };
+        if self.kind() != T::napi_object || !ok(st) {
+            return Err(self.wrong(what, "an object"));
+        }
+        let keys = Js { v: keys, ..self };
+        let mut out = Vec::new();
+        for i in 0..keys.len() {
+            let (k, mut value) = (keys.at(i), ptr::null_mut());
+            unsafe { sys::napi_get_property(self.env, self.v, k.v, &mut value) };
+            out.push((k.string(what)?, Js { v: value, ..self }));
+        }
+        Ok(out)
+    }
+
+    /// Response headers: an object of names and string values (undefined
+    /// and null: no such header).
+    pub fn headers(self) -> CoreResult<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for (name, value) in self.entries("headers")? {
+            if let Some(value) = value.opt_string(&format!("header {name}"))? {
+                out.push((name, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The elements of a typed array of kind `ty`, in place.
+    pub fn typed<'a, E>(self, ty: sys::napi_typedarray_type) -> Option<&'a mut [E]> {
+        let (mut t, mut len, mut data) = (0, 0usize, ptr::null_mut());
+        let (buf, off, env) = (ptr::null_mut(), ptr::null_mut(), self.env);
+        let st = unsafe {
+            sys::napi_get_typedarray_info(env, self.v, &mut t, &mut len, &mut data, buf, off)
+        };
+        (ok(st) && t == ty).then(|| match len {
+            0 => &mut [][..],
+            _ => unsafe { std::slice::from_raw_parts_mut(data.cast::<E>(), len) },
+        })
+    }
+
+    /// The bytes of a string (its UTF-8, in `scratch`) or of a Uint8Array
+    /// (in place; index.js makes one over other views and ArrayBuffers).
+    pub fn bytes<'a>(self, scratch: &'a mut Vec<u8>, what: &str) -> CoreResult<&'a [u8]> {
+        if self.utf8_into(scratch) {
+            return Ok(scratch);
+        }
+        let bytes = self
+            .typed::<u8>(sys::TypedarrayType::uint8_array)
+            .map(|b| &*b);
+        bytes.ok_or_else(|| self.wrong(what, "a string, Buffer or typed array"))
+    }
+}
