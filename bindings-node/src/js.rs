@@ -67,12 +67,18 @@ impl Js {
         matches!(self.kind(), T::napi_undefined | T::napi_null)
     }
 
+    /// This value's type, as a message names it ("an object").
+    pub fn type_name(self) -> &'static str {
+        let types = "undefined|null|a boolean|a number|a string|a symbol|an object|a function";
+        types
+            .split('|')
+            .nth(self.kind() as usize)
+            .unwrap_or("a bigint")
+    }
+
     /// The type error for this value, which should have been `want`.
     pub fn wrong(self, what: &str, want: &str) -> wsrt::Error {
-        let types = "undefined|null|a boolean|a number|a string|a symbol|an object|a function";
-        let got = types.split('|').nth(self.kind() as usize);
-        let got = got.unwrap_or("a bigint");
-        wsrt::Error::invalid_type(format!("{what} must be {want}, not {got}"))
+        wsrt::Error::invalid_type(format!("{what} must be {want}, not {}", self.type_name()))
     }
 
     /// A string's UTF-8 into `out` (lone surrogates become U+FFFD, as in
@@ -117,12 +123,11 @@ impl Js {
     }
 
     /// This value as an option's value for `f` (`Config::set`, ...), as
-    /// received. For an array or an object, which the core has no type for,
-    /// `f` first says whether it takes a list (or the option at all).
+    /// received.
     pub fn option<R>(
         self,
         what: &str,
-        mut f: impl FnMut(OptionValue) -> CoreResult<R>,
+        f: impl FnOnce(OptionValue) -> CoreResult<R>,
     ) -> CoreResult<R> {
         let text;
         let value = match self.kind() {
@@ -133,15 +138,11 @@ impl Js {
                 text = self.string(what)?;
                 OptionValue::Str(&text)
             }
-            _ if self.is_array() => {
-                f(OptionValue::List(Vec::new()))?;
-                OptionValue::List(self.strings(what)?)
-            }
-            _ => {
-                f(OptionValue::Default)?;
-                let want = "a number, a string, a boolean or an array of strings";
-                return Err(self.wrong(what, want));
-            }
+            _ if self.is_array() => match self.strings(what) {
+                Ok(list) => OptionValue::List(list),
+                Err(_) => OptionValue::Other("a list with an item that is not a string"),
+            },
+            _ => OptionValue::Other(self.type_name()),
         };
         f(value)
     }
@@ -167,19 +168,20 @@ impl Js {
             .ok_or_else(|| self.wrong(what, "a number"))
     }
 
-    /// A whole number that fits the core's integer type `I` (the core checks
-    /// the range it accepts).
-    pub fn int<I: TryFrom<u64>>(self, what: &str) -> CoreResult<I> {
-        let n = self.number(what)?;
-        let whole = n.fract() == 0.0 && (0.0..18446744073709551616.0).contains(&n);
-        match whole.then(|| I::try_from(n as u64).ok()).flatten() {
-            Some(i) => Ok(i),
-            None => Err(wsrt::Error::invalid(format!("{what} is out of range: {n}"))),
-        }
+    /// A whole number that fits the core's integer type `I` (the core
+    /// words the refusal, and checks the range it accepts).
+    pub fn int<I>(self, what: &str) -> CoreResult<I>
+    where
+        I: TryFrom<i128> + std::fmt::Display + wsrt::options::num_bounds::Bounded,
+    {
+        wsrt::options::integer(what, OptionValue::Number(self.number(what)?))
     }
 
     /// A whole number, or `None` for undefined and null.
-    pub fn opt_int<I: TryFrom<u64>>(self, what: &str) -> CoreResult<Option<I>> {
+    pub fn opt_int<I>(self, what: &str) -> CoreResult<Option<I>>
+    where
+        I: TryFrom<i128> + std::fmt::Display + wsrt::options::num_bounds::Bounded,
+    {
         (!self.nullish()).then(|| self.int(what)).transpose()
     }
 

@@ -147,16 +147,20 @@ pub enum OptionValue<'a> {
     List(Vec<String>),
     /// None / null / undefined: the default.
     Default,
+    /// A value of a type no option takes (an object, a function, ...),
+    /// named as its front calls it ("an object").
+    Other(&'a str),
 }
 
 impl OptionValue<'_> {
-    fn type_name(&self) -> &'static str {
+    fn type_name(&self) -> &str {
         match self {
             OptionValue::Int(_) | OptionValue::Number(_) => "a number",
             OptionValue::Str(_) => "a string",
             OptionValue::Bool(_) => "a boolean",
             OptionValue::List(_) => "a list",
             OptionValue::Default => "nothing",
+            OptionValue::Other(t) => t,
         }
     }
 }
@@ -323,7 +327,7 @@ impl Config {
                     )))
                 }
             },
-            OptionValue::Bool(_) | OptionValue::List(_) => {
+            OptionValue::Bool(_) | OptionValue::List(_) | OptionValue::Other(_) => {
                 let want = match spec.unit {
                     Unit::Choice(_) => "a string",
                     _ => "a number",
@@ -473,4 +477,47 @@ pub fn on_slow(value: OptionValue<'_>, shown: &str) -> Result<Option<SlowConsume
     let mut c = Config::new("");
     c.set_spec(spec, shown, OptionValue::Int(v as i128))?;
     Ok(Some(c.slow_consumer_policy))
+}
+
+/// A whole number for an argument of the integer type `T` (a close code,
+/// a status, a port), from a value as a front received it; the message
+/// names the argument as `what`.
+pub fn integer<T: TryFrom<i128> + std::fmt::Display + num_bounds::Bounded>(
+    what: &str,
+    value: OptionValue<'_>,
+) -> Result<T> {
+    let out_of_range = |got: &dyn std::fmt::Display| {
+        Error::invalid(format!(
+            "{what} must be an integer from {} to {}, not {got}",
+            T::MIN_VALUE,
+            T::MAX_VALUE
+        ))
+    };
+    let n: i128 = match value {
+        OptionValue::Int(i) => i,
+        OptionValue::Number(f) if f.is_finite() && f.fract() == 0.0 && f.abs() < 1e38 => f as i128,
+        OptionValue::Number(f) => return Err(out_of_range(&f)),
+        other => {
+            return Err(Error::invalid_type(format!(
+                "{what} must be a number, not {}",
+                other.type_name()
+            )))
+        }
+    };
+    T::try_from(n).map_err(|_| out_of_range(&n))
+}
+
+/// The bounds `integer` names in its message.
+pub mod num_bounds {
+    pub trait Bounded {
+        const MIN_VALUE: Self;
+        const MAX_VALUE: Self;
+    }
+    macro_rules! bounded {
+        ($($t:ty),*) => {$(impl Bounded for $t {
+            const MIN_VALUE: Self = <$t>::MIN;
+            const MAX_VALUE: Self = <$t>::MAX;
+        })*};
+    }
+    bounded!(u8, u16, u32, u64, usize, i32, i64);
 }

@@ -106,7 +106,7 @@ describe('options', () => {
       ['deflate', true, /deflate must be a string, not a boolean/],
       ['slowConsumerPolicy', ['drop'], /slowConsumerPolicy must be a string, not a list/],
       ['allowedOrigins', 'http://a.example', /allowedOrigins must be a list of strings, not a string/],
-      ['allowedOrigins', [1], /allowedOrigins\[0\] must be a string, not a number/],
+      ['allowedOrigins', [1], /allowedOrigins must be a list of strings, not a list with an item that is not a string/],
       ['allowedOrigins', 7, /allowedOrigins must be a list of strings, not a number/],
       ['idleTimeout', 1000, /unknown option "idleTimeout"/],
     ];

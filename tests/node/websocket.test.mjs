@@ -513,7 +513,7 @@ describe('WebSocket with the ws client', () => {
     const idle = new Server();
     assert.throws(() => idle.publish('t', 'x'), { code: 'ERR_WSRT_WRONG_STATE', message: /listen\(\)/ });
     assert.throws(() => idle.stats(), { code: 'ERR_WSRT_WRONG_STATE' });
-    assert.throws(() => idle.listen(70000), { name: 'RangeError', message: /port is out of range/ });
+    assert.throws(() => idle.listen(70000), { name: 'RangeError', message: /port must be an integer from 0 to 65535, not 70000/ });
     await idle.close(); // never listened: nothing to do
     await shut(a);
   });

@@ -82,6 +82,25 @@ pub enum ConnState {
     Closed = 3,
 }
 
+impl ConnState {
+    pub const ALL: [ConnState; 4] = [
+        ConnState::Connecting,
+        ConnState::Open,
+        ConnState::Closing,
+        ConnState::Closed,
+    ];
+
+    /// The name the fronts' constants use ("OPEN").
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::Connecting => "CONNECTING",
+            ConnState::Open => "OPEN",
+            ConnState::Closing => "CLOSING",
+            ConnState::Closed => "CLOSED",
+        }
+    }
+}
+
 /// Why an application call was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
