@@ -1,78 +1,61 @@
-//! `wsrt._wsrt`: the native half of the Python package.
+//! `wsrt._wsrt`: the native half of the Python package. It converts Python
+//! values to the core's types and the core's errors to exceptions, and
+//! hands each event batch to Python as one list; every rule (options,
+//! protocol, connection state, argument checks) is the core's.
 //!
-//! A thin layer over the core's public API (`wsrt::Server`): it converts
-//! types and errors and hands events to Python in batches. The asyncio and
-//! blocking loops, routing of events to handlers and the user-facing
-//! `Server` class live in Python (`python/wsrt/_server.py`); no protocol
-//! logic lives in either.
-//!
-//! Threading: every Python-visible object here is `Sync`. The core server
-//! sits behind a mutex that only the loop thread takes in the ordinary
-//! course of things (it is never contended there, and never held while
-//! Python code runs or while the loop waits for I/O). Calls from other
-//! threads take the same mutex with the GIL released, then wake the loop so
-//! it flushes what they queued.
+//! Threading: the core `Server` sits behind a mutex that the loop thread
+//! takes only around `poll` and `flush`, never while Python code runs. On
+//! the loop thread (or while no loop runs) a call goes straight to the
+//! server. From another thread, a call the core's `Handle` offers goes
+//! through it (its argument errors are raised there; the loop carries it
+//! out at its next turn, so there is no result to return); the others
+//! (queries, `resume`, topic history) take the mutex with the GIL released
+//! and wake the loop.
 
-use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::PyType;
 use pyo3::types::{
-    PyBool, PyByteArray, PyBytes, PyDict, PyInt, PyList, PyMemoryView, PyString, PyTuple,
+    IntoPyDict, PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView,
+    PyString, PyTuple, PyType,
 };
-use pyo3::{create_exception, PyTraverseError};
-use std::borrow::Cow;
-use std::collections::HashMap;
+use pyo3::PyTraverseError;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
+use wsrt::proto::http::choose_protocol;
 use wsrt::{
-    Config, ConnId, DeflateMode, Endpoint, Error, Event, Events, Handle, HistoryLimit, MessageKind,
-    Publish, Replay, Request, Route, RouteKind, Server, SlowConsumerPolicy, SseEvent,
+    Config, ConnId, ConnState, Error, EventType, Events, Handle, HistoryLimit, MessageKind,
+    OptionValue, Publish, Replay, Route, RouteKind, Server, SseEvent,
 };
 
-create_exception!(
-    wsrt,
-    WsrtError,
-    PyException,
-    "Base class of the errors wsrt raises (other than ValueError, TypeError and OSError)."
-);
-create_exception!(
-    wsrt,
-    ConnectionClosedError,
-    WsrtError,
-    "The connection is closed or closing: nothing more can be sent on it."
-);
-create_exception!(
-    wsrt,
-    BackpressureError,
-    WsrtError,
-    "Queuing this would pass the connection's max_buffered limit; nothing was queued."
-);
-create_exception!(
-    wsrt,
-    InvalidStateError,
-    WsrtError,
-    "The call does not fit the connection's state (e.g. sending before it is accepted)."
-);
+static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
 
-// Event kinds in the tuples `Core.poll` returns: (kind, connection, data).
-const EV_REQUEST: u8 = 0;
-const EV_OPEN: u8 = 1;
-const EV_MESSAGE: u8 = 2;
-const EV_PONG: u8 = 3;
-const EV_CLOSE: u8 = 4;
-const EV_SSE_OPEN: u8 = 5;
-const EV_SSE_CLOSE: u8 = 6;
-const EV_DRAIN: u8 = 7;
-const EV_WAKE: u8 = 8;
+/// The core's error as the exception its kind names
+/// (`ErrorKind::python_exception`): a class of `wsrt._types` or a builtin.
+fn to_py(e: Error) -> PyErr {
+    let name = e.kind().python_exception();
+    let errno = e.io_error().and_then(std::io::Error::raw_os_error);
+    let msg = e.message().to_string();
+    Python::attach(|py| {
+        let types = ERRORS.get_or_try_init(py, || py.import("wsrt._types").map(Bound::unbind));
+        let class = types
+            .and_then(|m| m.bind(py).getattr(name))
+            .or_else(|_| py.import("builtins")?.getattr(name))
+            .and_then(|c| Ok(c.cast_into::<PyType>()?));
+        match (class, errno) {
+            (Ok(c), Some(n)) => PyErr::from_type(c, (n, msg)),
+            (Ok(c), None) => PyErr::from_type(c, msg),
+            (Err(err), _) => err,
+        }
+    })
+}
 
-// Connection states.
-const PENDING: u8 = 0;
-const OPEN: u8 = 1;
-const CLOSED: u8 = 2;
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A small per-thread number, to tell the loop thread from the others.
 fn thread_token() -> u64 {
@@ -81,40 +64,158 @@ fn thread_token() -> u64 {
     TOKEN.with(|t| *t)
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
+static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
-}
-
-fn duration(name: &str, v: f64) -> PyResult<Duration> {
-    if !v.is_finite() || v < 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "{name} must be a non-negative number of seconds"
-        )));
+/// An int (saturated to the i128 range) or a `timedelta` in milliseconds,
+/// rounded away from zero so a non-zero duration never reads as "off".
+fn int_of(v: &Bound<'_, PyAny>) -> PyResult<i128> {
+    if v.is_instance(TIMEDELTA.import(v.py(), "datetime", "timedelta")?)? {
+        let part = |name: &str| v.getattr(name)?.extract::<i128>();
+        let us = part("days")? * 86_400_000_000 + part("seconds")? * 1_000_000;
+        let us = us + part("microseconds")?;
+        return Ok((if us >= 0 { us + 999 } else { us - 999 }) / 1000);
     }
-    Ok(Duration::from_secs_f64(v))
+    v.extract::<i128>()
+        .or_else(|e| match v.is_instance_of::<PyInt>() {
+            true => Ok(if v.gt(0)? { i128::MAX } else { i128::MIN }),
+            false => Err(e),
+        })
 }
 
-/// Turns a core error into the Python exception a user should see.
-fn to_py(e: Error) -> PyErr {
-    match e {
-        Error::UnknownConnection => ConnectionClosedError::new_err("the connection is closed"),
-        Error::Closed => ConnectionClosedError::new_err("the connection is closing"),
-        Error::WrongState(s) => InvalidStateError::new_err(s),
-        Error::Backpressure => BackpressureError::new_err(
-            "send buffer limit (max_buffered) reached; wait for drained() and retry",
-        ),
-        Error::InvalidArgument(s) => PyValueError::new_err(s),
-        Error::Config(s) => PyValueError::new_err(s),
-        Error::Io(e) => PyErr::from(e),
+/// A count or milliseconds for an argument the core takes unsigned (large
+/// values saturate; a negative one cannot reach the core).
+fn uint_of(name: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
+    let n = int_of(v)?;
+    u64::try_from(n.min(u64::MAX as i128))
+        .map_err(|_| PyValueError::new_err(format!("{name} must not be negative, not {n}")))
+}
+
+/// Runs `f` (a core call that checks it) on a Python value as the core's
+/// `OptionValue`; the errors name the value `name`.
+fn with_value<R>(
+    name: &str,
+    v: &Bound<'_, PyAny>,
+    f: impl FnOnce(OptionValue<'_>) -> wsrt::Result<R>,
+) -> PyResult<R> {
+    let text: Option<String> = v.cast::<PyString>().ok().map(|s| s.to_string());
+    let value = match &text {
+        Some(t) => OptionValue::Str(t),
+        None => option_value(v).map_err(|e| PyTypeError::new_err(format!("{name}: {e}")))?,
+    };
+    f(value).map_err(to_py)
+}
+
+/// A value other than a str as the core's `OptionValue`.
+fn option_value(v: &Bound<'_, PyAny>) -> PyResult<OptionValue<'static>> {
+    Ok(if v.is_none() {
+        OptionValue::Default
+    } else if v.is_instance_of::<PyBool>() {
+        OptionValue::Bool(v.extract()?)
+    } else if v.is_instance_of::<PyFloat>() {
+        OptionValue::Number(v.extract()?)
+    } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
+        OptionValue::List(v.extract()?)
+    } else if let Ok(n) = int_of(v) {
+        OptionValue::Int(n)
+    } else {
+        let kind = v.get_type().name()?;
+        return Err(PyTypeError::new_err(format!("cannot be of type {kind}")));
+    })
+}
+
+/// Runs `f` on a message's kind and bytes: `str` is text (one holding
+/// undecodable bytes, as `surrogateescape` makes, keeps them, for the core
+/// to judge), bytes-like is binary.
+fn with_message<R>(
+    v: &Bound<'_, PyAny>,
+    f: impl FnOnce(MessageKind, &[u8]) -> PyResult<R>,
+) -> PyResult<R> {
+    if let Ok(s) = v.cast::<PyString>() {
+        return match s.to_cow() {
+            Ok(t) => f(MessageKind::Text, t.as_bytes()),
+            Err(_) => {
+                let b = s.call_method1("encode", ("utf-8", "surrogateescape"))?;
+                f(MessageKind::Text, b.cast::<PyBytes>()?.as_bytes())
+            }
+        };
     }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        return f(MessageKind::Binary, b.as_bytes());
+    }
+    // No buffer protocol in the stable ABI before 3.11: copy via bytes().
+    if v.is_instance_of::<PyByteArray>() || v.is_instance_of::<PyMemoryView>() {
+        let b = v.py().get_type::<PyBytes>().call1((v,))?;
+        return f(MessageKind::Binary, b.cast::<PyBytes>()?.as_bytes());
+    }
+    Err(PyTypeError::new_err(format!(
+        "a message is a str or bytes-like, not {}",
+        v.get_type().name()?
+    )))
 }
 
-/// The native server: owns the core `Server` and the Python objects that
-/// stand for its live connections.
+/// Waits, with the GIL released by the caller, until `fd` is readable or
+/// `timeout` passes; false if a signal interrupted the wait.
+fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.map_or(-1, |d| {
+        d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+    });
+    // SAFETY: one valid pollfd, for the duration of the call.
+    unsafe { libc::poll(&mut p, 1, ms) >= 0 }
+}
+
+/// A batch as a list of `(type, conn, data, code, request)`: `data` is the
+/// message (str or bytes), the pong payload, the close reason or the
+/// subprotocol ("" for none); `request` is `(path, query, headers, (host,
+/// port), offered subprotocols, Last-Event-ID)` on request and open events.
+fn convert<'py>(py: Python<'py>, events: &Events) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for ev in events {
+        let data = match ev.kind {
+            EventType::Message if ev.text => PyString::new(py, events.text(ev)).into_any(),
+            EventType::Message | EventType::Pong => PyBytes::new(py, events.payload(ev)).into_any(),
+            EventType::Open | EventType::Close => PyString::new(py, events.text(ev)).into_any(),
+            EventType::Wake => continue,
+            _ => py.None().into_bound(py),
+        };
+        let request = match events.request(ev) {
+            Some(r) => (
+                r.path(),
+                r.query(),
+                &r.head.headers,
+                (r.peer.ip().to_string(), r.peer.port()),
+                &r.protocols,
+                r.last_event_id(),
+            )
+                .into_pyobject(py)?
+                .into_any(),
+            None => py.None().into_bound(py),
+        };
+        out.append((ev.kind as u8, ev.conn.raw(), data, ev.code, request))?;
+    }
+    Ok(out)
+}
+
+/// `(delivered, dropped, closed, event_id)`, as `wsrt.Published`.
+type PublishedTuple = (usize, usize, usize, Option<u64>);
+
+/// A route as `wsrt.Server` describes it: (kind, path, approve,
+/// subprotocols, headers, content type, body).
+type RouteArgs = (
+    String,
+    String,
+    bool,
+    Vec<String>,
+    Vec<(String, String)>,
+    String,
+    Vec<u8>,
+);
+
+/// The native server (internal: `wsrt.Server` drives it).
 #[pyclass(frozen, module = "wsrt._wsrt")]
 struct Core {
     server: Mutex<Server>,
@@ -122,34 +223,22 @@ struct Core {
     events: Mutex<Events>,
     handle: Handle,
     fd: RawFd,
+    #[pyo3(get)]
     port: u16,
-    /// `thread_token()` of the thread that runs the loop; 0 before it runs.
+    /// `thread_token()` of the thread running the loop; 0 while none does.
     owner: AtomicU64,
-    /// Between `poll` and `end_turn`: the host flushes at the end anyway.
+    /// Between `poll` and `end_turn`, which flushes anyway.
     in_turn: AtomicBool,
     /// `on_dirty` was called and its flush has not run yet.
     flush_pending: AtomicBool,
-    /// Another thread woke the loop and the loop has not polled since.
-    wake_pending: AtomicBool,
-    /// Called (on the loop thread) when output is queued outside a turn.
+    /// Called on the loop thread when output is queued outside a turn.
     on_dirty: Mutex<Option<Py<PyAny>>>,
-    /// Called by `drained()`: returns the awaitable to hand back.
-    drain_waiter: Mutex<Option<Py<PyAny>>>,
-    /// Live connections by id. Only touched with the GIL held, and never
-    /// held while Python code can run.
-    conns: Mutex<HashMap<u64, Py<PyAny>>>,
-    /// Connections whose end is in the current batch, marked closed by
-    /// `end_turn` (if Python has not done it while dispatching).
-    ending: Mutex<Vec<Py<PyAny>>>,
-    /// Route path -> the Python route object handed to each connection.
-    routes: Mutex<HashMap<String, Py<PyAny>>>,
 }
 
 impl Core {
-    /// Runs `f` on the server. On the loop thread the mutex is free (it is
-    /// never held across Python code), so this is one uncontended lock; a
+    /// Runs `f` on the server: one uncontended lock on the loop thread; a
     /// caller on another thread may wait for it, with the GIL released.
-    fn with_server<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Server) -> R + Send) -> R {
+    fn with<R: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Server) -> R + Send) -> R {
         match self.server.try_lock() {
             Ok(mut g) => f(&mut g),
             Err(TryLockError::Poisoned(e)) => f(&mut e.into_inner()),
@@ -157,431 +246,82 @@ impl Core {
         }
     }
 
-    fn on_loop_thread(&self) -> bool {
-        let owner = self.owner.load(Ordering::Relaxed);
+    fn on_loop(&self) -> bool {
+        let owner = self.owner.load(Ordering::Acquire);
         owner == 0 || owner == thread_token()
     }
 
-    /// After output was queued: make sure someone flushes it soon.
-    fn queued(&self, py: Python<'_>) {
-        if self.on_loop_thread() {
-            if !self.in_turn.load(Ordering::Relaxed)
-                && !self.flush_pending.swap(true, Ordering::AcqRel)
-            {
-                let cb = lock(&self.on_dirty).as_ref().map(|c| c.clone_ref(py));
-                if let Some(cb) = cb {
-                    if let Err(e) = cb.call0(py) {
-                        e.write_unraisable(py, Some(cb.bind(py)));
-                    }
-                }
-            }
-        } else if !self.wake_pending.swap(true, Ordering::AcqRel) {
+    /// After output was queued: arrange for it to be written soon.
+    fn after(&self, py: Python<'_>) {
+        if self.in_turn.load(Ordering::Acquire) || self.owner.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if !self.on_loop() {
             let _ = self.handle.wake();
-        }
-    }
-
-    fn conn_object(&self, py: Python<'_>, id: ConnId) -> Option<Py<PyAny>> {
-        lock(&self.conns).get(&id.0).map(|o| o.clone_ref(py))
-    }
-
-    fn route_for(&self, py: Python<'_>, path: &str) -> Py<PyAny> {
-        lock(&self.routes)
-            .get(path)
-            .map_or_else(|| py.None(), |r| r.clone_ref(py))
-    }
-
-    /// The object for a connection, made on its first event.
-    fn get_or_make(
-        slf: &Bound<'_, Core>,
-        id: ConnId,
-        endpoint: Endpoint,
-        request: &Request,
-    ) -> PyResult<Py<PyAny>> {
-        let py = slf.py();
-        let core = slf.get();
-        if let Some(o) = core.conn_object(py, id) {
-            return Ok(o);
-        }
-        let peer = Peer {
-            core: slf.clone().unbind(),
-            kind: match endpoint {
-                Endpoint::WebSocket => "WebSocket",
-                Endpoint::Sse => "SSE stream",
-            },
-            id: id.0,
-            request: request.clone(),
-            route: core.route_for(py, request.path()),
-            state: AtomicU8::new(PENDING),
-            opened: AtomicBool::new(false),
-            close_code: AtomicU32::new(0),
-            close_reason: OnceLock::new(),
-            subprotocol: OnceLock::new(),
-            data: OnceLock::new(),
-        };
-        let obj: Py<PyAny> = match endpoint {
-            Endpoint::WebSocket => Py::new(py, WebSocket { peer })?.into_any(),
-            Endpoint::Sse => Py::new(py, SseStream { peer })?.into_any(),
-        };
-        lock(&core.conns).insert(id.0, obj.clone_ref(py));
-        Ok(obj)
-    }
-
-    fn convert<'py>(slf: &Bound<'py, Core>, events: &Events) -> PyResult<Bound<'py, PyList>> {
-        let py = slf.py();
-        let core = slf.get();
-        let out = PyList::empty(py);
-        let none = py.None();
-        for ev in events {
-            let (kind, obj, data): (u8, Py<PyAny>, Py<PyAny>) = match ev {
-                Event::Request {
-                    conn,
-                    endpoint,
-                    request,
-                } => (
-                    EV_REQUEST,
-                    Core::get_or_make(slf, *conn, *endpoint, request)?,
-                    none.clone_ref(py),
-                ),
-                Event::Open {
-                    conn,
-                    request,
-                    protocol,
-                } => {
-                    let obj = Core::get_or_make(slf, *conn, Endpoint::WebSocket, request)?;
-                    if let Ok(ws) = obj.bind(py).cast::<WebSocket>() {
-                        let p = &ws.get().peer;
-                        let _ = p.subprotocol.set(protocol.clone());
-                        p.opened.store(true, Ordering::Release);
-                        p.state.store(OPEN, Ordering::Release);
-                    }
-                    (EV_OPEN, obj, none.clone_ref(py))
-                }
-                Event::SseOpen { conn, request } => {
-                    let obj = Core::get_or_make(slf, *conn, Endpoint::Sse, request)?;
-                    if let Ok(s) = obj.bind(py).cast::<SseStream>() {
-                        s.get().peer.opened.store(true, Ordering::Release);
-                        s.get().peer.state.store(OPEN, Ordering::Release);
-                    }
-                    (EV_SSE_OPEN, obj, none.clone_ref(py))
-                }
-                Event::Message { conn, kind, data } => {
-                    let Some(obj) = core.conn_object(py, *conn) else {
-                        continue;
-                    };
-                    let data: Py<PyAny> = match kind {
-                        MessageKind::Text => {
-                            PyString::new(py, events.text(*data)).into_any().unbind()
-                        }
-                        MessageKind::Binary => {
-                            PyBytes::new(py, events.bytes(*data)).into_any().unbind()
-                        }
-                    };
-                    (EV_MESSAGE, obj, data)
-                }
-                Event::Pong { conn, data } => {
-                    let Some(obj) = core.conn_object(py, *conn) else {
-                        continue;
-                    };
-                    (
-                        EV_PONG,
-                        obj,
-                        PyBytes::new(py, events.bytes(*data)).into_any().unbind(),
-                    )
-                }
-                Event::Close { conn, code, reason } => {
-                    // Removed here; the reference is dropped below, with no
-                    // lock held, in case that runs Python code.
-                    let Some(obj) = lock(&core.conns).remove(&conn.0) else {
-                        continue;
-                    };
-                    // Not marked closed yet: the handlers of this batch may
-                    // still answer its earlier messages (the core sends those
-                    // replies before its close frame). Python marks it when
-                    // it dispatches this event, `end_turn` at the latest.
-                    if let Ok(ws) = obj.bind(py).cast::<WebSocket>() {
-                        let p = &ws.get().peer;
-                        let _ = p.close_reason.set(events.text(*reason).to_string());
-                        p.close_code.store(u32::from(*code), Ordering::Release);
-                    }
-                    lock(&core.ending).push(obj.clone_ref(py));
-                    (EV_CLOSE, obj, none.clone_ref(py))
-                }
-                Event::SseClose { conn } => {
-                    let Some(obj) = lock(&core.conns).remove(&conn.0) else {
-                        continue;
-                    };
-                    lock(&core.ending).push(obj.clone_ref(py));
-                    (EV_SSE_CLOSE, obj, none.clone_ref(py))
-                }
-                Event::Drain { conn } => {
-                    let Some(obj) = core.conn_object(py, *conn) else {
-                        continue;
-                    };
-                    (EV_DRAIN, obj, none.clone_ref(py))
-                }
-                Event::Wake => (EV_WAKE, none.clone_ref(py), none.clone_ref(py)),
-            };
-            out.append(PyTuple::new(
-                py,
-                [kind.into_pyobject(py)?.into_any().unbind(), obj, data],
-            )?)?;
-        }
-        Ok(out)
-    }
-}
-
-fn mark_closed(obj: &Bound<'_, PyAny>) {
-    if let Ok(ws) = obj.cast::<WebSocket>() {
-        ws.get().peer.state.store(CLOSED, Ordering::Release);
-    } else if let Ok(s) = obj.cast::<SseStream>() {
-        s.get().peer.state.store(CLOSED, Ordering::Release);
-    }
-}
-
-/// Waits until `fd` is readable or `timeout` passes (None: no limit).
-/// Returns false if a signal interrupted the wait.
-fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> bool {
-    let ms: libc::c_int = match timeout {
-        None => -1,
-        // Round up, so a wait for a timer never ends just before it is due.
-        Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
-    };
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, count 1.
-    let r = unsafe { libc::poll(&mut pfd, 1, ms) };
-    !(r < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted)
-}
-
-/// The `deflate` option: "off", "shared", "per-connection", or None/False
-/// for off.
-fn deflate_mode(v: &Bound<'_, PyAny>) -> PyResult<DeflateMode> {
-    const WANT: &str = "deflate must be \"off\", \"shared\", \"per-connection\", None or False";
-    if v.is_none() {
-        return Ok(DeflateMode::Off);
-    }
-    if let Ok(b) = v.cast::<PyBool>() {
-        if b.is_true() {
-            return Err(PyValueError::new_err(format!(
-                "{WANT}, not True (say which mode: \"shared\" or \"per-connection\")"
-            )));
-        }
-        return Ok(DeflateMode::Off);
-    }
-    if let Ok(s) = v.cast::<PyString>() {
-        return match &*s.to_cow()? {
-            "off" => Ok(DeflateMode::Off),
-            "shared" => Ok(DeflateMode::Shared),
-            "per-connection" => Ok(DeflateMode::PerConnection),
-            other => Err(PyValueError::new_err(format!("{WANT}, not {other:?}"))),
-        };
-    }
-    Err(PyTypeError::new_err(format!(
-        "{WANT}, not {}",
-        v.get_type().name()?
-    )))
-}
-
-/// A topic name argument: a `str` (its length is checked by the core).
-fn topic_of<'a>(v: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
-    match v.cast::<PyString>() {
-        Ok(s) => s.to_cow(),
-        Err(_) => Err(PyTypeError::new_err(format!(
-            "topic must be a str, not {}",
-            v.get_type().name()?
-        ))),
-    }
-}
-
-/// A slow-consumer policy: "drop" or "close" (None: `none`).
-fn slow_policy(
-    name: &str,
-    v: Option<&Bound<'_, PyAny>>,
-    none: Option<SlowConsumerPolicy>,
-) -> PyResult<Option<SlowConsumerPolicy>> {
-    let Some(v) = v.filter(|v| !v.is_none()) else {
-        return Ok(none);
-    };
-    if let Ok(s) = v.cast::<PyString>() {
-        return match &*s.to_cow()? {
-            "drop" => Ok(Some(SlowConsumerPolicy::Drop)),
-            "close" => Ok(Some(SlowConsumerPolicy::Close)),
-            other => Err(PyValueError::new_err(format!(
-                "{name} must be \"drop\" or \"close\", not {other:?}"
-            ))),
-        };
-    }
-    Err(PyTypeError::new_err(format!(
-        "{name} must be \"drop\" or \"close\", not {}",
-        v.get_type().name()?
-    )))
-}
-
-/// The connection a publish skips: a WebSocket, an SseStream or its `id`.
-fn exclude_of(v: Option<&Bound<'_, PyAny>>) -> PyResult<Option<ConnId>> {
-    let Some(v) = v.filter(|v| !v.is_none()) else {
-        return Ok(None);
-    };
-    if let Ok(ws) = v.cast::<WebSocket>() {
-        return Ok(Some(ws.get().peer.conn()));
-    }
-    if let Ok(s) = v.cast::<SseStream>() {
-        return Ok(Some(s.get().peer.conn()));
-    }
-    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
-        if let Ok(id) = v.extract::<u64>() {
-            return Ok(Some(ConnId(id)));
-        }
-    }
-    Err(PyTypeError::new_err(format!(
-        "exclude must be a WebSocket, an SseStream, a connection id or None, not {}",
-        v.get_type().name()?
-    )))
-}
-
-/// A named tuple class of `wsrt._types`.
-fn result_type<'py>(
-    py: Python<'py>,
-    cell: &'static PyOnceLock<Py<PyType>>,
-    name: &str,
-) -> PyResult<&'py Bound<'py, PyType>> {
-    cell.import(py, "wsrt._types", name)
-}
-
-static PUBLISHED: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static REPLAY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static STATS: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-
-/// An int option in `lo..=hi`; with `hi == u64::MAX` there is no upper
-/// bound (larger values saturate). `bool` is refused: Python counts it as
-/// an int, but `True` is never a meant size or level.
-fn int_in(name: &str, v: &Bound<'_, PyAny>, lo: u64, hi: u64) -> PyResult<u64> {
-    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
-        return Err(PyTypeError::new_err(format!(
-            "{name} must be an int, not {}",
-            v.get_type().name()?
-        )));
-    }
-    if hi == u64::MAX {
-        if v.ge(lo)? {
-            return Ok(v.extract::<u64>().unwrap_or(u64::MAX));
-        }
-        return Err(PyValueError::new_err(format!(
-            "{name} must be an int >= {lo}, not {v}"
-        )));
-    }
-    match v.extract::<u64>() {
-        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
-        _ => Err(PyValueError::new_err(format!(
-            "{name} must be an int in {lo}-{hi}, not {v}"
-        ))),
-    }
-}
-
-fn build_config(
-    listen: String,
-    routes: &Bound<'_, PyList>,
-    options: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(Config, HashMap<String, Py<PyAny>>)> {
-    let mut config = Config::new(listen);
-    let mut objects = HashMap::new();
-    for item in routes.iter() {
-        let path: String = item.getattr("path")?.extract()?;
-        let kind: String = item.getattr("kind")?.extract()?;
-        let route_kind = match kind.as_str() {
-            "websocket" => RouteKind::WebSocket,
-            "sse" => RouteKind::Sse,
-            "static" => RouteKind::Static {
-                content_type: item.getattr("content_type")?.extract()?,
-                body: item.getattr("body")?.extract::<Vec<u8>>()?.into(),
-            },
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "unknown route kind {other:?}"
-                )))
-            }
-        };
-        let mut route = Route::new(&path, route_kind);
-        route.approve = item.getattr("approve")?.extract()?;
-        route.subprotocols = item.getattr("subprotocols")?.extract()?;
-        config = config.route(route);
-        objects.insert(path, item.unbind());
-    }
-    if let Some(options) = options {
-        for (k, v) in options.iter() {
-            let key: String = k.extract()?;
-            let none = v.is_none();
-            let dur = |name: &str| -> PyResult<Duration> { duration(name, v.extract()?) };
-            match key.as_str() {
-                "max_message_size" => config.max_message_size = v.extract()?,
-                "max_buffered" => config.max_buffered = v.extract()?,
-                "read_pause_buffered" => config.read_pause_buffered = v.extract()?,
-                "max_head_bytes" => config.max_head_bytes = v.extract()?,
-                "max_headers" => config.max_headers = v.extract()?,
-                "max_connections" => config.max_connections = v.extract()?,
-                "handshake_timeout" => config.handshake_timeout = dur(&key)?,
-                "close_timeout" => config.close_timeout = dur(&key)?,
-                "idle_timeout" => config.idle_timeout = if none { None } else { Some(dur(&key)?) },
-                "sse_keepalive" => {
-                    config.sse_keepalive = if none { None } else { Some(dur(&key)?) }
-                }
-                "allowed_origins" => config.allowed_origins = v.extract()?,
-                "deflate" => config.deflate.mode = deflate_mode(&v)?,
-                "deflate_threshold" => {
-                    let n = int_in(&key, &v, 0, u64::MAX)?;
-                    config.deflate.threshold = usize::try_from(n).unwrap_or(usize::MAX)
-                }
-                "deflate_level" => config.deflate.level = int_in(&key, &v, 0, 9)? as u32,
-                "deflate_server_max_window_bits" => {
-                    config.deflate.server_max_window_bits = int_in(&key, &v, 9, 15)? as u8
-                }
-                "slow_consumer_limit" => {
-                    let n = int_in(&key, &v, 1024, u64::MAX)?;
-                    config.slow_consumer_limit = usize::try_from(n).unwrap_or(usize::MAX)
-                }
-                "slow_consumer_policy" => {
-                    config.slow_consumer_policy =
-                        slow_policy(&key, Some(&v), None)?.ok_or_else(|| {
-                            PyValueError::new_err(
-                                "slow_consumer_policy must be \"drop\" or \"close\", not None",
-                            )
-                        })?
-                }
-                "close_on_overflow" => {
-                    config.overflow_policy = if v.is_truthy()? {
-                        wsrt::OverflowPolicy::Close
-                    } else {
-                        wsrt::OverflowPolicy::Reject
-                    }
-                }
-                _ => {
-                    return Err(PyTypeError::new_err(format!(
-                        "unknown server option {key:?}"
-                    )))
-                }
+        } else if !self.flush_pending.swap(true, Ordering::AcqRel) {
+            let cb = lock(&self.on_dirty).as_ref().map(|c| c.clone_ref(py));
+            if let Some(Err(e)) = cb.as_ref().map(|cb| cb.call0(py)) {
+                e.write_unraisable(py, None);
             }
         }
     }
-    Ok((config, objects))
+
+    /// A call straight to the server that may queue output.
+    fn run<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Server) -> wsrt::Result<R> + Send,
+    ) -> PyResult<R> {
+        let r = self.with(py, f).map_err(to_py)?;
+        self.after(py);
+        Ok(r)
+    }
+
+    /// A call the handle offers: on the loop thread, straight to the server
+    /// (with its result); elsewhere, through the handle (`None`).
+    fn act<R: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut Server) -> wsrt::Result<R> + Send,
+        h: impl FnOnce(&Handle) -> wsrt::Result<()>,
+    ) -> PyResult<Option<R>> {
+        match self.on_loop() {
+            true => self.run(py, f).map(Some),
+            false => h(&self.handle).map(|()| None).map_err(to_py),
+        }
+    }
 }
 
 #[pymethods]
 impl Core {
-    /// Binds `listen` ("IP:port") with the given routes (objects with
-    /// `path`, `kind`, `approve`, `subprotocols`, and for static routes
-    /// `content_type` and `body`) and options.
+    /// Checks the options (by the core's schema), binds and prepares the
+    /// loop.
     #[new]
-    #[pyo3(signature = (listen, routes, **options))]
     fn new(
         py: Python<'_>,
-        listen: String,
-        routes: &Bound<'_, PyList>,
-        options: Option<&Bound<'_, PyDict>>,
+        host: &str,
+        port: u16,
+        routes: Vec<RouteArgs>,
+        options: &Bound<'_, PyDict>,
     ) -> PyResult<Self> {
-        let (config, objects) = build_config(listen, routes, options)?;
+        let mut config = Config::with_host(host, port);
+        for (kind, path, approve, subprotocols, headers, content_type, body) in routes {
+            let kind = match kind.as_str() {
+                "websocket" => RouteKind::WebSocket,
+                "sse" => RouteKind::Sse,
+                _ => RouteKind::Static {
+                    content_type,
+                    body: body.into(),
+                },
+            };
+            let mut route = Route::new(&path, kind);
+            (route.approve, route.subprotocols, route.headers) = (approve, subprotocols, headers);
+            config = config.route(route);
+        }
+        for (k, v) in options.iter() {
+            let name: String = k.extract()?;
+            with_value(&name, &v, |value| config.set(&name, value))?;
+        }
         let server = py.detach(|| Server::bind(config)).map_err(to_py)?;
         Ok(Core {
             handle: server.handle(),
@@ -592,19 +332,8 @@ impl Core {
             owner: AtomicU64::new(0),
             in_turn: AtomicBool::new(false),
             flush_pending: AtomicBool::new(false),
-            wake_pending: AtomicBool::new(false),
             on_dirty: Mutex::new(None),
-            drain_waiter: Mutex::new(None),
-            conns: Mutex::new(HashMap::new()),
-            ending: Mutex::new(Vec::new()),
-            routes: Mutex::new(objects),
         })
-    }
-
-    /// The bound port.
-    #[getter]
-    fn port(&self) -> u16 {
-        self.port
     }
 
     /// The descriptor that is readable whenever `poll` has work.
@@ -612,67 +341,57 @@ impl Core {
         self.fd
     }
 
-    /// Makes the calling thread the loop thread. `on_dirty()` runs (on that
-    /// thread) when output is queued outside a turn; `drain_waiter(conn)`
-    /// makes what a connection's `drained()` returns.
-    #[pyo3(signature = (on_dirty=None, drain_waiter=None))]
-    fn claim(&self, on_dirty: Option<Py<PyAny>>, drain_waiter: Option<Py<PyAny>>) {
-        self.owner.store(thread_token(), Ordering::Release);
-        let a = std::mem::replace(&mut *lock(&self.on_dirty), on_dirty);
-        let b = std::mem::replace(&mut *lock(&self.drain_waiter), drain_waiter);
-        drop((a, b));
+    /// Makes the calling thread the loop thread (`run` false: no loop runs
+    /// any more). `on_dirty()` is called on it when output is queued
+    /// outside a turn.
+    #[pyo3(signature = (run, on_dirty=None))]
+    fn claim(&self, run: bool, on_dirty: Option<Py<PyAny>>) {
+        let old = std::mem::replace(&mut *lock(&self.on_dirty), on_dirty);
+        self.owner
+            .store(if run { thread_token() } else { 0 }, Ordering::Release);
+        drop(old);
     }
 
-    /// Runs one turn of the loop and returns its events as a list of
-    /// `(kind, connection, data)`. `timeout` 0 never waits; None waits until
-    /// something happens; the wait happens with no lock held and the GIL
-    /// released, and a signal ends it early (Python signal handlers run).
-    #[pyo3(signature = (timeout=0.0))]
-    fn poll<'py>(slf: &Bound<'py, Self>, timeout: Option<f64>) -> PyResult<Bound<'py, PyList>> {
-        let py = slf.py();
-        let core = slf.get();
-        let limit = timeout.map(|t| duration("timeout", t)).transpose()?;
-        if limit != Some(Duration::ZERO) {
-            let timers = core.with_server(py, |s| s.next_timeout());
-            let wait = match (limit, timers) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            if wait != Some(Duration::ZERO) && !py.detach(|| wait_readable(core.fd, wait)) {
+    /// Runs one turn of the loop and returns its events. With `wait`, first
+    /// waits (GIL released, no lock held) until there is work or a timer is
+    /// due; a signal ends the wait early and its Python handler runs.
+    #[pyo3(signature = (wait=false))]
+    fn poll<'py>(&self, py: Python<'py>, wait: bool) -> PyResult<Bound<'py, PyList>> {
+        if wait {
+            let timeout = self.with(py, |s| s.next_timeout());
+            if timeout != Some(Duration::ZERO) && !py.detach(|| wait_readable(self.fd, timeout)) {
                 py.check_signals()?;
             }
         }
-        let mut events = std::mem::take(&mut *lock(&core.events));
-        core.wake_pending.store(false, Ordering::Release);
-        let r = py.detach(|| lock(&core.server).poll(&mut events, Some(Duration::ZERO)));
-        core.in_turn.store(true, Ordering::Release);
-        let out = r.map_err(to_py).and_then(|()| Core::convert(slf, &events));
-        *lock(&core.events) = events;
+        let mut events = std::mem::take(&mut *lock(&self.events));
+        let r = py.detach(|| lock(&self.server).poll(&mut events, Some(Duration::ZERO)));
+        self.in_turn.store(true, Ordering::Release);
+        let out = r.map_err(to_py).and_then(|()| convert(py, &events));
+        *lock(&self.events) = events;
         out
     }
 
-    /// Ends a turn: writes queued output and returns how long the host may
-    /// wait before the next `poll` (None: until the descriptor is readable).
+    /// Ends a turn: writes what was queued and returns how long the host
+    /// may wait before the next `poll` (None: until `fileno` is readable).
     fn end_turn(&self, py: Python<'_>) -> Option<f64> {
-        let ending = std::mem::take(&mut *lock(&self.ending));
-        for obj in &ending {
-            mark_closed(obj.bind(py));
-        }
-        drop(ending);
         self.in_turn.store(false, Ordering::Release);
         self.flush_pending.store(false, Ordering::Release);
-        py.detach(|| {
-            let mut s = lock(&self.server);
+        let wait = self.with(py, |s| {
             s.flush();
             s.next_timeout()
-        })
-        .map(secs)
+        });
+        wait.map(|d| d.as_secs_f64())
     }
 
-    /// Starts a graceful shutdown (only from the loop thread).
+    /// Writes queued output now.
+    fn flush(&self, py: Python<'_>) {
+        self.with(py, |s| s.flush());
+    }
+
+    /// Starts a graceful shutdown on the loop thread.
     fn begin_shutdown(&self, py: Python<'_>) {
-        self.with_server(py, |s| s.begin_shutdown());
-        self.queued(py);
+        self.with(py, |s| s.begin_shutdown());
+        self.after(py);
     }
 
     /// Asks for a graceful shutdown from any thread or a signal handler.
@@ -680,134 +399,200 @@ impl Core {
         self.handle.shutdown().map_err(to_py)
     }
 
-    /// Wakes the loop (an `EV_WAKE` event) from any thread.
-    fn wake(&self) -> PyResult<()> {
-        self.handle.wake().map_err(to_py)
-    }
-
     fn is_finished(&self, py: Python<'_>) -> bool {
-        self.with_server(py, |s| s.is_finished())
+        self.with(py, |s| s.is_finished())
     }
 
-    fn connection_count(&self, py: Python<'_>) -> usize {
-        self.with_server(py, |s| s.connection_count())
+    fn send(&self, py: Python<'_>, conn: u64, data: &Bound<'_, PyAny>) -> PyResult<Option<()>> {
+        let id = ConnId::from_raw(conn);
+        with_message(data, |kind, b| {
+            self.act(
+                py,
+                |s| s.send(id, kind, b),
+                |h| h.send(id, kind, b.to_vec().into()),
+            )
+        })
     }
 
-    /// Publishes `data` (str: text; bytes-like: binary, which SSE
-    /// subscribers skip) to the subscribers of `topic`, or to every open
-    /// connection when `topic` is None. Any thread. Returns a
-    /// `wsrt.Published`.
-    #[pyo3(signature = (topic, data, exclude=None, on_slow=None, sse_event=None))]
-    fn publish<'py>(
-        &self,
-        py: Python<'py>,
-        topic: Option<&Bound<'py, PyAny>>,
-        data: &Bound<'py, PyAny>,
-        exclude: Option<&Bound<'py, PyAny>>,
-        on_slow: Option<&Bound<'py, PyAny>>,
-        sse_event: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let topic = topic.filter(|t| !t.is_none()).map(topic_of).transpose()?;
-        let topic = topic.as_deref();
-        let exclude = exclude_of(exclude)?;
-        let on_slow = slow_policy("on_slow", on_slow, None)?;
-        let sse_event = match sse_event.filter(|e| !e.is_none()) {
-            None => None,
-            Some(e) => Some(
-                e.cast::<PyString>()
-                    .map_err(|_| {
-                        PyTypeError::new_err(format!(
-                            "sse_event must be a str or None, not {}",
-                            e.get_type()
-                                .name()
-                                .map(|n| n.to_string())
-                                .unwrap_or_default()
-                        ))
-                    })?
-                    .to_cow()?,
-            ),
-        };
-        let sse_event = sse_event.as_deref();
-        let go = |kind: MessageKind, data: &[u8]| -> PyResult<wsrt::Published> {
-            let msg = Publish {
-                kind,
-                data,
-                exclude,
-                on_slow,
-                sse_event,
-            };
-            let r = self
-                .with_server(py, |s| match topic {
-                    Some(t) => s.publish(t, &msg),
-                    None => s.publish_all(&msg),
-                })
-                .map_err(to_py)?;
-            if r.delivered > 0 || r.closed > 0 {
-                self.queued(py);
-            }
-            Ok(r)
-        };
-        let r = match data.cast::<PyString>() {
-            Ok(s) => {
-                let text = s.to_cow()?;
-                go(MessageKind::Text, text.as_bytes())?
-            }
-            Err(_) => with_bytes(data, |b| go(MessageKind::Binary, b))?,
-        };
-        result_type(py, &PUBLISHED, "Published")?.call1((
-            r.delivered,
-            r.dropped,
-            r.closed,
-            r.event_id,
-        ))
+    fn ping(&self, py: Python<'_>, conn: u64, data: &Bound<'_, PyAny>) -> PyResult<Option<()>> {
+        let id = ConnId::from_raw(conn);
+        with_message(data, |_, b| {
+            self.act(py, |s| s.ping(id, b), |h| h.ping(id, b.to_vec().into()))
+        })
     }
 
-    /// Live subscribers of `topic`.
-    fn subscriber_count(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<usize> {
-        let topic = topic_of(topic)?;
-        let topic: &str = &topic;
-        Ok(self.with_server(py, |s| s.subscriber_count(topic)))
+    fn close(&self, py: Python<'_>, conn: u64, code: u16, reason: &str) -> PyResult<Option<()>> {
+        let id = ConnId::from_raw(conn);
+        self.act(
+            py,
+            |s| s.close(id, code, reason),
+            |h| h.close(id, code, reason),
+        )
     }
 
-    /// Makes `topic` keep its last `max_events` events (0: none), each for
-    /// at most `max_age` seconds (None: no age limit).
-    #[pyo3(signature = (topic, max_events, max_age=None))]
-    fn set_topic_history(
+    fn terminate(&self, py: Python<'_>, conn: u64) -> PyResult<Option<()>> {
+        let id = ConnId::from_raw(conn);
+        self.act(py, |s| s.terminate(id), |h| h.terminate(id))
+    }
+
+    /// Accepts a request; with no `protocol`, the core's choice among the
+    /// route's subprotocols (`prefer`) and the client's (`offered`).
+    fn accept(
         &self,
         py: Python<'_>,
-        topic: &Bound<'_, PyAny>,
-        max_events: &Bound<'_, PyAny>,
-        max_age: Option<&Bound<'_, PyAny>>,
+        conn: u64,
+        protocol: Option<&str>,
+        headers: Vec<(String, String)>,
+        prefer: Vec<String>,
+        offered: Vec<String>,
     ) -> PyResult<()> {
-        let topic = topic_of(topic)?;
-        let topic: &str = &topic;
-        let n = int_in("max_events", max_events, 0, u64::MAX)?;
-        let max_age = match max_age.filter(|a| !a.is_none()) {
-            None => None,
-            Some(a) => {
-                let secs: f64 = a.extract().map_err(|_| {
-                    PyTypeError::new_err("max_age must be a number of seconds or None")
-                })?;
-                if !(secs.is_finite() && secs > 0.0) || a.is_instance_of::<PyBool>() {
-                    return Err(PyValueError::new_err(format!(
-                        "max_age must be a positive number of seconds or None, not {a}"
-                    )));
-                }
-                Some(Duration::from_secs_f64(secs))
-            }
+        let protocol = protocol.or_else(|| choose_protocol(&prefer, &offered));
+        self.run(py, |s| s.accept(ConnId::from_raw(conn), protocol, &headers))
+    }
+
+    fn reject(
+        &self,
+        py: Python<'_>,
+        conn: u64,
+        status: u16,
+        body: &str,
+        headers: Vec<(String, String)>,
+    ) -> PyResult<()> {
+        self.run(py, |s| {
+            s.reject(ConnId::from_raw(conn), status, body, &headers)
+        })
+    }
+
+    #[pyo3(signature = (conn, data, event=None, id=None, retry_ms=None))]
+    fn sse_send(
+        &self,
+        py: Python<'_>,
+        conn: u64,
+        data: &str,
+        event: Option<&str>,
+        id: Option<&str>,
+        retry_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<()>> {
+        let retry = retry_ms.map(|r| uint_of("retry_ms", r)).transpose()?;
+        let ev = SseEvent {
+            event,
+            id,
+            retry,
+            data,
         };
-        let limit = HistoryLimit {
-            max_events: usize::try_from(n).unwrap_or(usize::MAX),
-            max_age,
-        };
-        self.with_server(py, |s| s.set_topic_history(topic, limit))
+        let conn = ConnId::from_raw(conn);
+        self.act(py, |s| s.sse_send(conn, &ev), |h| h.sse_send(conn, &ev))
+    }
+
+    fn sse_comment(&self, py: Python<'_>, conn: u64, text: &str) -> PyResult<Option<()>> {
+        let id = ConnId::from_raw(conn);
+        self.act(py, |s| s.sse_comment(id, text), |h| h.sse_comment(id, text))
+    }
+
+    /// The connection's state as the core sees it (a `ConnState` value).
+    fn state(&self, py: Python<'_>, conn: u64) -> u8 {
+        self.with(py, |s| s.state(ConnId::from_raw(conn))) as u8
+    }
+
+    fn buffered_amount(&self, py: Python<'_>, conn: u64) -> PyResult<usize> {
+        self.with(py, |s| s.buffered_amount(ConnId::from_raw(conn)))
             .map_err(to_py)
     }
 
-    /// The server's counters and gauges, as a `wsrt.Stats`.
-    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let st = self.with_server(py, |s| s.stats());
-        result_type(py, &STATS, "Stats")?.call1((
+    fn subscribe(&self, py: Python<'_>, conn: u64, topic: &str) -> PyResult<Option<bool>> {
+        let id = ConnId::from_raw(conn);
+        self.act(py, |s| s.subscribe(id, topic), |h| h.subscribe(id, topic))
+    }
+
+    fn unsubscribe(&self, py: Python<'_>, conn: u64, topic: &str) -> PyResult<Option<bool>> {
+        let id = ConnId::from_raw(conn);
+        self.act(
+            py,
+            |s| s.unsubscribe(id, topic),
+            |h| h.unsubscribe(id, topic),
+        )
+    }
+
+    fn is_subscribed(&self, py: Python<'_>, conn: u64, topic: &str) -> bool {
+        self.with(py, |s| s.is_subscribed(ConnId::from_raw(conn), topic))
+    }
+
+    /// Subscribes and replays; returns `(replayed, missed)`.
+    fn resume(
+        &self,
+        py: Python<'_>,
+        conn: u64,
+        topic: &str,
+        last_event_id: Option<&str>,
+    ) -> PyResult<(usize, bool)> {
+        let r = self.run(py, |s| {
+            s.resume(ConnId::from_raw(conn), topic, last_event_id)
+        })?;
+        Ok(match r {
+            Replay::Replayed(n) => (n, false),
+            Replay::Missed => (0, true),
+        })
+    }
+
+    /// Publishes to `topic` (None: to everyone); returns `(delivered,
+    /// dropped, closed, event_id)`, or None from another thread.
+    #[pyo3(signature = (topic, data, exclude=None, on_slow=None, sse_event=None))]
+    fn publish(
+        &self,
+        py: Python<'_>,
+        topic: Option<&str>,
+        data: &Bound<'_, PyAny>,
+        exclude: Option<u64>,
+        on_slow: Option<&Bound<'_, PyAny>>,
+        sse_event: Option<&str>,
+    ) -> PyResult<Option<PublishedTuple>> {
+        let on_slow = match on_slow {
+            Some(v) => with_value("on_slow", v, |v| wsrt::options::on_slow(v, "on_slow"))?,
+            None => None,
+        };
+        with_message(data, |kind, data| {
+            let msg = Publish {
+                kind,
+                data,
+                exclude: exclude.map(ConnId::from_raw),
+                on_slow,
+                sse_event,
+            };
+            let direct = |s: &mut Server| match topic {
+                Some(t) => s.publish(t, &msg),
+                None => s.publish_all(&msg),
+            };
+            let r = self.act(py, direct, |h| h.publish(topic, &msg))?;
+            Ok(r.map(|r| (r.delivered, r.dropped, r.closed, r.event_id)))
+        })
+    }
+
+    fn subscriber_count(&self, py: Python<'_>, topic: &str) -> usize {
+        self.with(py, |s| s.subscriber_count(topic))
+    }
+
+    fn set_topic_history(
+        &self,
+        py: Python<'_>,
+        topic: &str,
+        max_events: &Bound<'_, PyAny>,
+        max_age_ms: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let limit = HistoryLimit {
+            max_events: usize::try_from(uint_of("max_events", max_events)?).unwrap_or(usize::MAX),
+            max_age: Duration::from_millis(uint_of("max_age_ms", max_age_ms)?),
+        };
+        self.run(py, |s| s.set_topic_history(topic, limit))
+    }
+
+    fn clear_topic_history(&self, py: Python<'_>, topic: &str) -> PyResult<()> {
+        self.run(py, |s| s.clear_topic_history(topic))
+    }
+
+    /// The counters, in `wsrt.Stats` order.
+    fn stats(&self, py: Python<'_>) -> (usize, usize, usize, usize, usize, u64, u64, u64, u64) {
+        let st = self.with(py, |s| s.stats());
+        (
             st.connections,
             st.websockets,
             st.sse_streams,
@@ -817,685 +602,19 @@ impl Core {
             st.delivered,
             st.dropped,
             st.slow_closed,
-        ))
-    }
-
-    /// The objects of the live connections (accepted or awaiting approval).
-    fn connections<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let list: Vec<Py<PyAny>> = lock(&self.conns)
-            .values()
-            .map(|o| o.clone_ref(py))
-            .collect();
-        PyList::new(py, list)
+        )
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        if let Ok(g) = self.on_dirty.try_lock() {
-            visit.call(&*g)?;
+        match self.on_dirty.try_lock() {
+            Ok(g) => visit.call(&*g),
+            Err(_) => Ok(()),
         }
-        if let Ok(g) = self.drain_waiter.try_lock() {
-            visit.call(&*g)?;
-        }
-        if let Ok(g) = self.conns.try_lock() {
-            for o in g.values() {
-                visit.call(o)?;
-            }
-        }
-        if let Ok(g) = self.ending.try_lock() {
-            for o in g.iter() {
-                visit.call(o)?;
-            }
-        }
-        if let Ok(g) = self.routes.try_lock() {
-            for o in g.values() {
-                visit.call(o)?;
-            }
-        }
-        Ok(())
     }
 
     fn __clear__(&self) {
-        let a = lock(&self.on_dirty).take();
-        let b = std::mem::take(&mut *lock(&self.conns));
-        let c = std::mem::take(&mut *lock(&self.routes));
-        let d = lock(&self.drain_waiter).take();
-        let e = std::mem::take(&mut *lock(&self.ending));
-        drop((a, b, c, d, e));
-    }
-}
-
-/// What WebSocket and SSE connections share.
-struct Peer {
-    core: Py<Core>,
-    /// "WebSocket" or "SSE stream", for messages.
-    kind: &'static str,
-    id: u64,
-    request: Request,
-    route: Py<PyAny>,
-    state: AtomicU8,
-    /// Was ever open (a pending connection the client left never was).
-    opened: AtomicBool,
-    close_code: AtomicU32,
-    close_reason: OnceLock<String>,
-    subprotocol: OnceLock<Option<String>>,
-    /// The application's per-connection dict, made on first use.
-    data: OnceLock<Py<PyDict>>,
-}
-
-impl Peer {
-    fn conn(&self) -> ConnId {
-        ConnId(self.id)
-    }
-
-    fn core(&self) -> &Core {
-        self.core.get()
-    }
-
-    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let items: Vec<(&str, &str)> = self
-            .request
-            .head
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        PyList::new(py, items)
-    }
-
-    fn remote_address(&self) -> (String, u16) {
-        (self.request.peer.ip().to_string(), self.request.peer.port())
-    }
-
-    fn data(&self, py: Python<'_>) -> Py<PyDict> {
-        self.data
-            .get_or_init(|| PyDict::new(py).unbind())
-            .clone_ref(py)
-    }
-
-    fn traverse(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        visit.call(&self.core)?;
-        visit.call(&self.route)?;
-        visit.call(self.data.get())
-    }
-
-    fn state_name(&self) -> &'static str {
-        match self.state.load(Ordering::Acquire) {
-            PENDING => "pending",
-            OPEN => "open",
-            _ => "closed",
-        }
-    }
-
-    /// Fails early, with a clear message, on a connection known closed.
-    fn check_open(&self) -> PyResult<()> {
-        let what = self.kind;
-        match self.state.load(Ordering::Acquire) {
-            OPEN => Ok(()),
-            CLOSED => Err(ConnectionClosedError::new_err(format!(
-                "{what} #{} is closed",
-                self.id
-            ))),
-            _ => Err(InvalidStateError::new_err(format!(
-                "{what} #{} is not accepted yet",
-                self.id
-            ))),
-        }
-    }
-
-    /// Runs a call on the server and flushes (or schedules a flush) after.
-    fn run<R: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut Server, ConnId) -> wsrt::Result<R> + Send,
-    ) -> PyResult<R> {
-        let r = self.call(py, f)?;
-        self.core().queued(py);
-        Ok(r)
-    }
-
-    /// Runs a call that queues no output on the server.
-    fn call<R: Send>(
-        &self,
-        py: Python<'_>,
-        f: impl FnOnce(&mut Server, ConnId) -> wsrt::Result<R> + Send,
-    ) -> PyResult<R> {
-        let core = self.core();
-        let id = self.conn();
-        core.with_server(py, |s| f(s, id)).map_err(|e| match e {
-            Error::UnknownConnection => {
-                ConnectionClosedError::new_err(format!("{} #{} is closed", self.kind, self.id))
-            }
-            Error::Closed => ConnectionClosedError::new_err(format!(
-                "{} #{} is closing: nothing more can be sent on it",
-                self.kind, self.id
-            )),
-            e => to_py(e),
-        })
-    }
-
-    fn subscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let topic = topic_of(topic)?;
-        let topic: &str = &topic;
-        self.check_open()?;
-        self.call(py, |s, id| s.subscribe(id, topic))
-    }
-
-    fn unsubscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let topic = topic_of(topic)?;
-        let topic: &str = &topic;
-        if self.state.load(Ordering::Acquire) == CLOSED {
-            return Ok(false); // it left every topic when it closed
-        }
-        match self.call(py, |s, id| s.unsubscribe(id, topic)) {
-            Err(e) if e.is_instance_of::<ConnectionClosedError>(py) => Ok(false),
-            r => r,
-        }
-    }
-
-    fn is_subscribed(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let topic = topic_of(topic)?;
-        let topic: &str = &topic;
-        let id = self.conn();
-        Ok(self.core().with_server(py, |s| s.is_subscribed(id, topic)))
-    }
-
-    fn accept(&self, py: Python<'_>, subprotocol: Option<&str>) -> PyResult<()> {
-        self.run(py, |s, id| s.accept(id, subprotocol))
-    }
-
-    fn reject(&self, py: Python<'_>, status: u16, body: &str) -> PyResult<()> {
-        self.run(py, |s, id| s.reject(id, status, body))
-    }
-
-    fn buffered_amount(&self, py: Python<'_>) -> usize {
-        let id = self.conn();
-        self.core()
-            .with_server(py, |s| s.buffered_amount(id).unwrap_or(0))
-    }
-
-    fn flush(&self, py: Python<'_>) {
-        self.core().with_server(py, |s| s.flush());
-    }
-
-    fn drained(&self, py: Python<'_>, me: Py<PyAny>) -> PyResult<Py<PyAny>> {
-        let waiter = lock(&self.core().drain_waiter)
-            .as_ref()
-            .map(|w| w.clone_ref(py));
-        match waiter {
-            Some(w) => w.call1(py, (me,)),
-            None => Err(InvalidStateError::new_err(
-                "drained() needs a server running under asyncio",
-            )),
-        }
-    }
-}
-
-/// The bytes of a `bytes`-like object, copied only when it is not `bytes`.
-fn with_bytes<R>(data: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
-    if let Ok(b) = data.cast::<PyBytes>() {
-        return f(b.as_bytes());
-    }
-    // The buffer protocol is not in the stable ABI before 3.11: other
-    // bytes-like objects are copied through `bytes(...)`.
-    if data.is_instance_of::<PyByteArray>() || data.is_instance_of::<PyMemoryView>() {
-        let b = data.py().get_type::<PyBytes>().call1((data,))?;
-        return f(b.cast::<PyBytes>()?.as_bytes());
-    }
-    Err(PyTypeError::new_err(format!(
-        "expected str, bytes, bytearray or memoryview, not {}",
-        data.get_type().name()?
-    )))
-}
-
-/// A WebSocket connection. Made by the server; one object per connection
-/// for its whole life (the accept hook, `on_open`, messages, `on_close`).
-// No `dict`: under the stable ABI before 3.12 the instance dict is made by
-// `object.__new__` after the object is GC-tracked and before PyO3 writes its
-// fields, and a collection right then traverses uninitialized fields (seen
-// as a segfault in `visit_decref` with PyO3 0.30). `data` serves instead.
-#[pyclass(frozen, weakref, module = "wsrt")]
-struct WebSocket {
-    peer: Peer,
-}
-
-#[pymethods]
-impl WebSocket {
-    /// Sends a message: `str` as a text message, `bytes`, `bytearray` or
-    /// `memoryview` as a binary one.
-    fn send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let p = &self.peer;
-        p.check_open()?;
-        if let Ok(s) = data.cast::<PyString>() {
-            let text = s.to_cow()?;
-            let text: &str = &text;
-            return p.run(py, |s, id| s.send_text(id, text));
-        }
-        with_bytes(data, |b| p.run(py, |s, id| s.send_binary(id, b)))
-    }
-
-    /// Sends a ping (payload at most 125 bytes); the pong arrives at the
-    /// route's `on_pong` handler.
-    #[pyo3(signature = (data=None))]
-    fn ping(&self, py: Python<'_>, data: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let p = &self.peer;
-        p.check_open()?;
-        match data {
-            None => p.run(py, |s, id| s.ping(id, b"")),
-            Some(d) if d.is_instance_of::<PyString>() => {
-                let t = d.cast::<PyString>()?.to_cow()?;
-                let t: &str = &t;
-                p.run(py, |s, id| s.ping(id, t.as_bytes()))
-            }
-            Some(d) => with_bytes(d, |b| p.run(py, |s, id| s.ping(id, b))),
-        }
-    }
-
-    /// Joins `topic`: every `Server.publish` to it reaches this connection.
-    /// Returns False if it already had. A connection leaves all its topics
-    /// when it closes.
-    fn subscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.peer.subscribe(py, topic)
-    }
-
-    /// Leaves `topic`; False if it was not subscribed (or is closed).
-    fn unsubscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.peer.unsubscribe(py, topic)
-    }
-
-    /// Whether this connection is subscribed to `topic`.
-    fn is_subscribed(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.peer.is_subscribed(py, topic)
-    }
-
-    /// Starts the close handshake with `code` (1000-1003, 1007-1014,
-    /// 3000-4999) and `reason` (at most 123 bytes of UTF-8). The route's
-    /// `on_close` runs when the handshake ends. Closing a connection that is
-    /// already closed or closing does nothing.
-    #[pyo3(signature = (code=1000, reason=""))]
-    fn close(&self, py: Python<'_>, code: u16, reason: &str) -> PyResult<()> {
-        let p = &self.peer;
-        if p.state.load(Ordering::Acquire) == CLOSED {
-            return Ok(());
-        }
-        match p.run(py, |s, id| s.close(id, code, reason)) {
-            Err(e) if e.is_instance_of::<ConnectionClosedError>(py) => Ok(()),
-            r => r,
-        }
-    }
-
-    /// Accepts a pending connection (in the accept hook's place).
-    #[pyo3(signature = (subprotocol=None))]
-    fn _accept(&self, py: Python<'_>, subprotocol: Option<&str>) -> PyResult<()> {
-        self.peer.accept(py, subprotocol)
-    }
-
-    /// Refuses a pending connection with an HTTP status (400-599).
-    #[pyo3(signature = (status, body=""))]
-    fn _reject(&self, py: Python<'_>, status: u16, body: &str) -> PyResult<()> {
-        self.peer.reject(py, status, body)
-    }
-
-    /// Writes queued output now (loop thread only).
-    fn _flush(&self, py: Python<'_>) {
-        self.peer.flush(py)
-    }
-
-    /// A number that identifies the connection within its server.
-    #[getter]
-    fn id(&self) -> u64 {
-        self.peer.id
-    }
-    /// The request path, without the query string.
-    #[getter]
-    fn path(&self) -> &str {
-        self.peer.request.path()
-    }
-    /// The query string (what followed `?`), not decoded.
-    #[getter]
-    fn query(&self) -> &str {
-        self.peer.request.query()
-    }
-    /// The request headers as `(name, value)` pairs, in order received.
-    #[getter]
-    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.peer.headers(py)
-    }
-    /// The first value of a request header (case-insensitive), or None.
-    fn header(&self, name: &str) -> Option<&str> {
-        self.peer.request.header(name)
-    }
-    /// The peer's `(host, port)`.
-    #[getter]
-    fn remote_address(&self) -> (String, u16) {
-        self.peer.remote_address()
-    }
-    /// The subprotocols the client offered, in its order.
-    #[getter]
-    fn offered_subprotocols(&self) -> Vec<String> {
-        self.peer.request.protocols.clone()
-    }
-    /// The negotiated subprotocol (None before open, or if none).
-    #[getter]
-    fn subprotocol(&self) -> Option<String> {
-        self.peer.subprotocol.get().cloned().flatten()
-    }
-    /// "pending" (awaiting the accept hook), "open" or "closed".
-    #[getter]
-    fn state(&self) -> &'static str {
-        self.peer.state_name()
-    }
-    /// True once the connection has ended.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.peer.state.load(Ordering::Acquire) == CLOSED
-    }
-    /// The close code once closed (the peer's code, 1005 if its close frame
-    /// had none, 1006 for an abrupt end, or the code wsrt failed it with).
-    #[getter]
-    fn close_code(&self) -> Option<u16> {
-        match self.peer.close_code.load(Ordering::Acquire) {
-            0 => None,
-            c => Some(c as u16),
-        }
-    }
-    /// The close reason once closed.
-    #[getter]
-    fn close_reason(&self) -> Option<String> {
-        self.peer.close_reason.get().cloned()
-    }
-    /// Bytes queued for this connection and not yet taken by the socket.
-    #[getter]
-    fn buffered_amount(&self, py: Python<'_>) -> usize {
-        self.peer.buffered_amount(py)
-    }
-    /// The route object this connection arrived on.
-    #[getter]
-    fn route(&self, py: Python<'_>) -> Py<PyAny> {
-        self.peer.route.clone_ref(py)
-    }
-    /// A dict for the application's own per-connection state.
-    #[getter]
-    fn data(&self, py: Python<'_>) -> Py<PyDict> {
-        self.peer.data(py)
-    }
-
-    /// Awaitable: done when everything queued has been written to the
-    /// socket (or the connection has closed). Loop thread, asyncio only.
-    fn drained(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        slf.get()
-            .peer
-            .drained(slf.py(), slf.clone().into_any().unbind())
-    }
-
-    /// Marks the connection closed (its close event is being dispatched).
-    fn _mark_closed(slf: &Bound<'_, Self>) {
-        mark_closed(slf.as_any());
-    }
-
-    /// True if the connection was ever open (false for one whose client
-    /// left while the accept hook was deciding).
-    #[getter]
-    fn _opened(&self) -> bool {
-        self.peer.opened.load(Ordering::Acquire)
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "<WebSocket #{} {} {}>",
-            self.peer.id,
-            self.peer.request.path(),
-            self.peer.state_name()
-        )
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.peer.traverse(visit)
-    }
-}
-
-/// A Server-Sent Events stream. Made by the server; one object per stream.
-// No `dict`: under the stable ABI before 3.12 the instance dict is made by
-// `object.__new__` after the object is GC-tracked and before PyO3 writes its
-// fields, and a collection right then traverses uninitialized fields (seen
-// as a segfault in `visit_decref` with PyO3 0.30). `data` serves instead.
-#[pyclass(frozen, weakref, module = "wsrt")]
-struct SseStream {
-    peer: Peer,
-}
-
-#[pymethods]
-impl SseStream {
-    /// Sends one event. `data` may span lines; `event` names its type;
-    /// `id` (str or int, no CR/LF/NUL) is what a reconnecting client sends
-    /// back as Last-Event-ID; `retry` (ms) sets the client's reconnect delay.
-    #[pyo3(signature = (data, event=None, id=None, retry=None))]
-    fn send(
-        &self,
-        py: Python<'_>,
-        data: &Bound<'_, PyAny>,
-        event: Option<&str>,
-        id: Option<&Bound<'_, PyAny>>,
-        retry: Option<u32>,
-    ) -> PyResult<()> {
-        let p = &self.peer;
-        p.check_open()?;
-        let data = data.cast::<PyString>().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "SSE data must be str, not {}",
-                data.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
-        let data = data.to_cow()?;
-        let id: Option<String> = match id {
-            None => None,
-            Some(v) if v.is_instance_of::<PyString>() => Some(v.extract()?),
-            Some(v) if v.is_instance_of::<pyo3::types::PyInt>() => {
-                Some(v.extract::<i128>()?.to_string())
-            }
-            Some(v) => {
-                return Err(PyTypeError::new_err(format!(
-                    "SSE id must be str or int, not {}",
-                    v.get_type().name()?
-                )))
-            }
-        };
-        let ev = SseEvent {
-            event,
-            id: id.as_deref(),
-            retry,
-            data: &data,
-        };
-        p.run(py, |s, c| s.sse_send(c, &ev))
-    }
-
-    /// Joins `topic`: every `Server.publish` to it reaches this connection.
-    /// Returns False if it already had. A connection leaves all its topics
-    /// when it closes.
-    fn subscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.peer.subscribe(py, topic)
-    }
-
-    /// Leaves `topic`; False if it was not subscribed (or is closed).
-    fn unsubscribe(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.peer.unsubscribe(py, topic)
-    }
-
-    /// Whether this connection is subscribed to `topic`.
-    fn is_subscribed(&self, py: Python<'_>, topic: &Bound<'_, PyAny>) -> PyResult<bool> {
-        self.peer.is_subscribed(py, topic)
-    }
-
-    /// Joins `topic` and queues, from its history (`Server.set_topic_history`),
-    /// every event after `last_event_id` (str or int; by default the
-    /// `Last-Event-ID` the client sent), in order and before anything
-    /// published later. Returns a `wsrt.Replay(replayed, missed)`: `missed`
-    /// is True when the history no longer covers that id (or the id is not
-    /// one of this server's): nothing was replayed, so send the client a
-    /// full snapshot. With no id (a first connection) nothing is missed.
-    /// Already subscribed: nothing is replayed.
-    #[pyo3(signature = (topic, last_event_id=None))]
-    fn resume<'py>(
-        &self,
-        py: Python<'py>,
-        topic: &Bound<'py, PyAny>,
-        last_event_id: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let p = &self.peer;
-        let topic = topic_of(topic)?;
-        let topic: &str = &topic;
-        let last: Option<String> = match last_event_id.filter(|v| !v.is_none()) {
-            None => p.request.last_event_id().map(str::to_string),
-            Some(v) if v.is_instance_of::<PyString>() => Some(v.extract()?),
-            Some(v) if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() => {
-                Some(v.extract::<i128>()?.to_string())
-            }
-            Some(v) => {
-                return Err(PyTypeError::new_err(format!(
-                    "last_event_id must be a str, an int or None, not {}",
-                    v.get_type().name()?
-                )))
-            }
-        };
-        p.check_open()?;
-        let r = p.run(py, |s, id| s.subscribe_since(id, topic, last.as_deref()))?;
-        let (n, missed) = match r {
-            Replay::Replayed(n) => (n, false),
-            Replay::Missed => (0, true),
-        };
-        result_type(py, &REPLAY, "Replay")?.call1((n, missed))
-    }
-
-    /// Sends a comment line (ignored by EventSource; keeps proxies awake).
-    fn comment(&self, py: Python<'_>, text: &str) -> PyResult<()> {
-        let p = &self.peer;
-        p.check_open()?;
-        p.run(py, |s, c| s.sse_comment(c, text))
-    }
-
-    /// Ends the stream (the route's `on_close` follows). Closing a closed
-    /// stream does nothing.
-    fn close(&self, py: Python<'_>) -> PyResult<()> {
-        let p = &self.peer;
-        if p.state.load(Ordering::Acquire) == CLOSED {
-            return Ok(());
-        }
-        match p.run(py, |s, c| s.close(c, 1000, "")) {
-            Err(e) if e.is_instance_of::<ConnectionClosedError>(py) => Ok(()),
-            r => r,
-        }
-    }
-
-    /// Accepts a pending stream (in the accept hook's place).
-    #[pyo3(signature = (subprotocol=None))]
-    fn _accept(&self, py: Python<'_>, subprotocol: Option<&str>) -> PyResult<()> {
-        self.peer.accept(py, subprotocol)
-    }
-
-    /// Refuses a pending stream with an HTTP status (400-599).
-    #[pyo3(signature = (status, body=""))]
-    fn _reject(&self, py: Python<'_>, status: u16, body: &str) -> PyResult<()> {
-        self.peer.reject(py, status, body)
-    }
-
-    /// Writes queued output now (loop thread only).
-    fn _flush(&self, py: Python<'_>) {
-        self.peer.flush(py)
-    }
-
-    /// The `Last-Event-ID` the client sent (where it left off), or None.
-    #[getter]
-    fn last_event_id(&self) -> Option<&str> {
-        self.peer.request.last_event_id()
-    }
-    /// A number that identifies the stream within its server.
-    #[getter]
-    fn id(&self) -> u64 {
-        self.peer.id
-    }
-    /// The request path, without the query string.
-    #[getter]
-    fn path(&self) -> &str {
-        self.peer.request.path()
-    }
-    /// The query string (what followed `?`), not decoded.
-    #[getter]
-    fn query(&self) -> &str {
-        self.peer.request.query()
-    }
-    /// The request headers as `(name, value)` pairs, in order received.
-    #[getter]
-    fn headers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.peer.headers(py)
-    }
-    /// The first value of a request header (case-insensitive), or None.
-    fn header(&self, name: &str) -> Option<&str> {
-        self.peer.request.header(name)
-    }
-    /// The peer's `(host, port)`.
-    #[getter]
-    fn remote_address(&self) -> (String, u16) {
-        self.peer.remote_address()
-    }
-    /// "pending" (awaiting the accept hook), "open" or "closed".
-    #[getter]
-    fn state(&self) -> &'static str {
-        self.peer.state_name()
-    }
-    /// True once the stream has ended.
-    #[getter]
-    fn closed(&self) -> bool {
-        self.peer.state.load(Ordering::Acquire) == CLOSED
-    }
-    /// Bytes queued for this stream and not yet taken by the socket.
-    #[getter]
-    fn buffered_amount(&self, py: Python<'_>) -> usize {
-        self.peer.buffered_amount(py)
-    }
-    /// The route object this stream arrived on.
-    #[getter]
-    fn route(&self, py: Python<'_>) -> Py<PyAny> {
-        self.peer.route.clone_ref(py)
-    }
-    /// A dict for the application's own per-connection state.
-    #[getter]
-    fn data(&self, py: Python<'_>) -> Py<PyDict> {
-        self.peer.data(py)
-    }
-
-    /// Awaitable: done when everything queued has been written to the
-    /// socket (or the connection has closed). Loop thread, asyncio only.
-    fn drained(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
-        slf.get()
-            .peer
-            .drained(slf.py(), slf.clone().into_any().unbind())
-    }
-
-    /// Marks the connection closed (its close event is being dispatched).
-    fn _mark_closed(slf: &Bound<'_, Self>) {
-        mark_closed(slf.as_any());
-    }
-
-    /// True if the connection was ever open (false for one whose client
-    /// left while the accept hook was deciding).
-    #[getter]
-    fn _opened(&self) -> bool {
-        self.peer.opened.load(Ordering::Acquire)
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "<SseStream #{} {} {}>",
-            self.peer.id,
-            self.peer.request.path(),
-            self.peer.state_name()
-        )
-    }
-
-    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        self.peer.traverse(visit)
+        let old = lock(&self.on_dirty).take();
+        drop(old);
     }
 }
 
@@ -1503,27 +622,35 @@ impl SseStream {
 fn _wsrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Core>()?;
-    m.add_class::<WebSocket>()?;
-    m.add_class::<SseStream>()?;
-    m.add("WsrtError", py.get_type::<WsrtError>())?;
-    m.add(
-        "ConnectionClosedError",
-        py.get_type::<ConnectionClosedError>(),
-    )?;
-    m.add("BackpressureError", py.get_type::<BackpressureError>())?;
-    m.add("InvalidStateError", py.get_type::<InvalidStateError>())?;
-    for (name, v) in [
-        ("EV_REQUEST", EV_REQUEST),
-        ("EV_OPEN", EV_OPEN),
-        ("EV_MESSAGE", EV_MESSAGE),
-        ("EV_PONG", EV_PONG),
-        ("EV_CLOSE", EV_CLOSE),
-        ("EV_SSE_OPEN", EV_SSE_OPEN),
-        ("EV_SSE_CLOSE", EV_SSE_CLOSE),
-        ("EV_DRAIN", EV_DRAIN),
-        ("EV_WAKE", EV_WAKE),
+    // The core's numbering, as IntEnums.
+    let int_enum = py.import("enum")?.getattr("IntEnum")?;
+    let kw = [("module", "wsrt")].into_py_dict(py)?;
+    let events: Vec<(&str, u8)> = EventType::ALL
+        .iter()
+        .map(|k| (k.name(), *k as u8))
+        .collect();
+    let states = [
+        ConnState::Connecting,
+        ConnState::Open,
+        ConnState::Closing,
+        ConnState::Closed,
+    ]
+    .map(|s| (format!("{s:?}").to_uppercase(), s as u8));
+    for (name, members, doc) in [
+        (
+            "EventType",
+            events.into_pyobject(py)?.into_any(),
+            "Event types, numbered as in every wsrt front.",
+        ),
+        (
+            "ConnState",
+            states.into_pyobject(py)?.into_any(),
+            "A connection's state, numbered as WebSocket.readyState.",
+        ),
     ] {
-        m.add(name, v)?;
+        let e = int_enum.call((name, members), Some(&kw))?;
+        e.setattr("__doc__", doc)?;
+        m.add(name, e)?;
     }
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

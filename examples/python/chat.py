@@ -5,7 +5,7 @@
          every text message is sent to everyone in the same room as
          "ann: message"; joins and leaves are announced
 
-The accept hook refuses a connection without a valid name (400) or whose
+The approve hook refuses a connection without a valid name (400) or whose
 name is taken in that room (409). Each room is a topic: a connection
 subscribes to "room:<name>" when it joins, and one `server.publish` sends a
 line to everyone there (encoded once, fanned out in the core; a member too
@@ -42,7 +42,7 @@ document.getElementById("msg").onkeydown = (e) => {
 </script>
 """
 
-# Who is in which room, for the accept hook's name check.
+# Who is in which room, for the approve hook's name check.
 rooms: dict[str, dict[str, wsrt.WebSocket]] = defaultdict(dict)
 
 
@@ -61,7 +61,7 @@ def main() -> None:
     server.static("/", PAGE)
     chat = server.websocket("/chat")
 
-    @chat.accept
+    @chat.approve
     def check(ws: wsrt.WebSocket) -> wsrt.Reject | None:
         room, name = who(ws)
         if not NAME.match(name) or not NAME.match(room):

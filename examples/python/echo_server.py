@@ -13,7 +13,8 @@
          an event "snapshot" when that is no longer known
   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 
-$DEFLATE (off, shared, per-connection) turns on permessage-deflate.
+$DEFLATE (off, shared, per-connection) turns on permessage-deflate; it goes
+to the server as it is, so a bad value is the core's error.
 Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
 gracefully (WebSockets closed with 1001) and exits 0.
 
@@ -42,14 +43,6 @@ def env_int(name: str, default: int) -> int:
     return int(value)
 
 
-def env_deflate() -> str:
-    """DEFLATE=off (default) | shared | per-connection: permessage-deflate."""
-    value = os.environ.get("DEFLATE", "") or "off"
-    if value not in ("off", "shared", "per-connection"):
-        sys.exit("echo_server.py: DEFLATE must be off, shared or per-connection")
-    return value
-
-
 def resume_id(stream: wsrt.SseStream) -> int:
     """Last-Event-ID as a number; anything else starts from the beginning."""
     v = stream.last_event_id
@@ -63,14 +56,12 @@ async def ticks(stream: wsrt.SseStream, interval: float) -> None:
     due = loop.time() + interval
     while True:
         await asyncio.sleep(max(0.0, due - loop.time()))
-        if stream.closed:
-            return
         try:
             stream.send(f"tick {next_id}\n{time.time_ns() // 1_000_000}", event="tick", id=next_id)
             next_id += 1
         except wsrt.BackpressureError:
             pass  # a slow reader skips ticks rather than growing its queue
-        except wsrt.ConnectionClosedError:
+        except (wsrt.ConnectionClosedError, wsrt.ServerStoppedError):
             return
         due += interval
         if due <= loop.time():
@@ -81,9 +72,8 @@ async def main() -> None:
     port = env_int("PORT", 9001)
     interval = env_int("SSE_INTERVAL_MS", 1000) / 1000.0
     history = env_int("HISTORY", 100)
-    deflate = env_deflate()
+    deflate = os.environ.get("DEFLATE") or "off"
     server = wsrt.Server("127.0.0.1", port, deflate=deflate)
-    server.set_topic_history("broadcast", history)
 
     echo = server.websocket("/echo")
 
@@ -133,6 +123,12 @@ async def main() -> None:
     if page:
         with open(page, "rb") as f:
             server.static("/", f.read(), "text/html; charset=utf-8")
+
+    try:
+        server.bind()  # the options are checked here, by the core
+    except (ValueError, TypeError) as e:
+        sys.exit(f"echo_server.py: {e}")
+    server.set_topic_history("broadcast", max_events=history)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

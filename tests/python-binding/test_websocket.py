@@ -23,6 +23,10 @@ def echo_server(**options: object) -> wsrt.Server:
     return server
 
 
+def route(server: wsrt.Server, path: str) -> wsrt.Route:
+    return next(r for r in server._routes if r.path == path)
+
+
 def close_code(ws: object) -> int | None:
     rcvd = ws.protocol.close_rcvd  # type: ignore[attr-defined]
     return None if rcvd is None else rcvd.code
@@ -107,7 +111,7 @@ def test_request_attributes_and_server_close() -> None:
 
         run(client())
     assert seen["path"] == "/room" and seen["query"] == "user=ann" and seen["ua"] == "yes"
-    assert seen["proto"] == "chat.v2" and seen["state"] == "open"
+    assert seen["proto"] == "chat.v2" and seen["state"] is wsrt.ConnState.OPEN
     assert seen["addr"][0] == HOST and seen["hdrs"]["X-Test"] == "yes"
     assert closed == [(4001, "bye now")]
 
@@ -115,7 +119,7 @@ def test_request_attributes_and_server_close() -> None:
 def test_oversized_message_closes_1009() -> None:
     closes: list[int] = []
     server = echo_server(max_message_size=1024)
-    server._routes["/echo"].on_close(lambda ws, code, reason: closes.append(code))
+    route(server, "/echo").on_close(lambda ws, code, reason: closes.append(code))
     with running(server) as srv:
 
         async def client() -> None:
@@ -144,12 +148,12 @@ def test_invalid_utf8_closes_1007() -> None:
         run(client())
 
 
-def test_accept_hook_refuses_and_accepts() -> None:
-    asked: list[tuple[str, str]] = []
+def test_approve_hook_refuses_and_accepts() -> None:
+    asked: list[tuple[str, wsrt.ConnState]] = []
     server = echo_server()
     route = server.websocket("/private", on_message=lambda ws, m: ws.send(m))
 
-    @route.accept
+    @route.approve
     async def check(ws: wsrt.WebSocket) -> wsrt.Accept | wsrt.Reject:
         asked.append((ws.path, ws.state))
         await asyncio.sleep(0.01)  # e.g. a token lookup
@@ -157,13 +161,13 @@ def test_accept_hook_refuses_and_accepts() -> None:
             return wsrt.Reject(401, "who are you?")
         return wsrt.Accept()
 
-    server.websocket("/nobody", accept=lambda ws: False)
-    server.websocket("/teapot", accept=lambda ws: 418)
+    server.websocket("/nobody", approve=lambda ws: False)
+    server.websocket("/teapot", approve=lambda ws: 418)
 
     def broken(ws: wsrt.WebSocket) -> None:
         raise RuntimeError("hook bug")
 
-    server.websocket("/broken", accept=broken)
+    server.websocket("/broken", approve=broken)
     with running(server) as srv:
 
         async def client() -> None:
@@ -181,17 +185,23 @@ def test_accept_hook_refuses_and_accepts() -> None:
                 assert await w(ws.recv()) == "in"
 
         run(client())
-    assert asked == [("/private", "pending"), ("/private", "pending")]
+    assert asked == [("/private", wsrt.ConnState.CONNECTING)] * 2
 
 
-def test_accept_hook_chooses_subprotocol() -> None:
+def test_approve_hook_chooses_subprotocol() -> None:
     server = wsrt.Server(HOST, 0)
-    server.websocket("/p", subprotocols=["a", "b"], accept=lambda ws: wsrt.Accept("b"),
+    server.websocket("/p", subprotocols=["a", "b"], approve=lambda ws: wsrt.Accept("b"),
+                     on_open=lambda ws: ws.send(ws.subprotocol or "none"))
+    # Accepting without naming one: the route's preference among the offered.
+    server.websocket("/q", subprotocols=["b", "a"], approve=lambda ws: True,
                      on_open=lambda ws: ws.send(ws.subprotocol or "none"))
     with running(server) as srv:
 
         async def client() -> None:
             async with ws_connect(f"{srv.ws_url}/p", subprotocols=["a", "b"]) as ws:
+                assert ws.subprotocol == "b"
+                assert await w(ws.recv()) == "b"
+            async with ws_connect(f"{srv.ws_url}/q", subprotocols=["a", "b"]) as ws:
                 assert ws.subprotocol == "b"
                 assert await w(ws.recv()) == "b"
 
@@ -244,13 +254,18 @@ def test_api_errors_are_clear_exceptions() -> None:
         attempt("code", lambda: ws.close(999))
         attempt("reason", lambda: ws.close(1000, "r" * 124))
         attempt("ping", lambda: ws.ping(b"p" * 126))
+        attempt("surrogates", lambda: ws.send(b"\xff".decode("utf-8", "surrogateescape")))
+        attempt("sse_on_ws", lambda: wsrt.SseStream.comment(ws, "x"))  # type: ignore[arg-type]
         ws.close(1000, "done")
         attempt("after_close", lambda: ws.send("late"))
+
+    ended = threading.Event()
 
     @route.on_close
     def closed(ws: wsrt.WebSocket, code: int, reason: str) -> None:
         attempt("closed", lambda: ws.send("later"))
         attempt("close_again", lambda: ws.close())
+        ended.set()
 
     with running(server) as srv:
 
@@ -260,38 +275,51 @@ def test_api_errors_are_clear_exceptions() -> None:
                     await w(ws.recv())
 
         run(client())
+        assert ended.wait(T)
     assert isinstance(results["int"], TypeError) and "int" in str(results["int"])
     assert isinstance(results["code"], ValueError) and "close code" in str(results["code"])
     assert isinstance(results["reason"], ValueError) and "123 bytes" in str(results["reason"])
     assert isinstance(results["ping"], ValueError) and "125 bytes" in str(results["ping"])
+    # A str holding undecodable bytes reaches the core's UTF-8 check.
+    assert isinstance(results["surrogates"], ValueError) and "UTF-8" in str(results["surrogates"])
+    assert isinstance(results["sse_on_ws"], wsrt.InvalidStateError)
     assert isinstance(results["after_close"], wsrt.ConnectionClosedError)
     assert isinstance(results["closed"], wsrt.ConnectionClosedError)
-    assert "closed" in str(results["closed"])
-    assert results["close_again"] is None
-    with pytest.raises(TypeError, match="unknown Server option"):
-        wsrt.Server(HOST, 0, max_mesage_size=1)
-    with pytest.raises(ValueError, match="400-599"):
-        wsrt.Reject(200)
+    assert isinstance(results["close_again"], wsrt.ConnectionClosedError)
+    with pytest.raises(TypeError, match="unknown option"):
+        wsrt.Server(HOST, 0, max_mesage_size=1).bind()
 
 
-def test_handler_exception_closes_1011(caplog: pytest.LogCaptureFixture) -> None:
-    server = wsrt.Server(HOST, 0)
+def test_handler_that_raises_keeps_server_and_connection(caplog: pytest.LogCaptureFixture) -> None:
+    errors: list[tuple[BaseException, object]] = []
+    server = wsrt.Server(HOST, 0, on_error=lambda exc, conn: errors.append((exc, conn)))
+    logged = wsrt.Server(HOST, 0)  # the default on_error: the "wsrt" logger
 
     def bad(ws: wsrt.WebSocket, msg: str | bytes) -> None:
-        raise KeyError("handler bug")
+        ws.send(msg)
+        raise KeyError(f"handler bug {msg}")
 
-    server.websocket("/bad", on_message=bad)
-    with caplog.at_level(logging.ERROR, logger="wsrt"), running(server) as srv:
+    async def bad_async(ws: wsrt.WebSocket, msg: str | bytes) -> None:
+        ws.send(msg)
+        raise KeyError(f"async bug {msg}")
 
-        async def client() -> None:
-            async with ws_connect(f"{srv.ws_url}/bad") as ws:
-                await ws.send("boom")
-                with pytest.raises(ConnectionClosed):
-                    await w(ws.recv())
-                assert close_code(ws) == 1011
+    for s in (server, logged):
+        s.websocket("/bad", on_message=bad)
+        s.websocket("/async", on_message=bad_async)
+    with caplog.at_level(logging.ERROR, logger="wsrt"), running(server) as srv, running(logged) as lg:
 
-        run(client())
-    assert "handler bug" in caplog.text
+        async def client(url: str) -> None:
+            for path in ("/bad", "/async"):
+                async with ws_connect(f"{url}{path}") as ws:
+                    for i in range(3):
+                        await ws.send(f"m{i}")
+                        assert await w(ws.recv()) == f"m{i}"
+
+        run(client(srv.ws_url))
+        run(client(lg.ws_url))
+    assert [str(e) for e, _ in errors] == [f"'{k} bug m{i}'" for k in ("handler", "async") for i in range(3)]
+    assert all(isinstance(e, KeyError) and isinstance(c, wsrt.WebSocket) for e, c in errors)
+    assert "handler bug m2" in caplog.text and "async bug m2" in caplog.text
 
 
 def test_send_from_another_thread() -> None:
@@ -318,7 +346,7 @@ def test_serve_forever_blocking_mode() -> None:
     server = echo_server()
     server.bind()
     opened = threading.Event()
-    server._routes["/echo"].on_open(lambda ws: opened.set())
+    route(server, "/echo").on_open(lambda ws: opened.set())
     t = threading.Thread(target=server.serve_forever)
     t.start()
     try:
@@ -374,7 +402,7 @@ def test_thousand_concurrent_connections() -> None:
         nonlocal opened
         opened += 1
 
-    server._routes["/echo"].on_open(count)
+    route(server, "/echo").on_open(count)
     with running(server) as srv:
 
         async def one(i: int, all_open: asyncio.Event, ready: list[int]) -> None:
@@ -407,14 +435,15 @@ def wait_until(cond: object, timeout: float = T) -> bool:
 
 def test_replies_to_a_batch_precede_the_close_it_caused() -> None:
     """A message and a protocol error in one read: the handler still answers
-    the message (and sees the connection open), then the 1002 close follows
-    (Autobahn 3.2 strict)."""
+    the message, then the 1002 close follows (Autobahn 3.2 strict). The
+    state the handler sees is the core's: CLOSED, the batch having reported
+    the end."""
     import base64
     import os
     import socket
     import struct
 
-    states: list[str] = []
+    states: list[wsrt.ConnState] = []
     server = wsrt.Server(HOST, 0)
 
     def echo(ws: wsrt.WebSocket, msg: str | bytes) -> None:
@@ -447,4 +476,4 @@ def test_replies_to_a_batch_precede_the_close_it_caused() -> None:
                 data += chunk
         assert data[:2] == bytes([0x81, 13]) and data[2:15] == b"Hello, world!", data
         assert data[15] == 0x88 and struct.unpack("!H", data[17:19])[0] == 1002, data
-    assert states == ["open"]
+    assert states == [wsrt.ConnState.CLOSED]

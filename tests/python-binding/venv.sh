@@ -46,7 +46,8 @@ fi
 
 # 3. The package, rebuilt when its sources or the core's changed.
 want=$(cd "$root" && find bindings-python/src bindings-python/python bindings-python/Cargo.toml \
-        bindings-python/Cargo.lock bindings-python/pyproject.toml core/src core/Cargo.toml \
+        bindings-python/Cargo.lock bindings-python/pyproject.toml core/src core/proto/src core/Cargo.toml \
+        core/proto/Cargo.toml \
         -type f ! -name '*.pyc' ! -name '*.so' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
 stamp="$venv/.wsrt-package.sha256"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] \

@@ -1,12 +1,12 @@
 """wsrt: a native WebSocket (RFC 6455) and Server-Sent Events server.
 
-The protocol engine is Rust (the wsrt core); this package gives it a
-Python face that works under asyncio (handlers may be ``async def``) and in
-plain blocking code::
+The engine is the Rust wsrt core; this package gives it a Python face that
+works under asyncio (handlers may be ``async def``) and in plain blocking
+code::
 
     import asyncio, wsrt
 
-    server = wsrt.Server("127.0.0.1", 9001)
+    server = wsrt.Server("127.0.0.1", 9001, idle_timeout_ms=60_000)
 
     @server.websocket("/echo").on_message
     def echo(ws, message):
@@ -14,39 +14,30 @@ plain blocking code::
 
     asyncio.run(server.serve())      # or server.serve_forever()
 
-Publish/subscribe: ``ws.subscribe("news")`` (or ``stream.subscribe`` /
-``stream.resume`` for SSE) and ``server.publish("news", data)``.
-
-See ``help(wsrt.Server)``, ``help(wsrt.WebSocket)`` and
-``help(wsrt.SseStream)``.
+See ``help(wsrt.Server)``, ``help(wsrt.WebSocket)``, ``help(wsrt.SseStream)``
+and docs/API.md (options, units, events, errors).
 """
 
-from ._server import Accept, Reject, Server, SseRoute, WebSocketRoute
-from ._types import Published, Replay, Stats
-from ._wsrt import (
+from ._conn import Connection, SseStream, WebSocket
+from ._server import Route, Server, SseRoute, WebSocketRoute
+from ._types import (
+    Accept,
     BackpressureError,
     ConnectionClosedError,
     InvalidStateError,
-    SseStream,
-    WebSocket,
+    Published,
+    Reject,
+    Replay,
+    ServerStoppedError,
+    Stats,
+    UnknownConnectionError,
     WsrtError,
-    __version__,
 )
+from ._wsrt import ConnState, EventType, __version__
 
 __all__ = [
-    "Accept",
-    "BackpressureError",
-    "ConnectionClosedError",
-    "InvalidStateError",
-    "Published",
-    "Reject",
-    "Replay",
-    "Server",
-    "SseRoute",
-    "SseStream",
-    "Stats",
-    "WebSocket",
-    "WebSocketRoute",
-    "WsrtError",
-    "__version__",
+    "Accept", "BackpressureError", "ConnState", "Connection", "ConnectionClosedError", "EventType",
+    "InvalidStateError", "Published", "Reject", "Replay", "Route", "Server", "ServerStoppedError",
+    "SseRoute", "SseStream", "Stats", "UnknownConnectionError", "WebSocket", "WebSocketRoute",
+    "WsrtError", "__version__",
 ]

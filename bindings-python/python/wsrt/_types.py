@@ -1,11 +1,60 @@
-"""The small result types of publish/subscribe (named tuples: unpack them,
-compare them, or read their fields)."""
+"""The API's exceptions (each the one the core names for an error kind,
+`ErrorKind::python_exception`) and its small value types (named tuples:
+unpack them, compare them, or read their fields)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
-__all__ = ["Published", "Replay", "Stats"]
+__all__ = ["Accept", "BackpressureError", "ConnectionClosedError", "Headers", "InvalidStateError", "Published",
+           "Reject", "Replay", "ServerStoppedError", "Stats", "UnknownConnectionError", "WsrtError"]
+
+
+class WsrtError(Exception):
+    """Base class of wsrt's own errors (the others are ValueError, TypeError and OSError)."""
+
+
+class ConnectionClosedError(WsrtError):
+    """The connection is closing or closed: nothing more can be sent on it."""
+
+
+class UnknownConnectionError(ConnectionClosedError):
+    """The connection is no longer known to the server: its end was reported."""
+
+
+class InvalidStateError(WsrtError):
+    """The call does not fit the connection (a WebSocket call on an event
+    stream, an answer to a request that awaits none, ...)."""
+
+
+class BackpressureError(WsrtError):
+    """Queuing this would pass max_buffered; nothing was queued (await
+    `drained()`, or wait for on_drain)."""
+
+
+class ServerStoppedError(WsrtError):
+    """The server has shut down."""
+
+Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+"""Response headers: a dict or a list of (name, value) pairs."""
+
+
+class Accept(NamedTuple):
+    """An `approve` hook's answer: accept, choosing one of the subprotocols
+    the client offered (None: the first of the route's `subprotocols` the
+    client offered) and adding response headers."""
+
+    subprotocol: Optional[str] = None
+    headers: Headers = None
+
+
+class Reject(NamedTuple):
+    """An `approve` hook's answer: refuse with an HTTP status (400-599), a
+    short text body and response headers."""
+
+    status: int = 403
+    body: str = ""
+    headers: Headers = None
 
 
 class Published(NamedTuple):
@@ -30,8 +79,8 @@ class Replay(NamedTuple):
     before anything published later); 0 when it missed none."""
     missed: bool
     """True when the history no longer covers the client's last id (or the
-    id is not one of this server's): nothing was replayed, so send the
-    client a full snapshot now."""
+    id is not one of this server instance's): nothing was replayed, so
+    send the client a full snapshot now."""
 
 
 class Stats(NamedTuple):
