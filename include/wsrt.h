@@ -626,8 +626,9 @@ wsrt_result wsrt_close(struct wsrt_server *server, wsrt_conn conn, uint16_t code
 // WSRT_EVENT_CLOSE (code 1006) or WSRT_EVENT_SSE_CLOSE follows.
 wsrt_result wsrt_terminate(struct wsrt_server *server, wsrt_conn conn);
 
-// Accepts a request from WSRT_EVENT_REQUEST, choosing `protocol` (NULL, or
-// one of the subprotocols the client offered) and adding `n` response
+// Accepts a request from WSRT_EVENT_REQUEST, choosing `protocol` (one of
+// the subprotocols the client offered; NULL: the route's first preference
+// the client offered, if any) and adding `n` response
 // headers (`headers` may be NULL when `n` is 0; e.g. Set-Cookie). Every
 // string is copied.
 wsrt_result wsrt_accept(struct wsrt_server *server, wsrt_conn conn, const char *protocol, const struct wsrt_header *headers, size_t n);

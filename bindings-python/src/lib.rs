@@ -12,7 +12,7 @@
 //! (queries, `resume`, topic history) take the mutex with the GIL released
 //! and wake the loop.
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -25,7 +25,6 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
-use wsrt::proto::http::choose_protocol;
 use wsrt::{
     Config, ConnId, ConnState, Error, EventType, Events, Handle, HistoryLimit, MessageKind,
     OptionValue, Publish, Replay, Route, RouteKind, Server, SseEvent,
@@ -82,12 +81,10 @@ fn int_of(v: &Bound<'_, PyAny>) -> PyResult<i128> {
         })
 }
 
-/// A count or milliseconds for an argument the core takes unsigned (large
-/// values saturate; a negative one cannot reach the core).
+/// A count or milliseconds for an argument the core takes unsigned
+/// (checked by the core, which words the refusal).
 fn uint_of(name: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
-    let n = int_of(v)?;
-    u64::try_from(n.min(u64::MAX as i128))
-        .map_err(|_| PyValueError::new_err(format!("{name} must not be negative, not {n}")))
+    wsrt::options::integer(name, OptionValue::Int(int_of(v)?)).map_err(to_py)
 }
 
 /// Runs `f` (a core call that checks it) on a Python value as the core's
@@ -97,30 +94,28 @@ fn with_value<R>(
     v: &Bound<'_, PyAny>,
     f: impl FnOnce(OptionValue<'_>) -> wsrt::Result<R>,
 ) -> PyResult<R> {
+    let _ = name; // the core names the option as it was given to `f`
     let text: Option<String> = v.cast::<PyString>().ok().map(|s| s.to_string());
-    let value = match &text {
-        Some(t) => OptionValue::Str(t),
-        None => option_value(v).map_err(|e| PyTypeError::new_err(format!("{name}: {e}")))?,
-    };
-    f(value).map_err(to_py)
-}
-
-/// A value other than a str as the core's `OptionValue`.
-fn option_value(v: &Bound<'_, PyAny>) -> PyResult<OptionValue<'static>> {
-    Ok(if v.is_none() {
+    let other = format!("{}", v.get_type().name()?);
+    let value = if let Some(t) = &text {
+        OptionValue::Str(t)
+    } else if v.is_none() {
         OptionValue::Default
     } else if v.is_instance_of::<PyBool>() {
         OptionValue::Bool(v.extract()?)
     } else if v.is_instance_of::<PyFloat>() {
         OptionValue::Number(v.extract()?)
     } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
-        OptionValue::List(v.extract()?)
+        match v.extract() {
+            Ok(list) => OptionValue::List(list),
+            Err(_) => OptionValue::Other("a list with an item that is not a str"),
+        }
     } else if let Ok(n) = int_of(v) {
         OptionValue::Int(n)
     } else {
-        let kind = v.get_type().name()?;
-        return Err(PyTypeError::new_err(format!("cannot be of type {kind}")));
-    })
+        OptionValue::Other(&other)
+    };
+    f(value).map_err(to_py)
 }
 
 /// Runs `f` on a message's kind and bytes: `str` is text (one holding
@@ -435,18 +430,14 @@ impl Core {
         self.act(py, |s| s.terminate(id), |h| h.terminate(id))
     }
 
-    /// Accepts a request; with no `protocol`, the core's choice among the
-    /// route's subprotocols (`prefer`) and the client's (`offered`).
+    /// Accepts a request; with no `protocol`, the route's preference.
     fn accept(
         &self,
         py: Python<'_>,
         conn: u64,
         protocol: Option<&str>,
         headers: Vec<(String, String)>,
-        prefer: Vec<String>,
-        offered: Vec<String>,
     ) -> PyResult<()> {
-        let protocol = protocol.or_else(|| choose_protocol(&prefer, &offered));
         self.run(py, |s| s.accept(ConnId::from_raw(conn), protocol, &headers))
     }
 

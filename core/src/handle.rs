@@ -4,13 +4,13 @@
 //! and what happens then (the connection has gone meanwhile, its queue is
 //! full) is not reported back: the loop's events and `stats` tell.
 
-use crate::args::{check_message, check_publish, check_topic};
+use crate::args::{check_history, check_message, check_publish, check_topic};
 use crate::driver::{Command, Inbox};
 use crate::error::{Error, Result};
 use crate::event::ConnId;
 use crate::proto::sse::{self, SseEvent};
 use crate::proto::{check_close, MessageKind};
-use crate::pubsub::Publish;
+use crate::pubsub::{HistoryLimit, Publish};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -86,6 +86,34 @@ impl Handle {
         check_topic(topic)?;
         self.inbox.submit(Command::Unsubscribe {
             conn,
+            topic: topic.to_string(),
+        })
+    }
+
+    /// Subscribes and replays what the client missed, as `Server::resume`
+    /// (the outcome, replayed or missed, is not reported back: use the
+    /// loop thread when the app must send a snapshot on a miss).
+    pub fn resume(&self, conn: ConnId, topic: &str, last_event_id: Option<&str>) -> Result<()> {
+        check_topic(topic)?;
+        self.inbox.submit(Command::Resume {
+            conn,
+            topic: topic.to_string(),
+            last_event_id: last_event_id.map(str::to_string),
+        })
+    }
+
+    pub fn set_topic_history(&self, topic: &str, limit: HistoryLimit) -> Result<()> {
+        check_topic(topic)?;
+        check_history(&limit)?;
+        self.inbox.submit(Command::SetTopicHistory {
+            topic: topic.to_string(),
+            limit,
+        })
+    }
+
+    pub fn clear_topic_history(&self, topic: &str) -> Result<()> {
+        check_topic(topic)?;
+        self.inbox.submit(Command::ClearTopicHistory {
             topic: topic.to_string(),
         })
     }

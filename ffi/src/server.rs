@@ -281,8 +281,9 @@ pub unsafe extern "C" fn wsrt_terminate(server: *mut wsrt_server, conn: wsrt_con
     guard(|| srv(server)?.terminate(conn_id(conn)))
 }
 
-/// Accepts a request from WSRT_EVENT_REQUEST, choosing `protocol` (NULL, or
-/// one of the subprotocols the client offered) and adding `n` response
+/// Accepts a request from WSRT_EVENT_REQUEST, choosing `protocol` (one of
+/// the subprotocols the client offered; NULL: the route's first preference
+/// the client offered, if any) and adding `n` response
 /// headers (`headers` may be NULL when `n` is 0; e.g. Set-Cookie). Every
 /// string is copied.
 #[no_mangle]

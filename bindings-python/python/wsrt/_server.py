@@ -353,8 +353,7 @@ class Server:
         try:
             if v is None or v is True or isinstance(v, Accept):
                 a = v if isinstance(v, Accept) else Accept()
-                offered = getattr(conn, "offered_subprotocols", [])
-                return core.accept(conn.id, a.subprotocol, _pairs(a.headers), conn.route.subprotocols, offered)
+                return core.accept(conn.id, a.subprotocol, _pairs(a.headers))
             r = Reject() if v is False else Reject(v) if isinstance(v, int) else v
             if not isinstance(r, Reject):
                 raise TypeError(f"approve returned {type(v).__name__}: expected Accept, Reject, bool, int or None")

@@ -145,6 +145,19 @@ impl Driver {
                 Command::SseComment { conn, text } => self.sse_comment(conn, &text),
                 Command::Subscribe { conn, topic } => self.subscribe(conn, &topic).map(drop),
                 Command::Unsubscribe { conn, topic } => self.unsubscribe(conn, &topic).map(drop),
+                Command::Resume {
+                    conn,
+                    topic,
+                    last_event_id,
+                } => self.resume(conn, &topic, last_event_id.as_deref()).map(drop),
+                Command::SetTopicHistory { topic, limit } => {
+                    self.set_topic_history(&topic, limit);
+                    Ok(())
+                }
+                Command::ClearTopicHistory { topic } => {
+                    self.clear_topic_history(&topic);
+                    Ok(())
+                }
                 Command::Publish {
                     topic,
                     kind,

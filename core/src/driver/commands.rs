@@ -7,6 +7,7 @@ use crate::config::SlowConsumerPolicy;
 use crate::error::{Error, Result};
 use crate::event::ConnId;
 use crate::proto::MessageKind;
+use crate::pubsub::HistoryLimit;
 use bytes::Bytes;
 use mio::Waker;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,18 @@ pub(crate) enum Command {
     },
     Unsubscribe {
         conn: ConnId,
+        topic: String,
+    },
+    Resume {
+        conn: ConnId,
+        topic: String,
+        last_event_id: Option<String>,
+    },
+    SetTopicHistory {
+        topic: String,
+        limit: HistoryLimit,
+    },
+    ClearTopicHistory {
         topic: String,
     },
     Publish {

@@ -196,8 +196,8 @@ impl Connection {
     }
 
     /// Accepts a request awaiting approval, choosing one of the
-    /// subprotocols the client offered (or none) and adding `headers` to
-    /// the answer.
+    /// subprotocols the client offered (`None`: the route's preference, as
+    /// without approval) and adding `headers` to the answer.
     pub fn accept<O: Output>(
         &mut self,
         protocol: Option<&str>,
@@ -230,7 +230,15 @@ impl Connection {
             mut leftover,
             ..
         } = *p;
-        let protocol = protocol.map(str::to_string);
+        // None: the route's first preference the client offered, as for
+        // routes without approval.
+        let protocol = match protocol {
+            Some(p) => Some(p.to_string()),
+            None => handshake.as_ref().and_then(|h| {
+                http::choose_protocol(&cx.settings.routes[route].subprotocols, &h.protocols)
+                    .map(str::to_string)
+            }),
+        };
         self.open(
             route,
             endpoint,
