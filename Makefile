@@ -11,7 +11,7 @@ CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic -O2
 PORT       ?= 9001
 export CARGO_TERM_PROGRESS_WHEN = never
 
-.PHONY: help deps lib examples header demo test test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c
+.PHONY: help deps lib examples header demo test test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract
 
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
@@ -63,7 +63,7 @@ header:
 demo:
 	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html PORT=$(PORT) examples/run c
 
-test: deps lint lint-python test-rust test-c test-python test-python-binding test-node bench-smoke test-autobahn test-autobahn-python test-node-autobahn
+test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract bench-smoke test-autobahn test-autobahn-python test-node-autobahn
 
 test-rust:
 	cargo test --workspace --release
@@ -93,6 +93,14 @@ autobahn-full: examples
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	python3 tests/tools/import_cycles.py core/src core/proto/src ffi/src bindings-python/src bindings-node/src
+
+# The cross-front contract (tests/contract/README.md): Rust, C, Python and
+# Node given the same edge values must agree.
+test-contract: contract-c python-dev node-addon
+	cargo build -q --release -p wsrt --example contract_server
+	@tests/tools/venv.sh
+	.cache/venv/bin/python -m pytest -q -p no:cacheprovider tests/contract
 
 clean:
 	rm -rf build target .cache

@@ -10,15 +10,13 @@
 #   lint-python           rustfmt + clippy -D warnings for the PyO3 crate (its
 #                         own cargo workspace, so the root `make lint` skips it)
 #   test-autobahn-python  Autobahn (all groups but 12/13) against the Python example
-#   contract-python       the cross-front contract harness (tests/contract/) on the
-#                         Python face only (its schema comes from the Rust face)
 
 PY_MK_DIR := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 PY_ROOT   := $(abspath $(PY_MK_DIR)..)
 PY_ENV    := $(PY_ROOT)/.cache/pyenv
 PY_TARGET := $(PY_ROOT)/target/bindings-python
 
-.PHONY: python-dev python-wheel test-python-binding lint-python test-autobahn-python contract-python
+.PHONY: python-dev python-wheel test-python-binding lint-python test-autobahn-python
 
 python-dev:
 	@$(PY_ROOT)/tests/python-binding/venv.sh
@@ -39,8 +37,3 @@ lint-python:
 
 test-autobahn-python:
 	$(PY_ROOT)/tests/autobahn/run-example.sh python
-
-contract-python: python-dev
-	cd $(PY_ROOT) && cargo build -q --release -p wsrt --example contract_server
-	cd $(PY_ROOT) && CONTRACT_FRONTS=python $(PY_ENV)/bin/python -m pytest -q -p no:cacheprovider \
-		tests/contract/test_contract.py
