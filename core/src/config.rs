@@ -5,7 +5,7 @@
 //! [`crate::options`]), where its name in each front, its unit, range and
 //! default are written once. Zero turns a timer or a limit off.
 
-use crate::proto::{DeflateConfig, DeflateMode, OverflowPolicy, Route, RouteKind};
+use crate::proto::{DeflateConfig, DeflateMode, OverflowPolicy, Route, RouteKind, Settings};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -152,6 +152,24 @@ impl Config {
         };
         self.routes.push(Route::new(path, kind));
         self
+    }
+
+    /// What the protocol state machines need of it.
+    pub(crate) fn settings(&self) -> Settings {
+        Settings {
+            routes: self.routes.clone(),
+            max_message_size: self.max_message_size,
+            max_head_bytes: self.max_head_bytes,
+            max_headers: self.max_headers,
+            handshake_timeout: self.handshake_timeout,
+            idle_timeout: self.idle_timeout,
+            close_timeout: self.close_timeout,
+            sse_keepalive: self.sse_keepalive,
+            max_buffered: self.max_buffered,
+            overflow_policy: self.overflow_policy,
+            allowed_origins: self.allowed_origins.clone(),
+            deflate: self.deflate,
+        }
     }
 
     /// Adds a response header to the answers of the route at `path`

@@ -7,7 +7,7 @@
 
 use crate::error::invalid;
 use std::ffi::{c_char, CStr};
-use wsrt::{ConnId, MessageKind, Result};
+use wsrt::{ConnId, MessageKind, Result, SseEvent};
 
 /// A connection id: unique among the server's live connections, and not
 /// given to another connection until at least 2^32 further connections
@@ -142,12 +142,20 @@ pub(crate) fn kind(is_text: bool) -> MessageKind {
     }
 }
 
-/// SSE data: text, as the core's event takes it.
-pub(crate) unsafe fn sse_data<'a>(p: *const u8, len: usize) -> Result<&'a str> {
-    std::str::from_utf8(bytes(p, len, "data")?).map_err(|_| invalid("SSE data is not valid UTF-8"))
-}
-
-/// SSE `retry_ms`: negative leaves the field out.
-pub(crate) fn retry(retry_ms: i64) -> Result<Option<u64>> {
-    Ok(u64::try_from(retry_ms).ok())
+/// An SSE event from wsrt_sse_send's arguments (strings borrowed):
+/// `retry_ms` < 0 leaves the field out; `data` must be UTF-8.
+pub(crate) unsafe fn sse_event<'a>(
+    event: *const c_char,
+    id: *const c_char,
+    retry_ms: i64,
+    data: *const u8,
+    len: usize,
+) -> Result<SseEvent<'a>> {
+    Ok(SseEvent {
+        event: opt_str(event, "event")?,
+        id: opt_str(id, "id")?,
+        retry: u64::try_from(retry_ms).ok(),
+        data: std::str::from_utf8(bytes(data, len, "data")?)
+            .map_err(|_| invalid("SSE data is not valid UTF-8"))?,
+    })
 }

@@ -4,14 +4,12 @@
 //! happens then is not reported back (the events and wsrt_server_stats
 //! tell).
 
-use crate::conv::{
-    arg, bytes, conn_id, free_boxed, kind, opt_str, req_str, retry, sse_data, wsrt_conn,
-};
+use crate::conv::{arg, bytes, conn_id, free_boxed, kind, opt_str, req_str, sse_event, wsrt_conn};
 use crate::error::{guard, guard_value, wsrt_result};
 use crate::pubsub::{publish_msg, wsrt_publish_opts};
 use crate::server::{srv_ref, wsrt_server};
 use std::ffi::c_char;
-use wsrt::{Handle, SseEvent};
+use wsrt::Handle;
 
 /// Opaque thread-safe handle to a server, for other threads. Create with
 /// wsrt_server_handle, free with wsrt_handle_free. It may outlive the
@@ -120,12 +118,7 @@ pub unsafe extern "C" fn wsrt_handle_sse_send(
 ) -> wsrt_result {
     guard(|| {
         let h = hdl(handle)?;
-        let ev = SseEvent {
-            event: opt_str(event, "event")?,
-            id: opt_str(id, "id")?,
-            retry: retry(retry_ms)?,
-            data: sse_data(data, len)?,
-        };
+        let ev = sse_event(event, id, retry_ms, data, len)?;
         h.sse_send(conn_id(conn), &ev)
     })
 }

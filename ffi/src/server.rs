@@ -7,15 +7,15 @@
 
 use crate::config::wsrt_config;
 use crate::conv::{
-    arg, arg_mut, bytes, conn_id, free_boxed, header_list, kind, opt_str, out_ptr, req_str, retry,
-    sse_data, wsrt_conn, wsrt_header,
+    arg, arg_mut, bytes, conn_id, free_boxed, header_list, kind, opt_str, out_ptr, req_str,
+    sse_event, wsrt_conn, wsrt_header,
 };
 use crate::error::{guard, guard_value, wsrt_result};
 use crate::request::wsrt_request;
 use std::ffi::{c_char, c_int, c_void};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
-use wsrt::{Endpoint, Event, Events, Server, SseEvent};
+use wsrt::{Endpoint, Event, Events, Server};
 
 /// Opaque server. Create with wsrt_server_new, free with wsrt_server_free.
 pub struct wsrt_server {
@@ -338,12 +338,7 @@ pub unsafe extern "C" fn wsrt_sse_send(
 ) -> wsrt_result {
     guard(|| {
         let s = srv(server)?;
-        let ev = SseEvent {
-            event: opt_str(event, "event")?,
-            id: opt_str(id, "id")?,
-            retry: retry(retry_ms)?,
-            data: sse_data(data, len)?,
-        };
+        let ev = sse_event(event, id, retry_ms, data, len)?;
         s.sse_send(conn_id(conn), &ev)
     })
 }

@@ -125,30 +125,22 @@ pub enum OverflowPolicy {
     Close,
 }
 
-/// Everything a connection's protocol needs from the configuration.
+/// Everything a connection's protocol needs from the configuration: the
+/// fields of the core's `Config` of the same names, whose documentation
+/// (and the option schema) says what each means. Zero turns a timer or a
+/// limit off.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub routes: Vec<Route>,
-    /// Largest WebSocket message accepted (reassembled, inflated); 0: none.
     pub max_message_size: usize,
-    /// Largest request head; 0: none.
     pub max_head_bytes: usize,
-    /// Most request headers; 0: none.
     pub max_headers: usize,
-    /// Time to finish the request head (and the app's approval); ZERO: none.
     pub handshake_timeout: Duration,
-    /// Ping a silent WebSocket peer after half of this, drop it after all
-    /// of it; ZERO: never.
     pub idle_timeout: Duration,
-    /// Time a close handshake and final flush may take; ZERO: no limit.
     pub close_timeout: Duration,
-    /// Comment on an SSE stream quiet this long; ZERO: never.
     pub sse_keepalive: Duration,
-    /// Cap on bytes queued for one connection by the app's sends; 0: none.
     pub max_buffered: usize,
     pub overflow_policy: OverflowPolicy,
-    /// WebSocket and SSE requests whose `Origin` is not listed get 403;
-    /// empty: any origin. Requests without `Origin` always pass.
     pub allowed_origins: Vec<String>,
     pub deflate: DeflateConfig,
 }

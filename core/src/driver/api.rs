@@ -149,7 +149,9 @@ impl Driver {
                     conn,
                     topic,
                     last_event_id,
-                } => self.resume(conn, &topic, last_event_id.as_deref()).map(drop),
+                } => self
+                    .resume(conn, &topic, last_event_id.as_deref())
+                    .map(drop),
                 Command::SetTopicHistory { topic, limit } => {
                     self.set_topic_history(&topic, limit);
                     Ok(())

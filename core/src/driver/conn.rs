@@ -61,6 +61,25 @@ impl Conn {
     }
 }
 
+impl Conn {
+    /// Its protocol state machine and its [`Output`], borrowed together.
+    pub fn parts<'a>(
+        &'a mut self,
+        pool: &'a mut BufferPool,
+        events: &'a mut Events,
+    ) -> (&'a mut Connection, ConnOut<'a>) {
+        let out = ConnOut {
+            queue: &mut self.out,
+            pool,
+            events,
+            socket: &self.socket,
+            id: self.id,
+            user_data: self.user_data,
+        };
+        (&mut self.proto, out)
+    }
+}
+
 /// A connection's [`Output`]: its write queue (with the loop's buffer
 /// pool) and the loop's event batch.
 pub(super) struct ConnOut<'a> {

@@ -3,7 +3,7 @@
 //! bound, topic history and the replay that lets an SSE client resume.
 
 use super::topics::{Entry, Membership, Subscriber};
-use super::{ConnOut, Driver};
+use super::Driver;
 use crate::args::check_publish;
 use crate::config::SlowConsumerPolicy;
 use crate::error::{Error, Result};
@@ -316,18 +316,11 @@ impl Driver {
             }
         }
         let now = self.now;
-        let mut out = ConnOut {
-            queue: &mut conn.out,
-            pool: &mut self.pool,
-            events: &mut self.events,
-            socket: &conn.socket,
-            id: conn.id,
-            user_data: conn.user_data,
-        };
+        let (proto, mut out) = conn.parts(&mut self.pool, &mut self.events);
         match via {
             Via::Bytes(b) => {
                 let share = b.len() > SHARE_ABOVE;
-                if let Some(s) = conn.proto.sse_stream() {
+                if let Some(s) = proto.sse_stream() {
                     match share {
                         true => s.push_shared(b, &mut out, now),
                         false => s.push_copy(&b, &mut out, now),
@@ -339,7 +332,7 @@ impl Driver {
                 }
             }
             Via::OwnContext => {
-                if let Some(ws) = conn.proto.websocket() {
+                if let Some(ws) = proto.websocket() {
                     let cfg = &self.config.deflate;
                     ws.push_message(
                         enc.kind,
@@ -405,19 +398,11 @@ impl Driver {
         }
         let mut replayed = 0;
         for (kind, frame, sse, payload) in missed {
-            let conn = &mut self.conns[slot];
-            let mut out = ConnOut {
-                queue: &mut conn.out,
-                pool: &mut self.pool,
-                events: &mut self.events,
-                socket: &conn.socket,
-                id: conn.id,
-                user_data: conn.user_data,
-            };
-            if let Some(s) = conn.proto.sse_stream() {
+            let (proto, mut out) = self.conns[slot].parts(&mut self.pool, &mut self.events);
+            if let Some(s) = proto.sse_stream() {
                 let Some(sse) = sse else { continue };
                 s.push_shared(sse, &mut out, self.now);
-            } else if let Some(ws) = conn.proto.websocket() {
+            } else if let Some(ws) = proto.websocket() {
                 if ws.compresses() {
                     let cfg = &self.config.deflate;
                     ws.push_message(

@@ -87,20 +87,7 @@ impl Driver {
         let poll = Poll::new()?;
         let (listeners, local_addrs) = accept::bind_all(&config.listen, poll.registry())?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        let settings = Settings {
-            routes: config.routes.clone(),
-            max_message_size: config.max_message_size,
-            max_head_bytes: config.max_head_bytes,
-            max_headers: config.max_headers,
-            handshake_timeout: config.handshake_timeout,
-            idle_timeout: config.idle_timeout,
-            close_timeout: config.close_timeout,
-            sse_keepalive: config.sse_keepalive,
-            max_buffered: config.max_buffered,
-            overflow_policy: config.overflow_policy,
-            allowed_origins: config.allowed_origins.clone(),
-            deflate: config.deflate,
-        };
+        let settings = config.settings();
         Ok(Driver {
             poll,
             mio_events: mio::Events::with_capacity(1024),
@@ -244,21 +231,14 @@ impl Driver {
     ) -> R {
         let conn = &mut self.conns[slot];
         let before = conn.out.len();
-        let mut out = ConnOut {
-            queue: &mut conn.out,
-            pool: &mut self.pool,
-            events: &mut self.events,
-            socket: &conn.socket,
-            id: conn.id,
-            user_data: conn.user_data,
-        };
+        let (proto, mut out) = conn.parts(&mut self.pool, &mut self.events);
         let mut cx = Cx {
             now: self.now,
             settings: &self.settings,
             shared: &mut self.shared_deflate,
             out: &mut out,
         };
-        let r = f(&mut conn.proto, &mut cx);
+        let r = f(proto, &mut cx);
         let wrote = self.conns[slot].out.len() != before;
         self.after(slot, wrote);
         r
