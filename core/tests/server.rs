@@ -1019,23 +1019,16 @@ fn slowloris_is_dropped_after_handshake_timeout() {
     config.handshake_timeout = Duration::from_millis(300);
     let ts = TestServer::echo(config);
 
-    let start = Instant::now();
+    // When the timer fires is proto's, tested in virtual time
+    // (core/proto/tests/connection.rs); here, that the loop runs it.
     let mut s = tcp(ts.addr);
     s.write_all(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpg")
         .unwrap();
     expect_eof(&mut s);
-    let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(290),
-        "dropped early: {took:?}"
-    );
-    assert!(took < Duration::from_secs(3), "dropped late: {took:?}");
 
     // One that connects and says nothing at all goes the same way.
-    let start = Instant::now();
     let mut s = tcp(ts.addr);
     expect_eof(&mut s);
-    assert!(start.elapsed() >= Duration::from_millis(290));
 
     // A completed handshake is not subject to the timeout.
     let mut c = ws(ts.addr, "/ws");
@@ -1338,23 +1331,14 @@ fn idle_peer_is_pinged_then_dropped() {
     let mut config = cfg().websocket("/ws");
     config.idle_timeout = Duration::from_millis(400);
     let mut ts = TestServer::echo(config);
-    // Taken before the request, so it is no later than the server's last
-    // read from us.
-    let start = Instant::now();
+    // When (half the idle time, all of it) is proto's, tested in virtual
+    // time; here, that the loop runs the timers and drops the socket.
     let mut s = raw_ws(ts.addr, "/ws");
     let conn = ts.wait_open();
     let f = read_frame(&mut s);
     assert_eq!(f.opcode, OP_PING, "{f:?}");
-    let pinged = start.elapsed();
-    assert!(pinged >= Duration::from_millis(190), "ping at {pinged:?}");
     // We never answer.
     expect_eof(&mut s);
-    let dropped = start.elapsed();
-    assert!(
-        dropped >= Duration::from_millis(390),
-        "dropped at {dropped:?}"
-    );
-    assert!(dropped < Duration::from_secs(3), "dropped at {dropped:?}");
     assert_eq!(ts.wait_close(conn).0, 1006);
 }
 
@@ -1729,7 +1713,6 @@ fn sse_keepalive_comment() {
     let mut config = sse_config();
     config.sse_keepalive = Duration::from_millis(200);
     let mut ts = TestServer::echo(config);
-    let start = Instant::now();
     let mut s = tcp(ts.addr);
     s.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -1737,8 +1720,6 @@ fn sse_keepalive_comment() {
     let (conn, _) = ts.wait_sse_open();
     let ka = b": keep-alive\n\n";
     assert_eq!(read_n(&mut s, ka.len()), ka);
-    let took = start.elapsed();
-    assert!(took >= Duration::from_millis(190), "keep-alive at {took:?}");
     assert_eq!(read_n(&mut s, ka.len()), ka, "and again");
     drop(s);
     ts.wait(
@@ -2122,7 +2103,6 @@ fn shutdown_drops_unresponsive_peers_after_close_timeout() {
     // Reads the close frame but never answers it or hangs up.
     let mut s = raw_ws(ts.addr, "/ws");
     let conn = ts.wait_open();
-    let start = Instant::now();
     ts.call(|s| s.begin_shutdown());
     assert_eq!(read_close(&mut s).0, Some(1001));
     expect_eof(&mut s);
@@ -2132,7 +2112,6 @@ fn shutdown_drops_unresponsive_peers_after_close_timeout() {
         assert!(Instant::now() < deadline, "shutdown did not finish");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(start.elapsed() >= Duration::from_millis(250));
 }
 
 // ---------------------------------------------------------------------------
