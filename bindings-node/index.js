@@ -12,6 +12,7 @@ const native = require('./wsrt.node');
 
 const { NativeServer, RECORD_STRIDE: STRIDE, RECORD_HEADER: HEADER, CONNECTING, OPEN, CLOSING, CLOSED } = native;
 const EV = native.eventTypes();
+const MESSAGE = EV.MESSAGE;
 const EMPTY = Buffer.alloc(0);
 const WS_HANDLERS = ['approve', 'open', 'message', 'drain', 'close', 'pong', 'protocols', 'headers'];
 const SSE_HANDLERS = ['approve', 'open', 'drain', 'close', 'headers'];
@@ -67,8 +68,9 @@ for (const method of ['subscribe', 'unsubscribe', 'isSubscribed']) {
 
 class WebSocket extends Connection {
   send(data, isBinary) {
-    const ok = this._server._send(this.id, bytes(data), isBinary);
-    this._server._schedule();
+    const server = this._server;
+    const ok = server._send(this._lo, this._hi, typeof data === 'string' ? data : bytes(data), isBinary);
+    if (!server._inDispatch) server._schedule();
     return ok;
   }
 
@@ -258,7 +260,7 @@ class Server {
       let c = conns[index];
       if (c !== undefined && (c._lo !== lo || c._hi !== hi)) c = undefined;
       try {
-        if (type === EV.MESSAGE) {
+        if (type === MESSAGE) {
           c._route.message?.(c, arena.subarray(start, end), meta[o + 6] === 0);
           continue;
         }

@@ -38,11 +38,13 @@ pub unsafe fn send_function(env: sys::napi_env, core: &Shared) -> Result<Unknown
     Ok(Unknown::from_raw_unchecked(env, f))
 }
 
-/// `send(id, data: string | Uint8Array, isBinary?: boolean): boolean`:
-/// false when backpressure refused it; other errors are thrown.
+/// `send(lo, hi, data: string | Uint8Array, isBinary?: boolean): boolean`
+/// (`lo`, `hi`: the connection id's halves, as its batch records carry
+/// them: no bigint per message): false when backpressure refused it; other
+/// errors are thrown.
 pub unsafe extern "C" fn send(env: sys::napi_env, info: sys::napi_callback_info) -> V {
     let run = || {
-        let (mut argc, mut argv, mut data) = (3, [ptr::null_mut(); 3], ptr::null_mut());
+        let (mut argc, mut argv, mut data) = (4, [ptr::null_mut(); 4], ptr::null_mut());
         sys::napi_get_cb_info(
             env,
             info,
@@ -53,9 +55,10 @@ pub unsafe extern "C" fn send(env: sys::napi_env, info: sys::napi_callback_info)
         );
         // SAFETY: data is the Rc made in `function`, alive while the function is.
         let core = &mut *(*data.cast::<UnsafeCell<Core>>()).get();
-        let [id, bytes, binary] = argv.map(|v| Js { env, v });
+        let [lo, hi, bytes, binary] = argv.map(|v| Js { env, v });
         let kind = bytes.message_kind(binary, "isBinary")?;
-        let id = id.id("connection id")?.unwrap_or(ConnId::NONE);
+        let half = |v: Js| v.number("connection id").map(|n| n as u32 as u64);
+        let id = ConnId::from_raw(half(hi)? << 32 | half(lo)?);
         let bytes = bytes.bytes(&mut core.scratch, "data")?;
         sent(running(&mut core.server)?.send(id, kind, bytes))
     };

@@ -119,9 +119,13 @@ impl ErrorKind {
     }
 }
 
-/// A failed call: its kind and a message for people.
+/// A failed call: its kind and a message for people. One pointer wide, so
+/// that `Result<T, Error>` costs the hot paths nothing when all is well.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     message: Cow<'static, str>,
     io: Option<std::io::Error>,
@@ -129,11 +133,11 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind,
             message: message.into(),
             io: None,
-        }
+        }))
     }
 
     pub fn invalid(message: impl Into<Cow<'static, str>>) -> Self {
@@ -153,38 +157,38 @@ impl Error {
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The operating-system error behind an `Io` error.
     pub fn io_error(&self) -> Option<&std::io::Error> {
-        self.io.as_ref()
+        self.0.io.as_ref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.io.as_ref().map(|e| e as _)
+        self.0.io.as_ref().map(|e| e as _)
     }
 }
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error {
+        Error(Box::new(Inner {
             kind: ErrorKind::Io,
             message: e.to_string().into(),
             io: Some(e),
-        }
+        }))
     }
 }
 

@@ -215,7 +215,9 @@ impl Events {
 
     pub fn clear(&mut self) {
         self.list.clear();
-        self.requests.clear();
+        if !self.requests.is_empty() {
+            self.requests.clear();
+        }
         // Keep a working-size arena, but give back what one huge message
         // grew it to.
         if self.arena.capacity() > 4 << 20 {

@@ -83,7 +83,7 @@ impl ConnDeflate {
         self.deflated_at.map(|at| at + IDLE_COMPRESSOR_RELEASE)
     }
 
-    #[cfg(test)]
+    /// A compressor of its own is in use (and will be released when idle).
     pub fn has_own_compressor(&self) -> bool {
         self.deflater.is_some()
     }

@@ -26,12 +26,31 @@ pub trait Output {
 }
 
 /// The context of every call: the time, the settings, the loop-wide
-/// compression contexts and where output goes.
+/// compression contexts and where output goes (held by value: the driver's
+/// output is a bundle of references, made for the call).
 pub struct Cx<'a, O: Output> {
     pub now: Instant,
     pub settings: &'a Settings,
     pub shared: &'a mut SharedDeflate,
-    pub out: &'a mut O,
+    pub out: O,
+}
+
+impl<T: Output + ?Sized> Output for &mut T {
+    fn queued(&self) -> usize {
+        (**self).queued()
+    }
+    fn append(&mut self, need: usize, write: impl FnOnce(&mut Vec<u8>)) {
+        (**self).append(need, write)
+    }
+    fn append_frame(&mut self, header: &[u8], payload: &[u8]) {
+        (**self).append_frame(header, payload)
+    }
+    fn push_shared(&mut self, bytes: Bytes) {
+        (**self).push_shared(bytes)
+    }
+    fn event(&mut self, event: ConnEvent<'_>) {
+        (**self).event(event)
+    }
 }
 
 /// What a connection tells the application.

@@ -119,6 +119,21 @@ impl WebSocket {
         true
     }
 
+    /// 0-5: the close state, and whether an own compressor is in use (its
+    /// release is a deadline).
+    pub(crate) fn schedule_key(&self) -> u8 {
+        let state = match self.state {
+            WsState::Open => 0,
+            WsState::Closing { .. } => 1,
+            WsState::Ending(_) => 2,
+        };
+        let compressor = self
+            .deflate
+            .as_ref()
+            .is_some_and(|d| d.has_own_compressor());
+        state * 2 + compressor as u8
+    }
+
     pub(crate) fn deadline(&self, settings: &Settings) -> Option<Instant> {
         let protocol = match self.state {
             WsState::Open => timer(settings.idle_timeout).map(|idle| {

@@ -115,7 +115,7 @@ impl T {
         }
     }
 
-    fn cx(&mut self) -> (&mut Connection, Cx<'_, Out>) {
+    fn cx(&mut self) -> (&mut Connection, Cx<'_, &mut Out>) {
         let cx = Cx {
             now: self.now,
             settings: &self.settings,

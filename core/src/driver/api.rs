@@ -26,7 +26,6 @@ impl Driver {
         ) -> Result<(), Refusal>,
     ) -> Result<()> {
         let slot = self.live_slot(id)?;
-        self.now = std::time::Instant::now();
         let r = self.with_proto(slot, f);
         if r == Err(Refusal::Backpressure) {
             if let Some(c) = self.conns.get_mut(slot) {
@@ -45,6 +44,9 @@ impl Driver {
     }
 
     pub fn close(&mut self, id: ConnId, code: u16, reason: &str) -> Result<()> {
+        // Starts a timer: from now, not from the last turn (a host loop may
+        // close from a timer of its own, long after it).
+        self.now = std::time::Instant::now();
         self.app_call(id, |c, cx| c.close(code, reason, cx))
     }
 
@@ -58,6 +60,7 @@ impl Driver {
         protocol: Option<&str>,
         headers: &[(String, String)],
     ) -> Result<()> {
+        self.now = std::time::Instant::now(); // the idle timer starts
         self.app_call(id, |c, cx| c.accept(protocol, headers, cx))?;
         // Reading was paused while the app decided.
         if let Some(slot) = self.slot(id) {

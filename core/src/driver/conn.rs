@@ -20,6 +20,9 @@ pub(super) struct Conn {
     pub out: WriteQueue,
     /// The deadline this connection has in the timer heap, if any.
     pub armed: Option<Instant>,
+    /// The protocol's schedule key when `armed` was last considered: while
+    /// it is unchanged, the deadline can only have moved later.
+    pub schedule_key: u8,
     /// The application's value for this connection (a C pointer).
     pub user_data: usize,
     /// Topics this connection is subscribed to.
@@ -48,6 +51,7 @@ impl Conn {
             proto: Connection::new(now),
             out: WriteQueue::default(),
             armed: None,
+            schedule_key: 0,
             user_data: 0,
             topics: Memberships::default(),
             dirty: false,
@@ -134,20 +138,28 @@ impl Output for ConnOut<'_> {
     }
 
     fn event(&mut self, event: ConnEvent<'_>) {
-        let mut ev = Event::new(EventType::Wake, self.id, self.user_data);
+        let (id, user_data) = (self.id, self.user_data);
+        let new = |kind| Event::new(kind, id, user_data);
         match event {
+            // The hot path first: one record, the payload into the arena.
+            ConnEvent::Message { kind, data } => {
+                let mut ev = new(EventType::Message);
+                ev.text = kind == MessageKind::Text;
+                ev.data = self.events.store(data);
+                self.events.push(ev);
+            }
             ConnEvent::Request {
                 endpoint,
                 head,
                 protocols,
             } => {
-                ev.kind = EventType::Request;
+                let mut ev = new(EventType::Request);
                 ev.endpoint = endpoint;
                 let request = self.request(*head, protocols);
                 self.events.push_with_request(ev, request);
             }
             ConnEvent::Open { head, protocol } => {
-                ev.kind = EventType::Open;
+                let mut ev = new(EventType::Open);
                 if let Some(p) = &protocol {
                     ev.data = self.events.store(p.as_bytes());
                 }
@@ -159,30 +171,24 @@ impl Output for ConnOut<'_> {
                 self.events.push_with_request(ev, request);
             }
             ConnEvent::SseOpen { head } => {
-                ev.kind = EventType::SseOpen;
+                let mut ev = new(EventType::SseOpen);
                 ev.endpoint = Endpoint::Sse;
                 let request = self.request(*head, Vec::new());
                 self.events.push_with_request(ev, request);
             }
-            ConnEvent::Message { kind, data } => {
-                ev.kind = EventType::Message;
-                ev.text = kind == MessageKind::Text;
-                ev.data = self.events.store(data);
-                self.events.push(ev);
-            }
             ConnEvent::Pong { data } => {
-                ev.kind = EventType::Pong;
+                let mut ev = new(EventType::Pong);
                 ev.data = self.events.store(data);
                 self.events.push(ev);
             }
             ConnEvent::Close { code, reason } => {
-                ev.kind = EventType::Close;
+                let mut ev = new(EventType::Close);
                 ev.code = code;
                 ev.data = self.events.store(reason.as_bytes());
                 self.events.push(ev);
             }
             ConnEvent::SseClose => {
-                ev.kind = EventType::SseClose;
+                let mut ev = new(EventType::SseClose);
                 ev.endpoint = Endpoint::Sse;
                 self.events.push(ev);
             }

@@ -122,7 +122,7 @@ impl Driver {
                         self.events.push(ev);
                     }
                 }
-                if conn.proto.fin_after_flush() && !conn.write_shut {
+                if !conn.write_shut && conn.proto.fin_after_flush() {
                     conn.write_shut = true;
                     let _ = conn.socket.shutdown(Shutdown::Write);
                 }

@@ -139,7 +139,7 @@ impl Driver {
         self.release_owed();
         self.run_commands();
         self.flush_dirty();
-        let wait = self.wait_time(timeout);
+        let wait = self.wait_time(timeout, self.now);
         match self.poll.poll(&mut self.mio_events, wait) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => self.mio_events.clear(),
@@ -189,22 +189,26 @@ impl Driver {
     /// How long a host loop may sleep before calling `poll` (timers), or
     /// `None` if only I/O can wake it.
     pub fn next_timeout(&self) -> Option<Duration> {
-        self.wait_time(None)
+        self.wait_time(None, Instant::now())
     }
 
-    fn wait_time(&self, requested: Option<Duration>) -> Option<Duration> {
+    /// How long to wait for I/O at `now` (the poll's own time: a clock read
+    /// less per turn; the few microseconds since only make the wait longer
+    /// by as much).
+    fn wait_time(&self, requested: Option<Duration>, now: Instant) -> Option<Duration> {
         if !self.events.is_empty() || !self.resume.is_empty() || !self.dirty.is_empty() {
             return Some(Duration::ZERO);
         }
-        let deadline = [
-            self.timers.next_deadline(),
-            self.accept_retry_at,
-            self.shutdown.as_ref().and_then(|s| s.deadline),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let until_timer = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut deadline = self.timers.next_deadline();
+        if self.accept_retry_at.is_some() || self.shutdown.is_some() {
+            deadline = earliest(deadline, self.accept_retry_at);
+            deadline = earliest(deadline, self.shutdown.as_ref().and_then(|s| s.deadline));
+        }
+        let until_timer = deadline.map(|d| d.saturating_duration_since(now));
         match (requested, until_timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -231,25 +235,42 @@ impl Driver {
     ) -> R {
         let conn = &mut self.conns[slot];
         let before = conn.out.len();
-        let (proto, mut out) = conn.parts(&mut self.pool, &mut self.events);
         let mut cx = Cx {
             now: self.now,
             settings: &self.settings,
             shared: &mut self.shared_deflate,
-            out: &mut out,
+            out: ConnOut {
+                queue: &mut conn.out,
+                pool: &mut self.pool,
+                events: &mut self.events,
+                socket: &conn.socket,
+                id: conn.id,
+                user_data: conn.user_data,
+            },
         };
-        let r = f(proto, &mut cx);
-        let wrote = self.conns[slot].out.len() != before;
-        self.after(slot, wrote);
+        let r = f(&mut conn.proto, &mut cx);
+        let wrote = cx.out.queue.len() != before;
+        if conn.proto.schedule_key() == conn.schedule_key && conn.armed.is_some() {
+            // The hot path (a message in, a message out): nothing about
+            // the connection's course or timers changed.
+            if wrote {
+                self.mark_dirty(slot);
+            }
+        } else {
+            self.after(slot, wrote);
+        }
         r
     }
 
-    /// What follows any protocol call on a connection.
+    /// What follows a protocol call that changed the connection's course:
+    /// free it, leave topics, remember an owed close frame, arm its timer,
+    /// mark its queue for flushing.
     fn after(&mut self, slot: usize, wrote: bool) {
         let conn = &mut self.conns[slot];
         if conn.proto.is_dead() {
             return self.free(slot);
         }
+        conn.schedule_key = conn.proto.schedule_key();
         if !conn.proto.is_live() && !conn.topics.is_empty() {
             self.drop_topics(slot);
         }
@@ -299,6 +320,9 @@ impl Driver {
 
     /// The app has handled the last batch: send the close frames it owed.
     fn release_owed(&mut self) {
+        if self.owed.is_empty() {
+            return;
+        }
         for slot in std::mem::take(&mut self.owed) {
             if let Some(c) = self.conns.get_mut(slot) {
                 c.owes = false;

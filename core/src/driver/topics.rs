@@ -11,6 +11,11 @@ use crate::pubsub::HistoryLimit;
 use bytes::Bytes;
 use slab::Slab;
 use std::collections::{HashMap, VecDeque};
+
+/// Topic names are looked up on every publish (and, in many apps, every
+/// message): a fast hash with a random per-process seed, which keeps the
+/// resistance to crafted collisions that names chosen by clients call for.
+type NameMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
 use std::hash::{BuildHasher, Hasher};
 #[cfg(test)]
 use std::time::Duration;
@@ -143,7 +148,7 @@ pub(super) struct Counters {
 }
 
 pub(super) struct Topics {
-    by_name: HashMap<Box<str>, u32>,
+    by_name: NameMap<u32>,
     pub list: Slab<Topic>,
     /// The last event id handed out. Ids increase across every topic. Their
     /// top bits are random per server instance, so an id from another
@@ -164,7 +169,7 @@ impl Default for Topics {
             .finish()
             & TAG_MAX;
         Topics {
-            by_name: HashMap::new(),
+            by_name: NameMap::default(),
             list: Slab::new(),
             last_event_id: tag.max(1) << SEQ_BITS,
             counters: Counters::default(),

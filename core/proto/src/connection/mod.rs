@@ -103,7 +103,7 @@ impl Connection {
                 // Hung up without a close handshake. It may still read:
                 // replies to what it sent go out first, then FIN.
                 ws.end_without_frame();
-                self.report_end(cx.out, 1006, "connection closed without a close frame");
+                self.report_end(&mut cx.out, 1006, "connection closed without a close frame");
             }
             // Our close echo (or failure frame) is still to go out.
             Phase::WebSocket(ws) if ws.awaits_release() => {}
@@ -137,6 +137,23 @@ impl Connection {
                 }
             }
             Phase::Dead => {}
+        }
+    }
+
+    /// A number that changes whenever [`Connection::deadline`] may have
+    /// moved earlier or the connection's course changed (its phase, a
+    /// close started or owed, a compressor taken into use). Between two
+    /// calls with the same key the deadline can only have moved later,
+    /// which a lazily re-armed timer need not hear of: the caller skips
+    /// its bookkeeping on the hot path (a message in, a message out).
+    pub fn schedule_key(&self) -> u8 {
+        match &self.phase {
+            Phase::Head { .. } => 1,
+            Phase::Approval(_) => 2,
+            Phase::WebSocket(ws) => 3 + ws.schedule_key(),
+            Phase::Sse(_) => 10,
+            Phase::Linger { .. } => 11,
+            Phase::Dead => 12,
         }
     }
 
@@ -174,7 +191,7 @@ impl Connection {
         match &self.phase {
             Phase::Head { .. } => self.finish(cx, 1006, "", false),
             Phase::Approval(_) => {
-                self.report_end(cx.out, 1001, "server shutting down");
+                self.report_end(&mut cx.out, 1001, "server shutting down");
                 let err = HttpError {
                     status: 503,
                     message: "Service Unavailable: shutting down",
@@ -195,7 +212,7 @@ impl Connection {
     /// heard of its end. The transport is dropped at once, or, with
     /// `linger`, flushed and half-closed first.
     pub fn finish<O: Output>(&mut self, cx: &mut Cx<'_, O>, code: u16, reason: &str, linger: bool) {
-        self.report_end(cx.out, code, reason);
+        self.report_end(&mut cx.out, code, reason);
         if linger {
             self.linger(cx);
         } else {

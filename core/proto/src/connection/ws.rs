@@ -34,7 +34,7 @@ impl Connection {
         let max_message = Settings::limit(cx.settings.max_message_size);
         let pong_room = Settings::limit(cx.settings.max_buffered);
         let (rx, deflate) = (&mut ws.rx, &mut ws.deflate);
-        let (out, shared) = (&mut *cx.out, &mut *cx.shared);
+        let (out, shared) = (&mut cx.out, &mut *cx.shared);
         let mut turn: Option<Turn> = None;
         let result = rx.feed(data, &mut |incoming| match incoming {
             // Once a message failed to inflate, nothing after it counts.
@@ -102,7 +102,7 @@ impl Connection {
         match turn {
             Turn::Fail(code, reason) => self.fail_websocket(code, reason, cx),
             Turn::PeerClose(code, reason) => {
-                self.report_end(cx.out, code.unwrap_or(1005), &reason);
+                self.report_end(&mut cx.out, code.unwrap_or(1005), &reason);
                 let Phase::WebSocket(ws) = &mut self.phase else {
                     return;
                 };
@@ -125,7 +125,7 @@ impl Connection {
     /// Fails the connection (§7.1.7) with `code`: the application hears
     /// now; the close frame follows its replies to earlier messages.
     fn fail_websocket<O: Output>(&mut self, code: u16, reason: &'static str, cx: &mut Cx<'_, O>) {
-        self.report_end(cx.out, code, reason);
+        self.report_end(&mut cx.out, code, reason);
         let Phase::WebSocket(ws) = &mut self.phase else {
             return;
         };
@@ -196,7 +196,7 @@ impl Connection {
             return Err(Refusal::Backpressure);
         }
         let (cfg, now) = (&cx.settings.deflate, cx.now);
-        ws.push_message(kind, data, cfg, cx.shared, cx.out, now);
+        ws.push_message(kind, data, cfg, cx.shared, &mut cx.out, now);
         Ok(())
     }
 
