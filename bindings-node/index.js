@@ -69,7 +69,10 @@ for (const method of ['subscribe', 'unsubscribe', 'isSubscribed']) {
 class WebSocket extends Connection {
   send(data, isBinary) {
     const server = this._server;
-    const ok = server._send(this._lo, this._hi, typeof data === 'string' ? data : bytes(data), isBinary);
+    // A string is text and bytes are binary unless `isBinary` says otherwise.
+    const ok = typeof data === 'string'
+      ? server._sendText(this._lo, this._hi, data, isBinary === true)
+      : server._send(this._lo, this._hi, bytes(data), isBinary !== false);
     if (!server._inDispatch) server._schedule();
     return ok;
   }
@@ -121,6 +124,7 @@ class Server {
     this._conns = []; // by the core's connection index
     this._meta = new Float64Array(HEADER + STRIDE * 1024);
     this._send = this._native.fastSend();
+    this._sendText = this._native.fastSendText();
     this._inDispatch = false;
     this._scheduled = false;
     this._closing = null;

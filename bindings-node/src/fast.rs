@@ -12,7 +12,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::rc::Rc;
-use wsrt::ConnId;
+use wsrt::{ConnId, MessageKind};
 
 type V = sys::napi_value;
 
@@ -20,14 +20,20 @@ unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut
     drop(Rc::from_raw(data.cast_const().cast::<UnsafeCell<Core>>()));
 }
 
-/// [`send`] as a JavaScript function holding `core`.
+/// [`send`] as a JavaScript function holding `core`: for strings
+/// (`TEXT`) or for Uint8Arrays, so that the per-message call asks V8 no
+/// types (JavaScript knows them for free).
 ///
 /// # Safety
 /// `env` is the current environment, on its JavaScript thread.
-pub unsafe fn send_function(env: sys::napi_env, core: &Shared) -> Result<Unknown<'static>> {
+pub unsafe fn send_function<const TEXT: bool>(
+    env: sys::napi_env,
+    core: &Shared,
+) -> Result<Unknown<'static>> {
     let data = Rc::into_raw(core.clone()).cast_mut().cast::<c_void>();
     let (mut f, none) = (ptr::null_mut(), ptr::null_mut());
-    let mut st = sys::napi_create_function(env, c"send".as_ptr(), 4, Some(send), data, &mut f);
+    let mut st =
+        sys::napi_create_function(env, c"send".as_ptr(), 4, Some(send::<TEXT>), data, &mut f);
     if st == sys::Status::napi_ok {
         st = sys::napi_add_finalizer(env, f, data, Some(release), none, none.cast());
     }
@@ -38,11 +44,14 @@ pub unsafe fn send_function(env: sys::napi_env, core: &Shared) -> Result<Unknown
     Ok(Unknown::from_raw_unchecked(env, f))
 }
 
-/// `send(lo, hi, data: string | Uint8Array, isBinary?: boolean): boolean`
-/// (`lo`, `hi`: the connection id's halves, as its batch records carry
-/// them: no bigint per message): false when backpressure refused it; other
-/// errors are thrown.
-pub unsafe extern "C" fn send(env: sys::napi_env, info: sys::napi_callback_info) -> V {
+/// `send(lo, hi, data, binary: boolean): boolean`, `data` a string for
+/// `TEXT`, else a Uint8Array (`lo`, `hi`: the connection id's halves, as
+/// the batch records carry them: no bigint per message): false when
+/// backpressure refused it; other errors are thrown.
+pub unsafe extern "C" fn send<const TEXT: bool>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> V {
     let run = || {
         let (mut argc, mut argv, mut data) = (4, [ptr::null_mut(); 4], ptr::null_mut());
         sys::napi_get_cb_info(
@@ -53,13 +62,20 @@ pub unsafe extern "C" fn send(env: sys::napi_env, info: sys::napi_callback_info)
             ptr::null_mut(),
             &mut data,
         );
-        // SAFETY: data is the Rc made in `function`, alive while the function is.
+        // SAFETY: data is the Rc made in `send_function`, alive while the
+        // function is.
         let core = &mut *(*data.cast::<UnsafeCell<Core>>()).get();
         let [lo, hi, bytes, binary] = argv.map(|v| Js { env, v });
-        let kind = bytes.message_kind(binary, "isBinary")?;
+        let kind = match binary.flag("isBinary")? {
+            true => MessageKind::Binary,
+            false => MessageKind::Text,
+        };
         let half = |v: Js| v.number("connection id").map(|n| n as u32 as u64);
         let id = ConnId::from_raw(half(hi)? << 32 | half(lo)?);
-        let bytes = bytes.bytes(&mut core.scratch, "data")?;
+        let bytes = match TEXT {
+            true => bytes.text_into(&mut core.scratch, "data")?,
+            false => bytes.uint8_array("data")?,
+        };
         sent(running(&mut core.server)?.send(id, kind, bytes))
     };
     let panic = || wsrt::Error::new(wsrt::ErrorKind::Internal, "panic in send");

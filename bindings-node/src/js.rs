@@ -288,6 +288,22 @@ impl Js {
         })
     }
 
+    /// A string's UTF-8, in `scratch`.
+    pub fn text_into<'a>(self, scratch: &'a mut Vec<u8>, what: &str) -> CoreResult<&'a [u8]> {
+        match self.utf8_into(scratch) {
+            true => Ok(scratch),
+            false => Err(self.wrong(what, "a string")),
+        }
+    }
+
+    /// A Uint8Array's bytes, in place.
+    pub fn uint8_array<'a>(self, what: &str) -> CoreResult<&'a [u8]> {
+        let bytes = self.typed::<u8>(sys::TypedarrayType::uint8_array);
+        bytes
+            .map(|b| &*b)
+            .ok_or_else(|| self.wrong(what, "a string, Buffer or typed array"))
+    }
+
     /// The bytes of a string (its UTF-8, in `scratch`) or of a Uint8Array
     /// (in place; index.js makes one over other views and ArrayBuffers).
     pub fn bytes<'a>(self, scratch: &'a mut Vec<u8>, what: &str) -> CoreResult<&'a [u8]> {

@@ -310,10 +310,16 @@ impl NativeServer {
         done
     }
 
-    /// `send(id, data, isBinary)` as a raw Node-API function (see fast.rs).
+    /// `send(lo, hi, bytes, binary)` as a raw Node-API function (fast.rs).
     #[napi(ts_return_type = "Function")]
     pub fn fast_send(&self) -> Result<Unknown<'static>> {
-        unsafe { fast::send_function(self.core().env, &self.core) }
+        unsafe { fast::send_function::<false>(self.core().env, &self.core) }
+    }
+
+    /// `fastSend` for strings.
+    #[napi(ts_return_type = "Function")]
+    pub fn fast_send_text(&self) -> Result<Unknown<'static>> {
+        unsafe { fast::send_function::<true>(self.core().env, &self.core) }
     }
 
     #[napi]
