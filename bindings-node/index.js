@@ -69,10 +69,13 @@ for (const method of ['subscribe', 'unsubscribe', 'isSubscribed']) {
 class WebSocket extends Connection {
   send(data, isBinary) {
     const server = this._server;
-    // A string is text and bytes are binary unless `isBinary` says otherwise.
-    const ok = typeof data === 'string'
-      ? server._sendText(this._lo, this._hi, data, isBinary === true)
-      : server._send(this._lo, this._hi, bytes(data), isBinary !== false);
+    // A string is text and bytes are binary unless `isBinary` says
+    // otherwise (the core checks that it is a boolean).
+    const text = typeof data === 'string';
+    const binary = isBinary === undefined ? !text : isBinary;
+    const ok = text
+      ? server._sendText(this._lo, this._hi, data, binary)
+      : server._send(this._lo, this._hi, bytes(data), binary);
     if (!server._inDispatch) server._schedule();
     return ok;
   }
