@@ -130,9 +130,50 @@
 
 // allowed_origins: a list of strings: wsrt_config_allow_origin adds one,
 // wsrt_config_set_by_name sets them all (comma-separated); default empty.
-// Origins browsers may connect from; a WebSocket or SSE request with another
-// Origin is answered 403. Empty: any.
+// Origins browsers may connect from; a WebSocket, SSE or Engine.IO request
+// with another Origin is answered 403. Empty: any.
 #define WSRT_OPT_ALLOWED_ORIGINS 18
+
+// sio_ping_interval_ms: milliseconds, 1-2147483647; 0: timer off; default
+// 25000. Engine.IO heartbeat: the server pings each session this often
+// (Engine.IO's pingInterval).
+#define WSRT_OPT_SIO_PING_INTERVAL_MS 19
+
+// sio_ping_timeout_ms: milliseconds, 1-2147483647; 0: timer off; default
+// 20000. A session that has not answered a ping within this is closed ("ping
+// timeout").
+#define WSRT_OPT_SIO_PING_TIMEOUT_MS 20
+
+// sio_connect_timeout_ms: milliseconds, 1-2147483647; 0: timer off; default
+// 45000. A Socket.IO session that has joined no namespace by then is closed.
+#define WSRT_OPT_SIO_CONNECT_TIMEOUT_MS 21
+
+// sio_upgrade_timeout_ms: milliseconds, 1-2147483647; 0: timer off; default
+// 10000. An upgrade from long-polling to WebSocket not completed by then is
+// abandoned (the session stays on polling).
+#define WSRT_OPT_SIO_UPGRADE_TIMEOUT_MS 22
+
+// sio_max_payload: bytes, 1-9007199254740991; 0: no limit; default 1000000.
+// Largest Engine.IO message on a WebSocket and largest long-polling POST
+// (Engine.IO's maxPayload, Socket.IO's maxHttpBufferSize); more closes the
+// session (a POST is answered 413).
+#define WSRT_OPT_SIO_MAX_PAYLOAD 23
+
+// sio_recovery_window_ms: milliseconds, 1-2147483647; 0: timer off; default
+// 0. Socket.IO connection state recovery: a socket dropped for a transport
+// reason may come back this long after with its id, rooms and missed
+// broadcasts (0: off).
+#define WSRT_OPT_SIO_RECOVERY_WINDOW_MS 24
+
+// cors_origins: a list of strings: wsrt_config_allow_origin adds one,
+// wsrt_config_set_by_name sets them all (comma-separated); default empty.
+// Origins whose pages may read Engine.IO answers (CORS); "*" for any. Empty:
+// no CORS headers.
+#define WSRT_OPT_CORS_ORIGINS 25
+
+// cors_credentials: a flag, 1 on or 0 off; default 0. CORS answers allow
+// credentials (cookies); the allowed origin is then named, never "*".
+#define WSRT_OPT_CORS_CREDENTIALS 26
 
 // ABI major version; also the SONAME suffix (libwsrt.so.0).
 #define WSRT_ABI_VERSION 0
@@ -360,6 +401,17 @@ typedef struct wsrt_header {
 
 // wsrt_handle_wake was called.
 #define WSRT_EVENT_WAKE 9
+
+// A Socket.IO event from a client: its name in `name`/`name_len`, its
+// arguments as a JSON array in `data`/`len` (binary arguments are
+// placeholders for the event's attachments), and `ack` the id to answer
+// it with (WSRT_NO_ACK: the client wants no answer).
+#define WSRT_EVENT_SIO_EVENT 10
+
+// The answer to a Socket.IO emit made with an ack: `ack` is the id the
+// emit returned, `code` the outcome (0 answered, 1 timed out, 2 the
+// socket went away), `data`/`len` the client's arguments (a JSON array).
+#define WSRT_EVENT_SIO_ACK 11
 
 #ifdef __cplusplus
 extern "C" {

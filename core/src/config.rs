@@ -5,7 +5,9 @@
 //! [`crate::options`]), where its name in each front, its unit, range and
 //! default are written once. Zero turns a timer or a limit off.
 
-use crate::proto::{DeflateConfig, DeflateMode, OverflowPolicy, Route, RouteKind, Settings};
+use crate::proto::{
+    DeflateConfig, DeflateMode, EngineSettings, OverflowPolicy, Route, RouteKind, Settings,
+};
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -39,6 +41,11 @@ pub(crate) mod defaults {
     pub const DEFLATE_LEVEL: u64 = 6;
     pub const DEFLATE_WINDOW_BITS: u64 = 15;
     pub const SLOW_CONSUMER_LIMIT: u64 = 1 << 20;
+    pub const SIO_PING_INTERVAL_MS: u64 = 25_000;
+    pub const SIO_PING_TIMEOUT_MS: u64 = 20_000;
+    pub const SIO_CONNECT_TIMEOUT_MS: u64 = 45_000;
+    pub const SIO_UPGRADE_TIMEOUT_MS: u64 = 10_000;
+    pub const SIO_MAX_PAYLOAD: u64 = 1_000_000;
 }
 
 #[derive(Debug, Clone)]
@@ -90,6 +97,26 @@ pub struct Config {
     /// What publishes do with slow subscribers unless a publish says
     /// otherwise. Default `Close`: no subscriber silently misses messages.
     pub slow_consumer_policy: SlowConsumerPolicy,
+    /// Engine.IO: the server pings each session this often.
+    pub sio_ping_interval: Duration,
+    /// Engine.IO: a session that has not answered a ping within this is
+    /// closed ("ping timeout").
+    pub sio_ping_timeout: Duration,
+    /// Socket.IO: a session that has joined no namespace by then is closed.
+    pub sio_connect_timeout: Duration,
+    /// Engine.IO: an upgrade to WebSocket not completed by then is
+    /// abandoned.
+    pub sio_upgrade_timeout: Duration,
+    /// Engine.IO: the largest message on a WebSocket and the largest POST
+    /// body (`maxPayload`, Socket.IO's `maxHttpBufferSize`).
+    pub sio_max_payload: usize,
+    /// Socket.IO connection state recovery: how long a socket dropped for
+    /// a transport reason may come back (ZERO: off).
+    pub sio_recovery_window: Duration,
+    /// Origins whose pages may read Engine.IO answers (CORS; `"*"`: any).
+    pub cors_origins: Vec<String>,
+    /// CORS answers allow credentials.
+    pub cors_credentials: bool,
 }
 
 fn ms(v: u64) -> Duration {
@@ -123,6 +150,14 @@ impl Config {
             },
             slow_consumer_limit: SLOW_CONSUMER_LIMIT as usize,
             slow_consumer_policy: SlowConsumerPolicy::Close,
+            sio_ping_interval: ms(SIO_PING_INTERVAL_MS),
+            sio_ping_timeout: ms(SIO_PING_TIMEOUT_MS),
+            sio_connect_timeout: ms(SIO_CONNECT_TIMEOUT_MS),
+            sio_upgrade_timeout: ms(SIO_UPGRADE_TIMEOUT_MS),
+            sio_max_payload: SIO_MAX_PAYLOAD as usize,
+            sio_recovery_window: Duration::ZERO,
+            cors_origins: Vec::new(),
+            cors_credentials: false,
         }
     }
 
@@ -141,6 +176,25 @@ impl Config {
     /// Adds an SSE endpoint.
     pub fn sse(mut self, path: &str) -> Self {
         self.routes.push(Route::new(path, RouteKind::Sse));
+        self
+    }
+
+    /// Adds a plain Engine.IO endpoint (conventionally `/engine.io/`).
+    pub fn engine_io(mut self, path: &str) -> Self {
+        self.routes.push(Route::new(path, RouteKind::EngineIo));
+        self
+    }
+
+    /// Adds a Socket.IO endpoint (conventionally `/socket.io/`) serving
+    /// these namespaces.
+    pub fn socket_io<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        path: &str,
+        namespaces: I,
+    ) -> Self {
+        let namespaces = namespaces.into_iter().map(Into::into).collect();
+        self.routes
+            .push(Route::new(path, RouteKind::SocketIo { namespaces }));
         self
     }
 
@@ -169,6 +223,16 @@ impl Config {
             overflow_policy: self.overflow_policy,
             allowed_origins: self.allowed_origins.clone(),
             deflate: self.deflate,
+            engine: EngineSettings {
+                ping_interval: self.sio_ping_interval,
+                ping_timeout: self.sio_ping_timeout,
+                connect_timeout: self.sio_connect_timeout,
+                upgrade_timeout: self.sio_upgrade_timeout,
+                max_payload: self.sio_max_payload,
+                recovery_window: self.sio_recovery_window,
+                cors_origins: self.cors_origins.clone(),
+                cors_credentials: self.cors_credentials,
+            },
         }
     }
 

@@ -7,8 +7,10 @@ use crate::proto::http::RequestHead;
 use crate::proto::{Endpoint, MessageKind};
 use std::net::SocketAddr;
 
-/// Identifies a connection. Opaque: fronts pass it through as a 64-bit
-/// value (C `wsrt_conn`, Python `int`) and never look inside.
+/// Identifies what the application talks to: a WebSocket or SSE
+/// connection, a plain Engine.IO session, or a Socket.IO socket. Opaque:
+/// fronts pass it through as a 64-bit value (C `wsrt_conn`, Python `int`)
+/// and never look inside.
 ///
 /// Ids are unique among live connections, and a closed connection's id is
 /// not given to another until at least 2^32 further connections have been
@@ -17,9 +19,22 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(u64);
 
+/// `generation:32 | unused:6 | kind:2 | slot:24`.
 const SLOT_BITS: u32 = 24;
+const KIND_SHIFT: u32 = SLOT_BITS;
 /// Most connections one loop can hold at once (the slot field's size).
 pub(crate) const MAX_SLOTS: usize = 1 << SLOT_BITS;
+
+/// What an id names; each kind has its own table in the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IdKind {
+    /// A TCP connection (WebSocket, SSE, or an Engine.IO transport).
+    Conn = 0,
+    /// An Engine.IO session.
+    Session = 1,
+    /// A Socket.IO socket.
+    Socket = 2,
+}
 
 impl ConnId {
     /// Not a connection (the `conn` of a wake event).
@@ -35,22 +50,30 @@ impl ConnId {
         self.0
     }
 
-    /// A dense number (below the live connection count's high-water mark)
-    /// unique among live connections: a front may use it to index a table
-    /// of host objects. Reused after the connection ends; compare the id
-    /// itself to tell connections apart.
+    /// A small number (below four times the high-water mark of live
+    /// connections, sessions and sockets) unique among live ids: a front
+    /// may use it to index a table of host objects. Reused after the
+    /// connection ends; compare the id itself to tell connections apart.
     pub fn index(self) -> u32 {
-        (self.0 & (MAX_SLOTS as u64 - 1)) as u32
+        (self.slot() as u32) << 2 | ((self.0 >> KIND_SHIFT) & 3) as u32
     }
 
     /// `generation` is at least 1, so no id is 0.
-    pub(crate) fn new(generation: u32, slot: usize) -> ConnId {
+    pub(crate) fn new(generation: u32, kind: IdKind, slot: usize) -> ConnId {
         debug_assert!(slot < MAX_SLOTS && generation != 0);
-        ConnId(((generation as u64) << 32) | slot as u64)
+        ConnId(((generation as u64) << 32) | (kind as u64) << KIND_SHIFT | slot as u64)
     }
 
     pub(crate) fn slot(self) -> usize {
-        self.index() as usize
+        (self.0 & (MAX_SLOTS as u64 - 1)) as usize
+    }
+
+    pub(crate) fn kind(self) -> IdKind {
+        match (self.0 >> KIND_SHIFT) & 3 {
+            1 => IdKind::Session,
+            2 => IdKind::Socket,
+            _ => IdKind::Conn,
+        }
     }
 }
 
@@ -121,10 +144,23 @@ pub enum EventType {
     Drain = 8,
     /// A handle woke the loop.
     Wake = 9,
+    /// A Socket.IO event: its name in `name`, its arguments (a JSON array
+    /// whose binary arguments are placeholders for the event's
+    /// attachments) in `data`, and `ack` the id to acknowledge it with
+    /// ([`NO_ACK`]: the client asked for none).
+    SioEvent = 10,
+    /// The answer to an emit with an ack: `ack` is the id the emit
+    /// returned, `code` an [`AckOutcome`](crate::AckOutcome) (0 answered,
+    /// 1 timed out, 2 disconnected), `data` the client's arguments (a JSON
+    /// array, with placeholders for the attachments).
+    SioAck = 11,
 }
 
+/// The `ack` of an event the client wants no acknowledgement for.
+pub const NO_ACK: u64 = u64::MAX;
+
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 11] = [
         EventType::Request,
         EventType::Open,
         EventType::Message,
@@ -134,6 +170,8 @@ impl EventType {
         EventType::SseClose,
         EventType::Drain,
         EventType::Wake,
+        EventType::SioEvent,
+        EventType::SioAck,
     ];
 
     /// The name used in the fronts' constants ("MESSAGE").
@@ -148,6 +186,8 @@ impl EventType {
             EventType::SseClose => "SSE_CLOSE",
             EventType::Drain => "DRAIN",
             EventType::Wake => "WAKE",
+            EventType::SioEvent => "SIO_EVENT",
+            EventType::SioAck => "SIO_ACK",
         }
     }
 }
@@ -165,12 +205,25 @@ pub struct Event {
     pub user_data: usize,
     /// `Message`: a text message.
     pub text: bool,
-    /// `Request`: the endpoint asked for.
+    /// `Request`, `Open`, `Close`: what the connection is.
     pub endpoint: Endpoint,
-    /// `Close`: the close code.
+    /// `Open` of a Socket.IO socket: the same socket as before a dropped
+    /// connection, with its rooms (connection state recovery).
+    pub recovered: bool,
+    /// `Close`: the close code (WebSocket). `SioAck`: the outcome.
     pub code: u16,
-    /// Payload, reason or subprotocol, in the batch's arena.
+    /// Payload, reason or subprotocol; a Socket.IO auth payload or
+    /// arguments; in the batch's arena.
     pub data: Span,
+    /// Socket.IO: the namespace (`Request`, `Open`) or the event's name
+    /// (`SioEvent`).
+    pub name: Span,
+    /// `SioEvent`: the id to acknowledge with, or [`NO_ACK`]. `SioAck`:
+    /// the emit's ack id.
+    pub ack: u64,
+    /// `SioEvent`, `SioAck`: the binary attachments, read with
+    /// [`Events::attachments`].
+    attachments: (u32, u32),
     request: u32,
 }
 
@@ -182,10 +235,19 @@ impl Event {
             user_data,
             text: false,
             endpoint: Endpoint::WebSocket,
+            recovered: false,
             code: 0,
             data: Span::default(),
+            name: Span::default(),
+            ack: NO_ACK,
+            attachments: (0, 0),
             request: NO_REQUEST,
         }
+    }
+
+    /// How many binary attachments the event carries.
+    pub fn attachment_count(&self) -> usize {
+        self.attachments.1 as usize
     }
 
     /// A message's kind.
@@ -206,6 +268,7 @@ pub struct Events {
     list: Vec<Event>,
     arena: Vec<u8>,
     requests: Vec<Request>,
+    attachments: Vec<Span>,
 }
 
 impl Events {
@@ -218,6 +281,7 @@ impl Events {
         if !self.requests.is_empty() {
             self.requests.clear();
         }
+        self.attachments.clear();
         // Keep a working-size arena, but give back what one huge message
         // grew it to.
         if self.arena.capacity() > 4 << 20 {
@@ -269,6 +333,23 @@ impl Events {
         std::str::from_utf8(self.payload(ev)).unwrap_or("")
     }
 
+    /// A Socket.IO event's name or namespace.
+    pub fn name(&self, ev: &Event) -> &str {
+        std::str::from_utf8(self.bytes(ev.name)).unwrap_or("")
+    }
+
+    /// The spans of an event's binary attachments, in order.
+    pub fn attachment_spans(&self, ev: &Event) -> &[Span] {
+        let (start, count) = ev.attachments;
+        &self.attachments[start as usize..(start + count) as usize]
+    }
+
+    /// An event's binary attachments, in order.
+    pub fn attachments<'a>(&'a self, ev: &Event) -> impl Iterator<Item = &'a [u8]> + 'a {
+        let spans = self.attachment_spans(ev);
+        spans.iter().map(|s| self.bytes(*s))
+    }
+
     /// The request of a `Request`, `Open` or `SseOpen` event.
     pub fn request(&self, ev: &Event) -> Option<&Request> {
         self.requests.get(ev.request as usize)
@@ -286,6 +367,27 @@ impl Events {
             start,
             len: bytes.len(),
         }
+    }
+
+    /// Stores text given in two pieces as one span.
+    pub(crate) fn store2(&mut self, a: &str, b: &str) -> Span {
+        let start = self.arena.len();
+        self.arena.extend_from_slice(a.as_bytes());
+        self.arena.extend_from_slice(b.as_bytes());
+        Span {
+            start,
+            len: a.len() + b.len(),
+        }
+    }
+
+    /// Stores an event's attachments.
+    pub(crate) fn store_attachments(&mut self, ev: &mut Event, parts: &[Vec<u8>]) {
+        let start = self.attachments.len() as u32;
+        for p in parts {
+            let span = self.store(p);
+            self.attachments.push(span);
+        }
+        ev.attachments = (start, parts.len() as u32);
     }
 
     pub(crate) fn push(&mut self, ev: Event) {

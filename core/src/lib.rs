@@ -37,13 +37,14 @@ mod server;
 
 pub use config::{listen_address, Config, SlowConsumerPolicy};
 pub use error::{Error, ErrorKind, Result};
-pub use event::{ConnId, Event, EventType, Events, Request, Span};
+pub use event::{ConnId, Event, EventType, Events, Request, Span, NO_ACK};
 pub use handle::Handle;
 pub use options::{OptionSpec, OptionValue, Unit, OPTIONS};
+pub use proto::engine::AckOutcome;
 pub use proto::http::RequestHead;
 pub use proto::sse::SseEvent;
 pub use proto::{
     ConnState, DeflateConfig, DeflateMode, Endpoint, MessageKind, OverflowPolicy, Route, RouteKind,
 };
-pub use pubsub::{HistoryLimit, Publish, Published, Replay, Stats};
+pub use pubsub::{Broadcast, HistoryLimit, Publish, Published, Replay, Stats};
 pub use server::Server;

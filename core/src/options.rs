@@ -29,6 +29,8 @@ pub enum Unit {
     Choice(&'static [(&'static str, u64)]),
     /// A list of strings.
     List,
+    /// On or off: a boolean (C: 1 or 0); 0 is off.
+    Flag,
 }
 
 /// One option of the contract.
@@ -68,6 +70,7 @@ impl OptionSpec {
             Unit::Millis => "timer off",
             Unit::Bytes | Unit::Count => "no limit",
             Unit::Level if self.min == 0 => "a value",
+            Unit::Flag => "off",
             Unit::Choice(c) if c.iter().any(|(_, v)| *v == 0) => "a value",
             _ => "refused",
         }
@@ -229,7 +232,23 @@ pub static OPTIONS: &[OptionSpec] = &[
     spec!(17, "slow_consumer_policy", "slowConsumerPolicy", "slow_consumer_policy", Unit::Choice(SLOW_CONSUMER_POLICIES), 1, 2, 2,
         "What a publish does with a slow subscriber: \"drop\" skips the message for it, \"close\" closes it (1008)."),
     spec!(18, "allowed_origins", "allowedOrigins", "allowed_origins", Unit::List, 0, 0, 0,
-        "Origins browsers may connect from; a WebSocket or SSE request with another Origin is answered 403. Empty: any."),
+        "Origins browsers may connect from; a WebSocket, SSE or Engine.IO request with another Origin is answered 403. Empty: any."),
+    spec!(19, "sio_ping_interval_ms", "sioPingIntervalMs", "sio_ping_interval", Unit::Millis, 1, MAX_MILLIS, defaults::SIO_PING_INTERVAL_MS,
+        "Engine.IO heartbeat: the server pings each session this often (Engine.IO's pingInterval)."),
+    spec!(20, "sio_ping_timeout_ms", "sioPingTimeoutMs", "sio_ping_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::SIO_PING_TIMEOUT_MS,
+        "A session that has not answered a ping within this is closed (\"ping timeout\")."),
+    spec!(21, "sio_connect_timeout_ms", "sioConnectTimeoutMs", "sio_connect_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::SIO_CONNECT_TIMEOUT_MS,
+        "A Socket.IO session that has joined no namespace by then is closed."),
+    spec!(22, "sio_upgrade_timeout_ms", "sioUpgradeTimeoutMs", "sio_upgrade_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::SIO_UPGRADE_TIMEOUT_MS,
+        "An upgrade from long-polling to WebSocket not completed by then is abandoned (the session stays on polling)."),
+    spec!(23, "sio_max_payload", "sioMaxPayload", "sio_max_payload", Unit::Bytes, 1, MAX_BYTES, defaults::SIO_MAX_PAYLOAD,
+        "Largest Engine.IO message on a WebSocket and largest long-polling POST (Engine.IO's maxPayload, Socket.IO's maxHttpBufferSize); more closes the session (a POST is answered 413)."),
+    spec!(24, "sio_recovery_window_ms", "sioRecoveryWindowMs", "sio_recovery_window", Unit::Millis, 1, MAX_MILLIS, 0,
+        "Socket.IO connection state recovery: a socket dropped for a transport reason may come back this long after with its id, rooms and missed broadcasts (0: off)."),
+    spec!(25, "cors_origins", "corsOrigins", "cors_origins", Unit::List, 0, 0, 0,
+        "Origins whose pages may read Engine.IO answers (CORS); \"*\" for any. Empty: no CORS headers."),
+    spec!(26, "cors_credentials", "corsCredentials", "cors_credentials", Unit::Flag, 0, 1, 0,
+        "CORS answers allow credentials (cookies); the allowed origin is then named, never \"*\"."),
 ];
 
 /// The option with this C id.
@@ -300,7 +319,33 @@ impl Config {
                     )))
                 }
             };
-            self.allowed_origins = list;
+            match spec.id {
+                25 => self.cors_origins = list,
+                _ => self.allowed_origins = list,
+            }
+            return Ok(());
+        }
+        if spec.unit == Unit::Flag {
+            let on = match value {
+                OptionValue::Default => spec.default == 1,
+                OptionValue::Bool(b) => b,
+                OptionValue::Int(0) => false,
+                OptionValue::Int(1) => true,
+                OptionValue::Number(0.0) => false,
+                OptionValue::Number(1.0) => true,
+                OptionValue::Int(_) | OptionValue::Number(_) => {
+                    return Err(Error::invalid(format!(
+                        "{shown} must be true or false (1 or 0)"
+                    )))
+                }
+                other => {
+                    return Err(Error::invalid_type(format!(
+                        "{shown} must be a boolean, not {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            self.store(spec.id, on as u64);
             return Ok(());
         }
         let v = match value {
@@ -375,6 +420,13 @@ impl Config {
                 SlowConsumerPolicy::Drop => 1,
                 SlowConsumerPolicy::Close => 2,
             },
+            19 => millis(self.sio_ping_interval),
+            20 => millis(self.sio_ping_timeout),
+            21 => millis(self.sio_connect_timeout),
+            22 => millis(self.sio_upgrade_timeout),
+            23 => self.sio_max_payload as u64,
+            24 => millis(self.sio_recovery_window),
+            26 => self.cors_credentials as u64,
             _ => return None,
         })
     }
@@ -417,6 +469,13 @@ impl Config {
                     _ => SlowConsumerPolicy::Close,
                 }
             }
+            19 => self.sio_ping_interval = Duration::from_millis(v),
+            20 => self.sio_ping_timeout = Duration::from_millis(v),
+            21 => self.sio_connect_timeout = Duration::from_millis(v),
+            22 => self.sio_upgrade_timeout = Duration::from_millis(v),
+            23 => self.sio_max_payload = size,
+            24 => self.sio_recovery_window = Duration::from_millis(v),
+            26 => self.cors_credentials = v == 1,
             _ => unreachable!("option ids are checked before storing"),
         }
     }
@@ -448,9 +507,29 @@ impl Config {
                     .map_err(|_| Error::invalid("content type must not contain CR, LF or NUL"))?;
             }
         }
-        for o in &self.allowed_origins {
+        for o in self.allowed_origins.iter().chain(&self.cors_origins) {
             crate::proto::http::check_header("x", o)
                 .map_err(|_| Error::invalid("origins must not contain CR, LF or NUL"))?;
+        }
+        for r in &self.routes {
+            if r.kind.is_engine() && !r.subprotocols.is_empty() {
+                return Err(Error::invalid("Engine.IO routes take no subprotocols"));
+            }
+            if matches!(r.kind, crate::proto::RouteKind::EngineIo) && r.approve {
+                return Err(Error::invalid(
+                    "approval is per namespace: set it on a Socket.IO route",
+                ));
+            }
+            if let crate::proto::RouteKind::SocketIo { namespaces } = &r.kind {
+                if let Some(n) = namespaces
+                    .iter()
+                    .find(|n| !n.starts_with('/') || n.contains(','))
+                {
+                    return Err(Error::invalid(format!(
+                        "a namespace starts with '/' and has no ',', not {n:?}"
+                    )));
+                }
+            }
         }
         Ok(())
     }

@@ -72,6 +72,40 @@ impl<'a> Publish<'a> {
     }
 }
 
+/// A Socket.IO event to many sockets of a namespace (`io.to(room).emit`,
+/// `socket.broadcast.emit`, `io.of(nsp).emit`).
+#[derive(Debug, Clone, Copy)]
+pub struct Broadcast<'a> {
+    pub namespace: &'a str,
+    /// Sockets in any of these rooms (a room may be a socket's id); empty:
+    /// every socket of the namespace.
+    pub rooms: &'a [&'a str],
+    /// Never sockets in these rooms.
+    pub except_rooms: &'a [&'a str],
+    /// Never this socket (usually the sender).
+    pub except: Option<ConnId>,
+    pub event: &'a str,
+    /// The arguments: a JSON array whose binary arguments are placeholders
+    /// `{"_placeholder":true,"num":n}` for `attachments[n]`.
+    pub args: &'a str,
+    pub attachments: &'a [&'a [u8]],
+}
+
+impl<'a> Broadcast<'a> {
+    /// To every socket of `namespace`.
+    pub fn new(namespace: &'a str, event: &'a str, args: &'a str) -> Self {
+        Broadcast {
+            namespace,
+            rooms: &[],
+            except_rooms: &[],
+            except: None,
+            event,
+            args,
+            attachments: &[],
+        }
+    }
+}
+
 /// What one publish did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Published {
@@ -103,9 +137,15 @@ pub enum Replay {
 /// Counters and gauges from [`Server::stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
+    /// Connections, counting an Engine.IO session (its polls and its
+    /// WebSocket) as one.
     pub connections: usize,
     pub websockets: usize,
     pub sse_streams: usize,
+    /// Engine.IO sessions, plain and under Socket.IO.
+    pub engine_sessions: usize,
+    /// Connected Socket.IO sockets (one per namespace a session joined).
+    pub sockets: usize,
     /// Bytes queued for every connection and not yet taken by the sockets.
     pub buffered_bytes: usize,
     pub topics: usize,

@@ -9,7 +9,7 @@ use crate::event::{ConnId, Events};
 use crate::handle::Handle;
 use crate::proto::sse::SseEvent;
 use crate::proto::{check_close, ConnState, MessageKind};
-use crate::pubsub::{HistoryLimit, Publish, Published, Replay, Stats};
+use crate::pubsub::{Broadcast, HistoryLimit, Publish, Published, Replay, Stats};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
@@ -192,9 +192,9 @@ impl Server {
         self.driver.user_data(conn)
     }
 
-    /// Adds a WebSocket or SSE connection to `topic`. Returns false if it
-    /// was already subscribed. A connection leaves all its topics when it
-    /// closes.
+    /// Adds a WebSocket, SSE stream, plain Engine.IO session or Socket.IO
+    /// socket to `topic` (a socket's room). Returns false if it was already
+    /// subscribed. A connection leaves all its topics when it closes.
     pub fn subscribe(&mut self, conn: ConnId, topic: &str) -> Result<bool> {
         check_topic(topic)?;
         self.running()?.subscribe(conn, topic)
@@ -225,8 +225,11 @@ impl Server {
         self.driver.is_subscribed(conn, topic)
     }
 
-    /// Sends a message to every subscriber of `topic`, WebSocket and SSE
-    /// alike (binary messages skip SSE streams, which carry text only).
+    /// Sends a message to every subscriber of `topic`: WebSockets, SSE
+    /// streams, plain Engine.IO sessions (a message), Socket.IO sockets (an
+    /// event named `sse_event`, by default `message`, with the message as
+    /// its one argument: a string, or bytes). Binary messages skip SSE
+    /// streams, which carry text only.
     /// The frame is encoded (and, where the subscribers' parameters allow,
     /// compressed) once and the same bytes are queued to each.
     pub fn publish(&mut self, topic: &str, msg: &Publish<'_>) -> Result<Published> {
@@ -234,7 +237,8 @@ impl Server {
         self.running()?.publish(Some(topic), msg)
     }
 
-    /// Sends a message to every open WebSocket and SSE stream.
+    /// Sends a message to every open WebSocket, SSE stream, Engine.IO
+    /// session and Socket.IO socket.
     pub fn publish_all(&mut self, msg: &Publish<'_>) -> Result<Published> {
         self.running()?.publish(None, msg)
     }
@@ -266,6 +270,77 @@ impl Server {
 
     pub fn stats(&self) -> Stats {
         self.driver.stats()
+    }
+
+    /// Emits a Socket.IO event to one socket. `args` is a JSON array
+    /// (`"[]"` for none) whose binary arguments are placeholders
+    /// `{"_placeholder":true,"num":n}` for `attachments[n]`. With `ack`
+    /// (`Some(timeout)`, `Some(None)` for no timeout) the client is asked
+    /// to acknowledge: its answer arrives as a `SioAck` event with the id
+    /// this returns (or its timeout, or the socket's disconnection).
+    pub fn emit(
+        &mut self,
+        socket: ConnId,
+        event: &str,
+        args: &str,
+        attachments: &[&[u8]],
+        ack: Option<Option<Duration>>,
+    ) -> Result<Option<u64>> {
+        self.running()?.emit(socket, event, args, attachments, ack)
+    }
+
+    /// Acknowledges a client's event (`ack` of its `SioEvent`) with
+    /// `args` (a JSON array, placeholders for `attachments`).
+    pub fn ack(
+        &mut self,
+        socket: ConnId,
+        ack: u64,
+        args: &str,
+        attachments: &[&[u8]],
+    ) -> Result<()> {
+        self.running()?.ack(socket, ack, args, attachments)
+    }
+
+    /// Emits a Socket.IO event to many sockets of a namespace (see
+    /// [`Broadcast`]): encoded once per namespace, one copy per socket.
+    /// Returns the sockets it was queued for.
+    pub fn broadcast(&mut self, b: &Broadcast<'_>) -> Result<usize> {
+        for room in b.rooms.iter().chain(b.except_rooms) {
+            check_topic(room)?;
+        }
+        self.running()?.broadcast(b)
+    }
+
+    /// Refuses a Socket.IO connection awaiting approval: the client's
+    /// `connect_error` gets `message` and, if given, `data` (JSON text).
+    pub fn reject_socket(
+        &mut self,
+        socket: ConnId,
+        message: &str,
+        data: Option<&str>,
+    ) -> Result<()> {
+        self.running()?.reject_socket(socket, message, data)
+    }
+
+    /// A socket's id as Socket.IO clients know it (`socket.id`).
+    pub fn socket_id(&self, socket: ConnId) -> Result<String> {
+        self.driver.socket_sid(socket)
+    }
+
+    /// The socket whose Socket.IO id is `sid`, if it is connected here.
+    pub fn socket_by_id(&self, sid: &str) -> Option<ConnId> {
+        self.driver.socket_by_sid(sid)
+    }
+
+    /// A socket's namespace.
+    pub fn namespace(&self, socket: ConnId) -> Result<String> {
+        self.driver.socket_namespace(socket)
+    }
+
+    /// The topics (a socket's rooms) a connection, session or socket is
+    /// subscribed to.
+    pub fn topics(&self, conn: ConnId) -> Result<Vec<String>> {
+        self.driver.topics_of(conn)
     }
 
     /// Starts a graceful shutdown: stop accepting, close every WebSocket

@@ -21,6 +21,7 @@ fn options_table() -> String {
             Unit::Level => "level".to_string(),
             Unit::Choice(_) => "choice".to_string(),
             Unit::List => "list of strings".to_string(),
+            Unit::Flag => "flag".to_string(),
         };
         let range = match o.unit {
             Unit::Choice(c) => c
@@ -29,6 +30,7 @@ fn options_table() -> String {
                 .collect::<Vec<_>>()
                 .join(", "),
             Unit::List => "-".to_string(),
+            Unit::Flag => "true/false (C: 1/0)".to_string(),
             _ => format!("{}-{}", o.min, o.max),
         };
         let default = match o.unit {
@@ -38,6 +40,7 @@ fn options_table() -> String {
                 .map(|(n, _)| format!("`\"{n}\"`"))
                 .unwrap_or_default(),
             Unit::List => "empty".to_string(),
+            Unit::Flag => (o.default != 0).to_string(),
             _ => o.default.to_string(),
         };
         let zero = match o.unit {

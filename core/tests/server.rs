@@ -68,6 +68,17 @@ enum Ev {
         conn: ConnId,
     },
     Wake,
+    Sio {
+        conn: ConnId,
+        name: String,
+        args: String,
+        ack: u64,
+    },
+    SioAck {
+        conn: ConnId,
+        ack: u64,
+        args: String,
+    },
 }
 
 impl Ev {
@@ -112,6 +123,17 @@ impl Ev {
             EventType::SseClose => Ev::SseClose { conn },
             EventType::Drain => Ev::Drain { conn },
             EventType::Wake => Ev::Wake,
+            EventType::SioEvent => Ev::Sio {
+                conn,
+                name: events.name(ev).to_string(),
+                args: events.text(ev).to_string(),
+                ack: ev.ack,
+            },
+            EventType::SioAck => Ev::SioAck {
+                conn,
+                ack: ev.ack,
+                args: events.text(ev).to_string(),
+            },
         }
     }
 }

@@ -54,6 +54,15 @@ pub const WSRT_EVENT_SSE_CLOSE: wsrt_event_type = 7;
 pub const WSRT_EVENT_DRAIN: wsrt_event_type = 8;
 /// wsrt_handle_wake was called.
 pub const WSRT_EVENT_WAKE: wsrt_event_type = 9;
+/// A Socket.IO event from a client: its name in `name`/`name_len`, its
+/// arguments as a JSON array in `data`/`len` (binary arguments are
+/// placeholders for the event's attachments), and `ack` the id to answer
+/// it with (WSRT_NO_ACK: the client wants no answer).
+pub const WSRT_EVENT_SIO_EVENT: wsrt_event_type = 10;
+/// The answer to a Socket.IO emit made with an ack: `ack` is the id the
+/// emit returned, `code` the outcome (0 answered, 1 timed out, 2 the
+/// socket went away), `data`/`len` the client's arguments (a JSON array).
+pub const WSRT_EVENT_SIO_ACK: wsrt_event_type = 11;
 
 /// wsrt_state: the request awaits the application's approval.
 pub const WSRT_STATE_CONNECTING: c_int = 0;

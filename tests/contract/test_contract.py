@@ -86,6 +86,16 @@ def cases() -> list[tuple[str, object, str, bool, bool]]:
             out.append((name, "https://app.example", "invalid_type", False, True))
             out.append((name, 5, "invalid_type", False, True))
             continue
+        if unit == "flag":
+            # Python and Node take a boolean; C takes 1 or 0 (its cases
+            # are numbers, so only the type errors are shared).
+            out.append((name, True, "ok", False, True))
+            out.append((name, False, "ok", False, True))
+            out.append((name, "yes", "invalid_type", False, True))
+            out.append((name, None, "ok", False, True))
+            out.append((name, 1, "ok", True, True))
+            out.append((name, 2, "invalid_argument", True, True))
+            continue
         if unit == "choice":
             numbers = [v for _, v in o["choices"]]
             for choice, number in o["choices"]:

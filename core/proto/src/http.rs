@@ -46,7 +46,7 @@ impl RequestHead {
             .filter(|t| !t.is_empty())
     }
 
-    fn has_token(&self, name: &str, token: &str) -> bool {
+    pub(crate) fn has_token(&self, name: &str, token: &str) -> bool {
         self.header_tokens(name)
             .any(|t| t.eq_ignore_ascii_case(token))
     }

@@ -18,6 +18,7 @@ pub mod compress;
 mod connection;
 pub mod deflate;
 pub mod eio;
+pub mod engine;
 pub mod frame;
 pub mod http;
 pub mod mask;
@@ -26,6 +27,7 @@ mod settings;
 pub mod sio;
 pub mod sse;
 mod sse_stream;
+mod transport;
 pub mod utf8;
 mod websocket;
 pub mod ws;
@@ -33,7 +35,9 @@ pub mod ws;
 pub use connection::{check_headers, Connection};
 pub use output::{ConnEvent, ConnState, Cx, Output, Refusal};
 pub use settings::{
-    DeflateConfig, DeflateMode, Endpoint, MessageKind, OverflowPolicy, Route, RouteKind, Settings,
+    DeflateConfig, DeflateMode, Endpoint, EngineSettings, MessageKind, OverflowPolicy, Route,
+    RouteKind, Settings,
 };
 pub use sse_stream::SseStream;
+pub use transport::{EngineRequest, RequestKind, Transport, TransportEvent};
 pub use websocket::{check_close, frame_bytes, opcode, push_frame, PublishForm, WebSocket};

@@ -81,6 +81,9 @@ pub enum ConnEvent<'a> {
     Close { code: u16, reason: &'a str },
     /// The event stream (or the request awaiting approval) ended.
     SseClose,
+    /// For the driver, not the application: an Engine.IO transport's
+    /// request, message or end.
+    Transport(crate::transport::TransportEvent<'a>),
 }
 
 /// The state of a connection as the application sees it, numbered as the

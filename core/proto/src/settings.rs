@@ -15,11 +15,16 @@ pub enum MessageKind {
     Binary,
 }
 
-/// The kind of endpoint a connection was routed to.
+/// What the application is talking to: a connection's or a session's
+/// kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     WebSocket,
     Sse,
+    /// A plain Engine.IO session (long-polling or WebSocket underneath).
+    EngineIo,
+    /// A Socket.IO socket: one namespace of an Engine.IO session.
+    SocketIo,
 }
 
 /// What a path serves.
@@ -32,6 +37,20 @@ pub enum RouteKind {
     /// A fixed `200` response (a page, a health check), then the connection
     /// closes.
     Static { content_type: String, body: Bytes },
+    /// Engine.IO v4 sessions whose messages reach the application as they
+    /// are (`/engine.io/`).
+    EngineIo,
+    /// Socket.IO v5 over Engine.IO (`/socket.io/`): these namespaces
+    /// accept connections (`"/"` included only if listed); a connection to
+    /// any other is refused with "Invalid namespace".
+    SocketIo { namespaces: Vec<String> },
+}
+
+impl RouteKind {
+    /// Serves Engine.IO sessions (plain or under Socket.IO).
+    pub fn is_engine(&self) -> bool {
+        matches!(self, RouteKind::EngineIo | RouteKind::SocketIo { .. })
+    }
 }
 
 /// A path and what it serves. Paths match exactly, without the query.
@@ -40,7 +59,9 @@ pub struct Route {
     pub path: String,
     pub kind: RouteKind,
     /// The application approves each request: a request event is
-    /// delivered and nothing is answered until it accepts or rejects.
+    /// delivered and nothing is answered until it accepts or rejects. On
+    /// an Engine.IO route it approves each new session; on a Socket.IO
+    /// route, each connection to a namespace (the middleware of socket.io).
     pub approve: bool,
     /// WebSocket subprotocols this endpoint speaks, in order of preference.
     pub subprotocols: Vec<String>,
@@ -125,6 +146,20 @@ pub enum OverflowPolicy {
     Close,
 }
 
+/// Engine.IO and Socket.IO: the fields of the core's `Config` of the
+/// same names (`sio_*`, `cors_*`).
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub upgrade_timeout: Duration,
+    pub max_payload: usize,
+    pub recovery_window: Duration,
+    pub cors_origins: Vec<String>,
+    pub cors_credentials: bool,
+}
+
 /// Everything a connection's protocol needs from the configuration: the
 /// fields of the core's `Config` of the same names, whose documentation
 /// (and the option schema) says what each means. Zero turns a timer or a
@@ -143,6 +178,7 @@ pub struct Settings {
     pub overflow_policy: OverflowPolicy,
     pub allowed_origins: Vec<String>,
     pub deflate: DeflateConfig,
+    pub engine: EngineSettings,
 }
 
 impl Settings {

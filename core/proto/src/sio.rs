@@ -8,6 +8,7 @@
 //! turned into a tree and back on its way through.
 
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// Packet types, numbered as on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,28 +169,106 @@ fn check_payload(kind: PacketType, data: &str) -> Result<(), ParseError> {
             .filter(|v| v.is_string() || v.is_object())
             .map(drop)
             .ok_or(bad),
-        PacketType::Event | PacketType::BinaryEvent => {
-            let args = array(data)?;
-            event_name(&args).map(drop)
+        PacketType::Event | PacketType::BinaryEvent => split_event(data).map(drop),
+        PacketType::Ack | PacketType::BinaryAck => array_inner(data).map(drop),
+    }
+}
+
+/// The first element of a JSON array (as raw text), checking the whole
+/// array without building it.
+struct ArrayHead<'a> {
+    first: Option<&'a RawValue>,
+}
+
+impl<'de> serde::Deserialize<'de> for ArrayHead<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ArrayHead<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ArrayHead<'de>, A::Error> {
+                let first = seq.next_element::<&'de RawValue>()?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(ArrayHead { first })
+            }
         }
-        PacketType::Ack | PacketType::BinaryAck => array(data).map(drop),
+        d.deserialize_seq(V)
     }
 }
 
-/// The elements of a JSON array, as raw text.
-pub fn array(data: &str) -> Result<Vec<&RawValue>, ParseError> {
-    serde_json::from_str::<Vec<&RawValue>>(data).map_err(|_| ParseError::InvalidPayload)
+/// Checks that `text` is one JSON array and returns what is between its
+/// brackets, trimmed ("" for an empty array).
+pub fn array_inner(text: &str) -> Result<&str, ParseError> {
+    serde_json::from_str::<ArrayHead<'_>>(text).map_err(|_| ParseError::InvalidPayload)?;
+    let t = text.trim();
+    // A valid array starts with `[` and ends with `]`.
+    Ok(t[1..t.len() - 1].trim())
 }
 
-/// An event's name: its first element, a string that is not reserved, or
-/// a number (which Socket.IO allows and turns into its decimal text).
-pub fn event_name(args: &[&RawValue]) -> Result<String, ParseError> {
-    let first = args.first().ok_or(ParseError::InvalidPayload)?;
-    match serde_json::from_str::<serde_json::Value>(first.get()) {
-        Ok(serde_json::Value::String(s)) if !RESERVED_EVENTS.contains(&s.as_str()) => Ok(s),
-        Ok(serde_json::Value::Number(n)) => Ok(n.to_string()),
-        _ => Err(ParseError::InvalidPayload),
+/// An event's name and its arguments: what follows the name in the array,
+/// `"]"` for none or `"<args>]"` (so that `[` + it is the argument array).
+/// Checks the whole array, the name's type and that it is not reserved.
+pub fn split_event(data: &str) -> Result<(Cow<'_, str>, &str), ParseError> {
+    let bad = ParseError::InvalidPayload;
+    let head: ArrayHead<'_> = serde_json::from_str(data).map_err(|_| bad)?;
+    let first = head.first.ok_or(bad)?.get();
+    let name: Cow<'_, str> = match first.as_bytes()[0] {
+        b'"' if !first.contains('\\') => Cow::Borrowed(&first[1..first.len() - 1]),
+        b'"' => Cow::Owned(serde_json::from_str::<String>(first).map_err(|_| bad)?),
+        b'-' | b'0'..=b'9' => Cow::Owned(
+            serde_json::from_str::<serde_json::Number>(first)
+                .map_err(|_| bad)?
+                .to_string(),
+        ),
+        _ => return Err(bad),
+    };
+    if RESERVED_EVENTS.contains(&name.as_ref()) {
+        return Err(bad);
     }
+    // `first` lies inside `data`: what follows it is `]` or `,args]`.
+    let end = first.as_ptr() as usize - data.as_ptr() as usize + first.len();
+    let rest = data[end..].trim_start();
+    let args = match rest.strip_prefix(',') {
+        Some(r) => r.trim_start(),
+        None => rest,
+    };
+    Ok((name, args))
+}
+
+/// Appends `["name",<inner>,<extra>]`: an event's array from its name, the
+/// inside of its argument array and an extra last argument (the recovery
+/// offset of a broadcast), both possibly empty.
+pub fn write_event_array(out: &mut Vec<u8>, name: &str, inner: &str, extra: &str) {
+    out.push(b'[');
+    let _ = serde_json::to_writer(&mut *out, name);
+    for part in [inner, extra] {
+        if !part.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(part.as_bytes());
+        }
+    }
+    out.push(b']');
+}
+
+/// Appends `s` as a JSON string.
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Checks the placeholders of a payload sent with `attachments` binary
+/// attachments: each attachment is referred to exactly once.
+pub fn check_placeholders(data: &str, attachments: usize) -> Result<(), ParseError> {
+    let mut nums = placeholders(data, attachments)?;
+    nums.sort_unstable();
+    if nums.len() != attachments || nums.iter().enumerate().any(|(i, n)| i != *n) {
+        return Err(ParseError::IllegalAttachments);
+    }
+    Ok(())
 }
 
 /// Appends a packet's text. `data` is JSON text or "" (none).
@@ -201,9 +280,21 @@ pub fn encode(
     id: Option<u64>,
     data: &str,
 ) {
+    encode_header(out, kind, attachments, nsp, id);
+    out.extend_from_slice(data.as_bytes());
+}
+
+/// Appends a packet's header: everything before its JSON payload.
+pub fn encode_header(
+    out: &mut Vec<u8>,
+    kind: PacketType,
+    attachments: usize,
+    nsp: &str,
+    id: Option<u64>,
+) {
     out.push(b'0' + kind as u8);
     if kind.is_binary() {
-        out.extend_from_slice(attachments.to_string().as_bytes());
+        push_decimal(out, attachments as u64);
         out.push(b'-');
     }
     if nsp != "/" {
@@ -211,24 +302,23 @@ pub fn encode(
         out.push(b',');
     }
     if let Some(id) = id {
-        out.extend_from_slice(id.to_string().as_bytes());
+        push_decimal(out, id);
     }
-    out.extend_from_slice(data.as_bytes());
 }
 
-/// `["name",arg,…]` from a name and the JSON text of an array of
-/// arguments.
-pub fn event_payload(name: &str, args: &str) -> Result<String, ParseError> {
-    let items = array(args)?;
-    let mut s = String::with_capacity(name.len() + args.len() + 4);
-    s.push('[');
-    s.push_str(&serde_json::to_string(name).map_err(|_| ParseError::InvalidPayload)?);
-    for item in items {
-        s.push(',');
-        s.push_str(item.get());
+/// Appends `n` in decimal.
+pub fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
     }
-    s.push(']');
-    Ok(s)
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// The JSON of a placeholder for attachment `num`.
@@ -332,14 +422,34 @@ mod tests {
     }
 
     #[test]
-    fn event_payloads() {
-        assert_eq!(
-            event_payload("chat", "[1,{\"a\":\"b\"}]").unwrap(),
-            "[\"chat\",1,{\"a\":\"b\"}]"
-        );
-        assert_eq!(event_payload("x\"y", "[]").unwrap(), "[\"x\\\"y\"]");
-        let args = array("[\"chat\",1]").unwrap();
-        assert_eq!(event_name(&args).unwrap(), "chat");
-        assert_eq!(event_name(&array("[7]").unwrap()).unwrap(), "7");
+    fn event_arrays() {
+        let (name, args) = split_event("[\"chat\",1,{\"a\":\"b\"}]").unwrap();
+        assert_eq!((name.as_ref(), args), ("chat", "1,{\"a\":\"b\"}]"));
+        let (name, args) = split_event("[ \"x\\\"y\" ]").unwrap();
+        assert_eq!((name.as_ref(), args), ("x\"y", "]"));
+        assert_eq!(split_event("[7, 8]").unwrap().0, "7");
+        for bad in [
+            "[]",
+            "[null]",
+            "[\"connect\"]",
+            "{}",
+            "[\"a\",]",
+            "[\"a\"] x",
+        ] {
+            assert!(split_event(bad).is_err(), "{bad}");
+        }
+        assert_eq!(array_inner(" [1, 2] ").unwrap(), "1, 2");
+        assert_eq!(array_inner("[]").unwrap(), "");
+        assert!(array_inner("[1,]").is_err() && array_inner("{}").is_err());
+        let mut out = Vec::new();
+        write_event_array(&mut out, "x\"y", "1,2", "\"9\"");
+        assert_eq!(out, b"[\"x\\\"y\",1,2,\"9\"]");
+        out.clear();
+        write_event_array(&mut out, "e", "", "");
+        assert_eq!(out, b"[\"e\"]");
+        let p = "[{\"_placeholder\":true,\"num\":1},{\"_placeholder\":true,\"num\":0}]";
+        assert!(check_placeholders(p, 2).is_ok());
+        assert!(check_placeholders(p, 3).is_err());
+        assert!(check_placeholders("[1]", 1).is_err());
     }
 }

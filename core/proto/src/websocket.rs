@@ -65,7 +65,16 @@ impl WebSocket {
         deflate: Option<Box<ConnDeflate>>,
         now: Instant,
     ) -> Self {
-        let mut rx = Receiver::new(Settings::limit(settings.max_message_size));
+        Self::with_limit(Settings::limit(settings.max_message_size), deflate, now)
+    }
+
+    /// A WebSocket whose messages may be at most `max_message` bytes.
+    pub(crate) fn with_limit(
+        max_message: usize,
+        deflate: Option<Box<ConnDeflate>>,
+        now: Instant,
+    ) -> Self {
+        let mut rx = Receiver::new(max_message);
         rx.set_deflate(deflate.is_some());
         WebSocket {
             rx,

@@ -8,8 +8,8 @@ use wsrt_proto::compress::SharedDeflate;
 use wsrt_proto::frame::{parse_header, OpCode};
 use wsrt_proto::sse::SseEvent;
 use wsrt_proto::{
-    ConnEvent, ConnState, Connection, Cx, DeflateConfig, DeflateMode, MessageKind, Output,
-    OverflowPolicy, Refusal, Route, RouteKind, Settings,
+    ConnEvent, ConnState, Connection, Cx, DeflateConfig, DeflateMode, EngineSettings, MessageKind,
+    Output, OverflowPolicy, Refusal, Route, RouteKind, Settings,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +21,7 @@ enum Ev {
     Pong(Vec<u8>),
     Close(u16, String),
     SseClose,
+    Transport,
 }
 
 #[derive(Default)]
@@ -52,6 +53,7 @@ impl Output for Out {
             ConnEvent::Pong { data } => Ev::Pong(data.to_vec()),
             ConnEvent::Close { code, reason } => Ev::Close(code, reason.to_string()),
             ConnEvent::SseClose => Ev::SseClose,
+            ConnEvent::Transport(_) => Ev::Transport,
         })
     }
 }
@@ -85,6 +87,16 @@ fn settings() -> Settings {
             threshold: 256,
             level: 6,
             window_bits: 15,
+        },
+        engine: EngineSettings {
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
+            connect_timeout: Duration::from_secs(45),
+            upgrade_timeout: Duration::from_secs(10),
+            max_payload: 1_000_000,
+            recovery_window: Duration::ZERO,
+            cors_origins: Vec::new(),
+            cors_credentials: false,
         },
     }
 }

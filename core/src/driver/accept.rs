@@ -2,7 +2,7 @@
 
 use super::{Conn, Driver, FIRST_LISTENER};
 use crate::error::{Error, Result};
-use crate::event::{ConnId, MAX_SLOTS};
+use crate::event::{ConnId, IdKind, MAX_SLOTS};
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 use std::io;
@@ -96,7 +96,7 @@ impl Driver {
                         continue;
                     }
                     self.next_generation = self.next_generation.wrapping_add(1).max(1);
-                    let id = ConnId::new(self.next_generation, slot);
+                    let id = ConnId::new(self.next_generation, IdKind::Conn, slot);
                     entry.insert(Conn::new(id, socket, self.now));
                     self.after(slot, false); // arms the handshake timer
                 }

@@ -4,7 +4,9 @@
 
 use super::{Command, Driver};
 use crate::error::{Error, Result};
-use crate::event::{ConnId, Event, EventType};
+use crate::event::{ConnId, Event, EventType, IdKind};
+use crate::proto::engine::http::Transport;
+use crate::proto::engine::reason;
 use crate::proto::sse::SseEvent;
 use crate::proto::{ConnState, MessageKind, Refusal};
 use crate::pubsub::Publish;
@@ -36,22 +38,80 @@ impl Driver {
     }
 
     pub fn send(&mut self, id: ConnId, kind: MessageKind, data: &[u8]) -> Result<()> {
-        self.app_call(id, |c, cx| c.send(kind, data, cx))
+        match id.kind() {
+            IdKind::Conn => self.app_call(id, |c, cx| c.send(kind, data, cx)),
+            IdKind::Session => {
+                let s = self
+                    .session_slot(id)
+                    .ok_or_else(Error::unknown_connection)?;
+                self.with_session(s, |sess, cx| sess.send(kind, data, cx))
+                    .map_err(Error::from)
+            }
+            IdKind::Socket => Err(Refusal::WrongState(
+                "a Socket.IO socket takes events (emit), not messages",
+            )
+            .into()),
+        }
     }
 
     pub fn ping(&mut self, id: ConnId, payload: &[u8]) -> Result<()> {
+        if id.kind() != IdKind::Conn {
+            self.known(id)?;
+            return Err(Refusal::WrongState("Engine.IO runs its own heartbeat").into());
+        }
         self.app_call(id, |c, cx| c.ping(payload, cx))
     }
 
+    /// Closes a WebSocket (close handshake with `code`), an event stream,
+    /// a plain Engine.IO session, or disconnects a socket from its
+    /// namespace (`code` and `reason` only mean something to a WebSocket).
     pub fn close(&mut self, id: ConnId, code: u16, reason: &str) -> Result<()> {
         // Starts a timer: from now, not from the last turn (a host loop may
         // close from a timer of its own, long after it).
         self.now = std::time::Instant::now();
-        self.app_call(id, |c, cx| c.close(code, reason, cx))
+        match id.kind() {
+            IdKind::Conn => self.app_call(id, |c, cx| c.close(code, reason, cx)),
+            IdKind::Session => {
+                let s = self
+                    .session_slot(id)
+                    .ok_or_else(Error::unknown_connection)?;
+                self.with_session(s, |sess, cx| sess.close(cx))
+                    .map_err(Error::from)
+            }
+            IdKind::Socket => self.disconnect_socket(id),
+        }
     }
 
+    /// Drops a connection, or a session (a socket's whole session) at
+    /// once.
     pub fn terminate(&mut self, id: ConnId) -> Result<()> {
-        self.app_call(id, |c, cx| c.terminate(cx))
+        match id.kind() {
+            IdKind::Conn => self.app_call(id, |c, cx| c.terminate(cx)),
+            IdKind::Session => {
+                let s = self
+                    .session_slot(id)
+                    .ok_or_else(Error::unknown_connection)?;
+                self.with_session(s, |sess, cx| {
+                    sess.end(
+                        reason::FORCED_CLOSE,
+                        crate::proto::eio::PacketType::Close,
+                        cx,
+                    )
+                });
+                Ok(())
+            }
+            IdKind::Socket => self.terminate_session_of(id),
+        }
+    }
+
+    /// Errors for an id the server does not know.
+    fn known(&self, id: ConnId) -> Result<()> {
+        let known = match id.kind() {
+            IdKind::Conn => self.slot(id).is_some(),
+            IdKind::Session => self.session_slot(id).is_some(),
+            IdKind::Socket => self.socket_slot(id).is_some(),
+        };
+        known.then_some(()).ok_or_else(Error::unknown_connection)
     }
 
     pub fn accept(
@@ -60,6 +120,14 @@ impl Driver {
         protocol: Option<&str>,
         headers: &[(String, String)],
     ) -> Result<()> {
+        if id.kind() == IdKind::Socket {
+            if protocol.is_some() || !headers.is_empty() {
+                return Err(Error::invalid(
+                    "a Socket.IO connection is accepted without subprotocol or headers",
+                ));
+            }
+            return self.accept_socket(id);
+        }
         self.now = std::time::Instant::now(); // the idle timer starts
         self.app_call(id, |c, cx| c.accept(protocol, headers, cx))?;
         // Reading was paused while the app decided.
@@ -77,6 +145,10 @@ impl Driver {
         body: &str,
         headers: &[(String, String)],
     ) -> Result<()> {
+        if id.kind() == IdKind::Socket {
+            // Socket.IO has no status or headers: the body is the message.
+            return self.reject_socket(id, body, None);
+        }
         self.app_call(id, |c, cx| c.reject(status, body, headers, cx))
     }
 
@@ -88,32 +160,85 @@ impl Driver {
         self.app_call(id, |c, cx| c.sse_comment(text, cx))
     }
 
+    /// The session that carries a session's or a socket's traffic.
+    fn session_of(&self, id: ConnId) -> Result<usize> {
+        match id.kind() {
+            IdKind::Session => self.session_slot(id).ok_or_else(Error::unknown_connection),
+            IdKind::Socket => self
+                .socket_slot(id)
+                .and_then(|s| self.sockets[s].session)
+                .ok_or_else(Error::unknown_connection),
+            IdKind::Conn => Err(Error::unknown_connection()),
+        }
+    }
+
+    /// Bytes queued and not yet written: a connection's, or what a
+    /// session's transport (its WebSocket, or its next poll) holds.
     pub fn buffered_amount(&self, id: ConnId) -> Result<usize> {
-        Ok(self.conns[self.live_slot(id)?].out.len())
+        if id.kind() == IdKind::Conn {
+            return Ok(self.conns[self.live_slot(id)?].out.len());
+        }
+        let s = &self.sessions[self.session_of(id)?];
+        Ok(
+            match s.ws.filter(|_| s.proto.transport() == Transport::WebSocket) {
+                Some(w) => self.conns.get(w).map_or(0, |c| c.out.len()),
+                None => s.proto.buffered(),
+            },
+        )
     }
 
     pub fn peer_addr(&self, id: ConnId) -> Result<SocketAddr> {
-        Ok(self.conns[self.live_slot(id)?].socket.peer_addr()?)
+        if id.kind() == IdKind::Conn {
+            return Ok(self.conns[self.live_slot(id)?].socket.peer_addr()?);
+        }
+        Ok(self.sessions[self.session_of(id)?].peer)
     }
 
-    /// The connection's state; `Closed` for ids the server no longer knows.
+    /// The state the application sees; `Closed` for ids the server no
+    /// longer knows.
     pub fn state(&self, id: ConnId) -> ConnState {
-        self.slot(id)
-            .map_or(ConnState::Closed, |s| self.conns[s].proto.state())
+        match id.kind() {
+            IdKind::Conn => self
+                .slot(id)
+                .map_or(ConnState::Closed, |s| self.conns[s].proto.state()),
+            IdKind::Session => self
+                .session_slot(id)
+                .map_or(ConnState::Closed, |s| self.sessions[s].proto.state()),
+            IdKind::Socket => match self.session_of(id) {
+                Err(_) => ConnState::Closed,
+                Ok(_) if self.socket_connected(id) => ConnState::Open,
+                Ok(_) => ConnState::Connecting,
+            },
+        }
     }
 
     pub fn set_user_data(&mut self, id: ConnId, data: usize) -> Result<()> {
-        let slot = self.live_slot(id)?;
-        self.conns[slot].user_data = data;
+        match id.kind() {
+            IdKind::Conn => {
+                let slot = self.live_slot(id)?;
+                self.conns[slot].user_data = data;
+            }
+            IdKind::Session => {
+                let s = self.session_of(id)?;
+                self.sessions[s].user_data = data;
+            }
+            IdKind::Socket => {
+                self.known(id)?;
+                self.sockets[id.slot()].user_data = data;
+            }
+        }
         Ok(())
     }
 
     pub fn user_data(&self, id: ConnId) -> Result<usize> {
-        Ok(self.conns[self.live_slot(id)?].user_data)
-    }
-
-    pub fn connection_count(&self) -> usize {
-        self.conns.len()
+        match id.kind() {
+            IdKind::Conn => Ok(self.conns[self.live_slot(id)?].user_data),
+            IdKind::Session => Ok(self.sessions[self.session_of(id)?].user_data),
+            IdKind::Socket => {
+                self.known(id)?;
+                Ok(self.sockets[id.slot()].user_data)
+            }
+        }
     }
 
     /// Runs what other threads queued. Their outcomes are not reported

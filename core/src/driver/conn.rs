@@ -3,6 +3,7 @@
 //! holds its socket, its protocol state and an empty queue; buffers are
 //! borrowed from the loop only while bytes are in flight.
 
+use super::inbox::TransportInbox;
 use super::topics::Memberships;
 use super::writeq::{BufferPool, WriteQueue, COPY_INTO_POOL_LIMIT};
 use crate::event::{ConnId, Event, EventType, Events, Request};
@@ -41,6 +42,9 @@ pub(super) struct Conn {
     pub hung_up: bool,
     /// In the loop's list of connections owing a close frame.
     pub owes: bool,
+    /// The Engine.IO session this connection carries (its WebSocket or
+    /// its parked poll), or `ConnId::NONE`.
+    pub session: ConnId,
 }
 
 impl Conn {
@@ -61,6 +65,7 @@ impl Conn {
             peer_eof: false,
             hung_up: false,
             owes: false,
+            session: ConnId::NONE,
         }
     }
 }
@@ -71,14 +76,17 @@ impl Conn {
         &'a mut self,
         pool: &'a mut BufferPool,
         events: &'a mut Events,
+        inbox: &'a mut TransportInbox,
     ) -> (&'a mut Connection, ConnOut<'a>) {
         let out = ConnOut {
             queue: &mut self.out,
             pool,
             events,
+            inbox,
             socket: &self.socket,
             id: self.id,
             user_data: self.user_data,
+            session: self.session,
         };
         (&mut self.proto, out)
     }
@@ -90,9 +98,12 @@ pub(super) struct ConnOut<'a> {
     pub queue: &'a mut WriteQueue,
     pub pool: &'a mut BufferPool,
     pub events: &'a mut Events,
+    /// Where an Engine.IO transport's requests, messages and end go.
+    pub inbox: &'a mut TransportInbox,
     pub socket: &'a TcpStream,
     pub id: ConnId,
     pub user_data: usize,
+    pub session: ConnId,
 }
 
 impl ConnOut<'_> {
@@ -192,6 +203,7 @@ impl Output for ConnOut<'_> {
                 ev.endpoint = Endpoint::Sse;
                 self.events.push(ev);
             }
+            ConnEvent::Transport(t) => self.inbox.push(id, self.session, t),
         }
     }
 }

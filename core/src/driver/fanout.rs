@@ -2,16 +2,18 @@
 //! compresses) a message once for every subscriber, the slow-consumer
 //! bound, topic history and the replay that lets an SSE client resume.
 
+use super::sio_fanout::{EngineChores, EngineMessage};
+use super::topics::Memberships;
 use super::topics::{Entry, Membership, Subscriber};
 use super::Driver;
 use crate::args::check_publish;
 use crate::config::SlowConsumerPolicy;
 use crate::error::{Error, Result};
-use crate::event::ConnId;
+use crate::event::{ConnId, IdKind};
 use crate::proto::compress::compress_without_context;
 use crate::proto::frame::MAX_HEADER_LEN;
 use crate::proto::sse::{self, SseEvent};
-use crate::proto::{frame_bytes, opcode, MessageKind, PublishForm};
+use crate::proto::{frame_bytes, opcode, MessageKind, PublishForm, Refusal};
 use crate::pubsub::{HistoryLimit, Publish, Published, Replay, Stats};
 use bytes::Bytes;
 
@@ -45,28 +47,97 @@ enum Via {
 }
 
 impl Driver {
-    pub fn subscribe(&mut self, id: ConnId, name: &str) -> Result<bool> {
-        let slot = self.slot(id).ok_or_else(Error::unknown_connection)?;
-        if !self.conns[slot].proto.is_live() {
-            return Err(self.conns[slot].proto.not_live().into());
+    /// The topics of a live connection, session or socket.
+    pub(super) fn memberships(&self, id: ConnId) -> Option<&Memberships> {
+        match id.kind() {
+            IdKind::Conn => self.slot(id).map(|s| &self.conns[s].topics),
+            IdKind::Session => self.session_slot(id).map(|s| &self.sessions[s].topics),
+            IdKind::Socket => self.socket_slot(id).map(|s| &self.sockets[s].topics),
         }
+    }
+
+    fn memberships_mut(&mut self, id: ConnId) -> Option<&mut Memberships> {
+        let slot = id.slot();
+        match id.kind() {
+            IdKind::Conn => self
+                .conns
+                .get_mut(slot)
+                .filter(|c| c.id == id)
+                .map(|c| &mut c.topics),
+            IdKind::Session => self
+                .sessions
+                .get_mut(slot)
+                .filter(|s| s.id == id)
+                .map(|s| &mut s.topics),
+            IdKind::Socket => self
+                .sockets
+                .get_mut(slot)
+                .filter(|s| s.id == id)
+                .map(|s| &mut s.topics),
+        }
+    }
+
+    /// Whether `id` may join topics now: an open WebSocket or event
+    /// stream, an open plain Engine.IO session, a connected socket.
+    fn check_live(&self, id: ConnId) -> Result<()> {
+        match id.kind() {
+            IdKind::Conn => {
+                let slot = self.slot(id).ok_or_else(Error::unknown_connection)?;
+                let proto = &self.conns[slot].proto;
+                if !proto.is_live() {
+                    return Err(proto.not_live().into());
+                }
+            }
+            IdKind::Session => {
+                let s = self
+                    .session_slot(id)
+                    .ok_or_else(Error::unknown_connection)?;
+                if !self.sessions[s].proto.is_open() {
+                    return Err(Refusal::Closed.into());
+                }
+            }
+            IdKind::Socket => {
+                self.socket_slot(id).ok_or_else(Error::unknown_connection)?;
+                if !self.socket_connected(id) {
+                    return Err(Refusal::WrongState("socket is not connected yet").into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn subscribe(&mut self, id: ConnId, name: &str) -> Result<bool> {
+        self.check_live(id)?;
         if let Some(k) = self.topics.key(name) {
-            if self.conns[slot].topics.iter().any(|m| m.topic == k) {
+            if self
+                .memberships(id)
+                .is_some_and(|t| t.iter().any(|m| m.topic == k))
+            {
                 return Ok(false);
             }
         }
         let key = self.topics.get_or_create(name);
-        let m = self.topics.join(key, Subscriber { slot, id });
-        self.conns[slot].topics.push(m);
+        let m = self.topics.join(
+            key,
+            Subscriber {
+                slot: id.slot(),
+                id,
+            },
+        );
+        if let Some(t) = self.memberships_mut(id) {
+            t.push(m);
+        }
         Ok(true)
     }
 
     pub fn unsubscribe(&mut self, id: ConnId, name: &str) -> Result<bool> {
-        let slot = self.slot(id).ok_or_else(Error::unknown_connection)?;
+        if self.memberships(id).is_none() {
+            return Err(Error::unknown_connection());
+        }
         let Some(key) = self.topics.key(name) else {
             return Ok(false);
         };
-        let topics = &mut self.conns[slot].topics;
+        let topics = self.memberships_mut(id).expect("checked above");
         let Some(i) = topics.iter().position(|m| m.topic == key) else {
             return Ok(false);
         };
@@ -76,10 +147,19 @@ impl Driver {
     }
 
     pub fn is_subscribed(&self, id: ConnId, name: &str) -> bool {
-        let (Some(slot), Some(key)) = (self.slot(id), self.topics.key(name)) else {
+        let (Some(topics), Some(key)) = (self.memberships(id), self.topics.key(name)) else {
             return false;
         };
-        self.conns[slot].topics.iter().any(|m| m.topic == key)
+        topics.iter().any(|m| m.topic == key)
+    }
+
+    /// The topics (rooms) `id` is subscribed to.
+    pub fn topics_of(&self, id: ConnId) -> Result<Vec<String>> {
+        let topics = self.memberships(id).ok_or_else(Error::unknown_connection)?;
+        Ok(topics
+            .iter()
+            .map(|m| self.topics.list[m.topic as usize].name.to_string())
+            .collect())
     }
 
     pub fn subscriber_count(&self, name: &str) -> usize {
@@ -100,6 +180,9 @@ impl Driver {
         if !self.subscribe(id, name)? {
             return Ok(Replay::Replayed(0)); // already live on this topic
         }
+        if id.kind() != IdKind::Conn {
+            return Ok(Replay::Replayed(0)); // Socket.IO recovers by its own offsets
+        }
         let slot = id.slot();
         let last = match last_event_id {
             Some(l) => Some(l.to_string()),
@@ -114,25 +197,26 @@ impl Driver {
         }
     }
 
-    fn leave(&mut self, m: Membership) {
+    pub(super) fn leave(&mut self, m: Membership) {
         if let Some(moved) = self.topics.leave(m) {
-            if let Some(c) = self.conns.get_mut(moved.slot) {
-                if let Some(mm) = c.topics.iter_mut().find(|x| x.topic == m.topic) {
+            if let Some(t) = self.memberships_mut(moved.id) {
+                if let Some(mm) = t.iter_mut().find(|x| x.topic == m.topic) {
                     mm.pos = m.pos;
                 }
             }
         }
     }
 
-    /// Leaves every topic (the connection is no longer live).
-    pub(super) fn drop_topics(&mut self, slot: usize) {
-        let Some(conn) = self.conns.get_mut(slot) else {
+    /// Leaves every topic (the connection, session or socket is no longer
+    /// live).
+    pub(super) fn drop_memberships(&mut self, id: ConnId) {
+        let Some(t) = self.memberships_mut(id) else {
             return;
         };
-        if conn.topics.is_empty() {
+        if t.is_empty() {
             return;
         }
-        for m in conn.topics.take() {
+        for m in t.take() {
             self.leave(m);
         }
     }
@@ -149,6 +233,19 @@ impl Driver {
     pub fn publish(&mut self, topic: Option<&str>, msg: &Publish<'_>) -> Result<Published> {
         check_publish(msg)?;
         self.now = std::time::Instant::now();
+        // Sockets see a publish as this event, with its recovery offset
+        // (kept even when nobody hears the topic now: a socket away from
+        // this room for a moment gets it when it recovers).
+        let event = msg.sse_event.unwrap_or("message");
+        let offset = match topic {
+            Some(name) if !self.config.sio_recovery_window.is_zero() => {
+                let mut probe = EngineMessage::publish(msg.kind, msg.data, event, None);
+                let sio = probe.sio();
+                let (inner, attachments) = (sio.inner.to_string(), sio.attachments.clone());
+                self.log_broadcast(None, &[name], &[], msg.exclude, event, &inner, &attachments)
+            }
+            _ => None,
+        };
         let key = match topic {
             Some(name) => match self.topics.key(name) {
                 Some(k) => Some(k as usize),
@@ -190,14 +287,24 @@ impl Driver {
             ..Published::default()
         };
         let mut slow = Vec::new();
+        let mut engine = EngineMessage::publish(msg.kind, msg.data, event, offset);
+        let mut later = EngineChores::default();
         match key {
             Some(k) => {
                 // Taken out while delivering; nothing in `deliver` changes
                 // membership (slow closes wait until after the loop).
                 let subs = std::mem::take(&mut self.topics.list[k].subs);
                 for s in &subs {
-                    if Some(s.id) != msg.exclude {
-                        self.deliver(s.slot, &mut enc, policy, &mut report, &mut slow);
+                    if Some(s.id) == msg.exclude {
+                        continue;
+                    }
+                    match s.id.kind() {
+                        IdKind::Conn => {
+                            self.deliver(s.slot, &mut enc, policy, &mut report, &mut slow)
+                        }
+                        _ => {
+                            self.deliver_engine(s.id, &mut engine, policy, &mut report, &mut later)
+                        }
                     }
                 }
                 self.topics.list[k].subs = subs;
@@ -215,8 +322,16 @@ impl Driver {
                     self.deliver(slot, &mut enc, policy, &mut report, &mut slow);
                 }
                 self.topics.scratch = slots;
+                let others: Vec<ConnId> = (self.sessions.iter().map(|(_, s)| s.id))
+                    .chain(self.sockets.iter().map(|(_, s)| s.id))
+                    .filter(|id| Some(*id) != msg.exclude)
+                    .collect();
+                for id in others {
+                    self.deliver_engine(id, &mut engine, policy, &mut report, &mut later);
+                }
             }
         }
+        self.finish_engine_delivery(later);
         if let (Some(k), Some(id)) = (key, event_id) {
             let now = self.now;
             if let Some(h) = self.topics.list[k].history.as_mut() {
@@ -316,7 +431,7 @@ impl Driver {
             }
         }
         let now = self.now;
-        let (proto, mut out) = conn.parts(&mut self.pool, &mut self.events);
+        let (proto, mut out) = conn.parts(&mut self.pool, &mut self.events, &mut self.transports);
         match via {
             Via::Bytes(b) => {
                 let share = b.len() > SHARE_ABOVE;
@@ -398,7 +513,8 @@ impl Driver {
         }
         let mut replayed = 0;
         for (kind, frame, sse, payload) in missed {
-            let (proto, mut out) = self.conns[slot].parts(&mut self.pool, &mut self.events);
+            let (proto, mut out) =
+                self.conns[slot].parts(&mut self.pool, &mut self.events, &mut self.transports);
             if let Some(s) = proto.sse_stream() {
                 let Some(sse) = sse else { continue };
                 s.push_shared(sse, &mut out, self.now);
@@ -427,7 +543,13 @@ impl Driver {
 
     pub fn stats(&self) -> Stats {
         let mut s = Stats {
-            connections: self.conns.len(),
+            connections: self.connection_count(),
+            engine_sessions: self.sessions.len(),
+            sockets: self
+                .sockets
+                .iter()
+                .filter(|(_, s)| s.session.is_some())
+                .count(),
             topics: self.topics.len(),
             published: self.topics.counters.published,
             delivered: self.topics.counters.delivered,

@@ -11,8 +11,13 @@ mod accept;
 mod api;
 mod commands;
 mod conn;
+mod engine;
 mod fanout;
+mod ids;
+mod inbox;
 mod io;
+mod sio_fanout;
+mod sockets;
 mod timers;
 mod topics;
 mod writeq;
@@ -51,6 +56,22 @@ pub(crate) struct Driver {
     config: Config,
     settings: Settings,
     conns: Slab<Conn>,
+    /// Engine.IO sessions and Socket.IO sockets (ids of their own kinds).
+    sessions: Slab<engine::Session>,
+    sockets: Slab<sockets::Socket>,
+    /// What Engine.IO transports handed over during a protocol call.
+    transports: inbox::TransportInbox,
+    /// The inbox is being run (calls it makes do not run it again).
+    draining: bool,
+    /// What session calls left for the loop to do.
+    session_chores: Vec<sockets::AfterSession>,
+    /// Encoding space for Engine.IO and Socket.IO packets.
+    scratch: Vec<u8>,
+    ids: ids::IdSource,
+    recovery: sio_fanout::RecoveryLog,
+    /// Counts broadcasts (a socket in several of a broadcast's rooms gets
+    /// one copy).
+    broadcast_seq: u64,
     next_generation: u32,
     timers: TimerHeap,
     pool: BufferPool,
@@ -96,6 +117,15 @@ impl Driver {
             config,
             settings,
             conns: Slab::new(),
+            sessions: Slab::new(),
+            sockets: Slab::new(),
+            transports: inbox::TransportInbox::default(),
+            draining: false,
+            session_chores: Vec::new(),
+            scratch: Vec::new(),
+            ids: ids::IdSource::default(),
+            recovery: sio_fanout::RecoveryLog::default(),
+            broadcast_seq: 0,
             next_generation: 0,
             timers: TimerHeap::default(),
             pool: BufferPool::default(),
@@ -243,9 +273,11 @@ impl Driver {
                 queue: &mut conn.out,
                 pool: &mut self.pool,
                 events: &mut self.events,
+                inbox: &mut self.transports,
                 socket: &conn.socket,
                 id: conn.id,
                 user_data: conn.user_data,
+                session: conn.session,
             },
         };
         let r = f(&mut conn.proto, &mut cx);
@@ -258,6 +290,9 @@ impl Driver {
             }
         } else {
             self.after(slot, wrote);
+        }
+        if !self.transports.is_empty() {
+            self.drain_transports();
         }
         r
     }
@@ -272,7 +307,8 @@ impl Driver {
         }
         conn.schedule_key = conn.proto.schedule_key();
         if !conn.proto.is_live() && !conn.topics.is_empty() {
-            self.drop_topics(slot);
+            let id = conn.id;
+            self.drop_memberships(id);
         }
         let conn = &mut self.conns[slot];
         if conn.proto.awaits_release() && !conn.owes {
@@ -294,7 +330,8 @@ impl Driver {
     /// every end goes through the protocol state machine first, so the
     /// application has heard of it.
     fn free(&mut self, slot: usize) {
-        self.drop_topics(slot);
+        let id = self.conns[slot].id;
+        self.drop_memberships(id);
         let mut conn = self.conns.remove(slot);
         conn.out.clear(&mut self.pool);
         let _ = self.poll.registry().deregister(&mut conn.socket);
@@ -344,17 +381,34 @@ impl Driver {
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l);
         }
+        let slots: Vec<usize> = self.sessions.iter().map(|(s, _)| s).collect();
+        for slot in slots {
+            if self.sessions.contains(slot) {
+                self.with_session(slot, |s, cx| {
+                    s.end(
+                        crate::proto::engine::reason::SERVER_SHUTTING_DOWN,
+                        crate::proto::eio::PacketType::Close,
+                        cx,
+                    )
+                });
+            }
+        }
         let slots: Vec<usize> = self.conns.iter().map(|(s, _)| s).collect();
         for slot in slots {
             if self.conns.contains(slot) {
                 self.with_proto(slot, |c, cx| c.shutdown(cx));
             }
         }
+        // Sockets kept for recovery are not coming back.
+        let slots: Vec<usize> = self.sockets.iter().map(|(s, _)| s).collect();
+        for slot in slots {
+            self.free_socket(slot);
+        }
     }
 
     /// True once a shutdown has begun and every connection is gone.
     pub fn is_finished(&self) -> bool {
-        self.shutdown.is_some() && self.conns.is_empty()
+        self.shutdown.is_some() && self.conns.is_empty() && self.sessions.is_empty()
     }
 
     /// Connections still open when the shutdown deadline passes are

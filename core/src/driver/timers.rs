@@ -7,7 +7,7 @@
 //! per message, and stale entries are skipped when popped.
 
 use super::Driver;
-use crate::event::ConnId;
+use crate::event::{ConnId, IdKind};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
@@ -45,6 +45,17 @@ impl Driver {
             due.push(entry);
         }
         for (at, slot, id) in due {
+            match id.kind() {
+                IdKind::Session => {
+                    self.session_timer(slot, id, at);
+                    continue;
+                }
+                IdKind::Socket => {
+                    self.socket_timer(slot, id);
+                    continue;
+                }
+                IdKind::Conn => {}
+            }
             let Some(conn) = self.conns.get_mut(slot) else {
                 continue;
             };

@@ -98,6 +98,7 @@ pub fn options_block() -> String {
                            wsrt_config_set_by_name sets them all (comma-separated); \
                            default empty."
                 .to_string(),
+            Unit::Flag => format!("a flag, 1 on or 0 off; default {}.", o.default),
         };
         s.push('\n');
         s.push_str(&comment(&format!("{}: {what} {}", o.name, o.doc)));

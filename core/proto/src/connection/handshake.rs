@@ -61,6 +61,9 @@ impl Connection {
             return self.answer_error(cx, &error(404, "Not Found", ""));
         };
         let route = &settings.routes[route_index];
+        if route.kind.is_engine() {
+            return self.on_engine_request(route_index, head, leftover, since, cx);
+        }
         let (endpoint, handshake) = match &route.kind {
             RouteKind::Static { content_type, body } => {
                 let result = if head.method != "GET" && head.method != "HEAD" {
@@ -95,12 +98,10 @@ impl Connection {
                 }
                 (Endpoint::Sse, None)
             }
+            RouteKind::EngineIo | RouteKind::SocketIo { .. } => unreachable!("routed above"),
         };
-        if let Some(origin) = head.header("origin") {
-            let allowed = &settings.allowed_origins;
-            if !allowed.is_empty() && !allowed.iter().any(|a| a.eq_ignore_ascii_case(origin)) {
-                return self.answer_error(cx, &error(403, "Forbidden: origin not allowed", ""));
-            }
+        if !super::engine::origin_allowed(settings, &head) {
+            return self.answer_error(cx, &error(403, "Forbidden: origin not allowed", ""));
         }
         let head = Box::new(head);
         if route.approve {

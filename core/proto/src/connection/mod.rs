@@ -17,10 +17,12 @@
 //! Every way a connection ends goes through [`Connection::finish`], which
 //! tells the application exactly once.
 
+mod engine;
 mod handshake;
 mod sse;
 mod ws;
 
+use crate::transport::TransportEvent;
 pub use handshake::check_headers;
 
 use crate::http::{HttpError, RequestHead, WsHandshake};
@@ -40,6 +42,11 @@ pub(crate) enum Phase {
     Approval(Box<Pending>),
     WebSocket(WebSocket),
     Sse(SseStream),
+    /// Reading the body of an Engine.IO POST.
+    EngineBody(Box<engine::EngineBody>),
+    /// An Engine.IO request handed to the driver, waiting for its answer
+    /// (a long poll waits here until the session has something to send).
+    EngineWait(Box<engine::EngineWait>),
     /// Over for the application: flushing the last bytes (an answer, a
     /// close frame), then waiting (until `until`, if set) for the peer to
     /// hang up.
@@ -69,6 +76,9 @@ pub struct Connection {
     pub(crate) reported: Option<Endpoint>,
     /// The request was `HEAD`: answers carry no body.
     pub(crate) head_only: bool,
+    /// An Engine.IO transport: its requests, messages and end go to the
+    /// driver's session, not to the application.
+    pub(crate) engine: bool,
 }
 
 impl Connection {
@@ -81,6 +91,7 @@ impl Connection {
             },
             reported: None,
             head_only: false,
+            engine: false,
         }
     }
 
@@ -89,6 +100,8 @@ impl Connection {
         match self.phase {
             Phase::Head { .. } => self.read_head(data, cx),
             Phase::WebSocket(_) => self.read_websocket(data, cx),
+            Phase::EngineBody(_) => self.read_engine_body(data, cx),
+            Phase::EngineWait(_) => self.read_while_waiting(data, cx),
             // SSE clients have nothing to say after their request; finished
             // connections only wait for EOF; nothing is read while the app
             // decides. Discard either way.
@@ -129,6 +142,13 @@ impl Connection {
                     self.finish(cx, 1006, "handshake timed out", false);
                 }
             }
+            Phase::EngineBody(b) => {
+                if due(b.since(), timer(settings.handshake_timeout), now) {
+                    self.finish(cx, 1006, "request body timed out", false);
+                }
+            }
+            // The session's heartbeat answers a waiting poll in time.
+            Phase::EngineWait(_) => {}
             Phase::WebSocket(_) => self.websocket_timeout(cx),
             Phase::Sse(sse) => sse.handle_timeout(cx),
             Phase::Linger { until } => {
@@ -154,6 +174,8 @@ impl Connection {
             Phase::Sse(_) => 10,
             Phase::Linger { .. } => 11,
             Phase::Dead => 12,
+            Phase::EngineBody(_) => 13,
+            Phase::EngineWait(_) => 14,
         }
     }
 
@@ -165,7 +187,8 @@ impl Connection {
             Phase::WebSocket(ws) => ws.deadline(settings),
             Phase::Sse(sse) => sse.deadline(settings),
             Phase::Linger { until } => *until,
-            Phase::Dead => None,
+            Phase::Dead | Phase::EngineWait(_) => None,
+            Phase::EngineBody(b) => timer(settings.handshake_timeout).map(|t| b.since() + t),
         }
     }
 
@@ -188,6 +211,11 @@ impl Connection {
     /// with 1001, an event stream ends, a request awaiting approval is
     /// answered 503, a half-read request is dropped.
     pub fn shutdown<O: Output>(&mut self, cx: &mut Cx<'_, O>) {
+        if self.engine {
+            // The driver ends the session, which answers or closes its
+            // transports.
+            return;
+        }
         match &self.phase {
             Phase::Head { .. } => self.finish(cx, 1006, "", false),
             Phase::Approval(_) => {
@@ -203,6 +231,7 @@ impl Connection {
                 let _ = self.close(1001, "server shutting down", cx);
             }
             Phase::Sse(_) => self.finish(cx, 1001, "", true),
+            Phase::EngineBody(_) => self.finish(cx, 1006, "", false),
             _ => {}
         }
     }
@@ -235,6 +264,9 @@ impl Connection {
         match self.reported.take() {
             Some(Endpoint::WebSocket) => out.event(ConnEvent::Close { code, reason }),
             Some(Endpoint::Sse) => out.event(ConnEvent::SseClose),
+            Some(Endpoint::EngineIo | Endpoint::SocketIo) => {
+                out.event(ConnEvent::Transport(TransportEvent::Gone))
+            }
             None => {}
         }
     }
@@ -270,6 +302,8 @@ impl Connection {
     /// Whether the protocol reads input now (not while the application
     /// decides on a request).
     pub fn wants_input(&self) -> bool {
+        // (An Engine.IO request waiting for the driver reads on: it keeps
+        // what comes, and sees the client leave.)
         !matches!(self.phase, Phase::Approval(_))
     }
 
@@ -277,6 +311,7 @@ impl Connection {
     pub fn state(&self) -> ConnState {
         match &self.phase {
             Phase::Head { .. } | Phase::Approval(_) => ConnState::Connecting,
+            Phase::EngineBody(_) | Phase::EngineWait(_) => ConnState::Connecting,
             Phase::WebSocket(ws) => ws.state(),
             Phase::Sse(_) => ConnState::Open,
             Phase::Linger { .. } | Phase::Dead => ConnState::Closed,
@@ -285,6 +320,9 @@ impl Connection {
 
     /// What the connection is, once routed.
     pub fn endpoint(&self) -> Option<Endpoint> {
+        if self.engine {
+            return Some(Endpoint::EngineIo);
+        }
         match &self.phase {
             Phase::WebSocket(_) => Some(Endpoint::WebSocket),
             Phase::Sse(_) => Some(Endpoint::Sse),
@@ -296,6 +334,9 @@ impl Connection {
     /// An open WebSocket or event stream: it may join topics and receive
     /// what is published to them.
     pub fn is_live(&self) -> bool {
+        if self.engine {
+            return false;
+        }
         match &self.phase {
             Phase::WebSocket(ws) => ws.is_open(),
             Phase::Sse(_) => true,
@@ -306,7 +347,7 @@ impl Connection {
     /// The open WebSocket, for fan-out.
     pub fn websocket(&mut self) -> Option<&mut WebSocket> {
         match &mut self.phase {
-            Phase::WebSocket(ws) if ws.is_open() => Some(ws),
+            Phase::WebSocket(ws) if ws.is_open() && !self.engine => Some(ws),
             _ => None,
         }
     }
@@ -329,6 +370,9 @@ impl Connection {
         match &self.phase {
             Phase::Head { .. } | Phase::Approval(_) => {
                 Refusal::WrongState("connection is not open yet")
+            }
+            Phase::EngineBody(_) | Phase::EngineWait(_) => {
+                Refusal::WrongState("an Engine.IO transport is not addressed directly")
             }
             Phase::Linger { .. } | Phase::Dead => Refusal::Closed,
             Phase::WebSocket(ws) if !ws.is_open() => Refusal::Closed,

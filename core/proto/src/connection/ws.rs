@@ -2,13 +2,22 @@
 //! the connection: messages out, the close handshake, failing with a code,
 //! idle pings.
 
-use super::{Connection, Phase};
+use super::{Connection, Phase, TransportEvent};
 use crate::compress;
 use crate::frame::{self, OpCode, MAX_HEADER_LEN};
 use crate::output::{ConnEvent, Cx, Output, Refusal};
 use crate::settings::{timer, MessageKind, OverflowPolicy, Settings};
 use crate::websocket::{check_close, OwedClose, WsState, KEEP_INFLATE_BUFFER};
 use crate::ws::Incoming;
+
+/// A message for the application, or, on an Engine.IO transport, for its
+/// session.
+fn message(engine: bool, kind: MessageKind, data: &[u8]) -> ConnEvent<'_> {
+    match engine {
+        true => ConnEvent::Transport(TransportEvent::Message { kind, data }),
+        false => ConnEvent::Message { kind, data },
+    }
+}
 
 /// What a read found that changes the connection's course.
 enum Turn {
@@ -31,7 +40,8 @@ impl Connection {
             // Failed or closed by the peer: nothing more is read but EOF.
             WsState::Ending(_) => return,
         };
-        let max_message = Settings::limit(cx.settings.max_message_size);
+        let max_message = ws.rx.max_message_size();
+        let engine = self.engine;
         let pong_room = Settings::limit(cx.settings.max_buffered);
         let (rx, deflate) = (&mut ws.rx, &mut ws.deflate);
         let (out, shared) = (&mut cx.out, &mut *cx.shared);
@@ -41,14 +51,8 @@ impl Connection {
             _ if turn.is_some() => {}
             // After our close frame, data is read only to find the peer's.
             Incoming::Text(_) | Incoming::Binary(_) | Incoming::Compressed { .. } if closing => {}
-            Incoming::Text(s) => out.event(ConnEvent::Message {
-                kind: MessageKind::Text,
-                data: s.as_bytes(),
-            }),
-            Incoming::Binary(b) => out.event(ConnEvent::Message {
-                kind: MessageKind::Binary,
-                data: b,
-            }),
+            Incoming::Text(s) => out.event(message(engine, MessageKind::Text, s.as_bytes())),
+            Incoming::Binary(b) => out.event(message(engine, MessageKind::Binary, b)),
             Incoming::Compressed { text, payload } => {
                 let Some(state) = deflate.as_deref_mut() else {
                     turn = Some(Turn::Fail(
@@ -73,7 +77,7 @@ impl Connection {
                         } else {
                             MessageKind::Binary
                         };
-                        out.event(ConnEvent::Message { kind, data: &buf });
+                        out.event(message(engine, kind, &buf));
                     }
                     Err((code, reason)) => turn = Some(Turn::Fail(code, reason)),
                 }

@@ -98,6 +98,11 @@ impl Receiver {
     }
 
     /// Allows RSV1 (compressed messages): permessage-deflate was negotiated.
+    /// The largest message accepted.
+    pub fn max_message_size(&self) -> usize {
+        self.max_message_size as usize
+    }
+
     pub fn set_deflate(&mut self, on: bool) {
         self.deflate = on;
     }
