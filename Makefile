@@ -63,7 +63,7 @@ header:
 demo:
 	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html PORT=$(PORT) examples/run c
 
-test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract bench-smoke test-autobahn test-autobahn-python test-node-autobahn
+test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio-rust bench-smoke test-autobahn test-autobahn-python test-node-autobahn
 
 test-rust:
 	cargo test --workspace --release
@@ -108,4 +108,5 @@ clean:
 # Fronts and the benchmark suite keep their targets beside their code.
 include bindings-python/python.mk
 include bindings-node/node.mk
+include tests/socketio/socketio.mk
 include bench/bench.mk

@@ -78,14 +78,27 @@ fn main() -> wsrt::Result<()> {
     }
     let mut server = Server::bind(config)?;
     eprintln!("sio_contract: listening on {}", server.local_addr());
+    // SIGTERM or SIGINT: a graceful shutdown, then exit 0.
+    let handle = server.handle();
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .map_err(wsrt::Error::from)?;
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = handle.shutdown();
+        }
+    });
     let mut app = App::default();
     let mut events = Events::new();
-    loop {
+    while !server.is_finished() {
         server.poll(&mut events, None)?;
         for ev in &events {
             app.handle(&mut server, &events, ev);
         }
     }
+    Ok(())
 }
 
 fn args_of(events: &Events, ev: &Event) -> Vec<Value> {

@@ -21,8 +21,9 @@ pub enum TransportEvent<'a> {
     /// A message on a WebSocket transport.
     Message { kind: MessageKind, data: &'a [u8] },
     /// The WebSocket transport, or the connection of a waiting request,
-    /// is gone.
-    Gone,
+    /// is gone; `failed`: closed by us for the peer's protocol error (an
+    /// oversized or malformed frame).
+    Gone { failed: bool },
 }
 
 /// A request to an Engine.IO route, checked as far as the connection can.

@@ -277,7 +277,11 @@ impl Driver {
                         kind,
                         data,
                     } => self.on_transport_message(conn, session, kind, &bytes[data]),
-                    Input::Gone { conn, session } => self.on_transport_gone(conn, session),
+                    Input::Gone {
+                        conn,
+                        session,
+                        failed,
+                    } => self.on_transport_gone(conn, session, failed),
                 }
             }
             inbox.clear();
@@ -472,7 +476,7 @@ impl Driver {
         self.with_session(s, |sess, cx| sess.handle_ws_message(kind, data, via, cx));
     }
 
-    fn on_transport_gone(&mut self, conn: ConnId, session: ConnId) {
+    fn on_transport_gone(&mut self, conn: ConnId, session: ConnId, failed: bool) {
         let Some(s) = self.session_slot(session) else {
             return;
         };
@@ -480,7 +484,7 @@ impl Driver {
         let which = if sess.ws == Some(conn.slot()) {
             sess.ws = None;
             match sess.proto.transport() {
-                Transport::WebSocket => Gone::WebSocket,
+                Transport::WebSocket => Gone::WebSocket { failed },
                 Transport::Polling => Gone::Probe,
             }
         } else if sess.poll == Some(conn.slot()) {

@@ -35,6 +35,7 @@ pub(super) enum Input {
     Gone {
         conn: ConnId,
         session: ConnId,
+        failed: bool,
     },
 }
 
@@ -79,7 +80,11 @@ impl TransportInbox {
                 kind,
                 data: self.keep(data),
             },
-            TransportEvent::Gone => Input::Gone { conn, session },
+            TransportEvent::Gone { failed } => Input::Gone {
+                conn,
+                session,
+                failed,
+            },
         };
         self.items.push(item);
     }

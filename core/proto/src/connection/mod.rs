@@ -261,11 +261,24 @@ impl Connection {
 
     /// Tells the application the connection ended, once.
     pub(crate) fn report_end<O: Output>(&mut self, out: &mut O, code: u16, reason: &str) {
+        self.report_end_as(out, code, reason, false)
+    }
+
+    /// As [`Self::report_end`]; `failed`: we ended it for the peer's
+    /// protocol error (an Engine.IO session then ends with "transport
+    /// error" rather than "transport close").
+    pub(crate) fn report_end_as<O: Output>(
+        &mut self,
+        out: &mut O,
+        code: u16,
+        reason: &str,
+        failed: bool,
+    ) {
         match self.reported.take() {
             Some(Endpoint::WebSocket) => out.event(ConnEvent::Close { code, reason }),
             Some(Endpoint::Sse) => out.event(ConnEvent::SseClose),
             Some(Endpoint::EngineIo | Endpoint::SocketIo) => {
-                out.event(ConnEvent::Transport(TransportEvent::Gone))
+                out.event(ConnEvent::Transport(TransportEvent::Gone { failed }))
             }
             None => {}
         }

@@ -129,7 +129,7 @@ impl Connection {
     /// Fails the connection (§7.1.7) with `code`: the application hears
     /// now; the close frame follows its replies to earlier messages.
     fn fail_websocket<O: Output>(&mut self, code: u16, reason: &'static str, cx: &mut Cx<'_, O>) {
-        self.report_end(&mut cx.out, code, reason);
+        self.report_end_as(&mut cx.out, code, reason, true);
         let Phase::WebSocket(ws) = &mut self.phase else {
             return;
         };

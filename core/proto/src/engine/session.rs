@@ -289,7 +289,13 @@ impl EngineSession {
     ) {
         match which {
             Gone::Probe => self.probe = Probe::None,
-            Gone::WebSocket => self.end(reason::TRANSPORT_CLOSE, PacketType::Close, cx),
+            Gone::WebSocket { failed: false } => {
+                self.end(reason::TRANSPORT_CLOSE, PacketType::Close, cx)
+            }
+            // The reference server's transport reports the error first.
+            Gone::WebSocket { failed: true } => {
+                self.end(reason::TRANSPORT_ERROR, PacketType::Close, cx)
+            }
             Gone::Poll => {
                 self.poll_parked = false;
                 if self.state == State::Open {
@@ -707,7 +713,10 @@ impl EngineSession {
 /// Which of a session's transports went away.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gone {
-    WebSocket,
+    /// `failed`: we closed it for the peer's protocol error.
+    WebSocket {
+        failed: bool,
+    },
     Probe,
     Poll,
 }
