@@ -1,42 +1,7 @@
 #!/usr/bin/env bash
-# Creates .cache/sio-venv at the repository root and installs
-# tests/socketio/requirements.txt into it, only when that file changed since
-# the last successful install (a stamp keeps its hash). Idempotent; quiet on
-# success. Same scheme as tests/tools/venv.sh, in a venv of its own.
+# Makes .cache/sio-venv at the repository root with
+# tests/socketio/requirements.txt (python-socketio and its test tools),
+# the way every test venv here is made (tests/tools/venv.sh).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-venv="$root/.cache/sio-venv"
-req="$root/tests/socketio/requirements.txt"
-stamp="$venv/.requirements.sha256"
-python=${PYTHON:-python3}
-export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-
-want=$(sha256sum "$req" | cut -d' ' -f1)
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' 2>/dev/null \
-    && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    exit 0
-fi
-
-log=$(mktemp)
-trap 'rm -f "$log"' EXIT
-fail() {
-    echo "sio venv.sh: $1" >&2
-    tail -n 60 "$log" >&2
-    exit 1
-}
-
-# A broken or half-made venv (no python, no pip) is made anew.
-if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -m pip --version >/dev/null 2>&1; }; then
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    if ! "$python" -m venv "$venv" >"$log" 2>&1; then
-        # Debian's python3 has no ensurepip without python3-venv.
-        rm -rf "$venv"
-        "$root/tests/tools/ensure-deps.sh" >>"$log" 2>&1 || fail "cannot install python3-venv"
-        "$python" -m venv "$venv" >>"$log" 2>&1 || fail "$python -m venv failed"
-    fi
-fi
-
-rm -f "$stamp"
-"$venv/bin/python" -m pip install -q -r "$req" >"$log" 2>&1 || fail "pip install -r $req failed"
-echo "$want" >"$stamp"
+exec "$root/tests/tools/venv.sh" "$root/.cache/sio-venv" "$root/tests/socketio/requirements.txt"

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Creates .cache/venv at the repository root and installs
-# tests/python/requirements.txt into it, only when that file changed since
+# venv.sh [VENV REQUIREMENTS]: creates the venv VENV (default .cache/venv at
+# the repository root) and installs REQUIREMENTS (default
+# tests/python/requirements.txt) into it, only when that file changed since
 # the last successful install (a stamp keeps its hash). Idempotent; quiet on
 # success.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-venv="$root/.cache/venv"
-req="$root/tests/python/requirements.txt"
+venv=${1:-$root/.cache/venv}
+req=${2:-$root/tests/python/requirements.txt}
 stamp="$venv/.requirements.sha256"
 python=${PYTHON:-python3}
 

@@ -2,14 +2,16 @@
 //! sleeping. Bytes go in, `now` moves when the test says so, and the test
 //! reads the bytes, events and deadlines that come out.
 
+mod support;
+
 use bytes::Bytes;
 use std::time::{Duration, Instant};
 use wsrt_proto::compress::SharedDeflate;
 use wsrt_proto::frame::{parse_header, OpCode};
 use wsrt_proto::sse::SseEvent;
 use wsrt_proto::{
-    ConnEvent, ConnState, Connection, Cx, DeflateConfig, DeflateMode, EngineSettings, MessageKind,
-    Output, OverflowPolicy, Refusal, Route, RouteKind, Settings,
+    ConnEvent, ConnState, Connection, Cx, DeflateMode, MessageKind, Output, OverflowPolicy,
+    Refusal, Route, RouteKind, Settings,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,46 +61,12 @@ impl Output for Out {
 }
 
 fn settings() -> Settings {
-    Settings {
-        routes: vec![
-            Route::new("/ws", RouteKind::WebSocket),
-            Route::new("/sse", RouteKind::Sse),
-            Route::new("/auth", RouteKind::WebSocket).with_approval(),
-            Route::new(
-                "/page",
-                RouteKind::Static {
-                    content_type: "text/plain".into(),
-                    body: Bytes::from_static(b"hi"),
-                },
-            ),
-        ],
-        max_message_size: 1 << 20,
-        max_head_bytes: 8192,
-        max_headers: 64,
-        handshake_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(120),
-        close_timeout: Duration::from_secs(5),
-        sse_keepalive: Duration::from_secs(15),
-        max_buffered: 1 << 20,
-        overflow_policy: OverflowPolicy::Reject,
-        allowed_origins: Vec::new(),
-        deflate: DeflateConfig {
-            mode: DeflateMode::Off,
-            threshold: 256,
-            level: 6,
-            window_bits: 15,
-        },
-        engine: EngineSettings {
-            ping_interval: Duration::from_secs(25),
-            ping_timeout: Duration::from_secs(20),
-            connect_timeout: Duration::from_secs(45),
-            upgrade_timeout: Duration::from_secs(10),
-            max_payload: 1_000_000,
-            recovery_window: Duration::ZERO,
-            cors_origins: Vec::new(),
-            cors_credentials: false,
-        },
-    }
+    support::settings(vec![
+        Route::new("/ws", RouteKind::WebSocket),
+        Route::new("/sse", RouteKind::Sse),
+        Route::new("/auth", RouteKind::WebSocket).with_approval(),
+        support::page("/page", b"hi"),
+    ])
 }
 
 /// One connection and a virtual clock.

@@ -3,16 +3,15 @@
 //! out. Every timer (heartbeat, upgrade, connect, ack) is driven by
 //! passing a later `Instant`.
 
+mod support;
+
 use std::time::{Duration, Instant};
 use wsrt_proto::engine::http::{EngineError, Transport};
 use wsrt_proto::engine::{
     AckOutcome, EngineCx, EngineSession, Gone, SessionEvent, SessionOutput, SocketKey, Via,
 };
 use wsrt_proto::http::RequestHead;
-use wsrt_proto::{
-    DeflateConfig, DeflateMode, EngineSettings, MessageKind, OverflowPolicy, Route, RouteKind,
-    Settings,
-};
+use wsrt_proto::{MessageKind, Route, RouteKind, Settings};
 
 const PING_INTERVAL: Duration = Duration::from_millis(300);
 const PING_TIMEOUT: Duration = Duration::from_millis(200);
@@ -93,35 +92,12 @@ impl SessionOutput for &mut Out {
 }
 
 fn settings(kind: RouteKind) -> Settings {
-    Settings {
-        routes: vec![Route::new("/engine.io/", kind)],
-        max_message_size: 1 << 20,
-        max_head_bytes: 8192,
-        max_headers: 64,
-        handshake_timeout: Duration::from_secs(10),
-        idle_timeout: Duration::from_secs(120),
-        close_timeout: Duration::from_secs(5),
-        sse_keepalive: Duration::from_secs(15),
-        max_buffered: 1 << 20,
-        overflow_policy: OverflowPolicy::Reject,
-        allowed_origins: Vec::new(),
-        deflate: DeflateConfig {
-            mode: DeflateMode::Off,
-            threshold: 256,
-            level: 6,
-            window_bits: 15,
-        },
-        engine: EngineSettings {
-            ping_interval: PING_INTERVAL,
-            ping_timeout: PING_TIMEOUT,
-            connect_timeout: CONNECT_TIMEOUT,
-            upgrade_timeout: UPGRADE_TIMEOUT,
-            max_payload: 1_000_000,
-            recovery_window: Duration::ZERO,
-            cors_origins: Vec::new(),
-            cors_credentials: false,
-        },
-    }
+    let mut s = support::settings(vec![Route::new("/engine.io/", kind)]);
+    s.engine.ping_interval = PING_INTERVAL;
+    s.engine.ping_timeout = PING_TIMEOUT;
+    s.engine.connect_timeout = CONNECT_TIMEOUT;
+    s.engine.upgrade_timeout = UPGRADE_TIMEOUT;
+    s
 }
 
 fn head() -> Box<RequestHead> {
