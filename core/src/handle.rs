@@ -5,12 +5,13 @@
 //! full) is not reported back: the loop's events and `stats` tell.
 
 use crate::args::{check_history, check_message, check_publish, check_topic};
-use crate::driver::{Command, Inbox};
+use crate::driver::{Command, Inbox, OwnedBroadcast};
 use crate::error::{Error, Result};
 use crate::event::ConnId;
+use crate::proto::sio::check_outgoing;
 use crate::proto::sse::{self, SseEvent};
 use crate::proto::{check_close, MessageKind};
-use crate::pubsub::{HistoryLimit, Publish};
+use crate::pubsub::{Broadcast, HistoryLimit, Publish};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -135,8 +136,64 @@ impl Handle {
         })
     }
 
+    /// Emits a Socket.IO event to one socket, as `Server::emit` without an
+    /// ack (an ack's answer is an event of the loop's thread: emit with an
+    /// ack there).
+    pub fn emit(
+        &self,
+        socket: ConnId,
+        event: &str,
+        args: &str,
+        attachments: &[&[u8]],
+    ) -> Result<()> {
+        check_outgoing(Some(event), args, attachments.len()).map_err(Error::invalid)?;
+        self.inbox.submit(Command::Emit {
+            socket,
+            event: event.to_string(),
+            args: args.to_string(),
+            attachments: owned(attachments),
+        })
+    }
+
+    /// Acknowledges a client's event, as `Server::ack`.
+    pub fn ack(&self, socket: ConnId, id: u64, args: &str, attachments: &[&[u8]]) -> Result<()> {
+        check_outgoing(None, args, attachments.len()).map_err(Error::invalid)?;
+        self.inbox.submit(Command::Ack {
+            socket,
+            id,
+            args: args.to_string(),
+            attachments: owned(attachments),
+        })
+    }
+
+    /// Emits to many sockets, as `Server::broadcast`.
+    pub fn broadcast(&self, b: &Broadcast<'_>) -> Result<()> {
+        for room in b.rooms.iter().chain(b.except_rooms) {
+            check_topic(room)?;
+        }
+        check_outgoing(Some(b.event), b.args, b.attachments.len()).map_err(Error::invalid)?;
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        self.inbox
+            .submit(Command::Broadcast(Box::new(OwnedBroadcast {
+                namespace: b.namespace.to_string(),
+                rooms: strings(b.rooms),
+                except_rooms: strings(b.except_rooms),
+                except: b.except,
+                event: b.event.to_string(),
+                args: b.args.to_string(),
+                attachments: owned(b.attachments),
+            })))
+    }
+
     /// Begins a graceful shutdown, as `Server::begin_shutdown`.
     pub fn shutdown(&self) -> Result<()> {
         self.inbox.submit(Command::Shutdown)
     }
+}
+
+fn owned(attachments: &[&[u8]]) -> Vec<Bytes> {
+    attachments
+        .iter()
+        .map(|a| Bytes::copy_from_slice(a))
+        .collect()
 }

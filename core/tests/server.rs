@@ -17,8 +17,8 @@ use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::{CloseFrame, Frame};
 use tungstenite::Message;
 use wsrt::{
-    Config, ConnId, Endpoint, ErrorKind, Event, EventType, Events, Handle, MessageKind, Route,
-    RouteKind, Server, SseEvent,
+    Broadcast, Config, ConnId, Endpoint, ErrorKind, Event, EventType, Events, Handle, MessageKind,
+    Route, RouteKind, Server, SseEvent,
 };
 
 /// How long any single wait in a test may take before the test fails.
@@ -77,6 +77,7 @@ enum Ev {
     SioAck {
         conn: ConnId,
         ack: u64,
+        code: u16,
         args: String,
     },
 }
@@ -132,6 +133,7 @@ impl Ev {
             EventType::SioAck => Ev::SioAck {
                 conn,
                 ack: ev.ack,
+                code: ev.code,
                 args: events.text(ev).to_string(),
             },
         }
@@ -2215,4 +2217,90 @@ fn max_connections_closes_extra_connections() {
     let mut c = ws(ts.addr, "/ws");
     c.send(Message::text("in")).unwrap();
     assert_eq!(next_data(&mut c), Message::text("in"));
+}
+
+// ---------------------------------------------------------------------------
+// Socket.IO through the Rust API and, from other threads, the Handle.
+// ---------------------------------------------------------------------------
+
+/// A raw Socket.IO client on the WebSocket transport, connected to `/`.
+fn sio_client(addr: SocketAddr) -> Ws {
+    let mut c = ws(addr, "/socket.io/?EIO=4&transport=websocket");
+    let open = next_data(&mut c).into_text().unwrap();
+    assert!(open.starts_with("0{\"sid\":"), "{open}");
+    c.send(Message::text("40")).unwrap();
+    let connect = next_data(&mut c).into_text().unwrap();
+    assert!(connect.starts_with("40{\"sid\":"), "{connect}");
+    c
+}
+
+fn text_of(c: &mut Ws) -> String {
+    next_data(c).into_text().unwrap().to_string()
+}
+
+#[test]
+fn socketio_events_acks_and_emits_from_other_threads() {
+    let mut ts = TestServer::start(cfg().socket_io("/socket.io/", ["/"]), idle_app());
+    let mut a = sio_client(ts.addr);
+    let sa = ts.wait_open();
+    let mut b = sio_client(ts.addr);
+    let sb = ts.wait_open();
+
+    // A client event with an ack id, answered from another thread.
+    a.send(Message::text("421[\"hi\",{\"x\":1}]")).unwrap();
+    let ev = ts.wait("SioEvent", |e| matches!(e, Ev::Sio { .. }));
+    let Ev::Sio {
+        conn,
+        name,
+        args,
+        ack,
+    } = ev
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        (conn, name.as_str(), args.as_str(), ack),
+        (sa, "hi", "[{\"x\":1}]", 1)
+    );
+    let h = ts.handle.clone();
+    std::thread::spawn(move || h.ack(sa, 1, "[\"ok\"]", &[]).unwrap())
+        .join()
+        .unwrap();
+    assert_eq!(text_of(&mut a), "431[\"ok\"]");
+
+    // An emit and a room broadcast from another thread: only members get it.
+    ts.call(move |s| s.subscribe(sa, "room")).unwrap();
+    let h = ts.handle.clone();
+    std::thread::spawn(move || {
+        h.emit(sb, "direct", "[2]", &[]).unwrap();
+        h.broadcast(&Broadcast {
+            rooms: &["room"],
+            ..Broadcast::new("/", "r", "[3]")
+        })
+        .unwrap();
+        h.emit(sb, "barrier", "[]", &[]).unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(text_of(&mut b), "42[\"direct\",2]");
+    assert_eq!(text_of(&mut b), "42[\"barrier\"]", "b is in no room");
+    assert_eq!(text_of(&mut a), "42[\"r\",3]");
+
+    // Bad arguments are refused on the calling thread, with a message.
+    let refused = |r: wsrt::Result<()>| r.unwrap_err().to_string();
+    assert!(refused(ts.handle.emit(sa, "connect", "[]", &[])).contains("reserved"));
+    assert!(refused(ts.handle.emit(sa, "x", "{}", &[])).contains("JSON array"));
+    assert!(refused(ts.handle.ack(sa, 1, "[]", &[b"x"])).contains("placeholder"));
+
+    // A server emit with an ack that times out.
+    let id = ts
+        .call(move |s| s.emit(sa, "q", "[]", &[], Some(Some(Duration::from_millis(50)))))
+        .unwrap()
+        .expect("an ack id");
+    assert_eq!(text_of(&mut a), format!("42{id}[\"q\"]"));
+    let ev = ts.wait("SioAck", |e| matches!(e, Ev::SioAck { .. }));
+    assert!(
+        matches!(ev, Ev::SioAck { conn, ack, code: 1, .. } if conn == sa && ack == id),
+        "{ev:?}"
+    );
 }

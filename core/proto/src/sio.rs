@@ -201,6 +201,30 @@ impl<'de> serde::Deserialize<'de> for ArrayHead<'de> {
     }
 }
 
+/// Checks what the application hands to an emit, an ack or a broadcast:
+/// an event name Socket.IO does not reserve (`None` for an ack), the
+/// arguments a JSON array, and one placeholder per binary attachment (at
+/// most [`MAX_ATTACHMENTS`]). Returns the array's inside (what follows
+/// the name in an event packet) or why it is refused.
+pub fn check_outgoing<'a>(
+    event: Option<&str>,
+    args: &'a str,
+    attachments: usize,
+) -> Result<&'a str, &'static str> {
+    if event.is_some_and(|e| RESERVED_EVENTS.contains(&e)) {
+        return Err("event name is reserved by Socket.IO");
+    }
+    let inner = array_inner(args).map_err(|_| "arguments must be a JSON array")?;
+    if attachments > MAX_ATTACHMENTS {
+        return Err("at most 10 binary attachments per packet");
+    }
+    if attachments > 0 {
+        check_placeholders(args, attachments)
+            .map_err(|_| "each binary attachment needs exactly one placeholder")?;
+    }
+    Ok(inner)
+}
+
 /// Checks that `text` is one JSON array and returns what is between its
 /// brackets, trimmed ("" for an empty array).
 pub fn array_inner(text: &str) -> Result<&str, ParseError> {

@@ -72,7 +72,32 @@ pub(crate) enum Command {
         on_slow: Option<SlowConsumerPolicy>,
         sse_event: Option<String>,
     },
+    Emit {
+        socket: ConnId,
+        event: String,
+        args: String,
+        attachments: Vec<Bytes>,
+    },
+    Ack {
+        socket: ConnId,
+        id: u64,
+        args: String,
+        attachments: Vec<Bytes>,
+    },
+    Broadcast(Box<OwnedBroadcast>),
     Shutdown,
+}
+
+/// A [`crate::Broadcast`] that crosses threads.
+#[derive(Debug)]
+pub(crate) struct OwnedBroadcast {
+    pub namespace: String,
+    pub rooms: Vec<String>,
+    pub except_rooms: Vec<String>,
+    pub except: Option<ConnId>,
+    pub event: String,
+    pub args: String,
+    pub attachments: Vec<Bytes>,
 }
 
 /// The loop's inbox, shared with every handle.

@@ -22,7 +22,7 @@ mod timers;
 mod topics;
 mod writeq;
 
-pub(crate) use commands::{Command, Inbox};
+pub(crate) use commands::{Command, Inbox, OwnedBroadcast};
 
 use crate::config::Config;
 use crate::error::Result;

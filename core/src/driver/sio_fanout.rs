@@ -373,19 +373,8 @@ impl Driver {
     /// `rooms` (a room may also be a socket's id), or all of them; never
     /// those in `except_rooms` or `except`. Each socket gets one copy.
     pub fn broadcast(&mut self, b: &Broadcast<'_>) -> Result<usize> {
-        if sio::RESERVED_EVENTS.contains(&b.event) {
-            return Err(Error::invalid("event name is reserved by Socket.IO"));
-        }
-        let inner = sio::array_inner(b.args)
-            .map_err(|_| Error::invalid("arguments must be a JSON array"))?;
-        if b.attachments.len() > sio::MAX_ATTACHMENTS {
-            return Err(Error::invalid("at most 10 binary attachments per packet"));
-        }
-        if !b.attachments.is_empty() {
-            sio::check_placeholders(b.args, b.attachments.len()).map_err(|_| {
-                Error::invalid("each binary attachment needs exactly one placeholder")
-            })?;
-        }
+        let inner = sio::check_outgoing(Some(b.event), b.args, b.attachments.len())
+            .map_err(Error::invalid)?;
         self.now = Instant::now();
         let attachments: Vec<Bytes> = b
             .attachments

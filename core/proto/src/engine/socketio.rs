@@ -365,8 +365,8 @@ impl SocketIo {
         cx: &mut EngineCx<'_, O>,
     ) -> Result<Option<u64>, Refusal> {
         let i = self.open_socket(handle)?;
-        check_event_name(name)?;
-        let inner = check_args(args, attachments)?;
+        let inner = sio::check_outgoing(Some(name), args, attachments.len())
+            .map_err(Refusal::InvalidArgument)?;
         let len = name.len() + args.len() + attachments.iter().map(|a| a.len()).sum::<usize>();
         session.check_room(len, cx)?;
         let s = &mut self.sockets[i];
@@ -405,7 +405,7 @@ impl SocketIo {
         cx: &mut EngineCx<'_, O>,
     ) -> Result<(), Refusal> {
         let i = self.open_socket(handle)?;
-        check_args(args, attachments)?;
+        sio::check_outgoing(None, args, attachments.len()).map_err(Refusal::InvalidArgument)?;
         session.check_room(args.len(), cx)?;
         let kind = binary_kind(PacketType::Ack, attachments);
         let nsp = self.sockets[i].nsp.clone();
@@ -530,15 +530,6 @@ fn recovery_fields(auth: &str) -> Option<(String, String)> {
     Some((f.pid?, f.offset?))
 }
 
-fn check_event_name(name: &str) -> Result<(), Refusal> {
-    if sio::RESERVED_EVENTS.contains(&name) {
-        return Err(Refusal::InvalidArgument(
-            "event name is reserved by Socket.IO",
-        ));
-    }
-    Ok(())
-}
-
 fn check_json(text: &str) -> Result<(), Refusal> {
     serde_json::from_str::<serde::de::IgnoredAny>(text)
         .map(drop)
@@ -547,22 +538,6 @@ fn check_json(text: &str) -> Result<(), Refusal> {
 
 /// Checks arguments (a JSON array) and their placeholders; returns the
 /// array's inside.
-fn check_args<'a>(args: &'a str, attachments: &[&[u8]]) -> Result<&'a str, Refusal> {
-    let inner = sio::array_inner(args)
-        .map_err(|_| Refusal::InvalidArgument("arguments must be a JSON array"))?;
-    if attachments.len() > sio::MAX_ATTACHMENTS {
-        return Err(Refusal::InvalidArgument(
-            "at most 10 binary attachments per packet",
-        ));
-    }
-    if !attachments.is_empty() {
-        sio::check_placeholders(args, attachments.len()).map_err(|_| {
-            Refusal::InvalidArgument("each binary attachment needs exactly one placeholder")
-        })?;
-    }
-    Ok(inner)
-}
-
 fn binary_kind(kind: PacketType, attachments: &[&[u8]]) -> PacketType {
     if attachments.is_empty() {
         kind
