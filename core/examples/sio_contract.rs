@@ -1,7 +1,9 @@
 //! The Socket.IO example contract (tests/socketio/README.md) on the Rust
 //! API: what every front's example server serves, written against the
 //! core directly. `PORT` (default 9001), `SIO_PING_INTERVAL_MS`,
-//! `SIO_PING_TIMEOUT_MS`, `SIO_CONNECT_TIMEOUT_MS`; `WSRT_CHAT_PAGE` and
+//! `SIO_PING_TIMEOUT_MS`, `SIO_CONNECT_TIMEOUT_MS`, `SIO_RECOVERY_WINDOW_MS`
+//! (120000; 0 turns recovery off, as the official protocol test-suite
+//! expects); `WSRT_CHAT_PAGE` and
 //! `WSRT_SIO_CLIENT` name the chat page and the stock client script.
 //!
 //!     cargo run --release -p wsrt --example sio_contract
@@ -60,7 +62,7 @@ fn main() -> wsrt::Result<()> {
     config.sio_ping_timeout = env_ms("SIO_PING_TIMEOUT_MS", 20_000);
     config.sio_connect_timeout = env_ms("SIO_CONNECT_TIMEOUT_MS", 45_000);
     config.sio_max_payload = 1_000_000;
-    config.sio_recovery_window = Duration::from_secs(120);
+    config.sio_recovery_window = env_ms("SIO_RECOVERY_WINDOW_MS", 120_000);
     config.cors_origins = vec!["*".into()];
     if let Ok(page) = std::env::var("WSRT_CHAT_PAGE") {
         if let Ok(body) = std::fs::read(page) {

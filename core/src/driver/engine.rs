@@ -439,7 +439,18 @@ impl Driver {
     }
 
     fn upgrade_request(&mut self, s: usize, c: usize) {
-        if !self.sessions[s].proto.can_upgrade() {
+        let proto = &self.sessions[s].proto;
+        if proto.is_open() && !proto.can_upgrade() {
+            // Already upgraded, or another WebSocket is probing: as the
+            // reference server does, the handshake completes and this
+            // WebSocket is closed at once; the session is not touched.
+            return self.with_proto(c, |conn, cx| {
+                if conn.engine_open_websocket(cx).is_ok() {
+                    conn.engine_close(cx);
+                }
+            });
+        }
+        if !proto.can_upgrade() {
             return self.refuse(c, EngineError::BadRequest);
         }
         self.with_proto(c, |conn, cx| {
