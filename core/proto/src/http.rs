@@ -21,6 +21,61 @@ pub struct RequestHead {
     pub headers: Vec<(String, String)>,
 }
 
+/// A request head kept for later, in one allocation: a Socket.IO session
+/// keeps its handshake for every namespace it may join, and an idle
+/// session should not pay a string per header for it. The fields are
+/// joined by `\n`, which none of them can hold (httparse ends a line
+/// there).
+#[derive(Debug, Clone)]
+pub struct PackedHead(Box<str>);
+
+impl PackedHead {
+    pub fn pack(head: &RequestHead) -> PackedHead {
+        let mut s = String::with_capacity(
+            head.method.len()
+                + head.path.len()
+                + head.query.len()
+                + head
+                    .headers
+                    .iter()
+                    .map(|(n, v)| n.len() + v.len() + 2)
+                    .sum::<usize>()
+                + 8,
+        );
+        let _ = write!(
+            s,
+            "{}\n{}\n{}\n{}",
+            head.method, head.path, head.query, head.version
+        );
+        for (n, v) in &head.headers {
+            let _ = write!(s, "\n{n}\n{v}");
+        }
+        PackedHead(s.into_boxed_str())
+    }
+
+    pub fn unpack(&self) -> RequestHead {
+        let mut parts = self.0.split('\n');
+        let mut next = || parts.next().unwrap_or_default().to_string();
+        let (method, path, query) = (next(), next(), next());
+        let version = next().parse().unwrap_or(1);
+        let mut headers = Vec::new();
+        loop {
+            let name = next();
+            if name.is_empty() {
+                break;
+            }
+            headers.push((name, next()));
+        }
+        RequestHead {
+            method,
+            path,
+            query,
+            version,
+            headers,
+        }
+    }
+}
+
 impl RequestHead {
     /// The first header with this name (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {

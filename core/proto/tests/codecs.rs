@@ -15,7 +15,7 @@ use wsrt_proto::frame::{
 use wsrt_proto::http::{
     accept_key, check_common, choose_protocol, parse_request, reason_phrase, validate_websocket,
     write_error, write_event_stream_head, write_response, write_switching_protocols, HeadLimits,
-    HttpError, Parsed, RequestHead,
+    HttpError, PackedHead, Parsed, RequestHead,
 };
 use wsrt_proto::mask::apply_mask;
 use wsrt_proto::sse::{encode_comment, encode_event, validate, SseError, SseEvent};
@@ -2255,4 +2255,22 @@ fn rsv1_where_it_may_not_be_fails_with_1002() {
         &[],
     );
     assert_eq!(r.unwrap_err().code, PROTOCOL_ERROR);
+}
+
+proptest! {
+    /// A packed head (one allocation, kept by Socket.IO sessions) unpacks
+    /// to the head httparse gave, whatever the header names and values.
+    #[test]
+    fn packed_head_round_trips(
+        headers in vec(("[A-Za-z][A-Za-z0-9-]{0,12}", "[ -~]{0,40}"), 0..12),
+        query in "[a-z0-9=&%]{0,30}",
+    ) {
+        let mut text = format!("GET /socket.io/?{query} HTTP/1.1\r\n");
+        for (n, v) in &headers {
+            text.push_str(&format!("{n}: {v}\r\n"));
+        }
+        text.push_str("\r\n");
+        let (head, _) = complete(text.as_bytes(), LIMITS);
+        prop_assert_eq!(PackedHead::pack(&head).unpack(), head);
+    }
 }

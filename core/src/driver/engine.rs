@@ -137,7 +137,7 @@ impl SessionOutput for SessionOut<'_> {
                 let mut ev = self.socket_event(EventType::Request, socket);
                 ev.name = self.events.store(nsp.as_bytes());
                 ev.data = self.events.store(auth.as_bytes());
-                let request = self.request(head.clone());
+                let request = self.request(head);
                 self.events.push_with_request(ev, request);
             }
             SessionEvent::SocketOpen {
@@ -151,7 +151,7 @@ impl SessionOutput for SessionOut<'_> {
                 ev.recovered = recovered;
                 ev.name = self.events.store(nsp.as_bytes());
                 ev.data = self.events.store(auth.as_bytes());
-                let request = self.request(head.clone());
+                let request = self.request(head);
                 self.events.push_with_request(ev, request);
             }
             SessionEvent::Event {
@@ -375,6 +375,9 @@ impl Driver {
             .socket
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        // Linked first: frames sent right behind the handshake are read
+        // while the WebSocket opens, and must find their session.
+        self.conns[c].session = id;
         if transport == Transport::WebSocket {
             // The 101 goes before the open packet.
             self.with_proto(c, |conn, cx| {
@@ -387,7 +390,6 @@ impl Driver {
                 return;
             }
         }
-        self.conns[c].session = id;
         let proto = EngineSession::new(route, transport, head, &self.settings, self.now);
         let inserted = self.sessions.insert(Session {
             id,
@@ -453,16 +455,15 @@ impl Driver {
         if !proto.can_upgrade() {
             return self.refuse(c, EngineError::BadRequest);
         }
-        self.with_proto(c, |conn, cx| {
-            let _ = conn.engine_open_websocket(cx);
-        });
-        let Some(conn) = self.conns.get_mut(c) else {
-            return;
-        };
-        conn.session = self.sessions[s].id;
+        // Linked first: a probe sent right behind the handshake is read
+        // while the WebSocket opens, and must find its session probing.
+        self.conns[c].session = self.sessions[s].id;
         let sess = &mut self.sessions[s];
         sess.ws = Some(c);
         sess.proto.begin_probe(self.now);
+        self.with_proto(c, |conn, cx| {
+            let _ = conn.engine_open_websocket(cx);
+        });
         self.after_session(s);
     }
 

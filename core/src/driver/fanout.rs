@@ -234,11 +234,12 @@ impl Driver {
         check_publish(msg)?;
         self.now = std::time::Instant::now();
         // Sockets see a publish as this event, with its recovery offset
-        // (kept even when nobody hears the topic now: a socket away from
-        // this room for a moment gets it when it recovers).
+        // (kept even when no socket hears the topic now, as long as a
+        // socket away for a moment may have been in it: it gets it when it
+        // recovers).
         let event = msg.sse_event.unwrap_or("message");
         let offset = match topic {
-            Some(name) if !self.config.sio_recovery_window.is_zero() => {
+            Some(name) if self.may_recover_from(name) => {
                 let mut probe = EngineMessage::publish(msg.kind, msg.data, event, None);
                 let sio = probe.sio();
                 let (inner, attachments) = (sio.inner.to_string(), sio.attachments.clone());
@@ -574,5 +575,24 @@ impl Driver {
             }
         }
         s
+    }
+}
+
+impl Driver {
+    /// Whether a publish to `topic` goes into the recovery log: recovery
+    /// is on, and a socket is in the topic or away (its rooms unknown to
+    /// the topic until it recovers). Plain WebSocket and SSE traffic is
+    /// neither encoded for sockets nor kept.
+    fn may_recover_from(&self, topic: &str) -> bool {
+        if self.config.sio_recovery_window.is_zero() || self.sockets.is_empty() {
+            return false;
+        }
+        self.detached_sockets > 0
+            || self.topics.key(topic).is_some_and(|k| {
+                self.topics.list[k as usize]
+                    .subs
+                    .iter()
+                    .any(|s| s.id.kind() == IdKind::Socket)
+            })
     }
 }

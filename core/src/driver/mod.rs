@@ -59,6 +59,8 @@ pub(crate) struct Driver {
     /// Engine.IO sessions and Socket.IO sockets (ids of their own kinds).
     sessions: Slab<engine::Session>,
     sockets: Slab<sockets::Socket>,
+    /// Sockets kept for recovery (their rooms are not topic memberships).
+    detached_sockets: usize,
     /// What Engine.IO transports handed over during a protocol call.
     transports: inbox::TransportInbox,
     /// The inbox is being run (calls it makes do not run it again).
@@ -119,6 +121,7 @@ impl Driver {
             conns: Slab::new(),
             sessions: Slab::new(),
             sockets: Slab::new(),
+            detached_sockets: 0,
             transports: inbox::TransportInbox::default(),
             draining: false,
             session_chores: Vec::new(),

@@ -243,12 +243,16 @@ impl Driver {
         s.session = None;
         s.user_data = 0;
         s.detached = Some(Box::new(Detached { until, rooms }));
+        self.detached_sockets += 1;
         self.timers.push(until, slot, id);
     }
 
     pub(super) fn free_socket(&mut self, slot: usize) {
         if let Some(s) = self.sockets.get(slot) {
             let id = s.id;
+            if s.detached.is_some() {
+                self.detached_sockets -= 1;
+            }
             self.drop_memberships(id);
             self.sockets.remove(slot);
         }
@@ -259,6 +263,7 @@ impl Driver {
         let Some(d) = self.sockets.get_mut(slot).and_then(|s| s.detached.take()) else {
             return;
         };
+        self.detached_sockets -= 1;
         let id = self.sockets[slot].id;
         for room in d.rooms.iter() {
             let _ = self.subscribe(id, room);

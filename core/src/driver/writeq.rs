@@ -89,6 +89,7 @@ impl WriteQueue {
     ) -> R {
         let reuse_tail = matches!(self.chunks.back(), Some(Chunk::Owned(v)) if v.len() + need <= CHUNK_FILL.max(v.capacity()));
         if !reuse_tail {
+            self.reserve_one();
             self.chunks.push_back(Chunk::Owned(pool.take(need)));
         }
         let Some(Chunk::Owned(tail)) = self.chunks.back_mut() else {
@@ -108,7 +109,18 @@ impl WriteQueue {
     pub fn push_shared(&mut self, bytes: Bytes) {
         if !bytes.is_empty() {
             self.len += bytes.len();
+            self.reserve_one();
             self.chunks.push_back(Chunk::Shared(bytes));
+        }
+    }
+
+    /// An idle connection has written one chunk (its handshake answer)
+    /// and may never queue two: its first push reserves room for one, not
+    /// the four a `VecDeque` reserves by default; a busier one grows as
+    /// usual, once.
+    fn reserve_one(&mut self) {
+        if self.chunks.capacity() == 0 {
+            self.chunks.reserve_exact(1);
         }
     }
 

@@ -125,7 +125,7 @@ pub enum SessionEvent<'a> {
         socket: u64,
         nsp: &'a str,
         auth: &'a str,
-        head: &'a RequestHead,
+        head: RequestHead,
     },
     /// A socket is connected to namespace `nsp` (`recovered`: the same
     /// socket as before a dropped connection, with its rooms).
@@ -133,7 +133,7 @@ pub enum SessionEvent<'a> {
         socket: u64,
         nsp: &'a str,
         auth: &'a str,
-        head: &'a RequestHead,
+        head: RequestHead,
         recovered: bool,
     },
     /// A named event with its arguments (a JSON array; binary arguments

@@ -7,7 +7,7 @@
 use super::{reason, Carrier};
 use super::{EngineCx, JsonText, SessionEvent, SessionOutput, SocketKey};
 use crate::eio::Data;
-use crate::http::RequestHead;
+use crate::http::{PackedHead, RequestHead};
 use crate::output::Refusal;
 use crate::settings::{timer, EngineSettings, RouteKind};
 use crate::sio::{self, PacketType};
@@ -68,7 +68,7 @@ struct Partial {
 
 pub(crate) struct SocketIo {
     /// The handshake, reported with each namespace connection.
-    head: Box<RequestHead>,
+    head: PackedHead,
     sockets: Vec<Socket>,
     partial: Option<Box<Partial>>,
     /// Without a namespace joined by then, the session is closed.
@@ -78,11 +78,18 @@ pub(crate) struct SocketIo {
 impl SocketIo {
     pub(crate) fn new(head: Box<RequestHead>, now: Instant, engine: &EngineSettings) -> Self {
         SocketIo {
-            head,
+            head: PackedHead::pack(&head),
             sockets: Vec::new(),
             partial: None,
             connect_by: timer(engine.connect_timeout).map(|t| now + t),
         }
+    }
+
+    /// Most sessions join one namespace: grow one at a time (a `Vec`'s
+    /// first push reserves four, which idle sessions pay for).
+    fn add_socket(&mut self, socket: Socket) {
+        self.sockets.reserve_exact(1);
+        self.sockets.push(socket);
     }
 
     fn position(&self, handle: u64) -> Option<usize> {
@@ -219,7 +226,7 @@ impl SocketIo {
         }
         let key = cx.out.new_socket(nsp);
         if route.approve {
-            self.sockets.push(Socket {
+            self.add_socket(Socket {
                 nsp: nsp.into(),
                 handle: key.handle,
                 open: false,
@@ -231,7 +238,7 @@ impl SocketIo {
                 socket: key.handle,
                 nsp,
                 auth,
-                head: &self.head,
+                head: self.head.unpack(),
             });
         } else {
             self.open(nsp, auth, &key, false, session, cx);
@@ -254,7 +261,7 @@ impl SocketIo {
                 s.open = true;
                 s.auth = None;
             }
-            None => self.sockets.push(Socket {
+            None => self.add_socket(Socket {
                 nsp: nsp.into(),
                 handle: key.handle,
                 open: true,
@@ -277,7 +284,7 @@ impl SocketIo {
             socket: key.handle,
             nsp,
             auth,
-            head: &self.head,
+            head: self.head.unpack(),
             recovered,
         });
     }
