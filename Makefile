@@ -42,11 +42,14 @@ lib:
 	@sed -e 's|@PREFIX@|$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' ffi/wsrt.pc.in > $(LIBDIR)/pkgconfig/wsrt.pc
 
 # The C example is built the way a user would: header + library only.
+# Linked under a name of its own and renamed into place: two servers
+# started at once (tests/socketio) may both build it, and one must not
+# write the file the other is running.
 examples: lib
 	@mkdir -p $(BUILD)/examples
-	$(CC) $(CFLAGS_STRICT) examples/c/echo_server.c -o $(BUILD)/examples/echo_server \
+	$(CC) $(CFLAGS_STRICT) examples/c/echo_server.c examples/c/sio_contract.c -o $(BUILD)/examples/.echo_server.$$$$ \
 		$$(PKG_CONFIG_PATH=$(LIBDIR)/pkgconfig pkg-config --cflags --libs wsrt 2>/dev/null || echo "-I$(BUILD)/include -L$(LIBDIR) -lwsrt") \
-		-pthread -Wl,-rpath,$(LIBDIR)
+		-pthread -Wl,-rpath,$(LIBDIR) && mv -f $(BUILD)/examples/.echo_server.$$$$ $(BUILD)/examples/echo_server
 
 # The C contract server (tests/contract/README.md), built like the example.
 contract-c: lib
@@ -60,8 +63,13 @@ contract-c: lib
 header:
 	cargo run -q -p wsrt-ffi --example gen_header
 
-demo:
-	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html PORT=$(PORT) examples/run c
+# The demo page (/), the Socket.IO chat (/chat) with the stock browser
+# client from examples/demo's `npm ci` (/socket.io/socket.io.min.js).
+demo: $(CURDIR)/examples/demo/node_modules/.package-lock.json
+	@WSRT_DEMO_PAGE=$(CURDIR)/examples/demo/index.html \
+		WSRT_CHAT_PAGE=$(CURDIR)/examples/demo/chat.html \
+		WSRT_SIO_CLIENT=$(CURDIR)/examples/demo/node_modules/socket.io-client/dist/socket.io.min.js \
+		PORT=$(PORT) examples/run c
 
 test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio-rust bench-smoke test-autobahn test-autobahn-python test-node-autobahn
 

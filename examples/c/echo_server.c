@@ -13,6 +13,13 @@
  *          reconnecting with Last-Event-ID gets exactly what it missed, or
  *          an event "snapshot" when that is no longer known
  *   /      if $WSRT_DEMO_PAGE names an HTML file, that page
+ *   /socket.io/, /engine.io/, /chat  the Socket.IO example contract
+ *          (sio_contract.c): namespaces "/" and "/custom", rooms, acks,
+ *          binary, recovery; room "broadcast" is the /broadcast topic too
+ *          ($SIO_PING_INTERVAL_MS, $SIO_PING_TIMEOUT_MS,
+ *          $SIO_CONNECT_TIMEOUT_MS, $SIO_RECOVERY_WINDOW_MS (default
+ *          120000, 0: off); /chat and the client script from
+ *          $WSRT_CHAT_PAGE and $WSRT_SIO_CLIENT)
  *
  * $DEFLATE (off, shared, per-connection) turns on permessage-deflate.
  * Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
@@ -33,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sio_contract.h"
 #include "wsrt.h"
 
 typedef struct {
@@ -147,6 +155,11 @@ int main(void) {
             return 2;
         }
     }
+    const char *sio_step = "";
+    if ((r = sio_contract_configure(cfg, &sio_step)) != WSRT_OK) {
+        fail(sio_step, r);
+        return 2;
+    }
     const char *page_path = getenv("WSRT_DEMO_PAGE");
     if (page_path != NULL && *page_path != '\0') {
         size_t len = 0;
@@ -165,7 +178,7 @@ int main(void) {
     wsrt_config_free(cfg);
     if (r != WSRT_OK) return fail("listen", r);
     if ((r = wsrt_set_topic_history(srv, "broadcast", (size_t)history, 0)) != WSRT_OK) return fail("history", r);
-    fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse, /broadcast, /events)\n", wsrt_version(),
+    fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse, /broadcast, /events, /socket.io/, /engine.io/)\n", wsrt_version(),
             (unsigned)wsrt_server_port(srv));
     if (page_path != NULL && *page_path != '\0')
         fprintf(stderr, "echo_server: demo page at http://127.0.0.1:%u/\n", (unsigned)wsrt_server_port(srv));
@@ -195,6 +208,7 @@ int main(void) {
         size_t n = 0;
         if ((r = wsrt_server_poll(srv, timeout, &ev, &n)) != WSRT_OK) return fail("poll", r);
         for (size_t i = 0; i < n; i++) {
+            if (sio_contract_handle(srv, &ev[i])) continue;
             switch (ev[i].type) {
             case WSRT_EVENT_OPEN:
                 if (has_path(ev[i].request, "/broadcast") &&
@@ -271,6 +285,7 @@ int main(void) {
     pthread_join(signals, NULL);
     wsrt_handle_free(handle);
     wsrt_server_free(srv);
+    sio_contract_free();
     free(streams);
     fprintf(stderr, "echo_server: stopped\n");
     return 0;

@@ -22,6 +22,17 @@ pub struct wsrt_config {
 pub const WSRT_ROUTE_WEBSOCKET: u32 = 1;
 /// Route kind for wsrt_config_add_route: a Server-Sent Events stream.
 pub const WSRT_ROUTE_SSE: u32 = 2;
+/// Route kind for wsrt_config_add_route: plain Engine.IO v4 sessions
+/// (conventionally "/engine.io/"); their messages arrive as
+/// WSRT_EVENT_MESSAGE and wsrt_send answers them. No subprotocols, no
+/// WSRT_ROUTE_APPROVE.
+pub const WSRT_ROUTE_ENGINEIO: u32 = 3;
+/// Route kind for wsrt_config_add_route: Socket.IO v5 over Engine.IO
+/// (conventionally "/socket.io/"), serving the namespaces added with
+/// wsrt_config_add_namespace (none until then: "/" too must be added).
+/// WSRT_ROUTE_APPROVE makes each connection to a namespace a
+/// WSRT_EVENT_REQUEST.
+pub const WSRT_ROUTE_SOCKETIO: u32 = 4;
 
 /// Route flag: the app accepts or rejects each request itself
 /// (WSRT_EVENT_REQUEST, then wsrt_accept or wsrt_reject).
@@ -60,11 +71,11 @@ unsafe fn config_mut<'a>(config: *mut wsrt_config) -> wsrt::Result<&'a mut Confi
     arg_mut(config, "config").map(|c| &mut c.inner)
 }
 
-/// Adds a WebSocket (WSRT_ROUTE_WEBSOCKET) or SSE (WSRT_ROUTE_SSE) route
-/// at `path` (exact match, starting with '/'; checked by
-/// wsrt_server_new). `flags` is 0 or WSRT_ROUTE_APPROVE. `subprotocols` is
-/// NULL or a comma-separated list in order of preference
-/// ("chat,superchat"). Strings are copied.
+/// Adds a route at `path` (exact match, starting with '/'; checked by
+/// wsrt_server_new): WSRT_ROUTE_WEBSOCKET, WSRT_ROUTE_SSE,
+/// WSRT_ROUTE_ENGINEIO or WSRT_ROUTE_SOCKETIO. `flags` is 0 or
+/// WSRT_ROUTE_APPROVE. `subprotocols` is NULL or a comma-separated list in
+/// order of preference ("chat,superchat"). Strings are copied.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_config_add_route(
     config: *mut wsrt_config,
@@ -79,9 +90,14 @@ pub unsafe extern "C" fn wsrt_config_add_route(
         let kind = match kind {
             WSRT_ROUTE_WEBSOCKET => RouteKind::WebSocket,
             WSRT_ROUTE_SSE => RouteKind::Sse,
+            WSRT_ROUTE_ENGINEIO => RouteKind::EngineIo,
+            WSRT_ROUTE_SOCKETIO => RouteKind::SocketIo {
+                namespaces: Vec::new(),
+            },
             _ => {
                 return Err(invalid(format!(
-                    "kind must be WSRT_ROUTE_WEBSOCKET or WSRT_ROUTE_SSE, not {kind}"
+                    "kind must be WSRT_ROUTE_WEBSOCKET, WSRT_ROUTE_SSE, WSRT_ROUTE_ENGINEIO \
+                     or WSRT_ROUTE_SOCKETIO, not {kind}"
                 )))
             }
         };
@@ -102,6 +118,37 @@ pub unsafe extern "C" fn wsrt_config_add_route(
         }
         cfg.routes.push(route);
         Ok(())
+    })
+}
+
+/// Adds namespace `nsp` ("/", "/admin"; checked by wsrt_server_new) to
+/// the Socket.IO route at `path`, which must have been added first.
+/// Clients connecting to a namespace not added are refused ("Invalid
+/// namespace"). Strings are copied.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_config_add_namespace(
+    config: *mut wsrt_config,
+    path: *const c_char,
+    nsp: *const c_char,
+) -> wsrt_result {
+    guard(|| {
+        let cfg = config_mut(config)?;
+        let path = req_str(path, "path")?;
+        let nsp = req_str(nsp, "nsp")?;
+        let route = cfg
+            .routes
+            .iter_mut()
+            .find(|r| r.path == path)
+            .ok_or_else(|| invalid(format!("no route at {path:?}")))?;
+        match &mut route.kind {
+            RouteKind::SocketIo { namespaces } => {
+                namespaces.push(nsp.to_string());
+                Ok(())
+            }
+            _ => Err(invalid(format!(
+                "the route at {path:?} is not a WSRT_ROUTE_SOCKETIO route"
+            ))),
+        }
     })
 }
 
@@ -150,7 +197,8 @@ pub unsafe extern "C" fn wsrt_config_add_header(
 }
 
 /// Sets option `option` (a WSRT_OPT_* id) to `value`: milliseconds, bytes,
-/// a count, a level or a choice's number (WSRT_DEFLATE_SHARED, ...). 0
+/// a count, a level, a choice's number (WSRT_DEFLATE_SHARED, ...) or a
+/// flag (1 on, 0 off). List options take wsrt_config_add_item. 0
 /// turns a timer or a limit off; a value out of the option's range (or an
 /// unknown id) fails with WSRT_ERR_INVALID_ARGUMENT and a message naming
 /// the option, leaving the configuration as it was.
@@ -165,8 +213,9 @@ pub unsafe extern "C" fn wsrt_config_set(
 
 /// Sets an option by its name ("idle_timeout_ms"; the WSRT_OPT_* name in
 /// lower case) from text: a whole number, or a choice by name or number
-/// ("per-connection", "2"); "allowed_origins" takes a comma-separated
-/// list. Errors as wsrt_config_set, the message naming the option as
+/// ("per-connection", "2"), a flag as 1 or 0; a list option
+/// ("allowed_origins", "cors_origins") takes a comma-separated list, which
+/// replaces the list. Errors as wsrt_config_set, the message naming the option as
 /// given. Strings are only read.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_config_set_by_name(
@@ -195,7 +244,8 @@ pub unsafe extern "C" fn wsrt_option_id(name: *const c_char) -> u32 {
 /// Adds an origin ("https://example.com") to the allow-list
 /// (WSRT_OPT_ALLOWED_ORIGINS). Once the list is non-empty, WebSocket and
 /// SSE requests with an `Origin` header not on it are answered 403. The
-/// string is copied; checked by wsrt_server_new.
+/// same as wsrt_config_add_item(config, WSRT_OPT_ALLOWED_ORIGINS, origin).
+/// The string is copied; checked by wsrt_server_new.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_config_allow_origin(
     config: *mut wsrt_config,
@@ -207,4 +257,66 @@ pub unsafe extern "C" fn wsrt_config_allow_origin(
         cfg.allowed_origins.push(origin);
         Ok(())
     })
+}
+
+/// The list a list option (WSRT_OPT_ALLOWED_ORIGINS, WSRT_OPT_CORS_ORIGINS)
+/// keeps in the configuration; the core's schema says which options are
+/// lists, this only finds the field that holds each.
+fn list_field<'a>(cfg: &'a mut Config, spec: &options::OptionSpec) -> Option<&'a mut Vec<String>> {
+    match spec.rust_name {
+        "allowed_origins" => Some(&mut cfg.allowed_origins),
+        "cors_origins" => Some(&mut cfg.cors_origins),
+        _ => None,
+    }
+}
+
+/// Appends `value` to the list option `option` (a WSRT_OPT_* id of a list
+/// of strings: WSRT_OPT_ALLOWED_ORIGINS, WSRT_OPT_CORS_ORIGINS), e.g.
+/// wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, "*"). The entries are
+/// checked by wsrt_server_new. Fails with WSRT_ERR_INVALID_ARGUMENT for an
+/// option that is not a list. The string is copied.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_config_add_item(
+    config: *mut wsrt_config,
+    option: u32,
+    value: *const c_char,
+) -> wsrt_result {
+    guard(|| {
+        let cfg = config_mut(config)?;
+        let value = req_str(value, "value")?.to_string();
+        let spec =
+            options::by_id(option).ok_or_else(|| invalid(format!("unknown option id {option}")))?;
+        if spec.unit != options::Unit::List {
+            return Err(invalid(format!(
+                "{} is not a list: set it with wsrt_config_set",
+                spec.c_name()
+            )));
+        }
+        let list = list_field(cfg, spec).ok_or_else(|| {
+            wsrt::Error::new(
+                wsrt::ErrorKind::Internal,
+                format!("{} has no list in this library", spec.c_name()),
+            )
+        })?;
+        list.push(value);
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every list option of the schema can be appended to from C.
+    #[test]
+    fn every_list_option_has_its_field() {
+        let mut cfg = Config::new("127.0.0.1:0");
+        for spec in options::OPTIONS
+            .iter()
+            .filter(|o| o.unit == options::Unit::List)
+        {
+            let list = list_field(&mut cfg, spec);
+            assert!(list.is_some(), "{} has no field in list_field", spec.name);
+        }
+    }
 }

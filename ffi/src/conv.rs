@@ -48,6 +48,25 @@ pub struct wsrt_header {
     pub value: *const c_char,
 }
 
+/// Bytes: `len` bytes at `ptr` (NULL allowed when `len` is 0). A Socket.IO
+/// binary attachment, handed out in an event (borrowed, like the event)
+/// and passed to wsrt_emit, wsrt_ack and wsrt_broadcast (copied).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct wsrt_bytes {
+    pub ptr: *const u8,
+    pub len: usize,
+}
+
+impl wsrt_bytes {
+    pub(crate) fn from_slice(b: &[u8]) -> wsrt_bytes {
+        wsrt_bytes {
+            ptr: b.as_ptr(),
+            len: b.len(),
+        }
+    }
+}
+
 /// A required pointer argument, for reading.
 pub(crate) unsafe fn arg<'a, T>(p: *const T, name: &'static str) -> Result<&'a T> {
     p.as_ref().ok_or_else(|| null(name))
@@ -128,6 +147,50 @@ pub(crate) unsafe fn header_list(p: *const wsrt_header, n: usize) -> Result<Vec<
             Ok((name.to_string(), value.to_string()))
         })
         .collect()
+}
+
+/// An array of `n` byte buffers (NULL allowed when `n` is 0), borrowed
+/// for the call.
+pub(crate) unsafe fn byte_list<'a>(
+    p: *const wsrt_bytes,
+    n: usize,
+    name: &'static str,
+) -> Result<Vec<&'a [u8]>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(invalid(format!("{name} is NULL with a count of {n}")));
+    }
+    std::slice::from_raw_parts(p, n)
+        .iter()
+        .map(|b| bytes(b.ptr, b.len, name))
+        .collect()
+}
+
+/// An array of `n` NUL-terminated UTF-8 strings (NULL allowed when `n` is
+/// 0), borrowed for the call.
+pub(crate) unsafe fn str_list<'a>(
+    p: *const *const c_char,
+    n: usize,
+    name: &'static str,
+) -> Result<Vec<&'a str>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if p.is_null() {
+        return Err(invalid(format!("{name} is NULL with a count of {n}")));
+    }
+    std::slice::from_raw_parts(p, n)
+        .iter()
+        .map(|s| req_str(*s, name))
+        .collect()
+}
+
+/// Text of `len` bytes that must be UTF-8 (NULL allowed when `len` is 0).
+pub(crate) unsafe fn text<'a>(p: *const c_char, len: usize, name: &'static str) -> Result<&'a str> {
+    std::str::from_utf8(bytes(p.cast(), len, name)?)
+        .map_err(|_| invalid(format!("{name} is not valid UTF-8")))
 }
 
 pub(crate) fn conn_id(c: wsrt_conn) -> ConnId {

@@ -51,6 +51,12 @@ fn set_error(msg: &str) {
     let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
+/// Records `e` as the thread's last error, for calls that report failure
+/// in their value rather than a result code.
+pub(crate) fn report(e: &Error) {
+    set_error(e.message());
+}
+
 /// An invalid-argument error made here: only for what the core cannot see
 /// (a NULL pointer, a C string that is not UTF-8, a C constant out of its
 /// set).

@@ -4,10 +4,14 @@
 //! happens then is not reported back (the events and wsrt_server_stats
 //! tell).
 
-use crate::conv::{arg, bytes, conn_id, free_boxed, kind, opt_str, req_str, sse_event, wsrt_conn};
+use crate::conv::{
+    arg, byte_list, bytes, conn_id, free_boxed, kind, opt_str, req_str, sse_event, wsrt_bytes,
+    wsrt_conn,
+};
 use crate::error::{guard, guard_value, wsrt_result};
 use crate::pubsub::{publish_msg, wsrt_publish_opts};
 use crate::server::{srv_ref, wsrt_server};
+use crate::sio::{args_text, with_broadcast, wsrt_broadcast_opts};
 use std::ffi::c_char;
 use wsrt::Handle;
 
@@ -169,6 +173,60 @@ pub unsafe extern "C" fn wsrt_handle_publish(
         let h = hdl(handle)?;
         let msg = publish_msg(bytes(data, len, "data")?, is_text, opts)?;
         h.publish(opt_str(topic, "topic")?, &msg)
+    })
+}
+
+/// Emits a Socket.IO event to one socket, without an ack (see wsrt_emit;
+/// an ack's answer is an event of the server's thread: emit with an ack
+/// there). Everything is copied.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_handle_emit(
+    handle: *const wsrt_handle,
+    conn: wsrt_conn,
+    event: *const c_char,
+    args: *const c_char,
+    args_len: usize,
+    attachments: *const wsrt_bytes,
+    n: usize,
+) -> wsrt_result {
+    guard(|| {
+        let h = hdl(handle)?;
+        let event = req_str(event, "event")?;
+        let args = args_text(args, args_len)?;
+        let attachments = byte_list(attachments, n, "attachments")?;
+        h.emit(conn_id(conn), event, args, &attachments)
+    })
+}
+
+/// Answers a client's event (see wsrt_ack; everything copied).
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_handle_ack(
+    handle: *const wsrt_handle,
+    conn: wsrt_conn,
+    ack_id: u64,
+    args: *const c_char,
+    args_len: usize,
+    attachments: *const wsrt_bytes,
+    n: usize,
+) -> wsrt_result {
+    guard(|| {
+        let h = hdl(handle)?;
+        let args = args_text(args, args_len)?;
+        let attachments = byte_list(attachments, n, "attachments")?;
+        h.ack(conn_id(conn), ack_id, args, &attachments)
+    })
+}
+
+/// Emits to many sockets (see wsrt_broadcast; everything copied). How many
+/// it reached is not reported back; wsrt_server_stats counts it.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_handle_broadcast(
+    handle: *const wsrt_handle,
+    opts: *const wsrt_broadcast_opts,
+) -> wsrt_result {
+    guard(|| {
+        let h = hdl(handle)?;
+        with_broadcast(opts, |b| h.broadcast(b))
     })
 }
 

@@ -6,7 +6,7 @@
 //!
 //! Modules, bottom up (each imports only from those before it):
 //! `error` (result codes, the guard), `conv` (pointer checks and
-//! conversions), `config`, `request`, `server`, `pubsub`, `handle`.
+//! conversions), `config`, `request`, `server`, `pubsub`, `sio`, `handle`.
 //!
 //! Safety contracts of the `unsafe extern "C"` functions are written in
 //! their doc comments, which cbindgen copies into the header for C users.
@@ -19,14 +19,16 @@ mod handle;
 mod pubsub;
 mod request;
 mod server;
+mod sio;
 
 pub use config::*;
-pub use conv::{wsrt_conn, wsrt_header, wsrt_str};
+pub use conv::{wsrt_bytes, wsrt_conn, wsrt_header, wsrt_str};
 pub use error::*;
 pub use handle::*;
 pub use pubsub::*;
 pub use request::*;
 pub use server::*;
+pub use sio::*;
 
 /// ABI major version; also the SONAME suffix (libwsrt.so.0).
 pub const WSRT_ABI_VERSION: u32 = 0;

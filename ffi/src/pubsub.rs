@@ -102,7 +102,8 @@ pub(crate) unsafe fn publish_msg<'a>(
     Ok(msg)
 }
 
-/// Subscribes a WebSocket or SSE connection to `topic` (1-1024 bytes of
+/// Subscribes a WebSocket or SSE connection, an Engine.IO session or a
+/// Socket.IO socket (joining the room `topic`) to `topic` (1-1024 bytes of
 /// UTF-8; copied). `*was_new` (may be NULL) is false if it already was.
 /// A connection leaves all its topics when it closes.
 #[no_mangle]

@@ -8,7 +8,7 @@
 use crate::config::wsrt_config;
 use crate::conv::{
     arg, arg_mut, bytes, conn_id, free_boxed, header_list, kind, opt_str, out_ptr, req_str,
-    sse_event, wsrt_conn, wsrt_header,
+    sse_event, wsrt_bytes, wsrt_conn, wsrt_header,
 };
 use crate::error::{guard, guard_value, wsrt_result};
 use crate::request::wsrt_request;
@@ -22,17 +22,30 @@ pub struct wsrt_server {
     pub(crate) server: Server,
     events: Events,
     batch: Vec<wsrt_event>,
+    /// The batch's attachments, pointed at by its events.
+    attachments: Vec<wsrt_bytes>,
+    /// What the last wsrt_topics call handed out.
+    pub(crate) topics: Vec<String>,
+    pub(crate) topic_strs: Vec<crate::conv::wsrt_str>,
 }
 
 /// An event's type: one of the WSRT_EVENT_* numbers.
 pub type wsrt_event_type = u32;
 
 /// A request on a WSRT_ROUTE_APPROVE route: answer with wsrt_accept or
-/// wsrt_reject. `request` is set; `is_sse` tells the endpoint kind. If the
-/// client leaves first, a CLOSE (WebSocket) or SSE_CLOSE follows.
+/// wsrt_reject. `request` is set; `endpoint` tells what it asks for (and
+/// `is_sse` whether that is an event stream). If the client leaves first,
+/// a CLOSE (WebSocket, Socket.IO) or SSE_CLOSE follows. On a Socket.IO
+/// route it is a client connecting to a namespace: the namespace is in
+/// `name`/`name_len`, the auth payload (JSON) in `data`/`len`; answer
+/// with wsrt_accept (protocol NULL, no headers) or wsrt_reject_socket.
 pub const WSRT_EVENT_REQUEST: wsrt_event_type = 1;
-/// A WebSocket opened. `request` is set; `data`/`len` hold the negotiated
-/// subprotocol ("" if none).
+/// A WebSocket opened (`data`/`len`: the negotiated subprotocol, "" if
+/// none), an Engine.IO session began, or a Socket.IO socket connected (its
+/// namespace in `name`/`name_len`, the auth payload as JSON in
+/// `data`/`len`, `recovered` true if it is the same socket as before a
+/// dropped connection, rooms included). `endpoint` says which. `request`
+/// is set.
 pub const WSRT_EVENT_OPEN: wsrt_event_type = 2;
 /// A complete message in `data`/`len`; `is_text` says which kind (text is
 /// valid UTF-8).
@@ -42,8 +55,10 @@ pub const WSRT_EVENT_PONG: wsrt_event_type = 4;
 /// The WebSocket ended: `code` (the peer's; 1005 if its close frame had
 /// none; 1006 if it ended without a close handshake, as after
 /// wsrt_terminate; or the code wsrt failed it with: 1002, 1007, 1009, ...)
-/// and the reason in `data`/`len`. Exactly one per OPEN, and one per
-/// REQUEST the client leaves before it is answered.
+/// and the reason in `data`/`len`. For an Engine.IO session or a Socket.IO
+/// socket the reason is Socket.IO's ("transport close", "ping timeout",
+/// ...). Exactly one per OPEN, and one per REQUEST the client leaves
+/// before it is answered.
 pub const WSRT_EVENT_CLOSE: wsrt_event_type = 5;
 /// An SSE stream opened; `request` is set (see its Last-Event-ID header).
 pub const WSRT_EVENT_SSE_OPEN: wsrt_event_type = 6;
@@ -64,6 +79,18 @@ pub const WSRT_EVENT_SIO_EVENT: wsrt_event_type = 10;
 /// socket went away), `data`/`len` the client's arguments (a JSON array).
 pub const WSRT_EVENT_SIO_ACK: wsrt_event_type = 11;
 
+/// The `ack` of a WSRT_EVENT_SIO_EVENT whose client wants no answer.
+pub const WSRT_NO_ACK: u64 = u64::MAX;
+
+/// wsrt_event.endpoint: a WebSocket (the number of WSRT_ROUTE_WEBSOCKET).
+pub const WSRT_ENDPOINT_WEBSOCKET: u32 = 1;
+/// wsrt_event.endpoint: a Server-Sent Events stream (WSRT_ROUTE_SSE).
+pub const WSRT_ENDPOINT_SSE: u32 = 2;
+/// wsrt_event.endpoint: a plain Engine.IO session (WSRT_ROUTE_ENGINEIO).
+pub const WSRT_ENDPOINT_ENGINEIO: u32 = 3;
+/// wsrt_event.endpoint: a Socket.IO socket (WSRT_ROUTE_SOCKETIO).
+pub const WSRT_ENDPOINT_SOCKETIO: u32 = 4;
+
 /// wsrt_state: the request awaits the application's approval.
 pub const WSRT_STATE_CONNECTING: c_int = 0;
 /// wsrt_state: messages and events can be sent.
@@ -76,7 +103,7 @@ pub const WSRT_STATE_CLOSED: c_int = 3;
 
 /// One event. Pointers in it are borrowed, owned by the server and valid
 /// until the next wsrt_server_poll (or wsrt_server_free) on it.
-/// cbindgen:field-names=[type, conn, user_data, is_text, is_sse, code, data, len, request]
+/// cbindgen:field-names=[type, conn, user_data, is_text, is_sse, code, data, len, request, endpoint, recovered, name, name_len, ack, attachments, attachment_count]
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct wsrt_event {
@@ -91,13 +118,33 @@ pub struct wsrt_event {
     pub is_text: bool,
     /// REQUEST: true for an SSE endpoint, false for a WebSocket.
     pub is_sse: bool,
-    /// CLOSE: the close code.
+    /// CLOSE: the close code. SIO_ACK: the outcome (0 answered, 1 timed
+    /// out, 2 the socket went away).
     pub code: u16,
     /// Payload, reason or subprotocol (see the event types); never NULL.
     pub data: *const u8,
     pub len: usize,
     /// REQUEST, OPEN, SSE_OPEN: the request; NULL otherwise.
     pub request: *const wsrt_request,
+    /// What the connection is, a WSRT_ENDPOINT_* (set on every event but
+    /// WAKE and DRAIN).
+    pub endpoint: u32,
+    /// OPEN of a Socket.IO socket: connection state recovery brought the
+    /// socket back (same id, same rooms).
+    pub recovered: bool,
+    /// Socket.IO: the namespace (REQUEST, OPEN) or the event's name
+    /// (SIO_EVENT); UTF-8, not NUL-terminated; never NULL ("" otherwise).
+    pub name: *const c_char,
+    pub name_len: usize,
+    /// SIO_EVENT: the id to answer with wsrt_ack, or WSRT_NO_ACK. SIO_ACK:
+    /// the id wsrt_emit gave.
+    pub ack: u64,
+    /// SIO_EVENT, SIO_ACK: the binary attachments, `attachment_count` of
+    /// them (NULL when there are none), in the order of their placeholders'
+    /// numbers; also read with wsrt_event_attachment. They can be passed
+    /// on to wsrt_emit as they are.
+    pub attachments: *const wsrt_bytes,
+    pub attachment_count: usize,
 }
 
 /// Creates a server from `config` (which is only read: the caller still
@@ -117,6 +164,9 @@ pub unsafe extern "C" fn wsrt_server_new(
             server,
             events: Events::new(),
             batch: Vec::new(),
+            attachments: Vec::new(),
+            topics: Vec::new(),
+            topic_strs: Vec::new(),
         }));
         Ok(())
     })
@@ -170,18 +220,48 @@ pub unsafe extern "C" fn wsrt_server_poll(
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
         s.server.poll(&mut s.events, timeout)?;
         s.batch.clear();
-        s.batch
-            .extend(s.events.iter().map(|ev| convert(&s.events, ev)));
+        s.attachments.clear();
+        // All attachments first, so the events can point into a vector
+        // that no longer grows.
+        for ev in s.events.iter() {
+            let parts = s.events.attachments(ev).map(wsrt_bytes::from_slice);
+            s.attachments.extend(parts);
+        }
+        let mut next_attachment = 0;
+        for ev in s.events.iter() {
+            let mut out = convert(&s.events, ev);
+            if ev.attachment_count() > 0 {
+                out.attachments = s.attachments[next_attachment..].as_ptr();
+                out.attachment_count = ev.attachment_count();
+                next_attachment += ev.attachment_count();
+            }
+            s.batch.push(out);
+        }
         *events = s.batch.as_ptr();
         *count = s.batch.len();
         Ok(())
     })
 }
 
+fn endpoint(e: Endpoint) -> u32 {
+    match e {
+        Endpoint::WebSocket => WSRT_ENDPOINT_WEBSOCKET,
+        Endpoint::Sse => WSRT_ENDPOINT_SSE,
+        Endpoint::EngineIo => WSRT_ENDPOINT_ENGINEIO,
+        Endpoint::SocketIo => WSRT_ENDPOINT_SOCKETIO,
+    }
+}
+
+/// One record as C sees it, without its attachments (see
+/// wsrt_server_poll).
 fn convert(events: &Events, ev: &Event) -> wsrt_event {
     let data = match events.payload(ev) {
         [] => b"".as_slice(),
         d => d,
+    };
+    let name = match events.bytes(ev.name) {
+        [] => b"".as_slice(),
+        n => n,
     };
     wsrt_event {
         type_: ev.kind as u8 as wsrt_event_type,
@@ -195,7 +275,43 @@ fn convert(events: &Events, ev: &Event) -> wsrt_event {
         request: events
             .request(ev)
             .map_or(std::ptr::null(), |r| (r as *const wsrt::Request).cast()),
+        endpoint: endpoint(ev.endpoint),
+        recovered: ev.recovered,
+        name: name.as_ptr().cast(),
+        name_len: name.len(),
+        ack: ev.ack,
+        attachments: std::ptr::null(),
+        attachment_count: 0,
     }
+}
+
+/// Reads attachment `index` of a SIO_EVENT or SIO_ACK event into `*data`
+/// and `*len` (borrowed, like the event: valid until the next
+/// wsrt_server_poll or wsrt_server_free). False, leaving them alone, if
+/// the event has no such attachment (or an argument is NULL).
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_event_attachment(
+    event: *const wsrt_event,
+    index: usize,
+    data: *mut *const u8,
+    len: *mut usize,
+) -> bool {
+    guard_value(false, || {
+        let (Ok(ev), Ok(data), Ok(len)) = (
+            arg(event, "event"),
+            out_ptr(data, "data"),
+            out_ptr(len, "len"),
+        ) else {
+            return false;
+        };
+        if index >= ev.attachment_count || ev.attachments.is_null() {
+            return false;
+        }
+        let part = *ev.attachments.add(index);
+        *data = part.ptr;
+        *len = part.len;
+        true
+    })
 }
 
 /// Writes queued sends now rather than at the next poll. Call it after
@@ -268,7 +384,10 @@ pub unsafe extern "C" fn wsrt_ping(
 /// `reason` (NULL for none, or at most 123 bytes of UTF-8; copied): the
 /// close handshake completes in the background and WSRT_EVENT_CLOSE
 /// reports the end. On an SSE stream it ends the stream
-/// (WSRT_EVENT_SSE_CLOSE follows); `code` and `reason` are still checked.
+/// (WSRT_EVENT_SSE_CLOSE follows), on an Engine.IO session it closes the
+/// session, and on a Socket.IO socket it disconnects the socket from its
+/// namespace ("server namespace disconnect"; the session stays); in each
+/// case `code` and `reason` are still checked.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_close(
     server: *mut wsrt_server,
@@ -284,7 +403,8 @@ pub unsafe extern "C" fn wsrt_close(
 }
 
 /// Drops a connection at once, without a close handshake; its
-/// WSRT_EVENT_CLOSE (code 1006) or WSRT_EVENT_SSE_CLOSE follows.
+/// WSRT_EVENT_CLOSE (code 1006) or WSRT_EVENT_SSE_CLOSE follows. On a
+/// Socket.IO socket it ends the socket's whole Engine.IO session.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_terminate(server: *mut wsrt_server, conn: wsrt_conn) -> wsrt_result {
     guard(|| srv(server)?.terminate(conn_id(conn)))
@@ -294,7 +414,9 @@ pub unsafe extern "C" fn wsrt_terminate(server: *mut wsrt_server, conn: wsrt_con
 /// the subprotocols the client offered; NULL: the route's first preference
 /// the client offered, if any) and adding `n` response
 /// headers (`headers` may be NULL when `n` is 0; e.g. Set-Cookie). Every
-/// string is copied.
+/// string is copied. A Socket.IO socket (endpoint WSRT_ENDPOINT_SOCKETIO)
+/// is accepted with `protocol` NULL and no headers; refuse one with
+/// wsrt_reject_socket.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_accept(
     server: *mut wsrt_server,

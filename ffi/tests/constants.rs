@@ -166,3 +166,14 @@ fn states_are_the_cores() {
     .collect();
     check_family(&defines(), "WSRT_STATE_", &want);
 }
+
+#[test]
+fn no_ack_is_the_cores() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let header = std::fs::read_to_string(root.join("../include/wsrt.h")).expect("read wsrt.h");
+    assert_eq!(wsrt::NO_ACK, u64::MAX);
+    assert!(
+        header.contains("#define WSRT_NO_ACK UINT64_MAX\n"),
+        "WSRT_NO_ACK must be the core's NO_ACK (u64::MAX)"
+    );
+}

@@ -1400,6 +1400,546 @@ static bool no_connections(void) { return wsrt_server_connection_count(g.srv) ==
 static bool down_clients_done(void) { return atomic_load(&c_down_ws.done) && atomic_load(&c_down_sse.done); }
 
 /* ------------------------------------------------------------------ */
+/* Socket.IO and Engine.IO: a raw long-polling client                  */
+/* ------------------------------------------------------------------ */
+
+/* A second server, its own: Socket.IO on /socket.io/ (namespaces "/" and
+ * "/admin", approved by the test) and plain Engine.IO on /engine.io/. Its
+ * client thread speaks Engine.IO v4 long-polling over raw HTTP requests,
+ * one TCP connection per request, and the main thread answers from the
+ * events. */
+
+#define SIO_PACKETS 8
+
+static struct {
+    wsrt_server *srv;
+    uint16_t port;
+    client c_sio;
+
+    /* Filled by the client thread, read by the main thread after join. */
+    char sid[64];            /* the socket's id from the CONNECT answer */
+    char handshake[256];     /* the Engine.IO handshake */
+    char connect_answer[128];
+    char hello_answer[128];
+    char bin_answer[256];
+    char question[128];
+    char reject_answer[256];
+    char nsp_answer[256];
+    char eio_answer[64];
+    atomic_bool ignored_q; /* the client saw "q" and will not answer it */
+
+    /* Main thread. */
+    wsrt_conn sock, reject_conn, eio_conn;
+    bool request_ok, open_ok, open_recovered;
+    char auth[64];
+    bool hello_ok, bin_ok, bin_att_ok;
+    char hello_args[64];
+    uint64_t hello_ack, bin_ack;
+    uint64_t q_id, q2_id;
+    bool q_sent, q_timed_out, q2_sent, q2_answered;
+    uint16_t q_code, q2_code;
+    char q2_args[64];
+    bool eio_open, eio_msg, sock_closed;
+    char close_reason[64];
+    bool socket_id_ok;
+    bool bad_args_done;
+    int events, bad_records;
+    wsrt_handle *handle;
+    wsrt_conn hello_conn;
+} sio;
+
+/* Copies `len` bytes into a NUL-terminated buffer, truncating. */
+static void copy_text(char *dst, size_t cap, const void *src, size_t len) {
+    size_t n = len < cap - 1 ? len : cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* One HTTP request on a connection of its own. Returns the response body
+ * length (NUL-terminated in `out`), -1 on failure; `*status` the code. */
+static long http_request(uint16_t port, const char *method, const char *target, const char *body, size_t body_len,
+                         int *status, char *out, size_t cap) {
+    int fd = tcp_connect(port, NULL);
+    if (fd < 0) return -1;
+    char head[512];
+    int n = snprintf(head, sizeof head,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain;charset=UTF-8\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     method, target, body_len);
+    char resp[1024];
+    long body_got = -1;
+    if (n > 0 && (size_t)n < sizeof head && send_all(fd, head, (size_t)n) && send_all(fd, body, body_len) &&
+        read_head(fd, resp, sizeof resp) > 0) {
+        *status = atoi(resp + 9);
+        const char *cl = strstr(resp, "Content-Length: ");
+        if (cl == NULL) cl = strstr(resp, "content-length: ");
+        size_t want = cl != NULL ? (size_t)strtoul(cl + 16, NULL, 10) : 0;
+        if (want < cap && recv_exact(fd, out, want)) {
+            out[want] = '\0';
+            body_got = (long)want;
+        }
+    }
+    close(fd);
+    return body_got;
+}
+
+/* GET or POST on the session `sid` of `path` ("/socket.io/"). */
+static long sio_poll(const char *path, const char *sid, const char *post, size_t post_len, char *out, size_t cap) {
+    char target[160];
+    snprintf(target, sizeof target, "%s?EIO=4&transport=polling&sid=%s", path, sid);
+    int status = 0;
+    long n = http_request(sio.port, post ? "POST" : "GET", target, post ? post : "", post ? post_len : 0, &status,
+                          out, cap);
+    return status == 200 ? n : -1;
+}
+
+/* The Engine.IO handshake on `path`: the session id into `sid`. */
+static bool sio_open(const char *path, char *sid, size_t cap, char *answer, size_t answer_cap) {
+    char target[160];
+    snprintf(target, sizeof target, "%s?EIO=4&transport=polling", path);
+    int status = 0;
+    char body[512];
+    if (http_request(sio.port, "GET", target, "", 0, &status, body, sizeof body) < 0 || status != 200) return false;
+    if (answer != NULL) copy_text(answer, answer_cap, body, strlen(body));
+    const char *p = strstr(body, "\"sid\":\"");
+    if (body[0] != '0' || p == NULL) return false;
+    p += 7;
+    size_t n = strcspn(p, "\"");
+    if (n >= cap) return false;
+    memcpy(sid, p, n);
+    sid[n] = '\0';
+    return true;
+}
+
+static void *client_sio(void *arg) {
+    client *c = arg;
+    char eio_sid[64], buf[1024];
+    long n;
+    if (!sio_open("/socket.io/", eio_sid, sizeof eio_sid, sio.handshake, sizeof sio.handshake)) goto out;
+    /* CONNECT to "/" with an auth payload; the answer comes on a GET. */
+    if (sio_poll("/socket.io/", eio_sid, "40{\"token\":\"ok\"}", 16, buf, sizeof buf) < 0) goto out;
+    if ((n = sio_poll("/socket.io/", eio_sid, NULL, 0, buf, sizeof buf)) < 0) goto out;
+    copy_text(sio.connect_answer, sizeof sio.connect_answer, buf, strlen(buf));
+    const char *p = strstr(buf, "\"sid\":\"");
+    if (p != NULL) {
+        p += 7;
+        size_t len = strcspn(p, "\"");
+        if (len < sizeof sio.sid) {
+            memcpy(sio.sid, p, len);
+            sio.sid[len] = '\0';
+        }
+    }
+    /* An event with ack id 1; the test acknowledges it. */
+    static const char hello[] = "421[\"hello\",{\"a\":1},\"x\"]";
+    if (sio_poll("/socket.io/", eio_sid, hello, sizeof hello - 1, buf, sizeof buf) < 0) goto out;
+    if (sio_poll("/socket.io/", eio_sid, NULL, 0, buf, sizeof buf) < 0) goto out;
+    copy_text(sio.hello_answer, sizeof sio.hello_answer, buf, strlen(buf));
+    /* A binary event: the packet, then its attachment (bytes 01 02 03 as
+     * "b" + base64), in one payload. */
+    static const char bin[] = "451-[\"bin\",{\"_placeholder\":true,\"num\":0}]\x1e" "bAQID";
+    if (sio_poll("/socket.io/", eio_sid, bin, sizeof bin - 1, buf, sizeof buf) < 0) goto out;
+    if (sio_poll("/socket.io/", eio_sid, NULL, 0, buf, sizeof buf) < 0) goto out;
+    copy_text(sio.bin_answer, sizeof sio.bin_answer, buf, strlen(buf));
+    if (sio_poll("/socket.io/", eio_sid, "42[\"ready\"]", 11, buf, sizeof buf) < 0) goto out;
+    /* The server's "q" (an emit with a short timeout) is left unanswered. */
+    if (sio_poll("/socket.io/", eio_sid, NULL, 0, buf, sizeof buf) < 0) goto out;
+    copy_text(sio.question, sizeof sio.question, buf, strlen(buf));
+    atomic_store(&sio.ignored_q, true);
+    /* "q2" (an emit with an ack, no timeout) is answered ["yes"]. */
+    if (sio_poll("/socket.io/", eio_sid, NULL, 0, buf, sizeof buf) < 0) goto out;
+    unsigned long id = 0;
+    if (sscanf(buf, "42%lu[\"q2\"]", &id) == 1) {
+        char answer[64];
+        int len = snprintf(answer, sizeof answer, "43%lu[\"yes\"]", id);
+        if (sio_poll("/socket.io/", eio_sid, answer, (size_t)len, buf, sizeof buf) < 0) goto out;
+    }
+    /* Leaves the namespace. */
+    if (sio_poll("/socket.io/", eio_sid, "41", 2, buf, sizeof buf) < 0) goto out;
+
+    /* A second session: refused by the app, then an unknown namespace. */
+    if (!sio_open("/socket.io/", eio_sid, sizeof eio_sid, NULL, 0)) goto out;
+    if (sio_poll("/socket.io/", eio_sid, "40{\"token\":\"bad\"}", 17, buf, sizeof buf) < 0) goto out;
+    if (sio_poll("/socket.io/", eio_sid, NULL, 0, buf, sizeof buf) < 0) goto out;
+    copy_text(sio.reject_answer, sizeof sio.reject_answer, buf, strlen(buf));
+    if (sio_poll("/socket.io/", eio_sid, "40/nowhere,", 11, buf, sizeof buf) < 0) goto out;
+    if (sio_poll("/socket.io/", eio_sid, NULL, 0, buf, sizeof buf) < 0) goto out;
+    copy_text(sio.nsp_answer, sizeof sio.nsp_answer, buf, strlen(buf));
+
+    /* Plain Engine.IO: a message comes back. */
+    if (!sio_open("/engine.io/", eio_sid, sizeof eio_sid, NULL, 0)) goto out;
+    if (sio_poll("/engine.io/", eio_sid, "4hello", 6, buf, sizeof buf) < 0) goto out;
+    if (sio_poll("/engine.io/", eio_sid, NULL, 0, buf, sizeof buf) < 0) goto out;
+    copy_text(sio.eio_answer, sizeof sio.eio_answer, buf, strlen(buf));
+out:
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/* Calls with bad arguments, on a live socket; each must fail cleanly. */
+static void sio_bad_arguments(wsrt_conn conn) {
+    wsrt_server *srv = sio.srv;
+    const char *args = "[1]";
+    uint8_t blob[3] = {1, 2, 3};
+    wsrt_bytes att = {blob, sizeof blob};
+    uint64_t id = 77;
+    check_rc(wsrt_emit(NULL, conn, "x", args, 3, NULL, 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_emit(NULL server)");
+    check_rc(wsrt_emit(srv, conn, NULL, args, 3, NULL, 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_emit(NULL event)");
+    check_rc(wsrt_emit(srv, conn, "x", "{\"no\":", 6, NULL, 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_emit with arguments that are not JSON");
+    check_rc(wsrt_emit(srv, conn, "x", "{}", 2, NULL, 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_emit with arguments that are not an array");
+    check_rc(wsrt_emit(srv, conn, "x", "[\"\xff\"]", 5, NULL, 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_emit with arguments that are not UTF-8");
+    check_rc(wsrt_emit(srv, conn, "x", NULL, 3, NULL, 0, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_emit(NULL args, length 3)");
+    check_rc(wsrt_emit(srv, conn, "x", args, 3, NULL, 2, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_emit(NULL attachments, count 2)");
+    check_rc(wsrt_emit(srv, conn, "x", args, 3, &att, 1, 0, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_emit with an attachment and no placeholder for it");
+    check_rc(wsrt_emit(srv, 12345, "x", args, 3, NULL, 0, 0, &id), WSRT_ERR_UNKNOWN_CONNECTION,
+             "wsrt_emit(unknown conn)");
+    check(id == 77, "a failed wsrt_emit leaves *ack_id alone");
+    check_rc(wsrt_ack(srv, 12345, 1, args, 3, NULL, 0), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_ack(unknown conn)");
+    check_rc(wsrt_ack(srv, conn, 1, "nope", 4, NULL, 0), WSRT_ERR_INVALID_ARGUMENT, "wsrt_ack with arguments that are not JSON");
+    check_rc(wsrt_ack(NULL, conn, 1, args, 3, NULL, 0), WSRT_ERR_INVALID_ARGUMENT, "wsrt_ack(NULL server)");
+    check_rc(wsrt_reject_socket(srv, conn, NULL, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_reject_socket(NULL message)");
+    check_rc(wsrt_reject_socket(srv, 12345, "m", NULL), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_reject_socket(unknown conn)");
+    wsrt_result rejected = wsrt_reject_socket(srv, conn, "m", NULL);
+    check(rejected != WSRT_OK, "wsrt_reject_socket on a connected socket fails (%s: %s)", wsrt_result_str(rejected),
+          wsrt_last_error());
+
+    wsrt_broadcast_opts opts;
+    memset(&opts, 0, sizeof opts);
+    size_t delivered = 99;
+    check_rc(wsrt_broadcast(srv, NULL, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_broadcast(NULL opts)");
+    check_rc(wsrt_broadcast(srv, &opts, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_broadcast with no event");
+    opts.event = "news";
+    opts.n_rooms = 1;
+    check_rc(wsrt_broadcast(srv, &opts, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_broadcast(NULL rooms, count 1)");
+    const char *empty_room[1] = {""};
+    opts.rooms = empty_room;
+    check_rc(wsrt_broadcast(srv, &opts, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_broadcast to room \"\"");
+    const char *nobody[1] = {"nobody-here"};
+    opts.rooms = nobody;
+    check_rc(wsrt_broadcast(srv, &opts, &delivered), WSRT_OK, "wsrt_broadcast to an empty room (no args: NULL)");
+    check(delivered == 0, "it reaches nobody (%zu)", delivered);
+    opts.event = "connect";
+    opts.n_rooms = 0;
+    check_rc(wsrt_broadcast(srv, &opts, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_broadcast of the reserved event \"connect\"");
+
+    char buf[64];
+    size_t len = wsrt_socket_id(srv, 12345, buf, sizeof buf);
+    check(len == 0 && wsrt_last_error()[0] != '\0', "wsrt_socket_id(unknown conn) is 0 and says why (\"%s\")",
+          wsrt_last_error());
+    check(wsrt_socket_id(NULL, conn, buf, sizeof buf) == 0, "wsrt_socket_id(NULL server) is 0");
+    size_t full = wsrt_socket_id(srv, conn, NULL, 0);
+    char small[4] = "zzz";
+    check(full > 3 && wsrt_socket_id(srv, conn, small, sizeof small) == full && strlen(small) == 3,
+          "wsrt_socket_id truncates to the buffer and returns the length it needs (%zu)", full);
+    check(wsrt_socket_by_id(srv, "nope") == 0 && wsrt_socket_by_id(srv, NULL) == 0 && wsrt_socket_by_id(NULL, "x") == 0,
+          "wsrt_socket_by_id is 0 for an unknown id and for NULL");
+
+    const wsrt_str *topics = NULL;
+    size_t count = 0;
+    check_rc(wsrt_subscribe(srv, conn, "room-a", NULL), WSRT_OK, "wsrt_subscribe on a socket (join a room)");
+    check_rc(wsrt_topics(srv, conn, &topics, &count), WSRT_OK, "wsrt_topics of a socket");
+    bool has_room = false;
+    for (size_t i = 0; i < count; i++) has_room = has_room || str_eq(topics[i], "room-a");
+    check(has_room, "wsrt_topics lists the room it joined (%zu topics)", count);
+    check_rc(wsrt_topics(srv, 12345, &topics, &count), WSRT_ERR_UNKNOWN_CONNECTION, "wsrt_topics(unknown conn)");
+    check_rc(wsrt_topics(srv, conn, NULL, &count), WSRT_ERR_INVALID_ARGUMENT, "wsrt_topics(NULL topics)");
+    const char *room_a[1] = {"room-a"};
+    memset(&opts, 0, sizeof opts);
+    opts.rooms = room_a;
+    opts.n_rooms = 1;
+    opts.event = "news";
+    opts.args = "[\"n\"]";
+    opts.args_len = 5;
+    opts.except = conn;
+    check_rc(wsrt_broadcast(srv, &opts, &delivered), WSRT_OK, "wsrt_broadcast to the room, except the socket");
+    check(delivered == 0, "the excepted socket does not get it (%zu)", delivered);
+    check_rc(wsrt_unsubscribe(srv, conn, "room-a", NULL), WSRT_OK, "wsrt_unsubscribe on a socket (leave the room)");
+
+    /* The handle checks on the calling thread. */
+    wsrt_handle *h = sio.handle;
+    check_rc(wsrt_handle_emit(NULL, conn, "x", args, 3, NULL, 0), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_emit(NULL handle)");
+    check_rc(wsrt_handle_emit(h, conn, NULL, args, 3, NULL, 0), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_emit(NULL event)");
+    check_rc(wsrt_handle_emit(h, conn, "x", "{\"no\":", 6, NULL, 0), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_emit with arguments that are not JSON");
+    check_rc(wsrt_handle_emit(h, conn, "x", args, 3, &att, 1), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_emit with an attachment and no placeholder for it");
+    check_rc(wsrt_handle_ack(h, conn, 1, "nope", 4, NULL, 0), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_ack with arguments that are not JSON");
+    check_rc(wsrt_handle_broadcast(h, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_broadcast(NULL opts)");
+    memset(&opts, 0, sizeof opts);
+    opts.event = "news";
+    opts.rooms = empty_room;
+    opts.n_rooms = 1;
+    check_rc(wsrt_handle_broadcast(h, &opts), WSRT_ERR_INVALID_ARGUMENT, "wsrt_handle_broadcast to room \"\"");
+    opts.n_rooms = 0;
+    opts.event = "connect";
+    check_rc(wsrt_handle_broadcast(h, &opts), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_handle_broadcast of the reserved event \"connect\"");
+    opts.event = "news";
+    opts.rooms = nobody;
+    opts.n_rooms = 1;
+    check_rc(wsrt_handle_broadcast(h, &opts), WSRT_OK, "wsrt_handle_broadcast to an empty room");
+}
+
+/* Acknowledges "hello" from a thread other than the loop's. */
+static void *sio_ack_thread(void *arg) {
+    (void)arg;
+    check_rc(wsrt_handle_ack(sio.handle, sio.hello_conn, sio.hello_ack, "[\"fine\"]", 8, NULL, 0), WSRT_OK,
+             "wsrt_handle_ack from another thread");
+    return NULL;
+}
+
+static void sio_handle(const wsrt_event *ev) {
+    wsrt_server *srv = sio.srv;
+    char name[64];
+    copy_text(name, sizeof name, ev->name, ev->name_len);
+    switch (ev->type) {
+    case WSRT_EVENT_REQUEST:
+        if (ev->endpoint != WSRT_ENDPOINT_SOCKETIO) break;
+        if (bytes_eq(ev->data, ev->len, "{\"token\":\"bad\"}")) {
+            sio.reject_conn = ev->conn;
+            check_rc(wsrt_reject_socket(srv, ev->conn, "nope", "{\"why\":\"bad\"}"), WSRT_OK, "wsrt_reject_socket");
+        } else {
+            sio.request_ok = strcmp(name, "/") == 0 && !ev->is_sse && ev->request != NULL;
+            copy_text(sio.auth, sizeof sio.auth, ev->data, ev->len);
+            check_rc(wsrt_accept(srv, ev->conn, NULL, NULL, 0), WSRT_OK, "wsrt_accept of a Socket.IO connection");
+        }
+        break;
+    case WSRT_EVENT_OPEN:
+        if (ev->endpoint == WSRT_ENDPOINT_ENGINEIO) {
+            sio.eio_open = true;
+            sio.eio_conn = ev->conn;
+        } else if (ev->endpoint == WSRT_ENDPOINT_SOCKETIO) {
+            sio.sock = ev->conn;
+            sio.open_ok = strcmp(name, "/") == 0 && bytes_eq(ev->data, ev->len, "{\"token\":\"ok\"}");
+            sio.open_recovered = ev->recovered;
+            char sid[64];
+            size_t n = wsrt_socket_id(srv, ev->conn, sid, sizeof sid);
+            sio.socket_id_ok = n > 0 && n < sizeof sid && wsrt_socket_by_id(srv, sid) == ev->conn;
+        }
+        break;
+    case WSRT_EVENT_MESSAGE:
+        if (ev->endpoint == WSRT_ENDPOINT_ENGINEIO) {
+            sio.eio_msg = ev->is_text && bytes_eq(ev->data, ev->len, "hello");
+            wsrt_send(srv, ev->conn, ev->data, ev->len, ev->is_text);
+        }
+        break;
+    case WSRT_EVENT_SIO_EVENT:
+        if (strcmp(name, "hello") == 0) {
+            sio.hello_ok = ev->conn == sio.sock && ev->attachment_count == 0;
+            sio.hello_ack = ev->ack;
+            copy_text(sio.hello_args, sizeof sio.hello_args, ev->data, ev->len);
+            if (!sio.bad_args_done) {
+                sio.bad_args_done = true;
+                sio_bad_arguments(ev->conn);
+            }
+            /* Answered from another thread, through the handle. */
+            sio.hello_conn = ev->conn;
+            pthread_t t;
+            if (pthread_create(&t, NULL, sio_ack_thread, NULL) == 0) pthread_join(t, NULL);
+        } else if (strcmp(name, "bin") == 0) {
+            const uint8_t *data = NULL;
+            size_t len = 0;
+            sio.bin_ack = ev->ack;
+            sio.bin_ok = ev->attachment_count == 1 &&
+                         bytes_eq(ev->data, ev->len, "[{\"_placeholder\":true,\"num\":0}]");
+            sio.bin_att_ok = wsrt_event_attachment(ev, 0, &data, &len) && len == 3 && data[0] == 1 && data[1] == 2 &&
+                             data[2] == 3 && ev->attachments != NULL && ev->attachments[0].len == 3 &&
+                             !wsrt_event_attachment(ev, 1, &data, &len) && !wsrt_event_attachment(NULL, 0, &data, &len);
+            /* The same arguments and attachments, passed on as they are. */
+            check_rc(wsrt_emit(srv, ev->conn, "bin-back", (const char *)ev->data, ev->len, ev->attachments,
+                               ev->attachment_count, 0, NULL),
+                     WSRT_OK, "wsrt_emit with a binary attachment");
+        } else if (strcmp(name, "ready") == 0) {
+            /* An emit the client will not answer, timed out soon. */
+            sio.q_id = UINT64_MAX;
+            check_rc(wsrt_emit(srv, ev->conn, "q", NULL, 0, NULL, 0, 300, &sio.q_id), WSRT_OK,
+                     "wsrt_emit with an ack and a 300 ms timeout");
+            sio.q_sent = sio.q_id != UINT64_MAX;
+        }
+        break;
+    case WSRT_EVENT_SIO_ACK:
+        if (sio.q_sent && !sio.q_timed_out && ev->ack == sio.q_id) {
+            sio.q_timed_out = true;
+            sio.q_code = ev->code;
+            check_rc(wsrt_emit(srv, ev->conn, "q2", "[]", 2, NULL, 0, 0, &sio.q2_id), WSRT_OK,
+                     "wsrt_emit with an ack and no timeout");
+            sio.q2_sent = true;
+        } else if (sio.q2_sent && ev->ack == sio.q2_id) {
+            sio.q2_answered = true;
+            sio.q2_code = ev->code;
+            copy_text(sio.q2_args, sizeof sio.q2_args, ev->data, ev->len);
+        }
+        break;
+    case WSRT_EVENT_CLOSE:
+        if (ev->endpoint == WSRT_ENDPOINT_SOCKETIO && ev->conn == sio.sock) {
+            sio.sock_closed = true;
+            copy_text(sio.close_reason, sizeof sio.close_reason, ev->data, ev->len);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+static void sio_pump(int timeout_ms) {
+    const wsrt_event *evs = NULL;
+    size_t n = 0;
+    if (wsrt_server_poll(sio.srv, timeout_ms, &evs, &n) != WSRT_OK) return;
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].name == NULL || evs[i].data == NULL || (evs[i].attachment_count > 0) != (evs[i].attachments != NULL))
+            sio.bad_records++;
+        sio.events++;
+        sio_handle(&evs[i]);
+    }
+}
+
+static void test_socketio_config(void) {
+    wsrt_config *cfg = NULL;
+    wsrt_server *srv = NULL;
+    if (wsrt_config_new("127.0.0.1:0", &cfg) != WSRT_OK) return;
+    check_rc(wsrt_config_add_namespace(cfg, "/socket.io/", "/"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_namespace before its route");
+    check_rc(wsrt_config_add_route(cfg, "/ws", WSRT_ROUTE_WEBSOCKET, 0, NULL), WSRT_OK, "add a WebSocket route");
+    check_rc(wsrt_config_add_namespace(cfg, "/ws", "/"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_namespace on a WebSocket route");
+    check_rc(wsrt_config_add_route(cfg, "/socket.io/", WSRT_ROUTE_SOCKETIO, 0, NULL), WSRT_OK,
+             "wsrt_config_add_route(WSRT_ROUTE_SOCKETIO)");
+    check_rc(wsrt_config_add_namespace(cfg, "/socket.io/", NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_namespace(NULL nsp)");
+    check_rc(wsrt_config_add_namespace(NULL, "/socket.io/", "/"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_namespace(NULL config)");
+    check_rc(wsrt_config_add_namespace(cfg, "/socket.io/", "admin"), WSRT_OK,
+             "wsrt_config_add_namespace takes a name it does not check");
+    check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new refuses namespace \"admin\"");
+    check(strstr(wsrt_last_error(), "admin") != NULL, "naming it (\"%s\")", wsrt_last_error());
+    wsrt_config_free(cfg);
+
+    cfg = NULL;
+    if (wsrt_config_new("127.0.0.1:0", &cfg) != WSRT_OK) return;
+    check_rc(wsrt_config_add_route(cfg, "/engine.io/", WSRT_ROUTE_ENGINEIO, WSRT_ROUTE_APPROVE, NULL), WSRT_OK,
+             "wsrt_config_add_route(WSRT_ROUTE_ENGINEIO, APPROVE)");
+    check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_server_new refuses approval on a plain Engine.IO route");
+    wsrt_config_free(cfg);
+
+    cfg = NULL;
+    if (wsrt_config_new("127.0.0.1:0", &cfg) != WSRT_OK) return;
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, "*"), WSRT_OK, "wsrt_config_add_item(CORS_ORIGINS, \"*\")");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_ALLOWED_ORIGINS, "https://app.example"), WSRT_OK,
+             "wsrt_config_add_item(ALLOWED_ORIGINS)");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, "5"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_item on an option that is not a list");
+    check(strstr(wsrt_last_error(), "WSRT_OPT_IDLE_TIMEOUT_MS") != NULL, "naming it (\"%s\")", wsrt_last_error());
+    check_rc(wsrt_config_add_item(cfg, 0, "x"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_add_item(option 0)");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_item(NULL value)");
+    check_rc(wsrt_config_add_item(NULL, WSRT_OPT_CORS_ORIGINS, "*"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_item(NULL config)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_CORS_ORIGINS, 1), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set on a list option");
+    check_rc(wsrt_config_set_by_name(cfg, "cors_origins", "https://a.example, https://b.example"), WSRT_OK,
+             "wsrt_config_set_by_name(\"cors_origins\", a comma-separated list)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_CORS_CREDENTIALS, 1), WSRT_OK, "wsrt_config_set(CORS_CREDENTIALS, 1)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_CORS_CREDENTIALS, 2), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set(CORS_CREDENTIALS, 2)");
+    check_rc(wsrt_config_set_by_name(cfg, "cors_credentials", "0"), WSRT_OK,
+             "wsrt_config_set_by_name(\"cors_credentials\", \"0\")");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, "bad\r\norigin"), WSRT_OK,
+             "wsrt_config_add_item takes an origin it does not check");
+    check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new refuses an origin with CR LF");
+    wsrt_config_free(cfg);
+}
+
+static wsrt_broadcast_opts sio_opts_after;
+
+static bool sio_client_done(void) { return atomic_load(&sio.c_sio.done) && sio.sock_closed; }
+
+static void test_socketio(void) {
+    test_socketio_config();
+
+    wsrt_config *cfg = NULL;
+    if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "wsrt_config_new for the Socket.IO server")) return;
+    check_rc(wsrt_config_add_route(cfg, "/socket.io/", WSRT_ROUTE_SOCKETIO, WSRT_ROUTE_APPROVE, NULL), WSRT_OK,
+             "add route /socket.io/ (WSRT_ROUTE_SOCKETIO, APPROVE)");
+    check_rc(wsrt_config_add_namespace(cfg, "/socket.io/", "/"), WSRT_OK, "wsrt_config_add_namespace(\"/\")");
+    check_rc(wsrt_config_add_namespace(cfg, "/socket.io/", "/admin"), WSRT_OK, "wsrt_config_add_namespace(\"/admin\")");
+    check_rc(wsrt_config_add_route(cfg, "/engine.io/", WSRT_ROUTE_ENGINEIO, 0, NULL), WSRT_OK,
+             "add route /engine.io/ (WSRT_ROUTE_ENGINEIO)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_SIO_PING_INTERVAL_MS, 20000), WSRT_OK, "wsrt_config_set(SIO_PING_INTERVAL_MS)");
+    wsrt_result r = wsrt_server_new(cfg, &sio.srv);
+    wsrt_config_free(cfg);
+    if (!check_rc(r, WSRT_OK, "wsrt_server_new for the Socket.IO server")) return;
+    sio.port = wsrt_server_port(sio.srv);
+    sio.handle = wsrt_server_handle(sio.srv);
+
+    start_client(&sio.c_sio, client_sio);
+    int64_t deadline = now_ms() + PHASE_TIMEOUT_MS;
+    while (!sio_client_done() && now_ms() < deadline) sio_pump(20);
+    check(sio_client_done(), "the Socket.IO client finished and its socket closed");
+    join_client(&sio.c_sio);
+
+    check(strncmp(sio.handshake, "0{\"sid\":\"", 9) == 0 && strstr(sio.handshake, "\"pingInterval\":20000") != NULL,
+          "Engine.IO handshake 0{\"sid\":...,\"pingInterval\":20000} (%s)", sio.handshake);
+    check(sio.request_ok, "WSRT_EVENT_REQUEST for namespace \"/\" with endpoint SOCKETIO and its request");
+    check(strcmp(sio.auth, "{\"token\":\"ok\"}") == 0, "the REQUEST carries the auth payload (%s)", sio.auth);
+    check(sio.open_ok && !sio.open_recovered, "WSRT_EVENT_OPEN: namespace \"/\", the auth payload, not recovered");
+    check(sio.socket_id_ok, "wsrt_socket_id and wsrt_socket_by_id agree");
+    check(strncmp(sio.connect_answer, "40{\"sid\":\"", 9) == 0, "the client gets CONNECT 40{\"sid\":...} (%s)",
+          sio.connect_answer);
+    {
+        /* The id the client got is the one wsrt_socket_id gave. */
+        char want[80];
+        snprintf(want, sizeof want, "\"sid\":\"%s\"", sio.sid);
+        check(sio.sid[0] != '\0' && strstr(sio.connect_answer, want) != NULL, "the CONNECT answer names the socket's id");
+    }
+    check(sio.hello_ok && sio.hello_ack == 1, "WSRT_EVENT_SIO_EVENT \"hello\" with ack id 1 (got %" PRIu64 ")",
+          sio.hello_ack);
+    check(strcmp(sio.hello_args, "[{\"a\":1},\"x\"]") == 0, "its arguments as a JSON array (%s)", sio.hello_args);
+    check(strcmp(sio.hello_answer, "431[\"fine\"]") == 0, "wsrt_handle_ack reaches the client as 431[\"fine\"] (%s)",
+          sio.hello_answer);
+    check(sio.bin_ok && sio.bin_ack == WSRT_NO_ACK, "a binary event: one attachment, a placeholder, WSRT_NO_ACK");
+    check(sio.bin_att_ok, "wsrt_event_attachment reads it (bytes 01 02 03) and refuses index 1 and NULL");
+    check(strcmp(sio.bin_answer, "451-[\"bin-back\",{\"_placeholder\":true,\"num\":0}]\x1e" "bAQID") == 0,
+          "wsrt_emit with the attachment sends 451-[\"bin-back\",...] and bAQID (%s)", sio.bin_answer);
+    check(sio.q_sent && strncmp(sio.question, "42", 2) == 0 && strstr(sio.question, "[\"q\"]") != NULL,
+          "the emit with an ack carries an ack id (%s)", sio.question);
+    check(sio.q_timed_out && sio.q_code == 1, "WSRT_EVENT_SIO_ACK with code 1 once the 300 ms pass unanswered (code %u)",
+          (unsigned)sio.q_code);
+    check(sio.q2_answered && sio.q2_code == 0 && strcmp(sio.q2_args, "[\"yes\"]") == 0,
+          "WSRT_EVENT_SIO_ACK with code 0 and the client's [\"yes\"] (code %u, %s)", (unsigned)sio.q2_code, sio.q2_args);
+    check(sio.sock_closed && strcmp(sio.close_reason, "client namespace disconnect") == 0,
+          "WSRT_EVENT_CLOSE with reason \"client namespace disconnect\" (%s)", sio.close_reason);
+    check(sio.reject_conn != 0, "WSRT_EVENT_REQUEST for the refused client");
+    check(strcmp(sio.reject_answer, "44{\"message\":\"nope\",\"data\":{\"why\":\"bad\"}}") == 0,
+          "wsrt_reject_socket answers 44{\"message\":\"nope\",\"data\":{\"why\":\"bad\"}} (%s)", sio.reject_answer);
+    check(strcmp(sio.nsp_answer, "44/nowhere,{\"message\":\"Invalid namespace\"}") == 0,
+          "an unknown namespace is refused by the library (%s)", sio.nsp_answer);
+    check(sio.eio_open && sio.eio_msg, "plain Engine.IO: OPEN and a text MESSAGE with endpoint ENGINEIO");
+    check(strcmp(sio.eio_answer, "4hello") == 0, "wsrt_send answers on the Engine.IO session (%s)", sio.eio_answer);
+    check(sio.events > 0 && sio.bad_records == 0,
+          "every record has a name and data, and attachments exactly when it counts some (%d events)", sio.events);
+    check_rc(wsrt_emit(sio.srv, sio.sock, "x", "[]", 2, NULL, 0, 0, NULL), WSRT_ERR_UNKNOWN_CONNECTION,
+             "wsrt_emit on the socket after the batch that reported its CLOSE");
+    wsrt_server_free(sio.srv);
+    sio.srv = NULL;
+    check_rc(wsrt_handle_emit(sio.handle, 1, "x", "[]", 2, NULL, 0), WSRT_ERR_STOPPED,
+             "wsrt_handle_emit after wsrt_server_free");
+    check_rc(wsrt_handle_ack(sio.handle, 1, 1, "[]", 2, NULL, 0), WSRT_ERR_STOPPED, "wsrt_handle_ack after wsrt_server_free");
+    memset(&sio_opts_after, 0, sizeof sio_opts_after);
+    sio_opts_after.event = "news";
+    check_rc(wsrt_handle_broadcast(sio.handle, &sio_opts_after), WSRT_ERR_STOPPED,
+             "wsrt_handle_broadcast after wsrt_server_free");
+    wsrt_handle_free(sio.handle);
+    sio.handle = NULL;
+}
+
+/* ------------------------------------------------------------------ */
 /* Phases                                                              */
 /* ------------------------------------------------------------------ */
 
@@ -1806,6 +2346,7 @@ int main(void) {
     test_options();
     test_hosts();
     test_thread_local_error();
+    test_socketio();
 
     /* --- the server under test ------------------------------------ */
     wsrt_config *cfg = NULL;

@@ -10,7 +10,7 @@
  * Integers go to wsrt_config_set(cfg, wsrt_option_id(name), value), strings
  * (and numbers C cannot hold: fractions, beyond 2^64) to
  * wsrt_config_set_by_name, allowed_origins to wsrt_config_allow_origin per
- * entry. Nothing is checked here: a bad value comes back as the library's
+ * entry, other lists (cors_origins) to wsrt_config_add_item per entry. Nothing is checked here: a bad value comes back as the library's
  * error. The server runs until stdin reaches EOF, then shuts down
  * gracefully.
  */
@@ -228,17 +228,18 @@ static wsrt_result set_scalar(wsrt_config *cfg, const char *name, const char *te
     return wsrt_config_set_by_name(cfg, name, text);
 }
 
-/* An array value: allowed_origins entry by entry; anything else as the
- * comma-joined text, for the library to judge. */
+/* An array value, entry by entry: allowed_origins through
+ * wsrt_config_allow_origin, any other option through wsrt_config_add_item
+ * (the library refuses an option that is not a list). */
 static wsrt_result set_array(wsrt_config *cfg, const char *name, reader *r) {
     bool origins = strcmp(name, "allowed_origins") == 0;
+    uint32_t id = wsrt_option_id(name);
     wsrt_result result = WSRT_OK;
-    char joined[4096] = "";
     r->p++; /* '[' */
     skip_ws(r);
     if (*r->p == ']') {
         r->p++;
-        return origins ? WSRT_OK : wsrt_config_set_by_name(cfg, name, "");
+        return WSRT_OK;
     }
     for (;;) {
         skip_ws(r);
@@ -248,12 +249,8 @@ static wsrt_result set_array(wsrt_config *cfg, const char *name, reader *r) {
             free(item);
             return WSRT_OK;
         }
-        if (origins && result == WSRT_OK)
-            result = wsrt_config_allow_origin(cfg, item);
-        else if (!origins && strlen(joined) + strlen(item) + 2 < sizeof joined) {
-            if (joined[0] != '\0') strcat(joined, ",");
-            strcat(joined, item);
-        }
+        if (result == WSRT_OK)
+            result = origins ? wsrt_config_allow_origin(cfg, item) : wsrt_config_add_item(cfg, id, item);
         free(item);
         skip_ws(r);
         if (*r->p == ',') {
@@ -264,7 +261,7 @@ static wsrt_result set_array(wsrt_config *cfg, const char *name, reader *r) {
         else r->bad = true;
         break;
     }
-    return origins ? result : wsrt_config_set_by_name(cfg, name, joined);
+    return result;
 }
 
 /* Applies the options object in order; the first refusal stops it. */

@@ -94,7 +94,7 @@ pub fn options_block() -> String {
                     .expect("a choice's default is one of its choices");
                 format!("a choice: {}; default {default}.", names.join(", "))
             }
-            Unit::List => "a list of strings: wsrt_config_allow_origin adds one, \
+            Unit::List => "a list of strings: wsrt_config_add_item adds one, \
                            wsrt_config_set_by_name sets them all (comma-separated); \
                            default empty."
                 .to_string(),
