@@ -1,4 +1,4 @@
-// Type definitions for wsrt (Node addon). The contract behind them (units,
+// Type definitions for wsrt (Node addon): WebSocket, SSE, Engine.IO, Socket.IO. The contract behind them (units,
 // the rule for zero, errors) is docs/API.md.
 
 /// <reference types="node" />
@@ -177,6 +177,196 @@ export interface WebSocketHandlers<UserData = any> {
   pong?: (ws: WebSocket<UserData>, data: Buffer) => void;
 }
 
+/** A plain Engine.IO session (long-polling or WebSocket underneath; the upgrade is the core's). */
+export declare class EngineIoSession<UserData = any> extends Connection<UserData> {
+  /**
+   * Queues a message: text for strings, binary for bytes, unless `isBinary`
+   * says otherwise. False: refused by backpressure (`drain` follows).
+   */
+  send(data: Sendable, isBinary?: boolean): boolean;
+  /** Ends the session; the `close` handler follows. */
+  close(): void;
+}
+
+export interface EngineIoHandlers<UserData = any> {
+  /** Response headers of the route. */
+  headers?: Headers;
+  /** Decides on each new session (its first request); may be async. */
+  approve?: ApproveHook<UserData>;
+  open?: (session: EngineIoSession<UserData>, req: Request) => void;
+  /** A message; `data` as for WebSocket messages. */
+  message?: (session: EngineIoSession<UserData>, data: Buffer, isBinary: boolean) => void;
+  drain?: (session: EngineIoSession<UserData>) => void;
+  /** The session ended, with the reference server's reason ("transport close", "ping timeout", ...). */
+  close?: (session: EngineIoSession<UserData>, reason: string) => void;
+}
+
+/**
+ * Socket.IO disconnect reasons (the reference server's words).
+ */
+export type DisconnectReason =
+  | 'transport close'
+  | 'transport error'
+  | 'ping timeout'
+  | 'parse error'
+  | 'forced close'
+  | 'forced server close'
+  | 'client namespace disconnect'
+  | 'server namespace disconnect'
+  | 'server shutting down'
+  | (string & {});
+
+/** What the client sent when it connected (`socket.handshake`). */
+export interface Handshake {
+  /** The client's `auth` payload ({} when none). */
+  auth: Record<string, any>;
+  /** Lower-case header names of the request that opened the session. */
+  headers: Record<string, string>;
+  /** The query of that request (EIO, transport, and the client's `query`). */
+  query: Record<string, string>;
+  /** The peer's IP address. */
+  address: string;
+  time: string;
+  issued: number;
+  url: string;
+  xdomain: boolean;
+  secure: boolean;
+}
+
+/** An error for `next(err)` in middleware: the client's `connect_error` gets `message` and `data`. */
+export interface MiddlewareError extends Error {
+  data?: unknown;
+}
+
+export type Middleware<SocketData = any> = (socket: Socket<SocketData>, next: (err?: MiddlewareError | Error | null) => void) => void | Promise<void>;
+
+/** Listeners by event name (socket.io's shape, without Node's EventEmitter rules). */
+declare class Listeners {
+  protected constructor();
+  on(event: string, listener: (...args: any[]) => void): this;
+  addListener(event: string, listener: (...args: any[]) => void): this;
+  once(event: string, listener: (...args: any[]) => void): this;
+  off(event: string, listener: (...args: any[]) => void): this;
+  removeListener(event: string, listener: (...args: any[]) => void): this;
+  removeAllListeners(event?: string): this;
+  listeners(event: string): Array<(...args: any[]) => void>;
+  listenerCount(event: string): number;
+}
+
+/**
+ * Emits to many sockets of a namespace (`io.to(room)`, `socket.broadcast`,
+ * ...): encoded once in the core, one copy per socket. Immutable: each call
+ * returns a new operator.
+ */
+export declare class BroadcastOperator {
+  private constructor();
+  /** Also the sockets in `room` (a room name, or a socket's id). */
+  to(room: string | string[]): BroadcastOperator;
+  in(room: string | string[]): BroadcastOperator;
+  /** Never the sockets in `room`. */
+  except(room: string | string[]): BroadcastOperator;
+  /**
+   * Emits `event` with `args` (Buffers and typed arrays at any depth go as
+   * binary attachments). Acknowledgements are not available when
+   * broadcasting (a function argument throws a TypeError).
+   */
+  emit(event: string, ...args: any[]): true;
+  /** The connected sockets it reaches. */
+  fetchSockets(): Promise<Socket[]>;
+  socketsJoin(room: string | string[]): void;
+  socketsLeave(room: string): void;
+  disconnectSockets(close?: boolean): void;
+}
+
+/** A Socket.IO namespace: `server.io()` is "/", `io.of(name)` another. */
+export declare class Namespace<SocketData = any> extends Listeners {
+  private constructor();
+  /** "/" or "/admin", ... */
+  readonly name: string;
+  readonly server: Server;
+  /** Connected sockets by id. */
+  readonly sockets: Map<string, Socket<SocketData>>;
+  /** Another namespace of the same route (created before `listen`: the core serves the namespaces it knows then). */
+  of(name: string): Namespace;
+  /** Runs for every connection to this namespace, in order; `next(err)` refuses it. */
+  use(fn: Middleware<SocketData>): this;
+  on(event: 'connection' | 'connect', listener: (socket: Socket<SocketData>) => void): this;
+  on(event: string, listener: (...args: any[]) => void): this;
+  to(room: string | string[]): BroadcastOperator;
+  in(room: string | string[]): BroadcastOperator;
+  except(room: string | string[]): BroadcastOperator;
+  /** Emits to every socket of the namespace. */
+  emit(event: string, ...args: any[]): true;
+  fetchSockets(): Promise<Socket<SocketData>[]>;
+  socketsJoin(room: string | string[]): void;
+  socketsLeave(room: string): void;
+  disconnectSockets(close?: boolean): void;
+}
+
+/** `socket.timeout(ms)`: emits whose acknowledgement is due within `ms` (0: no timeout). */
+export interface TimedEmit {
+  /** A function as the last argument gets `(err, ...args)`: `err` is an Error("operation has timed out") or Error("socket has been disconnected"), else null. */
+  emit(event: string, ...args: any[]): true;
+  /** The acknowledgement's first argument; rejects with those errors. */
+  emitWithAck(event: string, ...args: any[]): Promise<any>;
+}
+
+/**
+ * A Socket.IO socket: one client in one namespace. Calls on it after its
+ * `disconnect` throw the core's error (ERR_WSRT_UNKNOWN_CONNECTION or
+ * ERR_WSRT_CLOSED); wrong types throw a TypeError (ERR_WSRT_INVALID_TYPE).
+ */
+export declare class Socket<SocketData = any> extends Listeners {
+  private constructor();
+  /** The id the client knows (its `socket.id`). */
+  readonly id: string;
+  readonly nsp: Namespace<SocketData>;
+  readonly handshake: Handshake;
+  /** The request that opened the client's session. */
+  readonly request: Request;
+  /** Free for the application (set it in middleware, read it in handlers). */
+  data: SocketData;
+  readonly connected: boolean;
+  readonly disconnected: boolean;
+  /** Whether connection state recovery brought it back (same id and rooms; missed packets replayed). */
+  readonly recovered: boolean;
+  /** Its rooms (the core's topics), its own id first; empty once disconnected. */
+  readonly rooms: Set<string>;
+  /**
+   * A client's event: `(…args, ack?) => …`; the last argument is an ack
+   * function only when the client asked for an acknowledgement. Also
+   * `disconnecting` and `disconnect` with the reason.
+   */
+  on(event: 'disconnect' | 'disconnecting', listener: (reason: DisconnectReason) => void): this;
+  on(event: string, listener: (...args: any[]) => void): this;
+  /** `listener(event, ...args)` for every client event, before the event's own listeners. */
+  onAny(listener: (event: string, ...args: any[]) => void): this;
+  prependAny(listener: (event: string, ...args: any[]) => void): this;
+  offAny(listener?: (event: string, ...args: any[]) => void): this;
+  listenersAny(): Array<(event: string, ...args: any[]) => void>;
+  /**
+   * Emits `event` to this client (Buffers and typed arrays at any depth go as
+   * binary attachments). A function as the last argument gets the client's
+   * acknowledgement `(...args)` (not called if the socket disconnects first:
+   * use `timeout` for that).
+   */
+  emit(event: string, ...args: any[]): true;
+  /** The acknowledgement's first argument; rejects with Error("socket has been disconnected"). */
+  emitWithAck(event: string, ...args: any[]): Promise<any>;
+  timeout(ms: number): TimedEmit;
+  /** The namespace's sockets in `room`, but this one. */
+  to(room: string | string[]): BroadcastOperator;
+  in(room: string | string[]): BroadcastOperator;
+  except(room: string | string[]): BroadcastOperator;
+  /** Every other socket of the namespace. */
+  readonly broadcast: BroadcastOperator;
+  /** Joins a room (a core topic: publishes to it reach the socket as the event "message"). */
+  join(rooms: string | string[]): void;
+  leave(room: string): void;
+  /** "server namespace disconnect"; with `close`, ends the client's whole connection. Nothing once disconnected. */
+  disconnect(close?: boolean): this;
+}
+
 export interface SseHandlers<UserData = any> {
   /** Response headers of the route's event-stream head. */
   headers?: Headers;
@@ -265,7 +455,7 @@ export interface ServerOptions {
    * Receives errors thrown by handlers, with their connection (for
    * `approve`, the request's, still CONNECTING). Default: `console.error`.
    */
-  onError?: (err: unknown, conn?: WebSocket | SseStream | Connection) => void;
+  onError?: (err: unknown, conn?: WebSocket | SseStream | EngineIoSession | Socket | Connection) => void;
   /** Largest WebSocket message accepted (bytes); bigger closes with 1009. Default 16 MiB. */
   maxMessageSize?: number | null;
   /** Largest request head (bytes; 431 beyond). Default 8 KiB. */
@@ -302,6 +492,22 @@ export interface ServerOptions {
   slowConsumerPolicy?: SlowConsumerPolicy | null;
   /** Origins browsers may connect from (others: 403). Default: any. */
   allowedOrigins?: string[] | null;
+  /** Engine.IO heartbeat: the server pings each session this often, ms. Default 25 000. */
+  sioPingIntervalMs?: number | null;
+  /** A session that has not answered a ping within this is closed ("ping timeout"), ms. Default 20 000. */
+  sioPingTimeoutMs?: number | null;
+  /** A Socket.IO session that has joined no namespace by then is closed, ms. Default 45 000. */
+  sioConnectTimeoutMs?: number | null;
+  /** An unfinished upgrade from long-polling to WebSocket is abandoned after this, ms. Default 10 000. */
+  sioUpgradeTimeoutMs?: number | null;
+  /** Largest Engine.IO message and long-polling POST (bytes; socket.io's maxHttpBufferSize). Default 1 000 000. */
+  sioMaxPayload?: number | null;
+  /** Connection state recovery window, ms (0, the default: off). */
+  sioRecoveryWindowMs?: number | null;
+  /** Origins whose pages may read Engine.IO answers (CORS); "*" for any. Default: none. */
+  corsOrigins?: string[] | null;
+  /** CORS answers allow credentials. Default false. */
+  corsCredentials?: boolean | null;
 }
 
 export declare class Server {
@@ -310,8 +516,18 @@ export declare class Server {
   readonly clients: Set<WebSocket>;
   /** Open SSE streams. */
   readonly streams: Set<SseStream>;
+  /** Open plain Engine.IO sessions. */
+  readonly sessions: Set<EngineIoSession>;
   ws<UserData = any>(path: string, handlers?: WebSocketHandlers<UserData>): this;
   sse<UserData = any>(path: string, handlers?: SseHandlers<UserData>): this;
+  /** Plain Engine.IO sessions at `path` (conventionally "/engine.io/"). */
+  engineio<UserData = any>(path: string, handlers?: EngineIoHandlers<UserData>): this;
+  /**
+   * Socket.IO at `path`: returns its namespace "/" (`io.of(name)` adds
+   * others). Call before `listen`; later calls with the same path return
+   * the same namespace.
+   */
+  io<SocketData = any>(path?: string): Namespace<SocketData>;
   /** A fixed 200 response for GET/HEAD (a page, a health check). */
   static(path: string, body: string | Uint8Array | ArrayBuffer, contentType?: string, headers?: Headers): this;
   /**
@@ -358,6 +574,10 @@ declare const wsrt: {
   Server: typeof Server;
   WebSocket: typeof WebSocket;
   SseStream: typeof SseStream;
+  EngineIoSession: typeof EngineIoSession;
+  Namespace: typeof Namespace;
+  Socket: typeof Socket;
+  BroadcastOperator: typeof BroadcastOperator;
   createServer: typeof createServer;
   CONNECTING: 0;
   OPEN: 1;

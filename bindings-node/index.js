@@ -1,5 +1,6 @@
 'use strict';
-// wsrt for Node: WebSocket and Server-Sent Events on the native wsrt core.
+// wsrt for Node: WebSocket, Server-Sent Events, Engine.IO and Socket.IO on
+// the native wsrt core.
 //
 // libuv watches the core on this thread; each time it is ready, one batch
 // of events crosses into JavaScript as a Float64Array of flat records and
@@ -11,11 +12,17 @@
 const native = require('./wsrt.node');
 
 const { NativeServer, RECORD_STRIDE: STRIDE, RECORD_HEADER: HEADER, CONNECTING, OPEN, CLOSING, CLOSED } = native;
+const { EXTENSION_SLOTS: EXT, ENDPOINT_ENGINEIO, ENDPOINT_SOCKETIO } = native;
 const EV = native.eventTypes();
 const MESSAGE = EV.MESSAGE;
 const EMPTY = Buffer.alloc(0);
 const WS_HANDLERS = ['approve', 'open', 'message', 'drain', 'close', 'pong', 'protocols', 'headers'];
 const SSE_HANDLERS = ['approve', 'open', 'drain', 'close', 'headers'];
+const EIO_HANDLERS = ['approve', 'open', 'message', 'drain', 'close', 'headers'];
+/** The ack id's halves of an event the client wants no acknowledgement for (the core's NO_ACK). */
+const NO_ACK_HALF = 0xffffffff;
+/** What an ack callback gets when no answer came (AckOutcome 1 and 2), in the reference server's words. */
+const ACK_ERRORS = [undefined, 'operation has timed out', 'socket has been disconnected'];
 
 /** A Uint8Array over an ArrayBuffer or any view (no copy); anything else as it is, for the core to take or refuse. */
 function bytes(data) {
@@ -58,6 +65,11 @@ class Connection {
   terminate() {
     this._call('terminate');
   }
+
+  /** Its end was reported (a request the client left before it was answered). */
+  _end() {
+    this._gone = true;
+  }
 }
 // subscribe(topic), unsubscribe(topic), isSubscribed(topic)
 for (const method of ['subscribe', 'unsubscribe', 'isSubscribed']) {
@@ -91,6 +103,11 @@ class WebSocket extends Connection {
   close(code = 1000, reason = '') {
     this._call('close', code, reason);
   }
+
+  _end(code, reason) {
+    this._server.clients.delete(this);
+    this._route.close?.(this, code, reason);
+  }
 }
 
 class SseStream extends Connection {
@@ -113,6 +130,592 @@ class SseStream extends Connection {
   get lastEventId() {
     return this.request.lastEventId ?? null;
   }
+
+  _end() {
+    this._server.streams.delete(this);
+    this._route.close?.(this);
+  }
+}
+
+/** A plain Engine.IO session (long-polling or WebSocket underneath: the core's). */
+class EngineIoSession extends Connection {
+  send(data, isBinary) {
+    return WebSocket.prototype.send.call(this, data, isBinary);
+  }
+
+  /** Ends the session (the client sees a close packet). */
+  close() {
+    this._call('close', 1000, '');
+  }
+
+  _end(code, reason) {
+    this._server.sessions.delete(this);
+    this._route.close?.(this, reason);
+  }
+}
+
+
+// ---------------------------------------------------------------------------
+// Socket.IO. The protocol, namespaces' membership, rooms (core topics), acks
+// and their timeouts are the core's; this part turns arguments into the
+// core's JSON text plus attachments and back, and routes events to the
+// application's listeners.
+
+/** A binary value: sent as an attachment. */
+function isBinary(v) {
+  return ArrayBuffer.isView(v) || v instanceof ArrayBuffer || v instanceof SharedArrayBuffer;
+}
+
+/** Whether `v` holds a binary value anywhere (a cycle ends the search: JSON.stringify then refuses it). */
+function hasBinary(v, depth = 0) {
+  if (typeof v !== 'object' || v === null || depth > 64) return false;
+  if (isBinary(v)) return true;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (hasBinary(v[i], depth + 1)) return true;
+    return false;
+  }
+  for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k) && hasBinary(v[k], depth + 1)) return true;
+  return false;
+}
+
+/**
+ * Arguments as the core takes them: [JSON array text, attachments], each
+ * binary value (at any depth) replaced by a placeholder for its attachment.
+ */
+function encodeArgs(args) {
+  if (!hasBinary(args)) return [JSON.stringify(args), undefined];
+  const attachments = [];
+  const json = JSON.stringify(args, function replace(key, value) {
+    const raw = this[key]; // before toJSON (Buffer has one)
+    if (!isBinary(raw)) return value;
+    attachments.push(bytes(raw));
+    return { _placeholder: true, num: attachments.length - 1 };
+  });
+  return [json, attachments];
+}
+
+/** An event's arguments from its record: the JSON array, with its attachments (views of the batch's Buffer) put back. */
+function decodeArgs(arena, start, end, meta, x) {
+  const text = arena.toString('utf8', start, end);
+  const count = meta[x + 7];
+  if (count === 0) return text === '' ? [] : JSON.parse(text);
+  const attachments = new Array(count);
+  for (let j = 0, a = x + EXT; j < count; j++, a += 2) attachments[j] = arena.subarray(meta[a], meta[a] + meta[a + 1]);
+  return JSON.parse(text, (key, value) => {
+    if (value !== null && typeof value === 'object' && value._placeholder === true && Number.isInteger(value.num)) {
+      const b = attachments[value.num];
+      if (b !== undefined) return b;
+    }
+    return value;
+  });
+}
+
+function checkListener(fn, what) {
+  if (typeof fn !== 'function') throw typeError(`${what} must be a function, not ${fn === null ? 'null' : typeof fn}`);
+}
+
+/** Listeners by event name (what socket.io's sockets and namespaces are, without Node's EventEmitter rules). */
+class Listeners {
+  constructor() {
+    this._listeners = new Map();
+  }
+
+  on(event, listener) {
+    checkListener(listener, 'listener');
+    const list = this._listeners.get(event);
+    if (list === undefined) this._listeners.set(event, [listener]);
+    else list.push(listener);
+    return this;
+  }
+
+  addListener(event, listener) {
+    return this.on(event, listener);
+  }
+
+  once(event, listener) {
+    checkListener(listener, 'listener');
+    const once = (...args) => {
+      this.off(event, once);
+      return listener(...args);
+    };
+    once.listener = listener;
+    return this.on(event, once);
+  }
+
+  off(event, listener) {
+    const list = this._listeners.get(event);
+    if (list === undefined) return this;
+    const i = list.findIndex((f) => f === listener || f.listener === listener);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this._listeners.delete(event);
+    return this;
+  }
+
+  removeListener(event, listener) {
+    return this.off(event, listener);
+  }
+
+  removeAllListeners(event) {
+    if (event === undefined) this._listeners.clear();
+    else this._listeners.delete(event);
+    return this;
+  }
+
+  listeners(event) {
+    return (this._listeners.get(event) ?? []).map((f) => f.listener ?? f);
+  }
+
+  listenerCount(event) {
+    return this._listeners.get(event)?.length ?? 0;
+  }
+}
+
+/** Calls each listener; what one throws or rejects goes to the server's error hook. */
+function fire(server, list, self, args, conn) {
+  if (list === undefined) return;
+  for (const f of list.length === 1 ? list : list.slice()) {
+    try {
+      const r = f.apply(self, args);
+      if (r !== null && typeof r === 'object' && typeof r.then === 'function') r.then(undefined, (e) => server._report(e, conn));
+    } catch (e) {
+      server._report(e, conn);
+    }
+  }
+}
+
+/** A Socket.IO route (`server.io(path)`) and its namespaces. */
+class SocketIoRoute {
+  constructor(server, path) {
+    this.server = server;
+    this.path = path;
+    this.namespaces = new Map();
+  }
+
+  of(name) {
+    let nsp = this.namespaces.get(name);
+    if (nsp === undefined) {
+      this.server._native.addNamespace(this.path, name); // the core checks it
+      nsp = new Namespace(this, name);
+      this.namespaces.set(name, nsp);
+    }
+    return nsp;
+  }
+}
+
+/** Emits to many sockets of a namespace: the rooms to reach, the rooms to skip, a socket to skip. Immutable. */
+class BroadcastOperator {
+  constructor(nsp, rooms, exceptRooms, except) {
+    this._nsp = nsp;
+    this._rooms = rooms;
+    this._exceptRooms = exceptRooms;
+    this._except = except;
+  }
+
+  /** Also the sockets in `room` (a name or an array of names). */
+  to(room) {
+    return new BroadcastOperator(this._nsp, this._rooms.concat(room), this._exceptRooms, this._except);
+  }
+
+  in(room) {
+    return this.to(room);
+  }
+
+  /** Never the sockets in `room` (a name or an array of names). */
+  except(room) {
+    return new BroadcastOperator(this._nsp, this._rooms, this._exceptRooms.concat(room), this._except);
+  }
+
+  /** Emits `event` with `args` (Buffers at any depth are sent as binary). Acknowledgements are not available when broadcasting. */
+  emit(event, ...args) {
+    if (typeof args[args.length - 1] === 'function') throw typeError('acknowledgements are not supported when broadcasting (emit to one socket for an ack)');
+    const [json, attachments] = encodeArgs(args);
+    const server = this._nsp.server;
+    server._native.broadcast(this._nsp.name, this._rooms, this._exceptRooms, this._except?._cid, event, json, attachments);
+    server._schedule();
+    return true;
+  }
+
+  /** The connected sockets this operator reaches (rooms read from the core). */
+  fetchSockets() {
+    const rooms = this._rooms;
+    const except = this._exceptRooms;
+    const out = [];
+    for (const socket of this._nsp.sockets.values()) {
+      if (socket === this._except) continue;
+      if (rooms.length === 0 && except.length === 0) {
+        out.push(socket);
+        continue;
+      }
+      const mine = socket.rooms;
+      if ((rooms.length === 0 || rooms.some((r) => mine.has(r))) && !except.some((r) => mine.has(r))) out.push(socket);
+    }
+    return Promise.resolve(out);
+  }
+
+  _each(f) {
+    this.fetchSockets().then((list) => {
+      for (const s of list) f(s);
+    });
+  }
+
+  socketsJoin(room) {
+    this._each((s) => s.join(room));
+  }
+
+  socketsLeave(room) {
+    this._each((s) => s.leave(room));
+  }
+
+  disconnectSockets(close = false) {
+    this._each((s) => s.disconnect(close));
+  }
+}
+
+/** A namespace: its middleware, its `connection` listeners, its connected sockets. */
+class Namespace extends Listeners {
+  constructor(route, name) {
+    super();
+    this._route = route;
+    this.server = route.server;
+    this.name = name;
+    /** Connected sockets by id. */
+    this.sockets = new Map();
+    this._middleware = [];
+  }
+
+  /** Another namespace of the same Socket.IO route (added before `listen`). */
+  of(name) {
+    return this._route.of(name);
+  }
+
+  /** Middleware: `fn(socket, next)` runs for each connection to this namespace, in order; `next(err)` refuses it (the client's `connect_error` gets `err.message` and `err.data`). */
+  use(fn) {
+    checkListener(fn, 'middleware');
+    this._middleware.push(fn);
+    return this;
+  }
+
+  /** `connection` (alias `connect`): `(socket) => ...` */
+  on(event, listener) {
+    return super.on(event === 'connect' ? 'connection' : event, listener);
+  }
+
+  off(event, listener) {
+    return super.off(event === 'connect' ? 'connection' : event, listener);
+  }
+
+  to(room) {
+    return new BroadcastOperator(this, [], [], undefined).to(room);
+  }
+
+  in(room) {
+    return this.to(room);
+  }
+
+  except(room) {
+    return new BroadcastOperator(this, [], [], undefined).except(room);
+  }
+
+  /** Emits to every socket of the namespace. */
+  emit(event, ...args) {
+    return new BroadcastOperator(this, [], [], undefined).emit(event, ...args);
+  }
+
+  fetchSockets() {
+    return new BroadcastOperator(this, [], [], undefined).fetchSockets();
+  }
+
+  socketsJoin(room) {
+    new BroadcastOperator(this, [], [], undefined).socketsJoin(room);
+  }
+
+  socketsLeave(room) {
+    new BroadcastOperator(this, [], [], undefined).socketsLeave(room);
+  }
+
+  disconnectSockets(close = false) {
+    new BroadcastOperator(this, [], [], undefined).disconnectSockets(close);
+  }
+
+  /** Runs the middleware for a socket awaiting approval, then accepts or refuses it. */
+  _run(socket) {
+    const fns = this._middleware;
+    const server = this.server;
+    let i = 0;
+    const step = (err) => {
+      if (socket._answered || socket._gone) return;
+      if (err !== undefined && err !== null) return socket._answer(err);
+      if (i === fns.length) return socket._answer(null);
+      const fn = fns[i++];
+      let called = false;
+      const next = (e) => {
+        if (called) return;
+        called = true;
+        step(e);
+      };
+      try {
+        const r = fn(socket, next);
+        if (r !== null && typeof r === 'object' && typeof r.then === 'function') {
+          r.then(undefined, (e) => {
+            server._report(e, socket);
+            next(e instanceof Error ? e : new Error(String(e)));
+          });
+        }
+      } catch (e) {
+        server._report(e, socket);
+        next(e instanceof Error ? e : new Error(String(e)));
+      }
+    };
+    step(null);
+  }
+}
+
+function parseAuth(text) {
+  if (text === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {};
+  }
+}
+
+/** A Socket.IO socket: one client in one namespace. */
+class Socket extends Listeners {
+  constructor(nsp, lo, hi, req, auth) {
+    super();
+    this._server = nsp.server;
+    this._lo = lo;
+    this._hi = hi;
+    this._cid = native.connectionId(lo, hi);
+    this.nsp = nsp;
+    /** The id the client knows (`socket.id` there). */
+    this.id = this._server._native.socketId(this._cid);
+    this.handshake = {
+      headers: req.headers,
+      time: new Date().toString(),
+      address: req.remoteAddress,
+      xdomain: req.headers.origin !== undefined,
+      secure: false,
+      issued: Date.now(),
+      url: req.query === '' ? req.path : `${req.path}?${req.query}`,
+      query: Object.fromEntries(new URLSearchParams(req.query)),
+      auth: parseAuth(auth),
+    };
+    this.request = req;
+    /** Free for the application. */
+    this.data = {};
+    this.connected = false;
+    /** Whether connection state recovery brought this socket back (its id and rooms, and the packets it missed). */
+    this.recovered = false;
+    this._any = [];
+    this._acks = new Map(); // ack id -> [callback, withError]
+    this._answered = false;
+    this._gone = false;
+  }
+
+  get disconnected() {
+    return !this.connected;
+  }
+
+  /** The rooms of the socket (the core's topics), its own id first as in socket.io. */
+  get rooms() {
+    const rooms = new Set();
+    if (!this.connected) return rooms;
+    rooms.add(this.id);
+    for (const r of this._server._native.topics(this._cid)) rooms.add(r);
+    return rooms;
+  }
+
+  /** Emits `event` to this socket's client; a function as the last argument gets the client's acknowledgement `(...args)`. */
+  emit(event, ...args) {
+    const cb = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
+    this._emit(event, args, cb, false, undefined);
+    return true;
+  }
+
+  /** The acknowledgement's first argument (rejects if the socket disconnects first). */
+  emitWithAck(event, ...args) {
+    return this._emitWithAck(event, args, undefined);
+  }
+
+  /** Emits with an acknowledgement due within `ms`: `.emit(…, (err, ...args) => …)`, `.emitWithAck(…)`. */
+  timeout(ms) {
+    return new TimedEmit(this, ms);
+  }
+
+  _emit(event, args, cb, withError, timeout) {
+    const [json, attachments] = encodeArgs(args);
+    const server = this._server;
+    const id = server._native.emit(this._cid, event, json, attachments, cb !== undefined, timeout);
+    if (cb !== undefined) this._acks.set(id, [cb, withError]);
+    server._schedule();
+  }
+
+  _emitWithAck(event, args, timeout) {
+    return new Promise((resolve, reject) => {
+      this._emit(event, args, (err, res) => (err ? reject(err) : resolve(res)), true, timeout);
+    });
+  }
+
+  /** Emits to every socket of the namespace in `room` but this one. */
+  to(room) {
+    return new BroadcastOperator(this.nsp, [], [], this).to(room);
+  }
+
+  in(room) {
+    return this.to(room);
+  }
+
+  except(room) {
+    return new BroadcastOperator(this.nsp, [], [], this).except(room);
+  }
+
+  /** Emits to every other socket of the namespace. */
+  get broadcast() {
+    return new BroadcastOperator(this.nsp, [], [], this);
+  }
+
+  /** Joins a room (or each of an array of rooms). */
+  join(rooms) {
+    const native = this._server._native;
+    if (Array.isArray(rooms)) for (const r of rooms) native.subscribe(this._cid, r);
+    else native.subscribe(this._cid, rooms);
+    this._server._schedule();
+  }
+
+  leave(room) {
+    this._server._native.unsubscribe(this._cid, room);
+    this._server._schedule();
+  }
+
+  /** Disconnects the socket ("server namespace disconnect"); with `close`, the client's whole connection. */
+  disconnect(close = false) {
+    if (!this.connected) return this;
+    const native = this._server._native;
+    if (close) native.terminate(this._cid);
+    else native.close(this._cid, 1000, '');
+    this._server._schedule();
+    return this;
+  }
+
+  /** `listener(event, ...args)` for every event from the client, before its own listeners. */
+  onAny(listener) {
+    checkListener(listener, 'listener');
+    this._any.push(listener);
+    return this;
+  }
+
+  prependAny(listener) {
+    checkListener(listener, 'listener');
+    this._any.unshift(listener);
+    return this;
+  }
+
+  offAny(listener) {
+    this._any = listener === undefined ? [] : this._any.filter((f) => f !== listener);
+    return this;
+  }
+
+  listenersAny() {
+    return this._any.slice();
+  }
+
+  /** The middleware's verdict. */
+  _answer(err) {
+    this._answered = true;
+    const server = this._server;
+    try {
+      if (err === null) {
+        server._native.accept(this._cid);
+      } else {
+        const message = err instanceof Error ? err.message : String(err);
+        const data = err?.data === undefined ? undefined : JSON.stringify(err.data);
+        server._native.rejectSocket(this._cid, message, data);
+      }
+    } catch (e) {
+      server._report(e, this);
+    }
+    server._schedule();
+  }
+
+  _open(recovered) {
+    this.connected = true;
+    this.recovered = recovered;
+    if (recovered) this.id = this._server._native.socketId(this._cid);
+    this.nsp.sockets.set(this.id, this);
+    fire(this._server, this.nsp._listeners.get('connection'), this.nsp, [this], this);
+  }
+
+  _onEvent(name, args, ackLo, ackHi) {
+    if (ackLo !== NO_ACK_HALF || ackHi !== NO_ACK_HALF) {
+      let done = false;
+      args.push((...res) => {
+        if (done) return;
+        done = true;
+        const [json, attachments] = encodeArgs(res);
+        this._server._native.ack(this._cid, ackLo, ackHi, json, attachments);
+        this._server._schedule();
+      });
+    }
+    if (this._any.length > 0) fire(this._server, this._any, this, [name, ...args], this);
+    fire(this._server, this._listeners.get(name), this, args, this);
+  }
+
+  _onAck(id, code, arena, start, end, meta, x) {
+    const entry = this._acks.get(id);
+    if (entry === undefined) return;
+    this._acks.delete(id);
+    const [cb, withError] = entry;
+    if (code === 0) {
+      const args = decodeArgs(arena, start, end, meta, x);
+      if (withError) cb(null, ...args);
+      else cb(...args);
+    } else if (withError) {
+      cb(new Error(ACK_ERRORS[code] ?? 'no acknowledgement'));
+    }
+  }
+
+  _end(_code, reason) {
+    if (!this.connected) {
+      this._gone = true; // left while awaiting approval
+      return;
+    }
+    this.connected = false;
+    if (this.nsp.sockets.get(this.id) === this) this.nsp.sockets.delete(this.id);
+    const server = this._server;
+    fire(server, this._listeners.get('disconnecting'), this, [reason], this);
+    fire(server, this._listeners.get('disconnect'), this, [reason], this);
+    // Acks still awaited end with the socket.
+    const acks = [...this._acks.values()];
+    this._acks.clear();
+    for (const [cb, withError] of acks) {
+      if (!withError) continue;
+      try {
+        cb(new Error(ACK_ERRORS[2]));
+      } catch (e) {
+        server._report(e, this);
+      }
+    }
+  }
+}
+
+/** `socket.timeout(ms)`: emits whose acknowledgement is due within `ms`. */
+class TimedEmit {
+  constructor(socket, ms) {
+    this._socket = socket;
+    this._ms = ms;
+  }
+
+  /** The last argument, a function, gets `(err, ...args)`: err an Error when the time ran out or the socket disconnected. */
+  emit(event, ...args) {
+    const cb = typeof args[args.length - 1] === 'function' ? args.pop() : undefined;
+    this._socket._emit(event, args, cb, true, this._ms);
+    return true;
+  }
+
+  emitWithAck(event, ...args) {
+    return this._socket._emitWithAck(event, args, this._ms);
+  }
 }
 
 class Server {
@@ -124,6 +727,7 @@ class Server {
     this._port = port;
     this._onError = onError ?? ((err) => console.error(err));
     this._routes = new Map();
+    this._io = new Map(); // Socket.IO routes by path
     this._conns = []; // by the core's connection index
     this._meta = new Float64Array(HEADER + STRIDE * 1024);
     this._send = this._native.fastSend();
@@ -141,6 +745,8 @@ class Server {
     this.clients = new Set();
     /** Open SSE streams. */
     this.streams = new Set();
+    /** Open plain Engine.IO sessions. */
+    this.sessions = new Set();
   }
 
   _route(kind, path, handlers, known) {
@@ -159,6 +765,22 @@ class Server {
 
   sse(path, handlers = {}) {
     return this._route(1, path, handlers, SSE_HANDLERS);
+  }
+
+  /** Plain Engine.IO sessions at `path` (handlers as for `ws`: approve, open, message, drain, close, headers). */
+  engineio(path, handlers = {}) {
+    return this._route(3, path, handlers, EIO_HANDLERS);
+  }
+
+  /** Socket.IO at `path`: its namespace "/" (more with `of`). */
+  io(path = '/socket.io/') {
+    let io = this._io.get(path);
+    if (io === undefined) {
+      this._native.route(4, path, {});
+      io = new SocketIoRoute(this, path);
+      this._io.set(path, io);
+    }
+    return io.of('/');
   }
 
   static(path, body, contentType = 'text/html; charset=utf-8', headers) {
@@ -272,9 +894,28 @@ class Server {
           continue;
         }
         switch (type) {
+          case EV.SIO_EVENT: {
+            const x = meta[o + 6];
+            const name = arena.toString('utf8', meta[x + 2], meta[x + 2] + meta[x + 3]);
+            c._onEvent(name, decodeArgs(arena, start, end, meta, x), meta[x + 4], meta[x + 5]);
+            break;
+          }
+          case EV.SIO_ACK: {
+            const x = meta[o + 6];
+            // After the socket's close (acks it waited for end with it).
+            if (c !== undefined) c._onAck(meta[x + 4] + meta[x + 5] * 0x100000000, meta[x + 6], arena, start, end, meta, x);
+            break;
+          }
           case EV.REQUEST: {
-            // Waiting for `approve`: a bare Connection, CONNECTING.
             const req = requests[ri++];
+            const x = meta[o + 6];
+            if (meta[x] === ENDPOINT_SOCKETIO) {
+              const nsp = this._io.get(req.path).namespaces.get(arena.toString('utf8', meta[x + 2], meta[x + 2] + meta[x + 3]));
+              c = conns[index] = new Socket(nsp, lo, hi, req, arena.toString('utf8', start, end));
+              nsp._run(c);
+              break;
+            }
+            // Waiting for `approve`: a bare Connection, CONNECTING.
             c = conns[index] = new Connection(this, lo, hi, this._routes.get(req.path), req, undefined);
             this._approve(c, req);
             break;
@@ -282,7 +923,23 @@ class Server {
           case EV.OPEN:
           case EV.SSE_OPEN: {
             const req = requests[ri++];
+            const endpoint = type === EV.OPEN ? meta[meta[o + 6]] : -1;
+            if (endpoint === ENDPOINT_SOCKETIO) {
+              const x = meta[o + 6];
+              if (!(c instanceof Socket)) {
+                const nsp = this._io.get(req.path).namespaces.get(arena.toString('utf8', meta[x + 2], meta[x + 2] + meta[x + 3]));
+                c = conns[index] = new Socket(nsp, lo, hi, req, arena.toString('utf8', start, end));
+              }
+              c._open(meta[x + 1] === 1);
+              break;
+            }
             const route = this._routes.get(req.path);
+            if (endpoint === ENDPOINT_ENGINEIO) {
+              c = conns[index] = new EngineIoSession(this, lo, hi, route, req, undefined);
+              this.sessions.add(c);
+              route.open?.(c, req);
+              break;
+            }
             const ws = type === EV.OPEN;
             c = conns[index] = new (ws ? WebSocket : SseStream)(this, lo, hi, route, req, c?.data);
             if (ws) c.protocol = arena.toString('utf8', start, end);
@@ -294,20 +951,12 @@ class Server {
             c._route.pong?.(c, arena.subarray(start, end));
             break;
           case EV.DRAIN:
-            c._route.drain?.(c);
+            c._route?.drain?.(c);
             break;
           case EV.CLOSE:
           case EV.SSE_CLOSE:
             conns[index] = undefined;
-            if (c.constructor === Connection) {
-              c._gone = true;
-            } else if (type === EV.CLOSE) {
-              this.clients.delete(c);
-              c._route.close?.(c, meta[o + 6], arena.toString('utf8', start, end));
-            } else {
-              this.streams.delete(c);
-              c._route.close?.(c);
-            }
+            c?._end(meta[o + 6], arena.toString('utf8', start, end));
         }
       } catch (e) {
         this._report(e, c);
@@ -352,6 +1001,19 @@ class Server {
 
 const createServer = (options) => new Server(options);
 
-module.exports = { Server, WebSocket, SseStream, createServer, CONNECTING, OPEN, CLOSING, CLOSED };
+module.exports = {
+  Server,
+  WebSocket,
+  SseStream,
+  EngineIoSession,
+  Namespace,
+  Socket,
+  BroadcastOperator,
+  createServer,
+  CONNECTING,
+  OPEN,
+  CLOSING,
+  CLOSED,
+};
 // `import wsrt from "wsrt"` and TypeScript's default import see the same object.
 module.exports.default = module.exports;

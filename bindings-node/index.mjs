@@ -4,5 +4,5 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const wsrt = require('./index.js');
 
-export const { Server, WebSocket, SseStream, createServer, CONNECTING, OPEN, CLOSING, CLOSED } = wsrt;
+export const { Server, WebSocket, SseStream, EngineIoSession, Namespace, Socket, BroadcastOperator, createServer, CONNECTING, OPEN, CLOSING, CLOSED } = wsrt;
 export default wsrt;

@@ -4,7 +4,8 @@
 #                            link the package into examples/node and tests/node
 #   make test-node           node-lint, then the `node --test` suites (ws, eventsource,
 #                            the core's options, permessage-deflate, publish/subscribe,
-#                            headless Chromium, TypeScript typings, the example contract)
+#                            socket.io-client against server.io/engineio, headless
+#                            Chromium, TypeScript typings, the example contract)
 #   make test-node-autobahn  Autobahn (all but 12/13) against examples/node/echo_server.mjs
 #   make node-lint           rustfmt + clippy -D warnings for the addon crate
 #
@@ -39,7 +40,7 @@ node-chromium:
 
 test-node: node-lint node-addon node-chromium
 	cd tests/node && node --test --test-concurrency=1 --test-timeout=120000 \
-		websocket.test.mjs sse.test.mjs options.test.mjs deflate.test.mjs pubsub.test.mjs browser.test.mjs module.test.mjs
+		websocket.test.mjs sse.test.mjs options.test.mjs deflate.test.mjs pubsub.test.mjs socketio.test.mjs browser.test.mjs module.test.mjs
 
 test-node-autobahn: node-addon
 	tests/autobahn/run-example.sh node

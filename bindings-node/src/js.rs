@@ -304,6 +304,22 @@ impl Js {
             .ok_or_else(|| self.wrong(what, "a string, Buffer or typed array"))
     }
 
+    /// An array of Uint8Arrays, in place; empty for undefined and null.
+    pub fn byte_list<'a>(self, what: &str) -> CoreResult<Vec<&'a [u8]>> {
+        match (self.nullish(), self.is_array()) {
+            (true, _) => Ok(Vec::new()),
+            (_, false) => Err(self.wrong(what, "an array of Buffers")),
+            _ => (0..self.len())
+                .map(|i| {
+                    let item = self.at(i);
+                    let bytes = item.typed::<u8>(sys::TypedarrayType::uint8_array);
+                    let want = || item.wrong(&format!("{what}[{i}]"), "a Buffer or Uint8Array");
+                    bytes.map(|b| &*b).ok_or_else(want)
+                })
+                .collect(),
+        }
+    }
+
     /// The bytes of a string (its UTF-8, in `scratch`) or of a Uint8Array
     /// (in place; index.js makes one over other views and ArrayBuffers).
     pub fn bytes<'a>(self, scratch: &'a mut Vec<u8>, what: &str) -> CoreResult<&'a [u8]> {

@@ -29,8 +29,8 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::time::Duration;
 use wsrt::{
-    Config, ConnId, ConnState, ErrorKind, EventType, Events, HistoryLimit, Publish, Replay,
-    Request, Route, RouteKind, Server, SseEvent,
+    Broadcast, Config, ConnId, ConnState, Endpoint, ErrorKind, Event, EventType, Events,
+    HistoryLimit, Publish, Replay, Request, Route, RouteKind, Server, SseEvent,
 };
 
 type CoreResult<T> = wsrt::Result<T>;
@@ -45,14 +45,31 @@ pub const CLOSING: u32 = ConnState::Closing as u32;
 #[napi]
 pub const CLOSED: u32 = ConnState::Closed as u32;
 /// f64 slots per event record: type, connection index, id (low and high
-/// 32 bits), payload start, payload length, close code or text flag.
+/// 32 bits), payload start, payload length, and the close code, the text
+/// flag, or (`REQUEST`, `OPEN`, `SIO_EVENT`, `SIO_ACK`) where in the array
+/// its extension starts.
 #[napi]
 pub const RECORD_STRIDE: u32 = 7;
+/// f64 slots of an extension, after the records: endpoint, recovered,
+/// name start, name length, ack id (low and high 32 bits), code,
+/// attachment count; then a start and a length per attachment.
+#[napi]
+pub const EXTENSION_SLOTS: u32 = 8;
+/// What a connection is (an extension's endpoint slot).
+#[napi]
+pub const ENDPOINT_WEBSOCKET: u32 = 0;
+#[napi]
+pub const ENDPOINT_SSE: u32 = 1;
+#[napi]
+pub const ENDPOINT_ENGINEIO: u32 = 2;
+#[napi]
+pub const ENDPOINT_SOCKETIO: u32 = 3;
 /// Slots before the records: event count, arena bytes, request count.
 #[napi]
 pub const RECORD_HEADER: u32 = 3;
 const STRIDE: usize = RECORD_STRIDE as usize;
 const HEADER: usize = RECORD_HEADER as usize;
+const EXT: usize = EXTENSION_SLOTS as usize;
 
 /// The core's event numbers by name (`{ REQUEST: 1, OPEN: 2, ... }`).
 #[napi(ts_return_type = "Record<string, number>")]
@@ -214,27 +231,54 @@ impl NativeServer {
         })
     }
 
-    /// Adds a route: `kind` 0 WebSocket, 1 SSE, 2 static page, with the
-    /// `approve`, `protocols` and `headers` of `handlers` (the core checks
-    /// it when `listen` binds).
+    /// Adds a route: `kind` 0 WebSocket, 1 SSE, 2 static page, 3 Engine.IO,
+    /// 4 Socket.IO (no namespace yet: `add_namespace`; every connection to
+    /// a namespace is approved by JavaScript, which runs its middleware),
+    /// with the `approve`, `protocols` and `headers` of `handlers` (the
+    /// core checks it when `listen` binds).
     #[napi]
     pub fn route(&self, kind: u32, path: Js, handlers: Js, body: Js, ctype: Js) -> Result<()> {
         self.js(|me| {
             let kind = match kind {
                 0 => RouteKind::WebSocket,
                 1 => RouteKind::Sse,
+                3 => RouteKind::EngineIo,
+                4 => RouteKind::SocketIo {
+                    namespaces: Vec::new(),
+                },
                 _ => RouteKind::Static {
                     content_type: ctype.string("contentType")?,
                     body: body.bytes(&mut me.scratch, "body")?.to_vec().into(),
                 },
             };
+            let sio = matches!(kind, RouteKind::SocketIo { .. });
             let mut route = Route::new(&path.string("path")?, kind);
-            route.approve = handlers.get(c"approve").kind() == sys::ValueType::napi_function;
+            route.approve = sio || handlers.get(c"approve").kind() == sys::ValueType::napi_function;
             route.subprotocols = handlers.get(c"protocols").strings("protocols")?;
             route.headers = handlers.get(c"headers").headers()?;
             let started = || wrong_state("routes are added before listen()");
             me.config.as_mut().ok_or_else(started)?.routes.push(route);
             Ok(())
+        })
+    }
+
+    /// Adds namespace `nsp` to the Socket.IO route at `path`.
+    #[napi]
+    pub fn add_namespace(&self, path: Js, nsp: Js) -> Result<()> {
+        self.js(|me| {
+            let (path, nsp) = (path.string("path")?, nsp.string("namespace")?);
+            let started = || wrong_state("namespaces are added before listen()");
+            let config = me.config.as_mut().ok_or_else(started)?;
+            let route = config.routes.iter_mut().find(|r| r.path == path);
+            match route.map(|r| &mut r.kind) {
+                Some(RouteKind::SocketIo { namespaces }) => {
+                    if !namespaces.contains(&nsp) {
+                        namespaces.push(nsp);
+                    }
+                    Ok(())
+                }
+                _ => Err(wrong_state("no Socket.IO route at this path")),
+            }
         })
     }
 
@@ -492,6 +536,99 @@ impl NativeServer {
         })
     }
 
+    /// Emits `event` with `args` (a JSON array, placeholders for the
+    /// Uint8Arrays of `attachments`) to a socket; with `ack`, asks for an
+    /// acknowledgement within `timeout` ms (undefined, null or 0: no
+    /// timeout) and returns its id (-1 without `ack`).
+    #[napi]
+    pub fn emit(
+        &self,
+        id: Id,
+        event: Js,
+        args: Js,
+        attachments: Js,
+        ack: bool,
+        timeout: Js,
+    ) -> Result<f64> {
+        self.srv(|s| {
+            let (event, args) = (event.string("event name")?, args.string("arguments")?);
+            let attachments = attachments.byte_list("attachments")?;
+            let timeout = timeout.opt_int::<u32>("timeout")?.unwrap_or(0);
+            let timeout = (timeout > 0).then(|| Duration::from_millis(timeout.into()));
+            let ack = ack.then_some(timeout);
+            Ok(s.emit(id.0, &event, &args, &attachments, ack)?
+                .map_or(-1.0, ack_number))
+        })
+    }
+
+    /// Acknowledges the client's event `ack` (its id's halves) with `args`.
+    #[napi]
+    pub fn ack(&self, id: Id, lo: u32, hi: u32, args: Js, attachments: Js) -> Result<()> {
+        self.srv(|s| {
+            let (args, attachments) = (
+                args.string("arguments")?,
+                attachments.byte_list("attachments")?,
+            );
+            s.ack(id.0, (hi as u64) << 32 | lo as u64, &args, &attachments)
+        })
+    }
+
+    /// Emits to the sockets of `namespace` in any of `rooms` (none: all),
+    /// in none of `except_rooms`, but `except`; returns how many.
+    #[napi]
+    #[allow(clippy::too_many_arguments)]
+    pub fn broadcast(
+        &self,
+        namespace: Js,
+        rooms: Js,
+        except_rooms: Js,
+        except: Js,
+        event: Js,
+        args: Js,
+        attachments: Js,
+    ) -> Result<u32> {
+        self.srv(|s| {
+            let namespace = namespace.string("namespace")?;
+            let rooms = rooms.strings("rooms")?;
+            let except_rooms = except_rooms.strings("except rooms")?;
+            let (event, args) = (event.string("event name")?, args.string("arguments")?);
+            let attachments = attachments.byte_list("attachments")?;
+            let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+            let except_rooms: Vec<&str> = except_rooms.iter().map(String::as_str).collect();
+            let b = Broadcast {
+                namespace: &namespace,
+                rooms: &rooms,
+                except_rooms: &except_rooms,
+                except: except.id("except")?,
+                event: &event,
+                args: &args,
+                attachments: &attachments,
+            };
+            Ok(s.broadcast(&b)? as u32)
+        })
+    }
+
+    /// Refuses a socket awaiting approval (`data`: JSON text or nullish).
+    #[napi]
+    pub fn reject_socket(&self, id: Id, message: Js, data: Js) -> Result<()> {
+        self.srv(|s| {
+            let (message, data) = (message.string("message")?, data.opt_string("data")?);
+            s.reject_socket(id.0, &message, data.as_deref())
+        })
+    }
+
+    /// A socket's id as its client knows it.
+    #[napi]
+    pub fn socket_id(&self, id: Id) -> Result<String> {
+        self.srv(|s| s.socket_id(id.0))
+    }
+
+    /// The topics (a socket's rooms) a connection is subscribed to.
+    #[napi]
+    pub fn topics(&self, id: Id) -> Result<Vec<String>> {
+        self.srv(|s| s.topics(id.0))
+    }
+
     /// The first address bound, or null before `listen`.
     #[napi]
     pub fn address(&self) -> Option<Address> {
@@ -538,31 +675,87 @@ impl Core {
         if !self.pending {
             running(&mut self.server)?.poll(&mut self.events, Some(Duration::ZERO))?;
         }
-        let n = self.events.len();
-        let need = HEADER + n * STRIDE;
-        self.pending = need > meta.len();
-        if self.pending {
-            return Ok(-(need as i32));
-        }
-        let records = meta[HEADER..].chunks_exact_mut(STRIDE);
-        for (ev, m) in self.events.iter().zip(records) {
-            let raw = ev.conn.raw();
-            m[0] = ev.kind as u8 as f64;
-            m[1] = ev.conn.index() as f64;
-            m[2] = (raw & 0xffff_ffff) as f64;
-            m[3] = (raw >> 32) as f64;
-            m[4] = ev.data.start as f64;
-            m[5] = ev.data.len as f64;
-            m[6] = match ev.kind {
-                EventType::Message => ev.text as u8 as f64,
-                _ => ev.code as f64,
-            };
-        }
+        let written = write_batch(&self.events, meta);
+        self.pending = written.is_none();
+        let Some(n) = written else {
+            return Ok(-(batch_len(&self.events) as i32));
+        };
         meta[0] = n as f64;
         meta[1] = self.events.arena().len() as f64;
         meta[2] = self.events.requests().len() as f64;
         Ok(n as i32)
     }
+}
+
+/// Whether an event's record has an extension.
+fn extended(kind: EventType) -> bool {
+    use EventType::*;
+    matches!(kind, Request | Open | SioEvent | SioAck)
+}
+
+fn ext_len(events: &Events, ev: &Event) -> usize {
+    EXT + 2 * events.attachment_spans(ev).len()
+}
+
+/// The slots a batch needs.
+fn batch_len(events: &Events) -> usize {
+    let ext = events.iter().filter(|e| extended(e.kind));
+    HEADER + events.len() * STRIDE + ext.map(|e| ext_len(events, e)).sum::<usize>()
+}
+
+/// An ack id as a JavaScript number: they count up from 0 per socket, so
+/// they stay far below 2^53 (exact).
+fn ack_number(id: u64) -> f64 {
+    id as f64
+}
+
+/// Writes the records of `events` (and their extensions after them) into
+/// `meta`; `None` if it is too short.
+fn write_batch(events: &Events, meta: &mut [f64]) -> Option<usize> {
+    let n = events.len();
+    if HEADER + n * STRIDE > meta.len() {
+        return None;
+    }
+    let (records, ext) = meta[HEADER..].split_at_mut(n * STRIDE);
+    let mut x = 0; // in `ext`
+    for (ev, m) in events.iter().zip(records.chunks_exact_mut(STRIDE)) {
+        let raw = ev.conn.raw();
+        m[0] = ev.kind as u8 as f64;
+        m[1] = ev.conn.index() as f64;
+        m[2] = (raw & 0xffff_ffff) as f64;
+        m[3] = (raw >> 32) as f64;
+        m[4] = ev.data.start as f64;
+        m[5] = ev.data.len as f64;
+        m[6] = match ev.kind {
+            EventType::Message => ev.text as u8 as f64,
+            k if extended(k) => {
+                let e = ext.get_mut(x..x + ext_len(events, ev))?;
+                e[0] = match ev.endpoint {
+                    Endpoint::WebSocket => ENDPOINT_WEBSOCKET,
+                    Endpoint::Sse => ENDPOINT_SSE,
+                    Endpoint::EngineIo => ENDPOINT_ENGINEIO,
+                    Endpoint::SocketIo => ENDPOINT_SOCKETIO,
+                } as f64;
+                e[1] = ev.recovered as u8 as f64;
+                e[2] = ev.name.start as f64;
+                e[3] = ev.name.len as f64;
+                e[4] = (ev.ack & 0xffff_ffff) as f64;
+                e[5] = (ev.ack >> 32) as f64;
+                e[6] = ev.code as f64;
+                let spans = events.attachment_spans(ev);
+                e[7] = spans.len() as f64;
+                for (slot, span) in e[EXT..].chunks_exact_mut(2).zip(spans) {
+                    slot[0] = span.start as f64;
+                    slot[1] = span.len as f64;
+                }
+                let at = HEADER + n * STRIDE + x;
+                x += e.len();
+                at as f64
+            }
+            _ => ev.code as f64,
+        };
+    }
+    Some(n)
 }
 
 impl Drop for Core {

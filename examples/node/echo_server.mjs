@@ -13,6 +13,20 @@
 //          an event "snapshot" when that is no longer known
 //   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 //
+// and the Socket.IO example contract (tests/socketio/README.md; the Rust
+// version is core/examples/sio_contract.rs):
+//   /socket.io/  namespace "/" (a middleware refuses auth {token: "bad"})
+//          and "/custom"; the events auth, message, message-with-ack, echo,
+//          join, leave, to-room, broadcast, ask, disconnect-me, whoami,
+//          reasons and the chat (chat-join, chat-message, chat-leave, with
+//          presence); room "broadcast" is the topic of /broadcast and /events
+//   /engine.io/  plain Engine.IO: every message back on the same session
+//   /chat  the chat page ($WSRT_CHAT_PAGE), and /socket.io/socket.io.min.js
+//          the stock client ($WSRT_SIO_CLIENT), when they are set
+// with $SIO_PING_INTERVAL_MS, $SIO_PING_TIMEOUT_MS, $SIO_CONNECT_TIMEOUT_MS
+// (defaults 25000, 20000, 45000), recovery for 120 s, CORS for any origin
+// and Engine.IO messages up to 1,000,000 bytes.
+//
 // $DEFLATE (off, shared, per-connection) turns on permessage-deflate (the
 // value goes to wsrt's `deflate` option as it is: wsrt refuses bad ones).
 // Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
@@ -34,12 +48,20 @@ function envInt(name, fallback) {
 const port = envInt('PORT', 9001);
 const interval = envInt('SSE_INTERVAL_MS', 1000);
 const history = envInt('HISTORY', 100);
+const sio = {
+  sioPingIntervalMs: envInt('SIO_PING_INTERVAL_MS', 25000),
+  sioPingTimeoutMs: envInt('SIO_PING_TIMEOUT_MS', 20000),
+  sioConnectTimeoutMs: envInt('SIO_CONNECT_TIMEOUT_MS', 45000),
+  sioMaxPayload: 1_000_000,
+  sioRecoveryWindowMs: 120_000,
+  corsOrigins: ['*'],
+};
 
 // DEFLATE=off (default) | shared | per-connection: permessage-deflate.
 const deflate = process.env.DEFLATE || 'off';
 let server;
 try {
-  server = new Server({ host: '127.0.0.1', port, deflate });
+  server = new Server({ host: '127.0.0.1', port, deflate, ...sio });
 } catch (e) {
   console.error(`echo_server: ${e.message}`);
   process.exit(2);
@@ -94,6 +116,147 @@ server.sse('/sse', {
 const page = process.env.WSRT_DEMO_PAGE;
 if (page) server.static('/', readFileSync(page), 'text/html; charset=utf-8');
 
+// Plain Engine.IO: every message back, text or binary.
+server.engineio('/engine.io/', {
+  message(session, data, isBinary) {
+    session.send(data, isBinary);
+  },
+});
+
+// Socket.IO.
+const io = server.io('/socket.io/');
+/** The last 100 disconnections on "/": {id, reason}. */
+const reasons = [];
+
+/** A string argument, or "" (which no room is: joining it fails, and is ignored). */
+const str = (v) => (typeof v === 'string' ? v : '');
+/** Runs `f`, ignoring the refusal of a bad room name (as the other fronts' examples do). */
+function quietly(f) {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Tells a chat room its member count; returns it. */
+function presence(room) {
+  const count = server.subscriberCount(room);
+  quietly(() => io.to(room).emit('presence', { room, count }));
+  return count;
+}
+
+io.use((socket, next) => {
+  if (socket.handshake.auth?.token === 'bad') {
+    const err = new Error('unauthorized');
+    err.data = { reason: 'bad token' };
+    return next(err);
+  }
+  next();
+});
+
+io.of('/custom').on('connection', (socket) => {
+  socket.emit('auth', socket.handshake.auth);
+});
+
+io.on('connection', (socket) => {
+  socket.emit('auth', socket.handshake.auth);
+  let chat = null; // { room, nick }
+  /** Takes the ack function off the arguments (the last one, when the client asked for an ack). */
+  const takeAck = (args) => (typeof args[args.length - 1] === 'function' ? args.pop() : () => {});
+
+  socket.on('message', (...args) => {
+    takeAck(args);
+    socket.emit('message-back', ...args);
+  });
+  for (const name of ['message-with-ack', 'echo']) {
+    socket.on(name, (...args) => {
+      const ack = takeAck(args);
+      ack(...args);
+    });
+  }
+  socket.on('join', (...args) => {
+    const ack = takeAck(args);
+    const room = str(args[0]);
+    quietly(() => socket.join(room));
+    ack({ ok: true, room });
+  });
+  socket.on('leave', (...args) => {
+    const ack = takeAck(args);
+    const room = str(args[0]);
+    quietly(() => socket.leave(room));
+    ack({ ok: true, room });
+  });
+  socket.on('to-room', (...args) => {
+    takeAck(args);
+    const room = str(args[0]?.room);
+    const msg = args[0]?.msg ?? null;
+    quietly(() => io.to(room).emit('room-msg', { room, msg }));
+  });
+  socket.on('broadcast', (...args) => {
+    takeAck(args);
+    socket.broadcast.emit('broadcast-msg', args[0] ?? null);
+  });
+  socket.on('ask', (...args) => {
+    const ack = takeAck(args);
+    socket.timeout(1000).emit('question', args[0] ?? null, (err, ...answer) => {
+      ack(err ? { ok: false, error: 'timeout' } : { ok: true, answer });
+    });
+  });
+  socket.on('disconnect-me', () => {
+    socket.disconnect();
+  });
+  socket.on('whoami', (...args) => {
+    const ack = takeAck(args);
+    const rooms = [...socket.rooms].filter((r) => r !== socket.id).sort();
+    ack({ id: socket.id, rooms });
+  });
+  socket.on('reasons', (...args) => {
+    takeAck(args)(reasons);
+  });
+  socket.on('chat-join', (...args) => {
+    const ack = takeAck(args);
+    const room = str(args[0]?.room);
+    const nick = typeof args[0]?.nick === 'string' ? args[0].nick : 'anonymous';
+    if (chat) {
+      quietly(() => socket.leave(chat.room));
+      presence(chat.room);
+    }
+    chat = { room, nick };
+    quietly(() => socket.join(room));
+    const count = presence(room);
+    ack({ ok: true, room, count });
+  });
+  socket.on('chat-message', (...args) => {
+    takeAck(args);
+    if (chat) quietly(() => io.to(chat.room).emit('chat-message', { room: chat.room, nick: chat.nick, text: args[0]?.text ?? null }));
+  });
+  socket.on('chat-leave', () => {
+    if (!chat) return;
+    quietly(() => socket.leave(chat.room));
+    presence(chat.room);
+    chat = null;
+  });
+  socket.on('disconnect', (reason) => {
+    reasons.push({ id: socket.id, reason });
+    while (reasons.length > 100) reasons.shift();
+    if (chat) presence(chat.room);
+  });
+});
+
+const chatPage = process.env.WSRT_CHAT_PAGE;
+if (chatPage) {
+  try {
+    server.static('/chat', readFileSync(chatPage), 'text/html; charset=utf-8');
+  } catch {}
+}
+const sioClient = process.env.WSRT_SIO_CLIENT;
+if (sioClient) {
+  try {
+    server.static('/socket.io/socket.io.min.js', readFileSync(sioClient), 'application/javascript');
+  } catch {}
+}
+
 try {
   server.listen();
 } catch (e) {
@@ -101,7 +264,7 @@ try {
   process.exit(1);
 }
 server.setTopicHistory('broadcast', { maxEvents: history });
-console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse, /broadcast, /events; deflate ${deflate})`);
+console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse, /broadcast, /events, /engine.io/, /socket.io/; deflate ${deflate})`);
 if (page) console.error(`echo_server: demo page at http://127.0.0.1:${server.port}/`);
 
 let stopping = false;

@@ -51,7 +51,7 @@ describe('packaging', () => {
   it('the event numbers come from the core', () => {
     const native = require(path.join(path.dirname(require.resolve('wsrt')), 'wsrt.node'));
     assert.deepEqual(native.eventTypes(), {
-      REQUEST: 1, OPEN: 2, MESSAGE: 3, PONG: 4, CLOSE: 5, SSE_OPEN: 6, SSE_CLOSE: 7, DRAIN: 8, WAKE: 9,
+      REQUEST: 1, OPEN: 2, MESSAGE: 3, PONG: 4, CLOSE: 5, SSE_OPEN: 6, SSE_CLOSE: 7, DRAIN: 8, WAKE: 9, SIO_EVENT: 10, SIO_ACK: 11,
     });
   });
 

@@ -15,7 +15,7 @@ const NAMES = native.optionNames();
 
 /** Options whose 0 is no value (docs/API.md: "refused"), and the list. */
 const ZERO_REFUSED = ['deflateWindowBits', 'slowConsumerPolicy'];
-const LIST = ['allowedOrigins'];
+const LIST = ['allowedOrigins', 'corsOrigins'];
 
 /** Serves one echo round trip and one SSE event, then shuts down. */
 async function serves(options) {
@@ -39,7 +39,7 @@ describe('options', () => {
   afterEach(cleanup);
 
   it('the schema names every option of this list', () => {
-    assert.equal(NAMES.length, 18);
+    assert.equal(NAMES.length, 26);
     for (const name of [...ZERO_REFUSED, ...LIST, 'sseKeepaliveMs', 'idleTimeoutMs', 'deflate']) assert.ok(NAMES.includes(name), name);
   });
 
@@ -83,6 +83,13 @@ describe('options', () => {
       deflateWindowBits: [8, 16],
       slowConsumerLimit: [1023],
       slowConsumerPolicy: ['block', 3],
+      sioPingIntervalMs: [2 ** 31, -1, 0.5],
+      sioPingTimeoutMs: [2 ** 31, -1],
+      sioConnectTimeoutMs: [2 ** 31, -1],
+      sioUpgradeTimeoutMs: [2 ** 31, -5],
+      sioMaxPayload: [2 ** 53, -1],
+      sioRecoveryWindowMs: [2 ** 31, -1],
+      corsCredentials: [2, -1],
     };
     assert.deepEqual(Object.keys(cases).sort(), NAMES.filter((n) => !LIST.includes(n)).sort());
     for (const [name, values] of Object.entries(cases)) {
@@ -108,6 +115,11 @@ describe('options', () => {
       ['allowedOrigins', 'http://a.example', /allowedOrigins must be a list of strings, not a string/],
       ['allowedOrigins', [1], /allowedOrigins must be a list of strings, not a list with an item that is not a string/],
       ['allowedOrigins', 7, /allowedOrigins must be a list of strings, not a number/],
+      ['sioPingIntervalMs', '25000', /sioPingIntervalMs must be a number, not a string/],
+      ['sioMaxPayload', [1], /sioMaxPayload must be a number, not a list/],
+      ['corsOrigins', '*', /corsOrigins must be a list of strings, not a string/],
+      ['corsOrigins', ['*', 1], /corsOrigins must be a list of strings, not a list with an item that is not a string/],
+      ['corsCredentials', 'yes', /corsCredentials must be a boolean, not a string/],
       ['idleTimeout', 1000, /unknown option "idleTimeout"/],
     ];
     for (const [name, value, message] of cases) {

@@ -12,4 +12,7 @@ void state;
 server.ws('/x', { mesage() {} });
 // @ts-expect-error: the old option names are gone
 void wsrt.createServer({ perMessageDeflate: true });
+const io: wsrt.Namespace = server.io('/socket.io/');
+io.on('connection', (socket: wsrt.Socket) => socket.on('echo', (...args: unknown[]) => void args));
+server.engineio('/engine.io/', { message: (s, data) => s.send(data) });
 void server.close();

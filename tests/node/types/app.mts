@@ -2,6 +2,7 @@
 import wsrt, {
   Server, CLOSED, type WebSocket, type Request, type SseStream, type DeflateMode,
   type PublishResult, type ReplayResult, type ServerStats, type SlowConsumerPolicy, type ServerOptions,
+  type Namespace, type Socket, type EngineIoSession, type MiddlewareError, type DisconnectReason,
 } from 'wsrt';
 
 interface User {
@@ -90,5 +91,48 @@ const n: number = server.subscriberCount('room') + all.delivered;
 const stats: ServerStats = server.stats();
 void (n + stats.slowClosed + stats.dropped + stats.sseStreams);
 void port;
+
+// Socket.IO and Engine.IO.
+interface Member {
+  user: string;
+}
+const sioServer = new Server({ sioPingIntervalMs: 25000, sioRecoveryWindowMs: 120000, corsOrigins: ['*'], corsCredentials: false });
+sioServer.engineio('/engine.io/', {
+  message: (session: EngineIoSession, data: Buffer, isBinary: boolean) => void session.send(data, isBinary),
+  close: (session, reason: string) => void [session.id, reason],
+});
+const io: Namespace<Member> = sioServer.io<Member>();
+const admin: Namespace = io.of('/admin');
+io.use((socket, next) => {
+  if (socket.handshake.auth.token !== 'ok') {
+    const err: MiddlewareError = Object.assign(new Error('unauthorized'), { data: { reason: 'bad token' } });
+    return next(err);
+  }
+  socket.data = { user: String(socket.handshake.query.user) };
+  next();
+});
+io.on('connection', (socket: Socket<Member>) => {
+  const id: string = socket.id;
+  const recovered: boolean = socket.recovered;
+  const rooms: Set<string> = socket.rooms;
+  void [id, recovered, rooms, socket.nsp.name, socket.handshake.address, socket.data.user];
+  socket.join(['a', 'b']);
+  socket.leave('b');
+  socket.on('chat', (msg: string, ack?: (reply: unknown) => void) => ack?.({ ok: true, msg }));
+  socket.onAny((event, ...args) => void [event, args]);
+  socket.emit('hello', { buf: Buffer.from('x') }, (reply: unknown) => void reply);
+  socket.timeout(1000).emit('ask', 1, (err: Error | null, answer: number) => void [err, answer]);
+  void socket.emitWithAck('ask').then((answer) => void answer);
+  void socket.timeout(500).emitWithAck('ask');
+  socket.to('a').emit('joined', socket.id);
+  socket.broadcast.emit('everyone else');
+  io.to('a').except('b').emit('some');
+  admin.emit('all admins');
+  socket.on('disconnect', (reason: DisconnectReason) => void reason);
+  socket.disconnect(true);
+  // @ts-expect-error: join takes room names
+  socket.join(3);
+});
+await sioServer.close();
 await server.close();
 void wsrt.createServer;
