@@ -1,7 +1,8 @@
 //! `wsrt._wsrt`: the native half of the Python package. It converts Python
-//! values to the core's types and the core's errors to exceptions, and
-//! hands each event batch to Python as one list; every rule (options,
-//! protocol, connection state, argument checks) is the core's.
+//! values to the core's types and the core's errors to exceptions, keeps the
+//! object of each live connection (at its `ConnId::index`) and hands each
+//! event batch to Python as one list; every rule (options, protocol,
+//! connection state, argument checks) is the core's.
 //!
 //! Threading: the core `Server` sits behind a mutex that the loop thread
 //! takes only around `poll` and `flush`, never while Python code runs. On
@@ -21,16 +22,19 @@ use pyo3::types::{
     PyString, PyTuple, PyType,
 };
 use pyo3::PyTraverseError;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 use wsrt::{
-    Config, ConnId, ConnState, Error, EventType, Events, Handle, HistoryLimit, MessageKind,
-    OptionValue, Publish, Replay, Route, RouteKind, Server, SseEvent,
+    Broadcast, Config, ConnId, ConnState, Endpoint, Error, Event, EventType, Events, Handle,
+    HistoryLimit, MessageKind, OptionValue, Publish, Replay, Request, Route, RouteKind, Server,
+    SseEvent, NO_ACK,
 };
 
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static STATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// The core's error as the exception its kind names
 /// (`ErrorKind::python_exception`): a class of `wsrt._types` or a builtin.
@@ -163,43 +167,52 @@ fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> bool {
     unsafe { libc::poll(&mut p, 1, ms) >= 0 }
 }
 
-/// A batch as a list of `(type, conn, data, code, request)`: `data` is the
-/// message (str or bytes), the pong payload, the close reason or the
-/// subprotocol ("" for none); `request` is `(path, query, headers, (host,
-/// port), offered subprotocols, Last-Event-ID)` on request and open events.
-fn convert<'py>(py: Python<'py>, events: &Events) -> PyResult<Bound<'py, PyList>> {
-    let out = PyList::empty(py);
-    for ev in events {
-        let data = match ev.kind {
-            EventType::Message if ev.text => PyString::new(py, events.text(ev)).into_any(),
-            EventType::Message | EventType::Pong => PyBytes::new(py, events.payload(ev)).into_any(),
-            EventType::Open | EventType::Close => PyString::new(py, events.text(ev)).into_any(),
-            EventType::Wake => continue,
-            _ => py.None().into_bound(py),
-        };
-        let request = match events.request(ev) {
-            Some(r) => (
-                r.path(),
-                r.query(),
-                &r.head.headers,
-                (r.peer.ip().to_string(), r.peer.port()),
-                &r.protocols,
-                r.last_event_id(),
-            )
-                .into_pyobject(py)?
-                .into_any(),
-            None => py.None().into_bound(py),
-        };
-        out.append((ev.kind as u8, ev.conn.raw(), data, ev.code, request))?;
+/// A request as its connection keeps it: the path, the query, each
+/// header's name and value, then each offered subprotocol, one a line (a
+/// line break ends each of those fields in a request head, so none holds
+/// one).
+struct Req {
+    text: Box<str>,
+    headers: u32,
+    /// Which header is the core's `last_event_id` (`u32::MAX`: none).
+    last_event_id: u32,
+    peer: SocketAddr,
+}
+
+impl Req {
+    fn new(r: &Request) -> Req {
+        let (headers, last) = (&r.head.headers, r.last_event_id().map(str::as_ptr));
+        let pairs = headers.iter().flat_map(|(k, v)| [k, v]).chain(&r.protocols);
+        let parts: Vec<&str> = [r.path(), r.query()]
+            .into_iter()
+            .chain(pairs.map(String::as_str))
+            .collect();
+        let last_event_id = headers.iter().position(|(_, v)| Some(v.as_ptr()) == last);
+        Req {
+            text: parts.join("\n").into(),
+            headers: headers.len() as u32,
+            last_event_id: last_event_id.map_or(u32::MAX, |i| i as u32),
+            peer: r.peer,
+        }
     }
-    Ok(out)
+
+    /// The path, the query, the headers' names and values, the protocols.
+    fn parts(&self) -> std::str::Split<'_, char> {
+        self.text.split('\n')
+    }
+
+    fn headers(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut parts = self.parts().skip(2);
+        let mut next = move || parts.next().unwrap_or_default();
+        (0..self.headers).map(move |_| (next(), next()))
+    }
 }
 
 /// `(delivered, dropped, closed, event_id)`, as `wsrt.Published`.
 type PublishedTuple = (usize, usize, usize, Option<u64>);
 
 /// A route as `wsrt.Server` describes it: (kind, path, approve,
-/// subprotocols, headers, content type, body).
+/// subprotocols, headers, content type, body, the `wsrt.Route`).
 type RouteArgs = (
     String,
     String,
@@ -208,6 +221,7 @@ type RouteArgs = (
     Vec<(String, String)>,
     String,
     Vec<u8>,
+    Py<PyAny>,
 );
 
 /// The native server (internal: `wsrt.Server` drives it).
@@ -228,6 +242,16 @@ struct Core {
     flush_pending: AtomicBool,
     /// Called on the loop thread when output is queued outside a turn.
     on_dirty: Mutex<Option<Py<PyAny>>>,
+    /// Each path's `wsrt.Route`.
+    routes: Vec<(String, Py<PyAny>)>,
+    /// `wsrt.WebSocket`, `wsrt.SseStream`, `wsrt.EngineIOSession` and
+    /// `wsrt.Socket`, in `Endpoint` order.
+    classes: [Py<PyAny>; 4],
+    /// What the `Connection` being made takes: (id, request, route).
+    pending: Mutex<Option<(u64, Req, Py<PyAny>)>>,
+    /// The object of each live connection, at its `ConnId::index`. Never
+    /// locked while Python code may run.
+    conns: Mutex<Vec<Option<Py<Connection>>>>,
 }
 
 impl Core {
@@ -285,6 +309,103 @@ impl Core {
             false => h(&self.handle).map(|()| None).map_err(to_py),
         }
     }
+
+    /// The object of a live connection; with `forget`, taken out.
+    fn conn(&self, py: Python<'_>, id: ConnId, forget: bool) -> Option<Py<Connection>> {
+        let mut conns = lock(&self.conns);
+        let slot = conns.get_mut(id.index() as usize)?;
+        match slot.as_ref()? {
+            c if c.get().id != id.raw() => None,
+            _ if forget => slot.take(),
+            c => Some(c.clone_ref(py)),
+        }
+    }
+
+    /// A connection's object, made by its Python class on its first event.
+    fn make(slf: &Bound<'_, Core>, ev: &Event, r: &Request) -> PyResult<Py<Connection>> {
+        let (py, core) = (slf.py(), slf.get());
+        let route = core.routes.iter().find(|(p, _)| p == r.path());
+        let route = route.map_or_else(|| py.None(), |(_, o)| o.clone_ref(py));
+        *lock(&core.pending) = Some((ev.conn.raw(), Req::new(r), route));
+        let class = match (ev.kind, ev.endpoint) {
+            (EventType::SseOpen, _) | (_, Endpoint::Sse) => 1,
+            (_, Endpoint::EngineIo) => 2,
+            (_, Endpoint::SocketIo) => 3,
+            _ => 0,
+        };
+        let obj = core.classes[class].bind(py).call1((slf,))?;
+        let obj = obj.cast_into::<Connection>()?.unbind();
+        let i = ev.conn.index() as usize;
+        let mut conns = lock(&core.conns);
+        if conns.len() <= i {
+            conns.resize_with(i + 1, || None);
+        }
+        let old = conns[i].replace(obj.clone_ref(py));
+        drop((conns, old));
+        Ok(obj)
+    }
+
+    /// A batch as a list of `(type, connection, data, route)`: `data` is
+    /// the message (str or bytes), the pong payload, the subprotocol ("" for
+    /// none) or `(code, reason)` for an end; for Socket.IO, `(namespace,
+    /// auth)` of a request, `(namespace, auth, recovered, sid)` of an open,
+    /// `(name, args, ack id or None, attachments or None)` of an event and
+    /// `(ack id, outcome, args, attachments or None)` of an ack (args and
+    /// auth as JSON text).
+    fn convert<'py>(slf: &Bound<'py, Core>, events: &Events) -> PyResult<Bound<'py, PyList>> {
+        let (py, core) = (slf.py(), slf.get());
+        let out = PyList::empty(py);
+        for ev in events {
+            let conn = match ev.kind {
+                EventType::Wake => continue,
+                EventType::Close | EventType::SseClose => core.conn(py, ev.conn, true),
+                _ => match (core.conn(py, ev.conn, false), events.request(ev)) {
+                    (None, Some(r)) => Some(Core::make(slf, ev, r)?),
+                    (c, _) => c,
+                },
+            };
+            let Some(conn) = conn else { continue };
+            let data = match ev.kind {
+                EventType::Message if ev.text => PyString::new(py, events.text(ev)).into_any(),
+                EventType::Message | EventType::Pong => {
+                    PyBytes::new(py, events.payload(ev)).into_any()
+                }
+                EventType::Open | EventType::Request if ev.endpoint == Endpoint::SocketIo => {
+                    let (nsp, auth) = (events.name(ev), events.text(ev));
+                    if ev.kind == EventType::Request {
+                        (nsp, auth).into_pyobject(py)?.into_any()
+                    } else {
+                        let sid = core.with(py, |s| s.socket_id(ev.conn)).unwrap_or_default();
+                        (nsp, auth, ev.recovered, sid).into_pyobject(py)?.into_any()
+                    }
+                }
+                EventType::Open => PyString::new(py, events.text(ev)).into_any(),
+                EventType::Close => (ev.code, events.text(ev)).into_pyobject(py)?.into_any(),
+                EventType::SioEvent | EventType::SioAck => {
+                    let att: Vec<_> = events
+                        .attachments(ev)
+                        .map(|a| PyBytes::new(py, a))
+                        .collect();
+                    let att = (!att.is_empty())
+                        .then(|| PyTuple::new(py, att))
+                        .transpose()?;
+                    let args = events.text(ev);
+                    if ev.kind == EventType::SioEvent {
+                        let ack = (ev.ack != NO_ACK).then_some(ev.ack);
+                        (events.name(ev), args, ack, att)
+                            .into_pyobject(py)?
+                            .into_any()
+                    } else {
+                        (ev.ack, ev.code, args, att).into_pyobject(py)?.into_any()
+                    }
+                }
+                _ => py.None().into_bound(py),
+            };
+            let route = conn.get().route.clone_ref(py);
+            out.append((ev.kind as u8, conn, data, route))?;
+        }
+        Ok(out)
+    }
 }
 
 #[pymethods]
@@ -298,12 +419,19 @@ impl Core {
         port: u16,
         routes: Vec<RouteArgs>,
         options: &Bound<'_, PyDict>,
+        classes: [Py<PyAny>; 4],
     ) -> PyResult<Self> {
         let mut config = Config::with_host(host, port);
-        for (kind, path, approve, subprotocols, headers, content_type, body) in routes {
+        let mut objects = Vec::new();
+        for (kind, path, approve, mut subprotocols, headers, content_type, body, obj) in routes {
+            objects.push((path.clone(), obj));
             let kind = match kind.as_str() {
                 "websocket" => RouteKind::WebSocket,
                 "sse" => RouteKind::Sse,
+                "engineio" => RouteKind::EngineIo,
+                "socketio" => RouteKind::SocketIo {
+                    namespaces: std::mem::take(&mut subprotocols),
+                },
                 _ => RouteKind::Static {
                     content_type,
                     body: body.into(),
@@ -328,6 +456,10 @@ impl Core {
             in_turn: AtomicBool::new(false),
             flush_pending: AtomicBool::new(false),
             on_dirty: Mutex::new(None),
+            routes: objects,
+            classes,
+            pending: Mutex::new(None),
+            conns: Mutex::new(Vec::new()),
         })
     }
 
@@ -351,18 +483,19 @@ impl Core {
     /// waits (GIL released, no lock held) until there is work or a timer is
     /// due; a signal ends the wait early and its Python handler runs.
     #[pyo3(signature = (wait=false))]
-    fn poll<'py>(&self, py: Python<'py>, wait: bool) -> PyResult<Bound<'py, PyList>> {
+    fn poll<'py>(slf: &Bound<'py, Self>, wait: bool) -> PyResult<Bound<'py, PyList>> {
+        let (py, core) = (slf.py(), slf.get());
         if wait {
-            let timeout = self.with(py, |s| s.next_timeout());
-            if timeout != Some(Duration::ZERO) && !py.detach(|| wait_readable(self.fd, timeout)) {
+            let timeout = core.with(py, |s| s.next_timeout());
+            if timeout != Some(Duration::ZERO) && !py.detach(|| wait_readable(core.fd, timeout)) {
                 py.check_signals()?;
             }
         }
-        let mut events = std::mem::take(&mut *lock(&self.events));
-        let r = py.detach(|| lock(&self.server).poll(&mut events, Some(Duration::ZERO)));
-        self.in_turn.store(true, Ordering::Release);
-        let out = r.map_err(to_py).and_then(|()| convert(py, &events));
-        *lock(&self.events) = events;
+        let mut events = std::mem::take(&mut *lock(&core.events));
+        let r = py.detach(|| lock(&core.server).poll(&mut events, Some(Duration::ZERO)));
+        core.in_turn.store(true, Ordering::Release);
+        let out = r.map_err(to_py).and_then(|()| Core::convert(slf, &events));
+        *lock(&core.events) = events;
         out
     }
 
@@ -398,15 +531,10 @@ impl Core {
         self.with(py, |s| s.is_finished())
     }
 
-    fn send(&self, py: Python<'_>, conn: u64, data: &Bound<'_, PyAny>) -> PyResult<Option<()>> {
-        let id = ConnId::from_raw(conn);
-        with_message(data, |kind, b| {
-            self.act(
-                py,
-                |s| s.send(id, kind, b),
-                |h| h.send(id, kind, b.to_vec().into()),
-            )
-        })
+    /// The live connections' objects.
+    fn connections(&self, py: Python<'_>) -> Vec<Py<Connection>> {
+        let conns = lock(&self.conns);
+        conns.iter().flatten().map(|c| c.clone_ref(py)).collect()
     }
 
     fn ping(&self, py: Python<'_>, conn: u64, data: &Bound<'_, PyAny>) -> PyResult<Option<()>> {
@@ -414,20 +542,6 @@ impl Core {
         with_message(data, |_, b| {
             self.act(py, |s| s.ping(id, b), |h| h.ping(id, b.to_vec().into()))
         })
-    }
-
-    fn close(&self, py: Python<'_>, conn: u64, code: u16, reason: &str) -> PyResult<Option<()>> {
-        let id = ConnId::from_raw(conn);
-        self.act(
-            py,
-            |s| s.close(id, code, reason),
-            |h| h.close(id, code, reason),
-        )
-    }
-
-    fn terminate(&self, py: Python<'_>, conn: u64) -> PyResult<Option<()>> {
-        let id = ConnId::from_raw(conn);
-        self.act(py, |s| s.terminate(id), |h| h.terminate(id))
     }
 
     /// Accepts a request; with no `protocol`, the route's preference.
@@ -449,9 +563,100 @@ impl Core {
         body: &str,
         headers: Vec<(String, String)>,
     ) -> PyResult<()> {
-        self.run(py, |s| {
-            s.reject(ConnId::from_raw(conn), status, body, &headers)
-        })
+        let id = ConnId::from_raw(conn);
+        drop(self.conn(py, id, true)); // no close event follows a refusal
+        self.run(py, |s| s.reject(id, status, body, &headers))
+    }
+
+    /// Refuses a Socket.IO socket awaiting approval (`data`: JSON text).
+    fn reject_socket(
+        &self,
+        py: Python<'_>,
+        conn: u64,
+        message: &str,
+        data: Option<&str>,
+    ) -> PyResult<()> {
+        let id = ConnId::from_raw(conn);
+        drop(self.conn(py, id, true)); // no close event follows a refusal
+        self.run(py, |s| s.reject_socket(id, message, data))
+    }
+
+    /// Emits to one socket (`args`: a JSON array with placeholders for
+    /// `attachments`); with `ack_timeout_ms` (0: no timeout), asks for an
+    /// ack and returns its id.
+    #[pyo3(signature = (conn, event, args, attachments, ack_timeout_ms=None))]
+    fn emit(
+        &self,
+        py: Python<'_>,
+        conn: u64,
+        event: &str,
+        args: &str,
+        attachments: Vec<Vec<u8>>,
+        ack_timeout_ms: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<u64>> {
+        let ack = match ack_timeout_ms {
+            Some(t) => Some(uint_of("timeout_ms", t)?),
+            None => None,
+        };
+        let ack = ack.map(|t| (t > 0).then(|| Duration::from_millis(t)));
+        let att: Vec<&[u8]> = attachments.iter().map(Vec::as_slice).collect();
+        let id = ConnId::from_raw(conn);
+        self.run(py, |s| s.emit(id, event, args, &att, ack))
+    }
+
+    /// Acknowledges a client's event.
+    fn ack(
+        &self,
+        py: Python<'_>,
+        conn: u64,
+        ack: u64,
+        args: &str,
+        attachments: Vec<Vec<u8>>,
+    ) -> PyResult<()> {
+        let att: Vec<&[u8]> = attachments.iter().map(Vec::as_slice).collect();
+        let id = ConnId::from_raw(conn);
+        self.run(py, |s| s.ack(id, ack, args, &att))
+    }
+
+    /// Emits to the sockets of `namespace` in any of `rooms` (all if
+    /// empty), none in `except_rooms`, nor `except_conn`; returns how many.
+    #[allow(clippy::too_many_arguments)]
+    fn broadcast(
+        &self,
+        py: Python<'_>,
+        namespace: &str,
+        event: &str,
+        args: &str,
+        attachments: Vec<Vec<u8>>,
+        rooms: Vec<String>,
+        except_rooms: Vec<String>,
+        except_conn: Option<u64>,
+    ) -> PyResult<usize> {
+        let att: Vec<&[u8]> = attachments.iter().map(Vec::as_slice).collect();
+        let rooms: Vec<&str> = rooms.iter().map(String::as_str).collect();
+        let except_rooms: Vec<&str> = except_rooms.iter().map(String::as_str).collect();
+        let b = Broadcast {
+            namespace,
+            rooms: &rooms,
+            except_rooms: &except_rooms,
+            except: except_conn.map(ConnId::from_raw),
+            event,
+            args,
+            attachments: &att,
+        };
+        self.run(py, |s| s.broadcast(&b))
+    }
+
+    /// The topics (a socket's rooms) of a connection.
+    fn topics(&self, py: Python<'_>, conn: u64) -> PyResult<Vec<String>> {
+        let id = ConnId::from_raw(conn);
+        self.with(py, |s| s.topics(id)).map_err(to_py)
+    }
+
+    /// The socket with this Socket.IO id, if connected here.
+    fn socket_by_id(&self, py: Python<'_>, sid: &str) -> Option<Py<Connection>> {
+        let id = self.with(py, |s| s.socket_by_id(sid))?;
+        self.conn(py, id, false)
     }
 
     #[pyo3(signature = (conn, data, event=None, id=None, retry_ms=None))]
@@ -478,34 +683,6 @@ impl Core {
     fn sse_comment(&self, py: Python<'_>, conn: u64, text: &str) -> PyResult<Option<()>> {
         let id = ConnId::from_raw(conn);
         self.act(py, |s| s.sse_comment(id, text), |h| h.sse_comment(id, text))
-    }
-
-    /// The connection's state as the core sees it (a `ConnState` value).
-    fn state(&self, py: Python<'_>, conn: u64) -> u8 {
-        self.with(py, |s| s.state(ConnId::from_raw(conn))) as u8
-    }
-
-    fn buffered_amount(&self, py: Python<'_>, conn: u64) -> PyResult<usize> {
-        self.with(py, |s| s.buffered_amount(ConnId::from_raw(conn)))
-            .map_err(to_py)
-    }
-
-    fn subscribe(&self, py: Python<'_>, conn: u64, topic: &str) -> PyResult<Option<bool>> {
-        let id = ConnId::from_raw(conn);
-        self.act(py, |s| s.subscribe(id, topic), |h| h.subscribe(id, topic))
-    }
-
-    fn unsubscribe(&self, py: Python<'_>, conn: u64, topic: &str) -> PyResult<Option<bool>> {
-        let id = ConnId::from_raw(conn);
-        self.act(
-            py,
-            |s| s.unsubscribe(id, topic),
-            |h| h.unsubscribe(id, topic),
-        )
-    }
-
-    fn is_subscribed(&self, py: Python<'_>, conn: u64, topic: &str) -> bool {
-        self.with(py, |s| s.is_subscribed(ConnId::from_raw(conn), topic))
     }
 
     /// Subscribes and replays; returns `(replayed, missed)`.
@@ -597,6 +774,13 @@ impl Core {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        let routes = self.routes.iter().map(|(_, r)| r);
+        routes
+            .chain(&self.classes)
+            .try_for_each(|o| visit.call(o))?;
+        if let Ok(conns) = self.conns.try_lock() {
+            conns.iter().try_for_each(|c| visit.call(c))?;
+        }
         match self.on_dirty.try_lock() {
             Ok(g) => visit.call(&*g),
             Err(_) => Ok(()),
@@ -604,8 +788,206 @@ impl Core {
     }
 
     fn __clear__(&self) {
-        let old = lock(&self.on_dirty).take();
+        let old = (
+            lock(&self.on_dirty).take(),
+            std::mem::take(&mut *lock(&self.conns)),
+        );
         drop(old);
+    }
+}
+
+/// What `WebSocket` and `SseStream` share. One object per connection
+/// for its whole life (the approve hook, on_open, ..., on_close); methods
+/// may be called from any thread. Per-connection state goes in `data`.
+#[pyclass(subclass, frozen, weakref, module = "wsrt")]
+struct Connection {
+    #[pyo3(get, name = "_core")]
+    core: Py<Core>,
+    /// An int that identifies the connection within its server.
+    #[pyo3(get)]
+    id: u64,
+    /// The route it arrived on.
+    #[pyo3(get)]
+    route: Py<PyAny>,
+    req: Req,
+    /// Made on first use.
+    data: Mutex<Option<Py<PyAny>>>,
+}
+
+impl Connection {
+    /// Its server and its id, for a call.
+    fn at(&self) -> (&Core, ConnId) {
+        (self.core.get(), ConnId::from_raw(self.id))
+    }
+}
+
+#[pymethods]
+impl Connection {
+    /// Made by the server only, for the request it is converting.
+    #[new]
+    fn new(core: Bound<'_, Core>) -> PyResult<Self> {
+        let pending = lock(&core.get().pending).take();
+        let (id, req, route) =
+            pending.ok_or_else(|| PyTypeError::new_err("connections are made by the server"))?;
+        Ok(Connection {
+            core: core.unbind(),
+            id,
+            route,
+            req,
+            data: Mutex::new(None),
+        })
+    }
+
+    /// The request path, without the query string.
+    #[getter]
+    fn path(&self) -> &str {
+        self.req.parts().next().unwrap_or_default()
+    }
+
+    /// The query string (what followed `?`), not decoded.
+    #[getter]
+    fn query(&self) -> &str {
+        self.req.parts().nth(1).unwrap_or_default()
+    }
+
+    /// The request headers as (name, value) pairs, in the order received.
+    #[getter]
+    fn headers(&self) -> Vec<(&str, &str)> {
+        self.req.headers().collect()
+    }
+
+    /// The peer's (host, port).
+    #[getter]
+    fn remote_address(&self) -> (String, u16) {
+        (self.req.peer.ip().to_string(), self.req.peer.port())
+    }
+
+    /// A dict for the application's own per-connection state.
+    #[getter]
+    fn data(&self, py: Python<'_>) -> Py<PyAny> {
+        let mut data = lock(&self.data);
+        let dict = data.get_or_insert_with(|| PyDict::new(py).into_any().unbind());
+        dict.clone_ref(py)
+    }
+
+    #[setter]
+    fn set_data(&self, value: Py<PyAny>) {
+        let old = lock(&self.data).replace(value);
+        drop(old);
+    }
+
+    #[getter]
+    fn _offered(&self) -> Vec<&str> {
+        self.req
+            .parts()
+            .skip(2 + 2 * self.req.headers as usize)
+            .collect()
+    }
+
+    #[getter]
+    fn _last_event_id(&self) -> Option<&str> {
+        let mut headers = self.req.headers();
+        headers.nth(self.req.last_event_id as usize).map(|(_, v)| v)
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let ((core, id), name) = (slf.get().at(), slf.get_type().name()?);
+        let state = core.with(slf.py(), |s| s.state(id)).name();
+        Ok(format!(
+            "<{name} #{:x} {} {state}>",
+            id.raw(),
+            slf.get().path()
+        ))
+    }
+
+    /// The first value of a request header (any case), or None.
+    fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_lowercase();
+        let mut headers = self.req.headers();
+        headers
+            .find(|(k, _)| k.to_lowercase() == name)
+            .map(|(_, v)| v)
+    }
+
+    /// `ConnState` CONNECTING (awaiting approval), OPEN, CLOSING (closed
+    /// by the application, the end not yet reported) or CLOSED.
+    #[getter]
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let (core, id) = self.at();
+        let state = core.with(py, |s| s.state(id)) as u8;
+        STATE.import(py, "wsrt._wsrt", "ConnState")?.call1((state,))
+    }
+
+    /// Bytes queued for this connection and not yet taken by the socket.
+    #[getter]
+    fn buffered_amount(&self, py: Python<'_>) -> PyResult<usize> {
+        let (core, id) = self.at();
+        core.with(py, |s| s.buffered_amount(id)).map_err(to_py)
+    }
+
+    /// Joins `topic`: every `Server.publish` to it reaches this
+    /// connection. False if it already had (None from another thread). A
+    /// connection leaves all its topics when it closes.
+    fn subscribe(&self, py: Python<'_>, topic: &str) -> PyResult<Option<bool>> {
+        let (core, id) = self.at();
+        core.act(py, |s| s.subscribe(id, topic), |h| h.subscribe(id, topic))
+    }
+
+    /// Leaves `topic`; False if it was not subscribed (None from another thread).
+    fn unsubscribe(&self, py: Python<'_>, topic: &str) -> PyResult<Option<bool>> {
+        let (core, id) = self.at();
+        let h = |h: &Handle| h.unsubscribe(id, topic);
+        core.act(py, |s| s.unsubscribe(id, topic), h)
+    }
+
+    /// Whether this connection is subscribed to `topic`.
+    fn is_subscribed(&self, py: Python<'_>, topic: &str) -> bool {
+        let (core, id) = self.at();
+        core.with(py, |s| s.is_subscribed(id, topic))
+    }
+
+    /// Closes a WebSocket with `code` and `reason` (the close handshake
+    /// ends in the background; on_close reports the end) or ends an event
+    /// stream (on_close follows).
+    #[pyo3(signature = (code=1000, reason=""))]
+    fn close(&self, py: Python<'_>, code: u16, reason: &str) -> PyResult<()> {
+        let (core, id) = self.at();
+        let h = |h: &Handle| h.close(id, code, reason);
+        core.act(py, |s| s.close(id, code, reason), h).map(drop)
+    }
+
+    /// Drops the connection at once, without a close handshake; on_close
+    /// follows (a WebSocket's with 1006).
+    fn terminate(&self, py: Python<'_>) -> PyResult<()> {
+        let (core, id) = self.at();
+        core.act(py, |s| s.terminate(id), |h| h.terminate(id))
+            .map(drop)
+    }
+
+    /// Done once everything queued has been written to the socket (or
+    /// the connection has ended). Under asyncio, on the server's loop.
+    fn drained<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let server = slf.get().route.bind(slf.py()).getattr("_server")?;
+        server.call_method1("_drained", (slf,))
+    }
+
+    /// Sends a text (str) or binary (bytes-like) message.
+    fn _send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (core, id) = self.at();
+
+        with_message(data, |kind, b| {
+            let h = |h: &Handle| h.send(id, kind, b.to_vec().into());
+            core.act(py, |s| s.send(id, kind, b), h).map(drop)
+        })
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.core)?;
+        visit.call(&self.route)?;
+        match self.data.try_lock() {
+            Ok(g) => visit.call(&*g),
+            Err(_) => Ok(()),
+        }
     }
 }
 
@@ -613,20 +995,12 @@ impl Core {
 fn _wsrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Core>()?;
+    m.add_class::<Connection>()?;
     // The core's numbering, as IntEnums.
     let int_enum = py.import("enum")?.getattr("IntEnum")?;
     let kw = [("module", "wsrt")].into_py_dict(py)?;
-    let events: Vec<(&str, u8)> = EventType::ALL
-        .iter()
-        .map(|k| (k.name(), *k as u8))
-        .collect();
-    let states = [
-        ConnState::Connecting,
-        ConnState::Open,
-        ConnState::Closing,
-        ConnState::Closed,
-    ]
-    .map(|s| (format!("{s:?}").to_uppercase(), s as u8));
+    let events = EventType::ALL.map(|k| (k.name(), k as u8));
+    let states = ConnState::ALL.map(|s| (s.name(), s as u8));
     for (name, members, doc) in [
         (
             "EventType",

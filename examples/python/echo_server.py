@@ -13,6 +13,22 @@
          an event "snapshot" when that is no longer known
   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 
+and the Socket.IO example contract (tests/socketio/README.md), as
+core/examples/sio_contract.rs serves it:
+
+  /socket.io/  Socket.IO, namespaces "/" (auth.token "bad" is refused) and
+         "/custom"; room "broadcast" of "/" is the topic of /broadcast
+  /engine.io/  plain Engine.IO: every message is sent back
+  /chat, /socket.io/socket.io.min.js  the files $WSRT_CHAT_PAGE and
+         $WSRT_SIO_CLIENT name, if set
+
+$SIO_PING_INTERVAL_MS, $SIO_PING_TIMEOUT_MS and $SIO_CONNECT_TIMEOUT_MS
+(defaults 25000, 20000, 45000) set the heartbeat and the connect timeout;
+connection state recovery keeps a dropped socket for
+$SIO_RECOVERY_WINDOW_MS (default 120000; 0: off), and with it the core
+keeps the broadcasts and publishes of that window (at most max_buffered
+bytes) for the sockets that come back.
+
 $DEFLATE (off, shared, per-connection) turns on permessage-deflate; it goes
 to the server as it is, so a bad value is the core's error.
 Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
@@ -25,6 +41,7 @@ into .cache/pyenv first).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import os
 import signal
@@ -73,7 +90,13 @@ async def main() -> None:
     interval = env_int("SSE_INTERVAL_MS", 1000) / 1000.0
     history = env_int("HISTORY", 100)
     deflate = os.environ.get("DEFLATE") or "off"
-    server = wsrt.Server("127.0.0.1", port, deflate=deflate)
+    server = wsrt.Server(
+        "127.0.0.1", port, deflate=deflate,
+        sio_ping_interval_ms=env_int("SIO_PING_INTERVAL_MS", 25_000),
+        sio_ping_timeout_ms=env_int("SIO_PING_TIMEOUT_MS", 20_000),
+        sio_connect_timeout_ms=env_int("SIO_CONNECT_TIMEOUT_MS", 45_000),
+        sio_max_payload=1_000_000, cors_origins=["*"],
+        sio_recovery_window_ms=int(os.environ.get("SIO_RECOVERY_WINDOW_MS") or 120_000))
 
     echo = server.websocket("/echo")
 
@@ -124,6 +147,22 @@ async def main() -> None:
         with open(page, "rb") as f:
             server.static("/", f.read(), "text/html; charset=utf-8")
 
+    @server.engineio("/engine.io/").on_message
+    def eio_echo(session: wsrt.EngineIOSession, message: str | bytes) -> None:
+        try:
+            session.send(message)
+        except wsrt.ConnectionClosedError:
+            pass
+
+    socket_io(server, server.socketio("/socket.io/"))
+    for name, path, kind in (("WSRT_CHAT_PAGE", "/chat", "text/html; charset=utf-8"),
+                             ("WSRT_SIO_CLIENT", "/socket.io/socket.io.min.js", "application/javascript")):
+        try:
+            with open(os.environ.get(name) or "", "rb") as f:
+                server.static(path, f.read(), kind)
+        except OSError:
+            pass
+
     try:
         server.bind()  # the options are checked here, by the core
     except (ValueError, TypeError) as e:
@@ -137,7 +176,7 @@ async def main() -> None:
 
     async with server:
         log(f"wsrt {wsrt.__version__} (Python) listening on 127.0.0.1:{server.port} "
-            "(/echo, /sse, /broadcast, /events)"
+            "(/echo, /sse, /broadcast, /events, /engine.io/, /socket.io/)"
             + (f", deflate {deflate}" if deflate != "off" else ""))
         if page:
             log(f"demo page at http://127.0.0.1:{server.port}/")
@@ -148,6 +187,137 @@ async def main() -> None:
     for task in streams.values():
         task.cancel()
     log("stopped")
+
+
+def socket_io(server: wsrt.Server, sio: wsrt.SocketIO) -> None:
+    """The Socket.IO example contract's namespaces "/" and "/custom"."""
+    reasons: collections.deque[dict[str, str]] = collections.deque(maxlen=100)
+
+    def arg(args: tuple, key: str | None = None, default: object = "") -> object:
+        """The first argument (or its `key`), as Rust's `first[key]`."""
+        v = args[0] if args else None
+        if key is not None:
+            v = v.get(key) if isinstance(v, dict) else None
+        return default if v is None and default is not None else v
+
+    def text(args: tuple, key: str | None = None, default: str = "") -> str:
+        v = arg(args, key, default)
+        return v if isinstance(v, str) else default
+
+    @sio.approve
+    def check(socket: wsrt.Socket) -> None:
+        auth = socket.auth
+        if isinstance(auth, dict) and auth.get("token") == "bad":
+            raise wsrt.ConnectionRefusedError("unauthorized", {"reason": "bad token"})
+
+    def hello(socket: wsrt.Socket) -> None:
+        socket.emit("auth", socket.auth)
+
+    sio.on_connect(hello)
+    sio.of("/custom").on_connect(hello)
+
+    def presence(room: str) -> int:
+        count = server.subscriber_count(room) if room else 0
+        try:
+            sio.emit("presence", {"room": room, "count": count}, to=room)
+        except ValueError:
+            pass  # not a room name (the core's check)
+        return count
+
+    def chat_part(socket: wsrt.Socket) -> None:
+        room = socket.data.pop("chat", (None, None))[0]
+        if room is not None:
+            try:
+                socket.leave(room)
+            except (ValueError, wsrt.ConnectionClosedError):
+                pass
+            presence(room)
+
+    @sio.on_disconnect
+    def gone(socket: wsrt.Socket, reason: str) -> None:
+        reasons.append({"id": socket.sid, "reason": reason})
+        room = socket.data.pop("chat", (None, None))[0]
+        if room is not None:
+            presence(room)
+
+    @sio.on("message")
+    def message(socket: wsrt.Socket, *args: object) -> None:
+        socket.emit("message-back", *args)
+
+    @sio.on("message-with-ack")
+    @sio.on("echo")
+    def echo(socket: wsrt.Socket, *args: object) -> tuple:
+        return args
+
+    def rooms_call(join: bool):  # join / leave
+        def handler(socket: wsrt.Socket, *args: object) -> dict:
+            room = text(args)
+            try:
+                socket.join(room) if join else socket.leave(room)
+            except ValueError:
+                pass  # not a room name (the core's check)
+            return {"ok": True, "room": room}
+        return handler
+
+    sio.on("join")(rooms_call(True))
+    sio.on("leave")(rooms_call(False))
+
+    @sio.on("to-room")
+    def to_room(socket: wsrt.Socket, *args: object) -> None:
+        room = text(args, "room")
+        try:
+            sio.emit("room-msg", {"room": room, "msg": arg(args, "msg", None)}, to=room)
+        except ValueError:
+            pass
+
+    @sio.on("broadcast")
+    def broadcast(socket: wsrt.Socket, *args: object) -> None:
+        socket.broadcast("broadcast-msg", arg(args, None, None))
+
+    @sio.on("ask")
+    async def ask(socket: wsrt.Socket, *args: object) -> dict:
+        try:
+            answer = await socket.call("question", arg(args, None, None), timeout_ms=1000)
+        except (TimeoutError, wsrt.ConnectionClosedError):
+            return {"ok": False, "error": "timeout"}
+        answer = [] if answer is None else list(answer) if isinstance(answer, tuple) else [answer]
+        return {"ok": True, "answer": answer}
+
+    @sio.on("disconnect-me")
+    def disconnect_me(socket: wsrt.Socket, *args: object) -> None:
+        socket.disconnect()
+
+    @sio.on("whoami")
+    def whoami(socket: wsrt.Socket, *args: object) -> dict:
+        return {"id": socket.sid, "rooms": sorted(socket.rooms)}
+
+    @sio.on("reasons")
+    def list_reasons(socket: wsrt.Socket, *args: object) -> list:
+        return list(reasons)
+
+    @sio.on("chat-join")
+    def chat_join(socket: wsrt.Socket, *args: object) -> dict:
+        room, nick = text(args, "room"), text(args, "nick", "anonymous")
+        chat_part(socket)
+        socket.data["chat"] = (room, nick)
+        try:
+            socket.join(room)
+        except ValueError:
+            pass
+        return {"ok": True, "room": room, "count": presence(room)}
+
+    @sio.on("chat-message")
+    def chat_message(socket: wsrt.Socket, *args: object) -> None:
+        room, nick = socket.data.get("chat", (None, None))
+        if room is not None:
+            try:
+                sio.emit("chat-message", {"room": room, "nick": nick, "text": arg(args, "text", None)}, to=room)
+            except ValueError:
+                pass
+
+    @sio.on("chat-leave")
+    def chat_leave(socket: wsrt.Socket, *args: object) -> None:
+        chat_part(socket)
 
 
 def log(msg: str) -> None:

@@ -60,7 +60,13 @@ def test_public_api_is_documented() -> None:
         for name in ("send", "close", "terminate", "drained", "buffered_amount", "state", "path", "headers",
                      "remote_address", "data", "subscribe"):
             assert inspect.getdoc(getattr(cls, name)), f"{cls.__name__}.{name}"
-    for name in ("websocket", "sse", "static", "start", "close", "serve", "serve_forever", "stop", "publish",
+    for cls, names in ((wsrt.Socket, ("emit", "call", "join", "leave", "rooms", "broadcast", "disconnect", "request",
+                                      "sid", "namespace", "auth", "recovered")),
+                       (wsrt.Namespace, ("emit", "on", "on_connect", "on_disconnect", "approve")),
+                       (wsrt.SocketIO, ("of",))):
+        for name in names:
+            assert inspect.getdoc(getattr(cls, name)), f"{cls.__name__}.{name}"
+    for name in ("websocket", "sse", "static", "engineio", "socketio", "start", "close", "serve", "serve_forever", "stop", "publish",
                  "set_topic_history", "clear_topic_history"):
         assert getattr(wsrt.Server, name).__doc__, f"Server.{name}"
     # One exception per error kind of the core, wsrt's own deriving from WsrtError.
@@ -68,4 +74,4 @@ def test_public_api_is_documented() -> None:
         assert issubclass(cls, wsrt.WsrtError)
     assert issubclass(wsrt.UnknownConnectionError, wsrt.ConnectionClosedError)
     assert [m.value for m in wsrt.ConnState] == [0, 1, 2, 3]
-    assert [m.value for m in wsrt.EventType] == list(range(1, 10))
+    assert [m.value for m in wsrt.EventType] == list(range(1, 12))

@@ -1,4 +1,5 @@
-"""wsrt: a native WebSocket (RFC 6455) and Server-Sent Events server.
+"""wsrt: a native WebSocket (RFC 6455), Server-Sent Events, Engine.IO v4
+and Socket.IO v5 server.
 
 The engine is the Rust wsrt core; this package gives it a Python face that
 works under asyncio (handlers may be ``async def``) and in plain blocking
@@ -20,10 +21,12 @@ and docs/API.md (options, units, events, errors).
 
 from ._conn import Connection, SseStream, WebSocket
 from ._server import Route, Server, SseRoute, WebSocketRoute
+from ._sio import EngineIORoute, EngineIOSession, Namespace, Socket, SocketIO
 from ._types import (
     Accept,
     BackpressureError,
     ConnectionClosedError,
+    ConnectionRefusedError,
     InvalidStateError,
     Published,
     Reject,
@@ -36,8 +39,9 @@ from ._types import (
 from ._wsrt import ConnState, EventType, __version__
 
 __all__ = [
-    "Accept", "BackpressureError", "ConnState", "Connection", "ConnectionClosedError", "EventType",
-    "InvalidStateError", "Published", "Reject", "Replay", "Route", "Server", "ServerStoppedError",
-    "SseRoute", "SseStream", "Stats", "UnknownConnectionError", "WebSocket", "WebSocketRoute",
-    "WsrtError", "__version__",
+    "Accept", "BackpressureError", "ConnState", "Connection", "ConnectionClosedError",
+    "ConnectionRefusedError", "EngineIORoute", "EngineIOSession", "EventType", "InvalidStateError",
+    "Namespace", "Published", "Reject", "Replay", "Route", "Server", "ServerStoppedError", "Socket",
+    "SocketIO", "SseRoute", "SseStream", "Stats", "UnknownConnectionError", "WebSocket",
+    "WebSocketRoute", "WsrtError", "__version__",
 ]

@@ -9,12 +9,15 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import _wsrt
 from ._conn import Connection, SseStream, WebSocket
 from ._types import Accept, Headers, Published, Reject, Stats
 from ._wsrt import ConnState, EventType
+
+if TYPE_CHECKING:
+    from ._sio import EngineIORoute, SocketIO
 
 __all__ = ["Route", "Server", "SseRoute", "WebSocketRoute"]
 
@@ -130,13 +133,11 @@ class Server:
         self.host, self._port, self._options = host, port, options
         self.on_error = on_error or _log_error
         self._routes: List[Route] = []
-        self._paths: Dict[str, Route] = {}
         self._core: Optional[_wsrt.Core] = None
-        self._conns: Dict[int, Connection] = {}
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._mode = ""  # "", "asyncio" or "sync"
         self._tasks: Set[asyncio.Task[Any]] = set()
-        self._drains: Dict[int, List[asyncio.Future[None]]] = {}
+        self._drains: Dict[Connection, List[asyncio.Future[None]]] = {}
         self._timer: Optional[asyncio.TimerHandle] = None
         self._soon: Optional[asyncio.Handle] = None
         self._finished: Optional[asyncio.Future[None]] = None
@@ -167,6 +168,25 @@ class Server:
         return self._add(SseRoute(self, path, (), headers, on_open=on_open, on_close=on_close,
                                   on_drain=on_drain, approve=approve))
 
+    def engineio(self, path: str = "/engine.io/", *, on_open: Optional[Handler] = None,
+                 on_message: Optional[Handler] = None, on_close: Optional[Handler] = None,
+                 approve: Optional[Handler] = None, headers: Headers = None) -> EngineIORoute:
+        """Adds a plain Engine.IO endpoint at `path` (long-polling and
+        WebSocket, the upgrade and the heartbeat are the core's): each
+        session is an `EngineIOSession`, handled as a WebSocket route's."""
+        from ._sio import EngineIORoute
+        return self._add(EngineIORoute(self, path, (), headers, on_open=on_open, on_message=on_message,
+                                       on_close=on_close, approve=approve))
+
+    def socketio(self, path: str = "/socket.io/") -> SocketIO:
+        """Adds a Socket.IO endpoint at `path`; returns its `SocketIO`
+        (namespace "/"; `of(name)` for others). The sio_* and cors_*
+        options of the server apply to it."""
+        from ._sio import SocketIO
+        sio = SocketIO(self, path)
+        self._add(sio._route)
+        return sio
+
     def static(self, path: str, body: Union[str, bytes], content_type: str = "text/html; charset=utf-8",
                headers: Headers = None) -> None:
         """Answers GET `path` with a fixed 200 response."""
@@ -183,7 +203,7 @@ class Server:
     @property
     def connections(self) -> List[Connection]:
         """The live connections (including ones awaiting approval)."""
-        return list(self._conns.values())
+        return self._core.connections() if self._core is not None else []  # type: ignore[return-value]
 
     @property
     def running(self) -> bool:
@@ -197,9 +217,10 @@ class Server:
     def _bind(self) -> _wsrt.Core:
         if self._core is None:
             routes = [(r.kind, r.path, r._approve is not None, r.subprotocols,  # type: ignore[attr-defined]
-                       _pairs(r.headers), r.content_type, r.body) for r in self._routes]
-            self._core = _wsrt.Core(self.host, self._port, routes, self._options)
-            self._paths = {r.path: r for r in self._routes}
+                       _pairs(r.headers), r.content_type, r.body, r) for r in self._routes]
+            from ._sio import EngineIOSession, Socket
+            classes = (WebSocket, SseStream, EngineIOSession, Socket)
+            self._core = _wsrt.Core(self.host, self._port, routes, self._options, classes)
         return self._core
 
     @property
@@ -256,53 +277,43 @@ class Server:
 
     # -- dispatch -----------------------------------------------------------------
 
-    def _dispatch(self, batch: List[Tuple[int, int, Any, int, Any]]) -> None:
-        conns = self._conns
-        for kind, cid, data, code, request in batch:
-            if kind == _MESSAGE:
-                c = conns[cid]
-                self._call(c.route._on_message, c, c, data)  # type: ignore[attr-defined]
-            elif kind == _OPEN or kind == _SSE_OPEN:
-                c = self._conn(cid, request)
-                c._opened = True
-                if kind == _OPEN:
-                    c.subprotocol = data or None  # type: ignore[attr-defined]
-                self._call(c.route._on_open, c, c)  # type: ignore[attr-defined]
-            elif kind == _CLOSE or kind == _SSE_CLOSE:
-                c = conns.pop(cid, None)  # type: ignore[assignment]
-                if c is None:
+    def _dispatch(self, batch: List[Tuple[int, Connection, Any, Route]]) -> None:
+        for kind, c, data, route in batch:
+            try:
+                if kind == _MESSAGE:  # the common case first, with no call of its own
+                    fn = route._on_message  # type: ignore[attr-defined]
+                    r = None if fn is None else fn(c, data)
+                elif kind == _REQUEST and data is None:  # a Socket.IO request has data
+                    self._ask(c, route)
                     continue
-                self._wake(cid)
-                if kind == _CLOSE:
-                    c.close_code, c.close_reason = code, data  # type: ignore[attr-defined]
-                if c._opened:
-                    self._call(c.route._on_close, c, *((c, code, data) if kind == _CLOSE else (c,)))  # type: ignore[attr-defined]
-            elif kind == _PONG:
-                c = conns[cid]
-                self._call(c.route._on_pong, c, c, data)  # type: ignore[attr-defined]
-            elif kind == _DRAIN:
-                self._wake(cid)
-                if cid in conns:
-                    self._call(conns[cid].route._on_drain, conns[cid], conns[cid])  # type: ignore[attr-defined]
-            elif kind == _REQUEST:
-                self._ask(self._conn(cid, request))
+                else:
+                    r = self._event(kind, c, data, route)
+                if r is not None and inspect.isawaitable(r):
+                    self._spawn(r, self._guard, c)
+            except Exception as e:
+                self._error(e, c)
 
-    def _conn(self, cid: int, request: Any) -> Connection:
-        c = self._conns.get(cid)
-        if c is None:
-            route = self._paths[request[0]]
-            c = self._conns[cid] = (WebSocket if route.kind == "websocket" else SseStream)(self, route, cid, request)
-        return c
-
-    def _call(self, fn: Optional[Handler], conn: Connection, *args: Any) -> None:
-        if fn is None:
-            return
-        try:
-            r = fn(*args)
-            if r is not None and inspect.isawaitable(r):
-                self._spawn(r, self._guard, conn)
-        except Exception as e:
-            self._error(e, conn)
+    def _event(self, kind: int, c: Any, data: Any, route: Any) -> Any:
+        if route.kind == "socketio":
+            return route._event(kind, c, data)
+        if kind == _OPEN or kind == _SSE_OPEN:
+            c._opened = True
+            if kind == _OPEN:
+                c.subprotocol = data or None
+            fn, args = route._on_open, (c,)
+        elif kind == _CLOSE or kind == _SSE_CLOSE:
+            self._wake(c)
+            if kind == _CLOSE:
+                c.close_code, c.close_reason = data
+            fn, args = route._on_close if c._opened else None, (c, *data) if kind == _CLOSE else (c,)
+        elif kind == _PONG:
+            fn, args = route._on_pong, (c, data)
+        elif kind == _DRAIN:
+            self._wake(c)
+            fn, args = route._on_drain, (c,)
+        else:
+            return None
+        return None if fn is None else fn(*args)
 
     def _spawn(self, aw: Awaitable[Any], wrap: Callable[..., Any], conn: Connection) -> None:
         if self._mode != "asyncio":
@@ -328,9 +339,9 @@ class Server:
 
     # -- approval -----------------------------------------------------------------
 
-    def _ask(self, conn: Connection) -> None:
+    def _ask(self, conn: Connection, route: Any) -> None:
         try:
-            v = conn.route._approve(conn)  # type: ignore[attr-defined]
+            v = route._approve(conn)
             if inspect.isawaitable(v):
                 return self._spawn(v, self._ask_later, conn)
         except Exception as e:
@@ -362,7 +373,6 @@ class Server:
             self._error(e, conn)
             with contextlib.suppress(Exception):
                 core.reject(conn.id, 500, "", [])
-        self._conns.pop(conn.id, None)  # no close event follows a refusal
 
     # -- drain --------------------------------------------------------------------
 
@@ -379,11 +389,11 @@ class Server:
         if conn.state is ConnState.CLOSED or conn.buffered_amount == 0:
             fut.set_result(None)
         else:
-            self._drains.setdefault(conn.id, []).append(fut)
+            self._drains.setdefault(conn, []).append(fut)
         return fut
 
-    def _wake(self, cid: int) -> None:
-        for fut in self._drains.pop(cid, ()):
+    def _wake(self, conn: Connection) -> None:
+        for fut in self._drains.pop(conn, ()):
             if not fut.done():
                 fut.set_result(None)
 
@@ -458,8 +468,8 @@ class Server:
             for h in (self._timer, self._soon):
                 if h is not None:
                     h.cancel()
-            for cid in list(self._drains):
-                self._wake(cid)
+            for conn in list(self._drains):
+                self._wake(conn)
             if self._finished is not None and not self._finished.done():
                 self._finished.set_result(None)
         self._c.claim(False)  # no loop thread any more: calls meet the stopped server

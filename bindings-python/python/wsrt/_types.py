@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
-__all__ = ["Accept", "BackpressureError", "ConnectionClosedError", "Headers", "InvalidStateError", "Published",
+__all__ = ["Accept", "BackpressureError", "ConnectionClosedError", "ConnectionRefusedError", "Headers", "InvalidStateError", "Published",
            "Reject", "Replay", "ServerStoppedError", "Stats", "UnknownConnectionError", "WsrtError"]
 
 
@@ -34,6 +34,17 @@ class BackpressureError(WsrtError):
 
 class ServerStoppedError(WsrtError):
     """The server has shut down."""
+
+
+class ConnectionRefusedError(WsrtError):  # noqa: A001 (wsrt.ConnectionRefusedError, as docs/API.md names it)
+    """Raised by a Socket.IO approve hook to refuse the socket: the
+    client's connect_error gets `message` and `data` (any JSON value)."""
+
+    def __init__(self, message: str = "connection refused", data: object = None) -> None:
+        if not isinstance(message, str):
+            raise TypeError(f"message is a str, not {type(message).__name__}")
+        super().__init__(message, data)
+        self.message, self.data = message, data
 
 Headers = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
 """Response headers: a dict or a list of (name, value) pairs."""
