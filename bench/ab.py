@@ -8,6 +8,13 @@ A, B, A, B... so drift of the machine hits both alike.
 
 A COMMAND is a server binary or a command line (e.g. the C example's
 binary, or "/path/to/checkout/examples/run python"), started with $PORT.
+Socket.IO scenarios (sio_ack, sio_room, sio_idle: the runner's, see
+bench/run.py) compare a front with a peer the same way, e.g.
+    bench/ab.py wsrt-c=build/examples/echo_server \
+        socketio-node="node bench/peers/socketio.js" \
+        --scenarios sio_ack,sio_room,sio_idle
+(NODE_PATH is set to the peers' packages in .cache/bench). For them the
+table's msgs/s columns are acks/s and room deliveries/s.
 Each round runs, for each build, a fresh server pinned to core 0 and the
 load generator pinned to core 1 (SCHED_RR priority 50 when allowed): the
 64 KiB echo (8 conns x 4 in flight), the 32 B echo (64 x 16), a broadcast
@@ -38,13 +45,20 @@ SCEN = {
     "echo_small": ["echo", "--conns", "64", "--inflight", "16", "--size", "32"],
     "broadcast": ["broadcast", "--conns", "1000", "--rate", "2000", "--size", "32"],
     "idle": ["idle", "--conns", "10000"],
+    "sio_ack": ["sio-ack", "--conns", "64", "--inflight", "16", "--size", "32"],
+    "sio_room": ["sio-room", "--conns", "1000", "--publishers", "1", "--window", "8", "--size", "32"],
+    "sio_idle": ["sio-idle", "--conns", "10000"],
 }
+# What each scenario counts: the rate and its per-server-CPU-second figure.
+RATE = {"sio_ack": ("acks_per_s", "acks_per_server_cpu_s"),
+        "sio_room": ("deliveries_per_s", "deliveries_per_server_cpu_s")}
+MEMORY = ("idle", "sio_idle")
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
 
 def one(binary, scen, port, rt, secs, malloc=False):
     prio = ["chrt", "-r", "50"] if rt and not malloc else []
-    env = dict(os.environ, PORT=str(port))
+    env = dict(os.environ, PORT=str(port), NODE_PATH=run.NODE_PATH)
     env.pop("DEFLATE", None)
     proc = subprocess.Popen(prio + ["taskset", "-c", "0"] + binary.split(), env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -53,7 +67,7 @@ def one(binary, scen, port, rt, secs, malloc=False):
             return {"ok": False, "error": "server did not listen"}
         time.sleep(0.3)
         cmd = prio + ["taskset", "-c", "1", run.LOADGEN] + SCEN[scen] + [
-            "--secs", str(secs if scen != "idle" else 2), "--warmup", "1", "--addr", f"127.0.0.1:{port}", "--server-pid", str(proc.pid)]
+            "--secs", str(secs if scen not in MEMORY else 2), "--warmup", "1", "--addr", f"127.0.0.1:{port}", "--server-pid", str(proc.pid)]
         perf = None
         if malloc:
             lg = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -92,8 +106,9 @@ def main():
                 res = one(binary, scen, port, rt, secs)
                 res.update(build=name, scenario=scen, round=rnd)
                 runs.append(res)
-                print(f"ab: round {rnd} {name} {scen}: {res.get('msgs_per_s')} msgs/s, "
-                      f"{res.get('msgs_per_server_cpu_s')} /CPU-s, {res.get('page_faults_per_msg')} faults/msg, "
+                rk, ck = RATE.get(scen, ("msgs_per_s", "msgs_per_server_cpu_s"))
+                print(f"ab: round {rnd} {name} {scen}: {res.get(rk)} /s, "
+                      f"{res.get(ck)} /CPU-s, {res.get('page_faults_per_msg')} faults/msg, "
                       f"{res.get('bytes_per_conn')} B/conn", file=sys.stderr)
     mallocs = []
     if "--mallocs" in args:
@@ -126,17 +141,18 @@ def table(doc):
            "page faults / msg (each round) | mallocs / msg |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     mem = ["", "| idle 10,000 conns | build | server RSS per connection (each round) | median |", "| --- | --- | --- | --- |"]
     for scen in doc.get("scenarios", list(SCEN)):
-        if scen == "idle":
+        if scen in MEMORY:
             for name in doc["builds"]:
                 b = [r["bytes_per_conn"] for r in doc["runs"] if r["build"] == name and r["scenario"] == scen
                      and r.get("bytes_per_conn") is not None]
-                mem.append(f"| idle | {name} | {', '.join(f'{v:.0f} B' for v in b)} | "
+                mem.append(f"| {scen} | {name} | {', '.join(f'{v:.0f} B' for v in b)} | "
                            f"{f'{statistics.median(b):.0f} B' if b else '–'} |")
             continue
         for name in doc["builds"]:
+            rk, ck = RATE.get(scen, ("msgs_per_s", "msgs_per_server_cpu_s"))
             rs = [r for r in doc["runs"] if r["build"] == name and r["scenario"] == scen and r.get("ok")]
-            rate = [r["msgs_per_s"] for r in rs]
-            cpu = [r["msgs_per_server_cpu_s"] for r in rs if r.get("msgs_per_server_cpu_s")]
+            rate = [r[rk] for r in rs]
+            cpu = [r[ck] for r in rs if r.get(ck)]
             pf = [r["page_faults_per_msg"] for r in rs if r.get("page_faults_per_msg") is not None]
             ml = [r["mallocs_per_msg"] for r in doc["malloc_runs"]
                   if r["build"] == name and r["scenario"] == scen and r.get("mallocs_per_msg") is not None]

@@ -13,6 +13,12 @@ SAT = 0.85  # below this server CPU share a throughput figure is not the server'
 MAIN = ("echo_small", "echo_large", "latency", "idle", "sse", "broadcast")
 COMPRESSION = ("echo_json", "echo_json_deflate", "idle_json", "idle_deflate")
 BROADCAST = ("broadcast", "broadcast_fast")
+SOCKETIO = ("sio_ack", "sio_room", "sio_idle")
+# The Socket.IO peers and what each of our fronts is to do against them
+# (ratios of ours ÷ peer; acks and room deliveries per server CPU-second).
+SIO_PEERS = ("socketio-node", "socketio-uws", "python-socketio")
+SIO_GOALS = {"socketio-node": 10.0, "socketio-uws": 3.0, "python-socketio": 30.0}
+SIO_IDLE_GOAL = ("wsrt-c", 2000)  # bytes of server RSS per idle Socket.IO socket, at most
 
 
 def runs_by(doc):
@@ -71,7 +77,7 @@ def markdown(doc):
     out = [f"# wsrt benchmark, {doc['date']}", ""]
     out.append(f"Machine: {m['cpu']}, {m['cores']} cores, Linux {m['kernel']}, load average at start "
                f"{', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}. Server pinned to core 0, load generator "
-               f"to core 1, {'both at ' + doc.get('rt_policy', 'SCHED_FIFO') + ' priority 50' if doc['realtime_priority'] else 'normal priority (chrt refused)'}; "
+               f"to core 1, {'both at ' + doc.get('rt_policy', 'SCHED_FIFO') + ' priority 50' if doc['realtime_priority'] else 'normal priority (' + (doc.get('realtime_off_by') or 'chrt refused') + ')'}; "
                f"{doc['secs_per_run']:g} s measured per run after a 1 s warm-up; a fresh server for every run.")
     if doc.get("skipped"):
         out.append("Skipped: " + "; ".join(f"{k} ({v})" for k, v in doc["skipped"].items()) + ".")
@@ -84,7 +90,121 @@ def markdown(doc):
         out += broadcast_tables(doc, order, t)
     if any(sc in COMPRESSION for s in order for sc in t[s]):
         out += compression_tables(doc, order, t)
+    if any(sc in SOCKETIO for s in order for sc in t[s]):
+        out += socketio_tables(doc, order, t)
     return "\n".join(out) + "\n"
+
+
+def socketio_tables(doc, order, t):
+    """The Socket.IO scenarios: one table per scenario, then ours ÷ each
+    Socket.IO peer against the goals."""
+    rows = [s for s in order if any(sc in SOCKETIO for sc in t[s])]
+    ours = [s for s in rows if any(r.get("ours") for r in t[s].values())]
+    peers = [s for s in rows if s not in ours]
+    title = lambda sc: doc["scenarios"].get(sc, sc)
+    pct = lambda v: "–" if v is None else f"{v:.0%}"
+    ms = lambda v: "–" if v is None else f"{v / 1e3:.3g}"
+    out = ["", "## Socket.IO", "",
+           "Engine.IO v4 / Socket.IO v5 over WebSocket at `/socket.io/?EIO=4&transport=websocket`, namespace `/`, "
+           "every server at its default ping interval (25 s) and 1,000,000-byte max payload. The generator (Rust, "
+           "bench/loadgen, no socket.io-client) answers every ping and checks every ack and every room message. "
+           "Per second of server CPU time (user + system, all threads) in parentheses: read that first, it is what "
+           "the goals are about; on a shared 2-core machine it is also the figure least moved by the generator "
+           "and by other load.", ""]
+    recov = [s for s in rows if any(r.get("ok") and r.get("sockets_with_recovery") for r in t[s].values())]
+    if recov:
+        out += [f"Connection state recovery on (the connect answer carries a `pid`; room broadcasts carry an offset "
+                f"and are kept for replay): {', '.join(recov)}. The peers run socket.io's and python-socketio's "
+                "defaults, without it: it costs the servers that have it, not the others.", ""]
+    fail = lambda r: f"FAILED: {r.get('error', '')[:100]}"
+    # The server's CPU share of its core, and how much of that the kernel
+    # spent (on loopback a send's whole TCP path, the receiving side's too).
+    srv_cpu = lambda r: pct(r.get("server_cpu_util")) + (
+        f" ({pct(r['server_sys_share'])} kernel)" if r.get("server_sys_share") is not None else "")
+    if any("sio_ack" in t[s] for s in rows):
+        out += [f"**{title('sio_ack')}**: each socket keeps 16 `echo` emits with ack in flight; every ack must carry "
+                "the payload of the emit it answers. Round trip from the emit to its ack, in ms, at that load (a "
+                "closed loop: the server's queueing at full load, not an idle round trip).", "",
+                "| server | acks/s (per CPU-s) | RTT p50 | RTT p99 | server CPU | generator CPU |",
+                "| --- | --- | --- | --- | --- | --- |"]
+        for s in rows:
+            r = t[s].get("sio_ack")
+            if r is None:
+                continue
+            if not r.get("ok"):
+                out.append(f"| {s} | {fail(r)} | – | – | – | – |")
+                continue
+            out.append(f"| {s} | {cell(t, s, 'sio_ack', 'acks_per_s', 'acks_per_server_cpu_s')} | "
+                       f"{ms(r.get('rtt_us_p50'))} | {ms(r.get('rtt_us_p99'))} | "
+                       f"{srv_cpu(r)} | {pct(r.get('gen_cpu_util'))} |")
+        out.append("")
+    if any("sio_room" in t[s] for s in rows):
+        out += [f"**{title('sio_room')}**: members join room `bench` (ack checked); the publisher emits `to-room` and "
+                "keeps at most 8 messages not yet delivered to every member (closed loop: each server runs at its own "
+                "pace, nothing piles up); every member must get every `room-msg` once and in order. Delivery latency "
+                "from the publisher's send to the member's read, in ms.", "",
+                "| server | deliveries/s (per CPU-s) | published msgs/s | p50 | p99 | server CPU | generator CPU |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for s in rows:
+            r = t[s].get("sio_room")
+            if r is None:
+                continue
+            if not r.get("ok"):
+                out.append(f"| {s} | {fail(r)} | – | – | – | – | – |")
+                continue
+            out.append(f"| {s} | {cell(t, s, 'sio_room', 'deliveries_per_s', 'deliveries_per_server_cpu_s')} | "
+                       f"{si(r.get('published_per_s'))} | {ms(r.get('delivery_us_p50'))} | {ms(r.get('delivery_us_p99'))} | "
+                       f"{srv_cpu(r)} | {pct(r.get('gen_cpu_util'))} |")
+        out.append("")
+    if any("sio_idle" in t[s] for s in rows):
+        out += [f"**{title('sio_idle')}**: sockets connected to namespace `/` and held; the server's RSS growth per "
+                "socket (user space only).", "",
+                "| server | RSS before | RSS held | bytes / socket | connected in |", "| --- | --- | --- | --- | --- |"]
+        for s in rows:
+            r = t[s].get("sio_idle")
+            if r is None:
+                continue
+            if not r.get("ok"):
+                out.append(f"| {s} | {fail(r)} | – | – | – |")
+                continue
+            out.append(f"| {s} | {si(r.get('rss_before'), 'B')} | {si(r.get('rss_held'), 'B')} | "
+                       f"{si(r.get('bytes_per_conn'))} | {r.get('connect_s', 0):.1f} s |")
+        out.append("")
+    sio_peers = [p for p in SIO_PEERS if p in peers]
+    if not ours:
+        out += ["None of our fronts serves `/socket.io/` yet: the ratios to the goals appear once one does."]
+        return out
+    if not sio_peers:
+        out += ["No Socket.IO peer ran (see Skipped above): no ratios to the goals."]
+        return out
+    out += ["### Ours ÷ each Socket.IO peer", "",
+            "Goals, on acks and room deliveries: ≥ 10× socketio-node, ≥ 3× socketio-uws, ≥ 30× python-socketio; "
+            f"idle memory per Socket.IO socket ≤ {SIO_IDLE_GOAL[1] / 1000:g} KB in the C front. "
+            "Throughput (↑): above 1× ours does more; memory (↓): below 1× ours uses less. "
+            "\"met\" compares the per-CPU-second ratios with the goal.", "",
+            "| ours | peer | goal | acks/s ↑ | acks per CPU-s ↑ | ack RTT p50 ↓ | deliveries/s ↑ | deliveries per CPU-s ↑ | bytes / idle socket ↓ | met |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for o in ours:
+        for p in sio_peers:
+            goal = SIO_GOALS.get(p)
+            ra = get(t, o, "sio_ack", "acks_per_server_cpu_s"), get(t, p, "sio_ack", "acks_per_server_cpu_s")
+            rr = get(t, o, "sio_room", "deliveries_per_server_cpu_s"), get(t, p, "sio_room", "deliveries_per_server_cpu_s")
+            got = [a / b for a, b in (ra, rr) if a and b]
+            met = "–" if not got or goal is None else ("yes" if min(got) >= goal else "no")
+            out.append(f"| {o} | {p} | ≥ {goal:g}× | " + " | ".join([
+                ratio(get(t, o, "sio_ack", "acks_per_s"), get(t, p, "sio_ack", "acks_per_s")),
+                ratio(*ra),
+                ratio(get(t, o, "sio_ack", "rtt_us_p50"), get(t, p, "sio_ack", "rtt_us_p50")),
+                ratio(get(t, o, "sio_room", "deliveries_per_s"), get(t, p, "sio_room", "deliveries_per_s")),
+                ratio(*rr),
+                ratio(get(t, o, "sio_idle", "bytes_per_conn"), get(t, p, "sio_idle", "bytes_per_conn")),
+            ]) + f" | {met} |")
+    c, limit = SIO_IDLE_GOAL
+    b = get(t, c, "sio_idle", "bytes_per_conn")
+    if b is not None:
+        out += ["", f"Idle memory, {c}: {b:,.0f} B per Socket.IO socket (goal ≤ {limit:,} B): "
+                f"{'met' if b <= limit else 'not met'}."]
+    return out
 
 
 def broadcast_tables(doc, order, t):

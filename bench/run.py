@@ -14,7 +14,9 @@ BENCH_RT=0 (no real-time priority), BENCH_RT_POLICY=fifo (SCHED_FIFO
 instead of SCHED_RR), BENCH_PORT (first port, default 9300),
 BENCH_SMOKE=1 (the CI smoke: ours only, tiny runs, no files written),
 BENCH_TAG=NAME (results go to <date>-NAME.json/.md; latest.* and
-docs/PERFORMANCE.md are left alone).
+docs/PERFORMANCE.md are left alone), BENCH_SIO_IDLE_CONNS and
+BENCH_SIO_ROOM_MEMBERS (Socket.IO idle sockets and room members, default
+10000 and 1000: smaller for a quick look only).
 
 Compression (issue 7): the scenarios echo_json, echo_json_deflate,
 idle_json and idle_deflate run 1 KiB JSON messages (loadgen --payload json)
@@ -22,6 +24,20 @@ against the servers that serve them: each of our fronts that reads $DEFLATE
 as three servers (wsrt-FRONT with compression off, wsrt-FRONT-deflate-shared,
 wsrt-FRONT-deflate-conn), node-ws and node-ws-deflate (ws's
 perMessageDeflate). `make bench-deflate` runs just those.
+
+Socket.IO: the scenarios sio_ack, sio_room and sio_idle (loadgen sio-ack,
+sio-room, sio-idle: Engine.IO v4 / Socket.IO v5 over WebSocket at
+/socket.io/, namespace "/") run against socketio-node (socket.io 4.8 on
+its default engine), socketio-uws (socket.io 4.8 attached to
+uWebSockets.js), python-socketio (on aiohttp and uvloop), wsrt-rust (the
+contract on the Rust API: core/examples/sio_contract.rs, built here with
+cargo) and each of our fronts whose example answers the WebSocket
+handshake at /socket.io/ (the runner asks the running example; a front
+that does not is listed as skipped, with the reason). `make bench-socketio` runs just those. The other web servers
+python-socketio can run on are there for comparison, run only when named
+in BENCH_SERVERS: python-socketio-aiohttp-asyncio,
+python-socketio-uvicorn, python-socketio-uvicorn-websockets,
+python-socketio-tornado.
 """
 import datetime
 import json
@@ -44,6 +60,7 @@ SECS = float(os.environ.get("BENCH_SECS", "1" if SMOKE else "4"))
 SSE_INTERVAL_MS = 100
 NODE_PATH = os.path.join(CACHE, "node", "node_modules")
 PY = os.path.join(CACHE, "venv", "bin", "python")
+SIO_CONTRACT = os.path.join(ROOT, "target", "release", "examples", "sio_contract")
 
 
 def ours_fronts():
@@ -82,14 +99,16 @@ def broadcast_fronts():
 
 def servers():
     """name -> (argv, what it serves, is it ours, why it is unavailable,
-    extra: env for the server, and for compression runs the base server and
-    its deflate mode)."""
+    extra: env for the server, for compression runs the base server and
+    its deflate mode, "explicit" for servers run only when named, and
+    "build" for a command that builds it, run before its first start)."""
     s = {}
     dfl = deflate_fronts()
     for fr in ours_fronts():
         argv = [os.path.join(ROOT, "examples", "run"), fr]
         base = f"wsrt-{fr}"
-        serves = {"echo", "sse"} | ({"json"} if fr in dfl else set())
+        # "sio" until the running example says otherwise (see sio_probe).
+        serves = {"echo", "sse", "sio"} | ({"json"} if fr in dfl else set())
         if fr in broadcast_fronts():
             serves |= {"broadcast"}
         s[base] = (argv, serves, True, None,
@@ -98,6 +117,11 @@ def servers():
             for mode, suffix in (("shared", "shared"), ("per-connection", "conn")):
                 s[f"{base}-deflate-{suffix}"] = (argv, {"deflate"}, True, None,
                                                  {"env": {"DEFLATE": mode}, "base": base, "deflate": mode})
+    # The Socket.IO contract on the Rust API (core/examples/sio_contract.rs):
+    # the core's Socket.IO without a front's conversion, there from the
+    # start, while the fronts' examples grow /socket.io/.
+    s["wsrt-rust"] = ([SIO_CONTRACT], {"sio"}, True, None if shutil.which("cargo") else "no cargo",
+                      {"env": {}, "build": ["cargo", "build", "--release", "-q", "-p", "wsrt", "--example", "sio_contract"]})
     node_ok = None if os.path.isdir(os.path.join(NODE_PATH, "ws")) else "node packages not installed"
     uws_ok = None if os.path.isdir(os.path.join(NODE_PATH, "uwebsockets")) else "uwebsockets not installed"
     py_ok = None if os.path.exists(PY) else "python venv not installed"
@@ -113,6 +137,22 @@ def servers():
     s["picows"] = ([PY, os.path.join(PEERS, "py_picows.py")], {"echo", "broadcast"}, False, py_ok, plain)
     s["websockets-uvloop"] = ([PY, os.path.join(PEERS, "py_websockets.py"), "--uvloop"], {"echo", "broadcast"}, False, py_ok, plain)
     s["websockets"] = ([PY, os.path.join(PEERS, "py_websockets.py")], {"echo", "broadcast"}, False, py_ok, plain)
+    sio_node_ok = None if os.path.isdir(os.path.join(NODE_PATH, "socket.io")) else "socket.io not installed"
+    sio_uws_ok = sio_node_ok or uws_ok
+    sio_py_ok = None if os.path.exists(os.path.join(CACHE, "socketio-python.stamp")) and not py_ok else "python-socketio not installed"
+    sio = {"sio"}
+    s["socketio-node"] = (["node", os.path.join(PEERS, "socketio.js")], sio, False, sio_node_ok, plain)
+    s["socketio-uws"] = (["node", os.path.join(PEERS, "socketio-uws.js")], sio, False, sio_uws_ok, plain)
+    pysio = os.path.join(PEERS, "py_socketio.py")
+    s["python-socketio"] = ([PY, pysio, "--server", "aiohttp", "--uvloop"], sio, False, sio_py_ok, plain)
+    # The other servers python-socketio runs on: compared once to pick the
+    # one above (bench/results/2026-12-05-python-socketio-servers*.md), run
+    # again only when named.
+    only = {"env": {}, "explicit": True}
+    s["python-socketio-aiohttp-asyncio"] = ([PY, pysio, "--server", "aiohttp"], sio, False, sio_py_ok, only)
+    s["python-socketio-uvicorn"] = ([PY, pysio, "--server", "uvicorn", "--uvloop"], sio, False, sio_py_ok, only)
+    s["python-socketio-uvicorn-websockets"] = ([PY, pysio, "--server", "uvicorn", "--uvloop", "--ws", "websockets"], sio, False, sio_py_ok, only)
+    s["python-socketio-tornado"] = ([PY, pysio, "--server", "tornado", "--uvloop"], sio, False, sio_py_ok, only)
     return s
 
 
@@ -126,11 +166,22 @@ JSON_SIZE = "1024"
 IDLE_DEFLATE_CONNS = "2000"
 
 
+# Socket.IO. The smoke runs the servers with a 200 ms ping interval and
+# has every connection answer at least one ping.
+SIO_SMOKE_ENV = {"SIO_PING_INTERVAL_MS": "200", "SIO_PING_TIMEOUT_MS": "1000"}
+SIO_IDLE_CONNS = os.environ.get("BENCH_SIO_IDLE_CONNS", "10000")
+SIO_ROOM_MEMBERS = os.environ.get("BENCH_SIO_ROOM_MEMBERS", "1000")
+
+
 def scenarios():
-    """name -> (what the server must serve, loadgen arguments, title)."""
+    """name -> (what the server must serve, loadgen arguments, title[,
+    env for the server])."""
     secs = str(SECS)
     if SMOKE:
         return {
+            "sio_ack": ("sio", ["sio-ack", "--conns", "8", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5", "--expect-pings", "1"], "Socket.IO ack 8×4×32 B", SIO_SMOKE_ENV),
+            "sio_room": ("sio", ["sio-room", "--conns", "50", "--window", "4", "--size", "32", "--secs", secs, "--warmup", "0.5", "--expect-pings", "1"], "Socket.IO room 1 → 50 members", SIO_SMOKE_ENV),
+            "sio_idle": ("sio", ["sio-idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2", "--expect-pings", "1"], "Socket.IO idle 200 sockets", SIO_SMOKE_ENV),
             "echo_small": ("echo", ["echo", "--conns", "8", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5"], "echo 8×4×32 B"),
             "echo_large": ("echo", ["echo", "--conns", "2", "--inflight", "2", "--size", "65536", "--secs", secs, "--warmup", "0.5"], "echo 2×2×64 KiB"),
             "latency": ("echo", ["latency", "--conns", "10", "--rate", "1000", "--secs", secs, "--warmup", "0.5"], "latency 10 conns at 1k msgs/s"),
@@ -155,6 +206,13 @@ def scenarios():
         "echo_json_deflate": ("deflate", ["echo", "--conns", "32", "--inflight", "8", "--size", JSON_SIZE, "--payload", "json", "--deflate", "takeover", "--deflate-level", "1", "--secs", secs], "echo 32×8×1 KiB JSON, permessage-deflate"),
         "idle_json": ("json", ["idle", "--conns", IDLE_DEFLATE_CONNS, "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--secs", "1"], f"idle {IDLE_DEFLATE_CONNS} conns, uncompressed, then 1 message each"),
         "idle_deflate": ("deflate", ["idle", "--conns", IDLE_DEFLATE_CONNS, "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--deflate", "takeover", "--deflate-level", "1", "--secs", "1"], f"idle {IDLE_DEFLATE_CONNS} conns, permessage-deflate, then 1 message each"),
+        # Socket.IO (the servers at their default ping interval, 25 s).
+        "sio_ack": ("sio", ["sio-ack", "--conns", "64", "--inflight", "16", "--size", "32", "--secs", secs], "Socket.IO emit with ack 64×16×32 B"),
+        # Closed loop: the publisher keeps at most 8 messages not yet
+        # delivered to every member, so every server runs at its own
+        # capacity and nothing piles up; compare deliveries per CPU-second.
+        "sio_room": ("sio", ["sio-room", "--conns", SIO_ROOM_MEMBERS, "--publishers", "1", "--window", "8", "--size", "32", "--secs", secs], f"Socket.IO room: 1 publisher → {int(SIO_ROOM_MEMBERS):,} members, window 8"),
+        "sio_idle": ("sio", ["sio-idle", "--conns", SIO_IDLE_CONNS, "--secs", "2"], f"Socket.IO idle {int(SIO_IDLE_CONNS):,} sockets"),
     }
 
 
@@ -187,17 +245,57 @@ def stop(proc):
             proc.wait()
 
 
-def prepare(name, argv, port, logdir):
+def sio_probe(port):
+    """None if the server on `port` answers the Engine.IO WebSocket
+    handshake at /socket.io/ (101), else why it does not (the generator
+    checks everything after that)."""
+    req = (f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+           "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+    head = b""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(req)
+            while b"\r\n\r\n" not in head and len(head) < 16384:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+    except OSError as e:
+        if not head:
+            return f"does not serve /socket.io/ yet (the handshake to /socket.io/ failed: {e})"
+    status = head.split(b"\r\n", 1)[0].decode("latin-1")
+    if status.startswith("HTTP/1.1 101"):
+        return None
+    return f"does not serve /socket.io/ yet (the WebSocket handshake to /socket.io/ got {status or 'no answer'!r})"
+
+
+def prepare(name, argv, port, logdir, env=None, probe=False, build=None):
     """Starts one of our fronts once at normal priority, unpinned, so that
-    whatever `examples/run` builds is built before any measured run (and
-    never at real-time priority)."""
-    env = dict(os.environ, PORT=str(port))
+    whatever `examples/run` (or `build`) builds is built before any
+    measured run (and never at real-time priority). Returns (started, why
+    it serves no Socket.IO or None; asked only with `probe`)."""
+    env = dict(os.environ, PORT=str(port), **(env or {}))
     with open(os.path.join(logdir, f"{name}.prepare.log"), "w") as log:
+        if build and subprocess.run(build, stdout=log, stderr=log, cwd=ROOT).returncode != 0:
+            return False, None
         proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log, cwd=ROOT)
         try:
-            return wait_port(port, proc, 900)
+            if not wait_port(port, proc, 900):
+                return False, None
+            return True, sio_probe(port) if probe else None
         finally:
             stop(proc)
+
+
+def last_line(path):
+    """The last non-empty line of a log (why a server did not start)."""
+    try:
+        with open(path, errors="replace") as f:
+            lines = [l.strip() for l in f if l.strip()]
+        return lines[-1][:160] if lines else ""
+    except OSError:
+        return ""
 
 
 # SCHED_RR rather than SCHED_FIFO: the same for a single-threaded process,
@@ -246,7 +344,8 @@ def machine():
 
 def versions():
     v = {}
-    for k, f in (("node", "node.stamp"), ("python", "python.stamp")):
+    for k, f in (("node", "node.stamp"), ("python", "python.stamp"),
+                 ("socketio_node", "socketio-node.stamp"), ("socketio_python", "socketio-python.stamp")):
         p = os.path.join(CACHE, f)
         if os.path.exists(p):
             v[k] = open(p).read().strip()
@@ -268,13 +367,15 @@ def main():
     want_srv = [s for s in os.environ.get("BENCH_SERVERS", "").split(",") if s]
     want_scen = [s for s in os.environ.get("BENCH_SCENARIOS", "").split(",") if s]
     if SMOKE and not want_srv:
-        want_srv = ["wsrt-c", "wsrt-c-deflate-conn"]
-    names = [n for n in srv if not want_srv or n in want_srv]
+        # The Rust example keeps the Socket.IO modes honest until the C
+        # example serves /socket.io/ (then both run them).
+        want_srv = ["wsrt-c", "wsrt-c-deflate-conn", "wsrt-rust"]
+    names = [n for n in srv if n in want_srv or not want_srv and not srv[n][4].get("explicit")]
     rt = rt_allowed()
     logdir = os.path.join(CACHE, "logs")
     os.makedirs(logdir, exist_ok=True)
     print(f"bench: servers {', '.join(names)}; {SECS:g} s per run; real-time priority: {'yes' if rt else 'no'}", file=sys.stderr)
-    runs, skipped = [], {}
+    runs, skipped, nskipped = [], {}, 0
     base, count = int(os.environ.get("BENCH_PORT", "9300")), 0
     for name in names:
         argv, caps, ours, why, extra = srv[name]
@@ -282,17 +383,27 @@ def main():
             skipped[name] = why
             print(f"bench: {name} skipped: {why}", file=sys.stderr)
             continue
-        if ours and not prepare(name, argv, base + 50, logdir):
-            skipped[name] = "did not build or start (see .cache/bench/logs)"
-            print(f"bench: {name} skipped: {skipped[name]}", file=sys.stderr)
+        todo = [sc for sc in scen if (not want_scen or sc in want_scen) and scen[sc][0] in caps]
+        if not todo:
             continue
-        for sc, (need, lg_args, title) in scen.items():
-            if want_scen and sc not in want_scen:
+        if ours:
+            started, no_sio = prepare(name, argv, base + 50, logdir, extra.get("env"),
+                                      probe=any(scen[sc][0] == "sio" for sc in todo), build=extra.get("build"))
+            if not started:
+                skipped[name] = f"did not build or start: {last_line(os.path.join(logdir, f'{name}.prepare.log'))!r} (see .cache/bench/logs)"
+                print(f"bench: {name} skipped: {skipped[name]}", file=sys.stderr)
                 continue
-            if need not in caps:
-                continue
+            if no_sio:
+                left = [sc for sc in todo if scen[sc][0] == "sio"]
+                todo = [sc for sc in todo if scen[sc][0] != "sio"]
+                nskipped += len(left)
+                skipped[f"{name} Socket.IO"] = no_sio
+                print(f"bench: {name}: {', '.join(left)} skipped: {no_sio}", file=sys.stderr)
+        for sc in todo:
+            need, lg_args, title = scen[sc][:3]
+            env = dict(extra.get("env") or {}, **(scen[sc][3] if len(scen[sc]) > 3 else {}))
             count += 1
-            res = run_one(name, argv, sc, lg_args, base + count % 50, rt, logdir, extra.get("env"))
+            res = run_one(name, argv, sc, lg_args, base + count % 50, rt, logdir, env)
             res.update(server=name, scenario=sc, title=title, ours=ours)
             if "base" in extra:
                 res.update(base=extra["base"], deflate_mode=extra["deflate"])
@@ -303,10 +414,10 @@ def main():
     if SMOKE:
         done = len(runs) - len(failed)
         sys.stderr.flush()
-        print(f"bench-smoke: {done} passed, {len(failed)} failed", flush=True)
+        print(f"bench-smoke: {done} passed, {len(failed)} failed" + (f", {nskipped} skipped" if nskipped else ""), flush=True)
         return 1 if failed or not runs else 0
     doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": machine(),
-           "realtime_priority": rt,
+           "realtime_priority": rt, "realtime_off_by": "BENCH_RT=0" if os.environ.get("BENCH_RT") == "0" else None,
            "rt_policy": ("SCHED_RR" if RT_POLICY == "rr" else "SCHED_FIFO") if rt else None, "secs_per_run": SECS, "sse_interval_ms": SSE_INTERVAL_MS,
            "versions": versions(), "skipped": skipped,
            "scenarios": {k: v[2] for k, v in scen.items()}, "runs": runs}

@@ -8,6 +8,11 @@
 //! loadgen broadcast --conns N --rate R --size S --secs T   (path /broadcast)
 //! loadgen idle      --conns N --secs HOLD [--idle-send K]    (needs --server-pid for memory)
 //! loadgen sse       --conns N --secs T [--interval-ms MS]   (path /sse)
+//! loadgen sio-ack   --conns C --inflight P --size S --secs T      (Socket.IO,
+//! loadgen sio-room  --conns N [--publishers P] [--window W] [--rate R]
+//!                   --size S --secs T                 path /socket.io/?EIO=4
+//! loadgen sio-idle  --conns N --secs HOLD             &transport=websocket)
+//!           sio-*: [--room NAME] [--expect-pings K]  (see sio_modes.rs)
 //! common: --addr 127.0.0.1:9001 --path P --warmup W --server-pid PID --label NAME
 //! echo, latency, idle: --payload binary|json --deflate off|takeover|no-takeover
 //!                      --deflate-level 0-9
@@ -30,6 +35,8 @@
 mod deflate;
 mod net;
 mod payload;
+mod sio;
+mod sio_modes;
 mod sse;
 mod stats;
 mod ws;
@@ -59,17 +66,34 @@ struct Opts {
     deflate: deflate::Offer,
     level: u32,
     idle_send: usize,
+    publishers: usize,
+    window: usize,
+    room: String,
+    expect_pings: u32,
 }
 
-const USAGE: &str = "usage: loadgen echo|latency|broadcast|idle|sse [--addr HOST:PORT] [--path P] \
+const USAGE: &str = "usage: loadgen echo|latency|broadcast|idle|sse|sio-ack|sio-room|sio-idle \
+[--addr HOST:PORT] [--path P] \
 [--conns N] [--inflight P] [--size BYTES] [--secs T] [--warmup W] [--rate MSGS_PER_S] \
 [--interval-ms MS] [--server-pid PID] [--label NAME] [--max-pending N] [--payload binary|json] \
-[--deflate off|takeover|no-takeover] [--deflate-level 0-9] [--idle-send K]";
+[--deflate off|takeover|no-takeover] [--deflate-level 0-9] [--idle-send K] \
+[--publishers P] [--window W] [--room NAME] [--expect-pings K]";
+
+const MODES: &[&str] = &[
+    "echo",
+    "latency",
+    "broadcast",
+    "idle",
+    "sse",
+    "sio-ack",
+    "sio-room",
+    "sio-idle",
+];
 
 fn parse_opts() -> Result<Opts, String> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().ok_or("missing mode")?;
-    if !["echo", "latency", "broadcast", "idle", "sse"].contains(&mode.as_str()) {
+    if !MODES.contains(&mode.as_str()) {
         return Err(format!("unknown mode {mode:?}"));
     }
     let mut o = Opts {
@@ -90,7 +114,12 @@ fn parse_opts() -> Result<Opts, String> {
         deflate: deflate::Offer::Off,
         level: 6,
         idle_send: 0,
+        publishers: 1,
+        window: 8,
+        room: "bench".into(),
+        expect_pings: 0,
     };
+    let mut rate_given = false;
     while let Some(k) = args.next() {
         let v = args.next().ok_or(format!("{k} needs a value"))?;
         let bad = || format!("bad value for {k}: {v:?}");
@@ -102,7 +131,10 @@ fn parse_opts() -> Result<Opts, String> {
             "--size" => o.size = v.parse().map_err(|_| bad())?,
             "--secs" => o.secs = v.parse().map_err(|_| bad())?,
             "--warmup" => o.warmup = v.parse().map_err(|_| bad())?,
-            "--rate" => o.rate = v.parse().map_err(|_| bad())?,
+            "--rate" => {
+                o.rate = v.parse().map_err(|_| bad())?;
+                rate_given = true;
+            }
             "--interval-ms" => o.interval_ms = v.parse().map_err(|_| bad())?,
             "--server-pid" => o.server_pid = Some(v.parse().map_err(|_| bad())?),
             "--label" => o.label = v,
@@ -119,6 +151,16 @@ fn parse_opts() -> Result<Opts, String> {
                 o.level = v.parse().ok().filter(|l| *l <= 9).ok_or_else(bad)?;
             }
             "--idle-send" => o.idle_send = v.parse().map_err(|_| bad())?,
+            "--publishers" => o.publishers = v.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?,
+            "--window" => o.window = v.parse().ok().filter(|w| *w > 0).ok_or_else(bad)?,
+            "--room" => {
+                // Written into JSON strings as is.
+                if v.is_empty() || v.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+                    return Err(bad());
+                }
+                o.room = v;
+            }
+            "--expect-pings" => o.expect_pings = v.parse().map_err(|_| bad())?,
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -139,6 +181,20 @@ fn parse_opts() -> Result<Opts, String> {
     if o.mode == "broadcast" && o.size < 16 {
         o.size = 16; // sequence number and send time
     }
+    // The payload's prefix: socket and ack id; publisher, sequence number
+    // and send time (hex).
+    if o.mode == "sio-ack" && o.size < 16 {
+        o.size = 16;
+    }
+    if o.mode == "sio-room" {
+        o.size = o.size.max(32);
+        if !rate_given {
+            o.rate = 0.0; // no cap: as fast as the server delivers
+        }
+        if o.rate < 0.0 {
+            return Err("--rate must not be negative".into());
+        }
+    }
     if matches!(o.mode.as_str(), "latency" | "broadcast") && o.rate <= 0.0 {
         return Err("--rate must be positive".into());
     }
@@ -149,6 +205,7 @@ fn parse_opts() -> Result<Opts, String> {
 struct Window {
     t0: Instant,
     server0: Option<f64>,
+    sys0: Option<f64>,
     faults0: Option<u64>,
     gen0: f64,
     cores0: Vec<(u64, u64)>,
@@ -157,6 +214,8 @@ struct Window {
 struct Measured {
     secs: f64,
     server_cpu: Option<f64>,
+    /// The part of `server_cpu` spent in the kernel.
+    server_sys: Option<f64>,
     /// The server's page faults over the window.
     server_faults: Option<u64>,
     gen_cpu: f64,
@@ -170,6 +229,7 @@ impl Window {
         Window {
             t0: Instant::now(),
             server0: pid.and_then(stats::proc_cpu),
+            sys0: pid.and_then(stats::proc_sys_cpu),
             faults0: pid.and_then(stats::proc_faults),
             gen0: stats::self_cpu(),
             cores0: stats::core_times(),
@@ -180,6 +240,10 @@ impl Window {
         Measured {
             secs: self.t0.elapsed().as_secs_f64(),
             server_cpu: self.server0.zip(server1).map(|(a, b)| b - a),
+            server_sys: self
+                .sys0
+                .zip(pid.and_then(stats::proc_sys_cpu))
+                .map(|(a, b)| b - a),
             server_faults: self
                 .faults0
                 .zip(pid.and_then(stats::proc_faults))
@@ -656,6 +720,12 @@ fn put_cpu(j: &mut Json, m: &Measured, count: f64, per_cpu_name: &str) {
             .filter(|c| *c > 0.0)
             .map(|c| (count / c).round()),
     );
+    j.opt(
+        "server_sys_share",
+        m.server_sys
+            .zip(m.server_cpu.filter(|c| *c > 0.0))
+            .map(|(s, c)| (s / c * 1000.0).round() / 1000.0),
+    );
     j.opt("server_page_faults", m.server_faults.map(|f| f as f64));
     j.opt(
         "page_faults_per_msg",
@@ -1098,6 +1168,7 @@ fn main() -> ExitCode {
     let default_path = match o.mode.as_str() {
         "broadcast" => "/broadcast",
         "sse" => "/sse",
+        m if m.starts_with("sio-") => sio::PATH,
         _ => "/echo",
     };
     let path = o.path.as_deref().unwrap_or(default_path);
@@ -1107,10 +1178,10 @@ fn main() -> ExitCode {
     } else {
         ws::upgrade_request(&host, path, o.deflate.header())
     };
-    let n = if o.mode == "broadcast" {
-        o.conns + 1
-    } else {
-        o.conns
+    let n = match o.mode.as_str() {
+        "broadcast" => o.conns + 1,
+        "sio-room" => o.conns + o.publishers,
+        _ => o.conns,
     };
     let mut j = Json::default();
     j.str("mode", &o.mode)
@@ -1121,6 +1192,12 @@ fn main() -> ExitCode {
     if o.mode == "echo" {
         j.num("inflight", o.inflight as f64);
     }
+    if o.mode.starts_with("sio-") {
+        j.str(
+            "protocol",
+            "socket.io v5 / engine.io v4, websocket transport",
+        );
+    }
     let result = Net::new(o.addr, request, n, o.max_pending)
         .map_err(|e| format!("poll: {e}"))
         .and_then(|mut net| {
@@ -1128,6 +1205,9 @@ fn main() -> ExitCode {
                 "echo" | "latency" => run_echo(&o, &mut net, &mut j),
                 "broadcast" => run_broadcast(&o, &mut net, &mut j),
                 "idle" => run_idle(&o, &mut net, &mut j),
+                "sio-ack" => sio_modes::run_ack(&o, &mut net, &mut j),
+                "sio-room" => sio_modes::run_room(&o, &mut net, &mut j),
+                "sio-idle" => sio_modes::run_idle(&o, &mut net, &mut j),
                 _ => run_sse(&o, &mut net, &mut j),
             };
             j.num("failed_conns", net.failures as f64);

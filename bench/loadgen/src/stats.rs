@@ -49,6 +49,15 @@ pub fn proc_cpu(pid: u32) -> Option<f64> {
     Some(ticks as f64 / clk_tck())
 }
 
+/// System (kernel) CPU seconds of a process, all its threads included:
+/// on loopback a send's whole TCP path, the receiver's side too, is in it.
+pub fn proc_sys_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some(f.get(12)?.parse::<u64>().ok()? as f64 / clk_tck())
+}
+
 /// Page faults of a process so far (minor + major, all its threads).
 pub fn proc_faults(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
