@@ -131,15 +131,21 @@ pub(crate) unsafe fn bytes<'a>(p: *const u8, len: usize, name: &'static str) -> 
     Ok(std::slice::from_raw_parts(p, len))
 }
 
-/// An array of `n` headers (NULL allowed when `n` is 0), copied.
-pub(crate) unsafe fn header_list(p: *const wsrt_header, n: usize) -> Result<Vec<(String, String)>> {
+/// `n` elements at `p`, borrowed for the call; NULL is allowed when `n`
+/// is 0.
+unsafe fn array<'a, T>(p: *const T, n: usize, name: &str) -> Result<&'a [T]> {
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok(&[]);
     }
     if p.is_null() {
-        return Err(invalid(format!("headers is NULL with a count of {n}")));
+        return Err(invalid(format!("{name} is NULL with a count of {n}")));
     }
-    std::slice::from_raw_parts(p, n)
+    Ok(std::slice::from_raw_parts(p, n))
+}
+
+/// An array of `n` headers (NULL allowed when `n` is 0), copied.
+pub(crate) unsafe fn header_list(p: *const wsrt_header, n: usize) -> Result<Vec<(String, String)>> {
+    array(p, n, "headers")?
         .iter()
         .map(|h| {
             let name = req_str(h.name, "header name")?;
@@ -156,13 +162,7 @@ pub(crate) unsafe fn byte_list<'a>(
     n: usize,
     name: &'static str,
 ) -> Result<Vec<&'a [u8]>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if p.is_null() {
-        return Err(invalid(format!("{name} is NULL with a count of {n}")));
-    }
-    std::slice::from_raw_parts(p, n)
+    array(p, n, name)?
         .iter()
         .map(|b| bytes(b.ptr, b.len, name))
         .collect()
@@ -175,13 +175,7 @@ pub(crate) unsafe fn str_list<'a>(
     n: usize,
     name: &'static str,
 ) -> Result<Vec<&'a str>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    if p.is_null() {
-        return Err(invalid(format!("{name} is NULL with a count of {n}")));
-    }
-    std::slice::from_raw_parts(p, n)
+    array(p, n, name)?
         .iter()
         .map(|s| req_str(*s, name))
         .collect()
