@@ -11,7 +11,7 @@ CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic -O2
 PORT       ?= 9001
 export CARGO_TERM_PROGRESS_WHEN = never
 
-.PHONY: help deps lib examples header demo test test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract
+.PHONY: help deps lib examples header demo test dist test-packaging check-version set-version test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract
 
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
@@ -19,6 +19,9 @@ help:
 	@echo "make autobahn-full Autobahn with compression groups 12/13, every front (long: ~80 min)"
 	@echo "make lib           build libwsrt.so, wsrt.h and wsrt.pc into build/"
 	@echo "make header        regenerate include/wsrt.h with cbindgen"
+	@echo "make dist          the C tarball, the Python wheel and sdist, the npm tarball, into dist/"
+	@echo "make install       the C library, header and wsrt.pc under PREFIX (/usr/local; DESTDIR honoured)"
+	@echo "make set-version VERSION=x.y.z   one version, written into every package"
 
 # System packages the tests use; installed only when missing.
 deps:
@@ -39,7 +42,8 @@ lib:
 	@ln -sf libwsrt.so.$(ABI_MAJOR) $(LIBDIR)/libwsrt.so
 	@cp target/release/libwsrt_ffi.a $(LIBDIR)/libwsrt.a
 	@cp include/wsrt.h $(BUILD)/include/wsrt.h
-	@sed -e 's|@PREFIX@|$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' ffi/wsrt.pc.in > $(LIBDIR)/pkgconfig/wsrt.pc
+	@sed -e 's|@PREFIX@|$(BUILD)|' -e 's|@VERSION@|$(VERSION)|' \
+		-e 's|@LIBS_PRIVATE@|$(WSRT_LIBS_PRIVATE)|' ffi/wsrt.pc.in > $(LIBDIR)/pkgconfig/wsrt.pc
 
 # The C example is built the way a user would: header + library only.
 # Linked under a name of its own and renamed into place: two servers
@@ -98,7 +102,7 @@ autobahn-full: examples
 	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh python
 	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh node
 
-lint:
+lint: check-version
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	python3 tests/tools/import_cycles.py core/src core/proto/src ffi/src bindings-python/src bindings-node/src
@@ -111,10 +115,28 @@ test-contract: contract-c python-dev node-addon
 	.cache/venv/bin/python -m pytest -q -p no:cacheprovider tests/contract
 
 clean:
-	rm -rf build target .cache
+	rm -rf build target .cache dist
+
+# One version (root Cargo.toml) for every package; see tests/tools/check_version.py.
+check-version:
+	@python3 tests/tools/check_version.py
+
+set-version:
+	@test "$(origin VERSION)" = "command line" || { echo "usage: make set-version VERSION=x.y.z" >&2; exit 2; }
+	python3 tests/tools/check_version.py --set $(VERSION)
+	$(MAKE) header
+	python3 tests/tools/check_version.py
+
+# Everything a user installs, built into dist/ (ffi/dist.mk, python.mk, node.mk),
+# and each of them installed and used the way a user would, without Rust.
+dist: dist-c dist-python dist-node
+	@ls -l dist/
+
+test-packaging: test-packaging-c test-packaging-python test-packaging-node
 
 # Fronts and the benchmark suite keep their targets beside their code.
 include bindings-python/python.mk
 include bindings-node/node.mk
 include tests/socketio/socketio.mk
 include bench/bench.mk
+include ffi/dist.mk

@@ -35,6 +35,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The version of wsrt this header belongs to; wsrt_version() gives the
+// library's at run time.
+#define WSRT_VERSION "0.1.0"
+#define WSRT_VERSION_MAJOR 0
+#define WSRT_VERSION_MINOR 1
+#define WSRT_VERSION_PATCH 0
+
 // Options, generated from the option schema in core (core/src/options.rs; the
 // table in docs/API.md). Set one with wsrt_config_set(cfg, WSRT_OPT_...,
 // value), or by name (the constant's name after WSRT_OPT_, in lower case:

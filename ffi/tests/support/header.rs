@@ -43,9 +43,32 @@ fn comment(text: &str) -> String {
     out
 }
 
+/// The version macros, from the crate's version (the workspace's one
+/// version): a program compares them with wsrt_version() at start-up.
+fn version_block() -> String {
+    let mut s = String::from("\n");
+    s.push_str(&comment(
+        "The version of wsrt this header belongs to; wsrt_version() gives the \
+         library's at run time.",
+    ));
+    s.push_str(&format!(
+        "#define WSRT_VERSION \"{}\"\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    for (part, value) in [
+        ("MAJOR", env!("CARGO_PKG_VERSION_MAJOR")),
+        ("MINOR", env!("CARGO_PKG_VERSION_MINOR")),
+        ("PATCH", env!("CARGO_PKG_VERSION_PATCH")),
+    ] {
+        s.push_str(&format!("#define WSRT_VERSION_{part} {value}\n"));
+    }
+    s
+}
+
 /// The option block of the header, from the schema.
 pub fn options_block() -> String {
-    let mut s = String::from("\n");
+    let mut s = version_block();
+    s.push('\n');
     s.push_str(&comment(
         "Options, generated from the option schema in core (core/src/options.rs; \
          the table in docs/API.md). Set one with wsrt_config_set(cfg, WSRT_OPT_..., value), \
