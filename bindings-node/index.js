@@ -9,7 +9,9 @@
 // Options, checks, event numbers, states and errors are the core's: this
 // file routes events to handlers and calls to the core (API: index.d.ts).
 
-const native = require('./wsrt.node');
+// The prebuilt binary for this platform, a local build, or a build from the
+// shipped sources at first load (loader.js).
+const native = require('./loader.js').load();
 
 const { NativeServer, RECORD_STRIDE: STRIDE, RECORD_HEADER: HEADER, CONNECTING, OPEN, CLOSING, CLOSED } = native;
 const { EXTENSION_SLOTS: EXT, ENDPOINT_ENGINEIO, ENDPOINT_SOCKETIO } = native;

@@ -8,6 +8,12 @@
 #                            Chromium, TypeScript typings, the example contract)
 #   make test-node-autobahn  Autobahn (all but 12/13) against examples/node/echo_server.mjs
 #   make node-lint           rustfmt + clippy -D warnings for the addon crate
+#   make dist-node           dist/wsrt-<version>.tgz: the npm package, with a prebuilt
+#                            stripped addon for this platform and the Rust sources
+#                            (staged in target/node-dist/package by bindings-node/pack.js)
+#   make test-packaging-node install that tarball into empty projects outside the
+#                            repository, without Rust, and use it (ESM, CommonJS,
+#                            TypeScript); then the build from the shipped sources
 #
 # Everything installs what it needs: npm packages from the lockfiles, and
 # Debian's chromium (apt) when /usr/bin/chromium is missing. The addon crate
@@ -17,7 +23,7 @@ NODE_CARGO  := CARGO_TARGET_DIR=$(NODE_ROOT)/target cargo
 NODE_NPM    := npm --no-audit --no-fund --loglevel=error
 NODE_SUDO   := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: node-addon node-lint test-node test-node-autobahn node-chromium
+.PHONY: node-addon node-lint test-node test-node-autobahn node-chromium dist-node test-packaging-node
 
 node-addon:
 	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node and npm are needed (Node >= 18)" >&2; exit 1; }
@@ -44,3 +50,15 @@ test-node: node-lint node-addon node-chromium
 
 test-node-autobahn: node-addon
 	tests/autobahn/run-example.sh node
+
+dist-node:
+	@command -v node >/dev/null && command -v npm >/dev/null || { echo "node and npm are needed (Node >= 18)" >&2; exit 1; }
+	WSRT_NODE_PROFILE=release node bindings-node/build.js
+	node bindings-node/pack.js $(NODE_ROOT)/target/release/libwsrt_node.so $(NODE_ROOT)/target/node-dist/package $(NODE_ROOT)/dist
+
+# Uses the tarball `make dist-node` wrote, and ws and typescript from
+# tests/node's lockfile; the build from source shares target/ with
+# `make node-addon` (same profile), so only the package's own crates compile.
+test-packaging-node: dist-node
+	@[ -e tests/node/node_modules/ws/package.json ] || (cd tests/node && $(NODE_NPM) ci)
+	tests/packaging/node/test.sh
