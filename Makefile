@@ -75,7 +75,7 @@ demo: $(CURDIR)/examples/demo/node_modules/.package-lock.json
 		WSRT_SIO_CLIENT=$(CURDIR)/examples/demo/node_modules/socket.io-client/dist/socket.io.min.js \
 		PORT=$(PORT) examples/run c
 
-test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio bench-smoke test-autobahn test-autobahn-python test-node-autobahn
+test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio test-packaging bench-smoke test-autobahn test-autobahn-python test-node-autobahn
 
 test-rust:
 	cargo test --workspace --release

@@ -10,13 +10,25 @@
 #   lint-python           rustfmt + clippy -D warnings for the PyO3 crate (its
 #                         own cargo workspace, so the root `make lint` skips it)
 #   test-autobahn-python  Autobahn (all groups but 12/13) against the Python example
+#   dist-python           the release artefacts into dist/: the sdist
+#                         wsrt-<version>.tar.gz and the stripped abi3 wheel,
+#                         its manylinux tag checked by maturin's auditwheel
+#   test-packaging-python dist-python, then install the wheel into a fresh venv
+#                         without Rust and talk to it; build the sdist on its own
+#                         (tests/packaging/python/test_python_package.sh)
 
 PY_MK_DIR := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 PY_ROOT   := $(abspath $(PY_MK_DIR)..)
 PY_ENV    := $(PY_ROOT)/.cache/pyenv
 PY_TARGET := $(PY_ROOT)/target/bindings-python
+# Release builds: their own venv (pinned maturin only) and cargo target dir,
+# kept across runs so crates.io dependencies compile once.
+PY_DIST_ENV    := $(PY_ROOT)/.cache/pydist
+PY_DIST_REQ    := $(PY_ROOT)/tests/packaging/python/build-requirements.txt
+PY_DIST_TARGET := $(PY_TARGET)
 
-.PHONY: python-dev python-wheel test-python-binding lint-python test-autobahn-python
+.PHONY: python-dev python-wheel test-python-binding lint-python test-autobahn-python \
+	dist-python test-packaging-python
 
 python-dev:
 	@$(PY_ROOT)/tests/python-binding/venv.sh
@@ -37,3 +49,30 @@ lint-python:
 
 test-autobahn-python:
 	$(PY_ROOT)/tests/autobahn/run-example.sh python
+
+# The venv is made anew when the pinned build requirements change.
+$(PY_DIST_ENV)/.requirements.stamp: $(PY_DIST_REQ)
+	rm -rf $(PY_DIST_ENV)
+	python3 -m venv $(PY_DIST_ENV)
+	PIP_DISABLE_PIP_VERSION_CHECK=1 $(PY_DIST_ENV)/bin/python -m pip install -q -r $(PY_DIST_REQ)
+	touch $@
+
+# The wheel is built from the repository's tree (incremental in
+# target/packaging); test-packaging-python builds the sdist on its own.
+# `--compatibility pypi` with `--auditwheel check` fails rather than ship a
+# plain linux tag; maturin picks the oldest manylinux tag the .so's glibc
+# symbol versions allow.
+dist-python: $(PY_DIST_ENV)/.requirements.stamp
+	@mkdir -p $(PY_ROOT)/dist
+	rm -f $(PY_ROOT)/dist/wsrt-*-abi3-*.whl
+	$(PY_DIST_ENV)/bin/maturin sdist --manifest-path $(PY_ROOT)/bindings-python/Cargo.toml --out $(PY_ROOT)/dist
+	CARGO_TARGET_DIR=$(PY_DIST_TARGET) CARGO_TERM_PROGRESS_WHEN=never \
+		$(PY_DIST_ENV)/bin/maturin build --quiet --release --strip --auditwheel check --compatibility pypi \
+		--manifest-path $(PY_ROOT)/bindings-python/Cargo.toml --out $(PY_ROOT)/dist
+	@ls -l $(PY_ROOT)/dist/wsrt-*-abi3-*.whl $(PY_ROOT)/dist/wsrt-$$(sed -n 's/^version = "\(.*\)"/\1/p' $(PY_ROOT)/bindings-python/Cargo.toml).tar.gz
+
+# Tests what dist-python just built (once per make run, also under `make dist
+# test-packaging`); the sdist build shares target/packaging.
+test-packaging-python: dist-python
+	PY_DIST_ENV=$(PY_DIST_ENV) CARGO_TARGET_DIR=$(PY_DIST_TARGET) \
+		$(PY_ROOT)/tests/packaging/python/test_python_package.sh
