@@ -654,9 +654,7 @@ class Socket extends Listeners {
       args.push((...res) => {
         if (done) return;
         done = true;
-        const [json, attachments] = encodeArgs(res);
-        this._server._native.ack(this._cid, ackLo, ackHi, json, attachments);
-        this._server._schedule();
+        this._server._ack(this, ackLo, ackHi, res);
       });
     }
     if (this._any.length > 0) fire(this._server, this._any, this, [name, ...args], this);
@@ -730,10 +728,13 @@ class Server {
     this._onError = onError ?? ((err) => console.error(err));
     this._routes = new Map();
     this._io = new Map(); // Socket.IO routes by path
+    this._sioNames = []; // event names by the number the native side gives them
     this._conns = []; // by the core's connection index
     this._meta = new Float64Array(HEADER + STRIDE * 1024);
     this._send = this._native.fastSend();
     this._sendText = this._native.fastSendText();
+    this._ackJson = this._native.fastAck();
+    this._ackString = this._native.fastAckString();
     this._inDispatch = false;
     this._scheduled = false;
     this._closing = null;
@@ -850,6 +851,17 @@ class Server {
     return this._closing;
   }
 
+  /** Acknowledges event `ackLo`/`ackHi` of `socket` with the arguments `res`. */
+  _ack(socket, ackLo, ackHi, res) {
+    // One string (the common answer) is encoded by the native side, unless
+    // it may hold a lone surrogate: then JSON.stringify's escape is kept.
+    if (res.length !== 1 || typeof res[0] !== 'string' || !this._ackString(socket._lo, socket._hi, ackLo, ackHi, res[0])) {
+      const [json, attachments] = encodeArgs(res);
+      this._ackJson(socket._lo, socket._hi, ackLo, ackHi, json, attachments);
+    }
+    if (!this._inDispatch) this._schedule();
+  }
+
   /** Runs a dispatch at the end of this microtask turn (it writes what was queued). */
   _schedule() {
     if (!this._scheduled && !this._inDispatch && !this._closed) {
@@ -879,6 +891,7 @@ class Server {
     const arena = meta[1] > 0 ? native.arena() : EMPTY;
     const requests = meta[2] > 0 ? native.requests() : null;
     const conns = this._conns;
+    const sioNames = this._sioNames;
     let ri = 0;
     this._inDispatch = true;
     for (let i = 0, o = HEADER; i < n; i++, o += STRIDE) {
@@ -898,8 +911,15 @@ class Server {
         switch (type) {
           case EV.SIO_EVENT: {
             const x = meta[o + 6];
-            const name = arena.toString('utf8', meta[x + 2], meta[x + 2] + meta[x + 3]);
-            c._onEvent(name, decodeArgs(arena, start, end, meta, x), meta[x + 4], meta[x + 5]);
+            const number = meta[x + 8];
+            let name = number >= 0 ? sioNames[number] : undefined;
+            if (name === undefined) {
+              name = arena.toString('utf8', meta[x + 2], meta[x + 2] + meta[x + 3]);
+              if (number >= 0) sioNames[number] = name;
+            }
+            // One string without escapes (the common case): no JSON.parse.
+            const args = meta[x + 6] === 1 ? [arena.toString('utf8', start + 2, end - 2)] : decodeArgs(arena, start, end, meta, x);
+            c._onEvent(name, args, meta[x + 4], meta[x + 5]);
             break;
           }
           case EV.SIO_ACK: {

@@ -51,10 +51,13 @@ pub const CLOSED: u32 = ConnState::Closed as u32;
 #[napi]
 pub const RECORD_STRIDE: u32 = 7;
 /// f64 slots of an extension, after the records: endpoint, recovered,
-/// name start, name length, ack id (low and high 32 bits), code,
-/// attachment count; then a start and a length per attachment.
+/// name start, name length, ack id (low and high 32 bits), code (for
+/// `SIO_EVENT`: 1 when the arguments are one string without escapes, so
+/// that its text is the payload but its first 2 bytes and last 2),
+/// attachment count, name number (see [`SioNames`]; -1: none); then a
+/// start and a length per attachment.
 #[napi]
-pub const EXTENSION_SLOTS: u32 = 8;
+pub const EXTENSION_SLOTS: u32 = 9;
 /// What a connection is (an extension's endpoint slot).
 #[napi]
 pub const ENDPOINT_WEBSOCKET: u32 = 0;
@@ -202,6 +205,34 @@ pub(crate) struct Core {
     pending: bool,
     watch: Option<uv::Watch>,
     pub(crate) scratch: Vec<u8>,
+    /// An acknowledgement's arguments as JSON text (fast.rs's `ack`).
+    pub(crate) json: Vec<u8>,
+    names: SioNames,
+}
+
+/// Numbers for the Socket.IO event names seen, so that JavaScript makes
+/// each name's string once, not once per event (a client picks the names:
+/// at most [`SioNames::MAX`] of them, of up to [`SioNames::MAX_LEN`]
+/// bytes, get one).
+#[derive(Default)]
+struct SioNames(HashMap<Box<[u8]>, u32>);
+
+impl SioNames {
+    const MAX: usize = 1024;
+    const MAX_LEN: usize = 64;
+
+    /// The number of `name`, or -1 when it gets none.
+    fn number(&mut self, name: &[u8]) -> f64 {
+        if let Some(&n) = self.0.get(name) {
+            return n as f64;
+        }
+        if self.0.len() >= Self::MAX || name.len() > Self::MAX_LEN {
+            return -1.0;
+        }
+        let n = self.0.len() as u32;
+        self.0.insert(name.into(), n);
+        n as f64
+    }
 }
 
 pub(crate) type Shared = Rc<UnsafeCell<Core>>;
@@ -225,6 +256,8 @@ impl NativeServer {
             pending: false,
             watch: None,
             scratch: Vec::new(),
+            json: Vec::new(),
+            names: SioNames::default(),
         };
         Ok(NativeServer {
             core: Rc::new(UnsafeCell::new(core)),
@@ -364,6 +397,19 @@ impl NativeServer {
     #[napi(ts_return_type = "Function")]
     pub fn fast_send_text(&self) -> Result<Unknown<'static>> {
         unsafe { fast::send_function::<true>(self.core().env, &self.core) }
+    }
+
+    /// `ack(lo, hi, ackLo, ackHi, args, attachments)` as a raw Node-API
+    /// function (fast.rs).
+    #[napi(ts_return_type = "Function")]
+    pub fn fast_ack(&self) -> Result<Unknown<'static>> {
+        unsafe { fast::ack_function::<false>(self.core().env, &self.core) }
+    }
+
+    /// `fastAck` for an acknowledgement of one string argument.
+    #[napi(ts_return_type = "Function")]
+    pub fn fast_ack_string(&self) -> Result<Unknown<'static>> {
+        unsafe { fast::ack_function::<true>(self.core().env, &self.core) }
     }
 
     #[napi]
@@ -561,18 +607,6 @@ impl NativeServer {
         })
     }
 
-    /// Acknowledges the client's event `ack` (its id's halves) with `args`.
-    #[napi]
-    pub fn ack(&self, id: Id, lo: u32, hi: u32, args: Js, attachments: Js) -> Result<()> {
-        self.srv(|s| {
-            let (args, attachments) = (
-                args.string("arguments")?,
-                attachments.byte_list("attachments")?,
-            );
-            s.ack(id.0, (hi as u64) << 32 | lo as u64, &args, &attachments)
-        })
-    }
-
     /// Emits to the sockets of `namespace` in any of `rooms` (none: all),
     /// in none of `except_rooms`, but `except`; returns how many.
     #[napi]
@@ -675,7 +709,7 @@ impl Core {
         if !self.pending {
             running(&mut self.server)?.poll(&mut self.events, Some(Duration::ZERO))?;
         }
-        let written = write_batch(&self.events, meta);
+        let written = write_batch(&self.events, &mut self.names, meta);
         self.pending = written.is_none();
         let Some(n) = written else {
             return Ok(-(batch_len(&self.events) as i32));
@@ -709,9 +743,18 @@ fn ack_number(id: u64) -> f64 {
     id as f64
 }
 
+/// Whether an event's arguments (`[` then the rest of its array) are one
+/// string without escapes: then its text is what lies between the quotes.
+fn one_plain_string(args: &[u8]) -> bool {
+    let inner = args
+        .strip_prefix(b"[\"")
+        .and_then(|a| a.strip_suffix(b"\"]"));
+    inner.is_some_and(|t| !t.iter().any(|&b| b == b'"' || b == b'\\'))
+}
+
 /// Writes the records of `events` (and their extensions after them) into
 /// `meta`; `None` if it is too short.
-fn write_batch(events: &Events, meta: &mut [f64]) -> Option<usize> {
+fn write_batch(events: &Events, names: &mut SioNames, meta: &mut [f64]) -> Option<usize> {
     let n = events.len();
     if HEADER + n * STRIDE > meta.len() {
         return None;
@@ -741,9 +784,18 @@ fn write_batch(events: &Events, meta: &mut [f64]) -> Option<usize> {
                 e[3] = ev.name.len as f64;
                 e[4] = (ev.ack & 0xffff_ffff) as f64;
                 e[5] = (ev.ack >> 32) as f64;
-                e[6] = ev.code as f64;
+                let arena = events.arena();
+                let sio_event = k == EventType::SioEvent;
+                e[6] = match sio_event {
+                    true => one_plain_string(&arena[ev.data.start..][..ev.data.len]) as u8 as f64,
+                    false => ev.code as f64,
+                };
                 let spans = events.attachment_spans(ev);
                 e[7] = spans.len() as f64;
+                e[8] = match sio_event {
+                    true => names.number(&arena[ev.name.start..][..ev.name.len]),
+                    false => -1.0,
+                };
                 for (slot, span) in e[EXT..].chunks_exact_mut(2).zip(spans) {
                     slot[0] = span.start as f64;
                     slot[1] = span.len as f64;

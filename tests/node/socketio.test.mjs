@@ -140,6 +140,53 @@ describe('Socket.IO (socket.io-client)', () => {
     await shut(server);
   });
 
+  it('one-string events and acks (read and encoded without JSON in JavaScript) keep every character; names stay apart', async () => {
+    const seen = [];
+    const { server, io } = sioServer((io) => io.on('connection', (socket) => {
+      socket.onAny((name, ...args) => seen.push([name, ...args.filter((a) => typeof a !== 'function')]));
+      socket.on('echo', (text, ack) => ack(text));
+      socket.on('echo-twice', (text, ack) => {
+        ack(text);
+        ack('a second answer is ignored');
+      });
+      socket.on('echo-late', (text, ack) => setTimeout(() => ack(text), 5));
+      socket.on('kind', (...args) => args.pop()(args.length, ...args.map((a) => typeof a)));
+    }));
+    const { c } = await connected(server, io);
+    const texts = [
+      'plain 32 bytes of payload, ascii',
+      '',
+      'quote " and backslash \\ and slash /',
+      'controls \n\r\t\u0000\u001f\u007f end',
+      'unicode é €  \u2028\u2029',
+      'lone surrogates \ud800 and \udfff',
+      'the replacement character \ufffd itself',
+      '"]',
+      'x'.repeat(70_000), // longer than the native side's first guess
+    ];
+    for (const t of texts) {
+      assert.equal(await within(5000, c.emitWithAck('echo', t), 'echo'), t);
+      assert.equal(await within(5000, c.emitWithAck('echo-twice', t), 'echo-twice'), t);
+      assert.equal(await within(5000, c.emitWithAck('echo-late', t), 'echo-late'), t);
+    }
+    // Not one string: the JSON path, both ways.
+    assert.deepEqual(await within(5000, c.emitWithAck('kind', 'a', 1), 'kind'), 2);
+    const kinds = deferred();
+    c.emit('kind', 'a', 1, null, { s: 'x' }, (...r) => kinds.resolve(r));
+    assert.deepEqual(await within(5000, kinds.promise, 'kinds'), [4, 'string', 'number', 'object', 'object']);
+    const one = deferred();
+    c.emit('kind', 'only', (...r) => one.resolve(r));
+    assert.deepEqual(await within(5000, one.promise, 'one'), [1, 'string']);
+    // Many names, long ones and names past the native side's table, each to its own listeners.
+    const names = [...Array.from({ length: 1100 }, (_, i) => `n${i}`), 'é'.repeat(40), 'long'.repeat(30), '7'];
+    for (const n of names) c.emit(n, n);
+    c.emit('n5', 'again');
+    await settled(c);
+    const got = seen.filter(([n]) => !['echo', 'echo-twice', 'echo-late', 'kind', 'sync'].includes(n));
+    assert.deepEqual(got, [...names.map((n) => [n, n]), ['n5', 'again']]);
+    await shut(server);
+  });
+
   it('binary arguments at any depth, both ways (Buffers out, placeholders inside)', async () => {
     const big = Buffer.alloc(200 * 1024, 7);
     const { server, io } = sioServer((io) => io.on('connection', (socket) => {

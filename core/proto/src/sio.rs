@@ -201,6 +201,47 @@ impl<'de> serde::Deserialize<'de> for ArrayHead<'de> {
     }
 }
 
+/// The first element of `text` (raw, quotes included; `None` for `[]`)
+/// when `text` is an array of strings without escapes or whitespace, as
+/// in `["echo","hi"]`: the common shape, checked by one byte scan instead
+/// of the JSON parser. `None` for any other text (valid or not), which
+/// the parser then checks.
+fn plain_string_array(text: &str) -> Option<Option<&str>> {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'[') || b.last() != Some(&b']') {
+        return None;
+    }
+    if b.len() == 2 {
+        return Some(None);
+    }
+    let (mut i, mut first) = (1, None);
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let start = i;
+        i += 1;
+        // Bytes a JSON string holds as they are: not a quote, a backslash
+        // or a control character (UTF-8 is valid already: `text` is a str).
+        while i < b.len() && b[i] != b'"' {
+            if b[i] == b'\\' || b[i] < 0x20 {
+                return None;
+            }
+            i += 1;
+        }
+        if i == b.len() {
+            return None;
+        }
+        i += 1;
+        first.get_or_insert(&text[start..i]);
+        match b.get(i) {
+            Some(b',') => i += 1,
+            Some(b']') if i + 1 == b.len() => return Some(first),
+            _ => return None,
+        }
+    }
+}
+
 /// Checks what the application hands to an emit, an ack or a broadcast:
 /// an event name Socket.IO does not reserve (`None` for an ack), the
 /// arguments a JSON array, and one placeholder per binary attachment (at
@@ -228,7 +269,9 @@ pub fn check_outgoing<'a>(
 /// Checks that `text` is one JSON array and returns what is between its
 /// brackets, trimmed ("" for an empty array).
 pub fn array_inner(text: &str) -> Result<&str, ParseError> {
-    serde_json::from_str::<ArrayHead<'_>>(text).map_err(|_| ParseError::InvalidPayload)?;
+    if plain_string_array(text).is_none() {
+        serde_json::from_str::<ArrayHead<'_>>(text).map_err(|_| ParseError::InvalidPayload)?;
+    }
     let t = text.trim();
     // A valid array starts with `[` and ends with `]`.
     Ok(t[1..t.len() - 1].trim())
@@ -239,8 +282,14 @@ pub fn array_inner(text: &str) -> Result<&str, ParseError> {
 /// Checks the whole array, the name's type and that it is not reserved.
 pub fn split_event(data: &str) -> Result<(Cow<'_, str>, &str), ParseError> {
     let bad = ParseError::InvalidPayload;
-    let head: ArrayHead<'_> = serde_json::from_str(data).map_err(|_| bad)?;
-    let first = head.first.ok_or(bad)?.get();
+    let first = match plain_string_array(data) {
+        Some(first) => first,
+        None => {
+            let head: ArrayHead<'_> = serde_json::from_str(data).map_err(|_| bad)?;
+            head.first.map(RawValue::get)
+        }
+    };
+    let first = first.ok_or(bad)?;
     let name: Cow<'_, str> = match first.as_bytes()[0] {
         b'"' if !first.contains('\\') => Cow::Borrowed(&first[1..first.len() - 1]),
         b'"' => Cow::Owned(serde_json::from_str::<String>(first).map_err(|_| bad)?),
@@ -443,6 +492,71 @@ mod tests {
             placeholders("[\"x\",{\"_placeholder\":true,\"num\":1}]", 1),
             Err(ParseError::IllegalAttachments)
         );
+    }
+
+    #[test]
+    fn plain_string_arrays_agree_with_the_parser() {
+        fn parsed(t: &str) -> Option<Option<&str>> {
+            let head = serde_json::from_str::<ArrayHead<'_>>(t).ok()?;
+            Some(head.first.map(RawValue::get))
+        }
+        for t in [
+            "[]",
+            "[\"a\"]",
+            "[\"echo\",\"hi there\"]",
+            "[\"\",\"\"]",
+            "[\"a]\",\"[b,\"]",
+            "[\"é€\u{7f}\"]",
+        ] {
+            assert!(plain_string_array(t).is_some(), "{t}");
+            assert_eq!(plain_string_array(t), parsed(t), "{t}");
+        }
+        // Left to the parser: other shapes, whitespace, escapes, and text
+        // that is no array (valid or not).
+        for t in [
+            "",
+            "[",
+            "]",
+            "[\"a\\\"b\"]",
+            "[\"a\nb\"]",
+            "[\"a\",1]",
+            "[ \"a\"]",
+            "[\"a\" ]",
+            "[\"a\",]",
+            "[\"a\"\"b\"]",
+            "[\"a]",
+            "[\"a\"]]",
+            "[,]",
+            "[\"a\"],[\"b\"]",
+        ] {
+            assert_eq!(plain_string_array(t), None, "{t}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the byte scan accepts, the JSON parser accepts with the
+        /// same first element: arrays of arbitrary strings (escapes, quotes,
+        /// control characters, non-ASCII) joined with or without spaces, and
+        /// arbitrary text.
+        #[test]
+        fn plain_string_scan_never_disagrees_with_the_parser(
+            items in proptest::collection::vec(".{0,6}", 0..4),
+            spaced in proptest::bool::ANY,
+            noise in ".{0,12}",
+        ) {
+            let quoted: Vec<String> = items
+                .iter()
+                .map(|s| serde_json::to_string(s).unwrap())
+                .collect();
+            let array = format!("[{}]", quoted.join(if spaced { ", " } else { "," }));
+            for t in [array.as_str(), noise.as_str(), &format!("[{noise}]")] {
+                if let Some(first) = plain_string_array(t) {
+                    let head = serde_json::from_str::<ArrayHead<'_>>(t);
+                    proptest::prop_assert!(head.is_ok(), "scan accepted {t:?}, parser refused");
+                    proptest::prop_assert_eq!(first, head.unwrap().first.map(RawValue::get));
+                }
+            }
+        }
     }
 
     #[test]
