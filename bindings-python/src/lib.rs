@@ -4,6 +4,13 @@
 //! event batch to Python as one list; every rule (options, protocol,
 //! connection state, argument checks) is the core's.
 //!
+//! Socket.IO events are the exception to the list, for speed: their JSON
+//! arguments become Python values here (`json.rs`, one pass, no `json`
+//! module), and a client's event calls its handler from here and is acked
+//! with what it returned (`Core::call_handler`); `wsrt._sio` gets only
+//! what needs Python (awaitables, values for `json`, exceptions) and the
+//! events that must wait behind a record of the same socket.
+//!
 //! Threading: the core `Server` sits behind a mutex that the loop thread
 //! takes only around `poll` and `flush`, never while Python code runs. On
 //! the loop thread (or while no loop runs) a call goes straight to the
@@ -22,6 +29,7 @@ use pyo3::types::{
     PyString, PyTuple, PyType,
 };
 use pyo3::PyTraverseError;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -33,7 +41,33 @@ use wsrt::{
     SseEvent, NO_ACK,
 };
 
+mod json;
+
 static ERRORS: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+static UNPACK: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A Socket.IO event's or ack's arguments (JSON text the core checked) as
+/// Python values, after `lead` if given: parsed here, or by
+/// `wsrt._sio._unpack` (Python's `json`) for what `json::parse_args`
+/// leaves to it.
+fn args_of<'py>(
+    py: Python<'py>,
+    text: &str,
+    attachments: Vec<Bound<'py, PyBytes>>,
+    lead: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    if let Some(args) = json::parse_args(py, text, &attachments, lead.clone())? {
+        return Ok(args);
+    }
+    let att = (!attachments.is_empty())
+        .then(|| PyTuple::new(py, attachments))
+        .transpose()?;
+    let unpack = UNPACK.import(py, "wsrt._sio", "_unpack")?;
+    let args = unpack.call1((text, att))?.cast_into::<PyList>()?;
+    let items: Vec<_> = lead.into_iter().chain(args).collect();
+    PyTuple::new(py, items)
+}
+
 static STATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// The core's error as the exception its kind names
@@ -252,7 +286,14 @@ struct Core {
     /// The object of each live connection, at its `ConnId::index`. Never
     /// locked while Python code may run.
     conns: Mutex<Vec<Option<Py<Connection>>>>,
+    /// Socket.IO event names as Python strs, made (and hashed) once: the
+    /// key of each handler lookup. At most `MAX_EVENT_NAMES`, as clients
+    /// choose the names.
+    event_names: Mutex<HashMap<Box<str>, Py<PyString>>>,
 }
+
+/// How many event names `Core::event_names` keeps.
+const MAX_EVENT_NAMES: usize = 1024;
 
 impl Core {
     /// Runs `f` on the server: one uncontended lock on the loop thread; a
@@ -345,16 +386,99 @@ impl Core {
         Ok(obj)
     }
 
+    /// An event name as a str, from `event_names` when it is there.
+    fn event_name<'py>(&self, py: Python<'py>, name: &str) -> Bound<'py, PyString> {
+        let mut names = lock(&self.event_names);
+        if let Some(s) = names.get(name) {
+            return s.bind(py).clone();
+        }
+        let s = PyString::new(py, name);
+        if names.len() < MAX_EVENT_NAMES {
+            names.insert(name.into(), s.clone().unbind());
+        }
+        s
+    }
+
+    /// Calls the handler of a client's Socket.IO event right away (the
+    /// hot path: no record in the batch, no Python code of wsrt's own) and
+    /// acknowledges the event with what the handler returned (`call`: the
+    /// socket and the event's arguments), as
+    /// `_SioRoute._on_event` does. What needs Python (an awaitable or a
+    /// value for `json`, an exception) goes to the socket's route:
+    /// `_on_result(socket, ack, value)`, `_on_error(socket, exc)`.
+    ///
+    /// `last` keeps the last socket met in the batch and its namespace's
+    /// handlers (one dict for the namespace's life, which `on` adds to; a
+    /// socket's namespace is set before its first event, by a record).
+    fn call_handler<'py>(
+        py: Python<'py>,
+        socket: &Bound<'py, Connection>,
+        name: &Bound<'py, PyString>,
+        call: Bound<'py, PyTuple>,
+        ack: Option<u64>,
+        last: &mut Option<(Bound<'py, Connection>, Bound<'py, PyDict>)>,
+    ) -> PyResult<()> {
+        let handlers = match last {
+            Some((s, h)) if s.is(socket) => h,
+            _ => {
+                let space = socket.getattr(pyo3::intern!(py, "_ns"))?;
+                if space.is_none() {
+                    return Ok(());
+                }
+                let h = space.getattr(pyo3::intern!(py, "_handlers"))?;
+                &last.insert((socket.clone(), h.cast_into::<PyDict>()?)).1
+            }
+        };
+        let Some(handler) = handlers.get_item(name)? else {
+            return Ok(());
+        };
+        let route = socket.get().route.bind(py);
+        let failed = |e: PyErr| match e.is_instance_of::<pyo3::exceptions::PyException>(py) {
+            true => route
+                .call_method1(pyo3::intern!(py, "_on_error"), (socket, e.into_value(py)))
+                .map(drop),
+            false => Err(e), // KeyboardInterrupt, SystemExit: for the loop
+        };
+        let value = match handler.call1(call) {
+            Ok(v) => v,
+            Err(e) => return failed(e),
+        };
+        if !json::is_plain(&value) {
+            let f = pyo3::intern!(py, "_on_result");
+            return route.call_method1(f, (socket, ack, value)).map(drop);
+        }
+        let Some(ack) = ack else { return Ok(()) };
+        let packed = match json::pack_result(&value) {
+            Ok(Some(p)) => p,
+            Ok(None) => {
+                let f = pyo3::intern!(py, "_on_result");
+                return route.call_method1(f, (socket, ack, value)).map(drop);
+            }
+            Err(e) => return failed(e),
+        };
+        let (core, id) = socket.get().at();
+        let att = packed.slices();
+        let json = packed.json.as_str();
+        match core.run(py, |s| s.ack(id, ack, json, &att)) {
+            Ok(()) => Ok(()),
+            Err(e) => failed(e),
+        }
+    }
+
     /// A batch as a list of `(type, connection, data, route)`: `data` is
     /// the message (str or bytes), the pong payload, the subprotocol ("" for
     /// none) or `(code, reason)` for an end; for Socket.IO, `(namespace,
-    /// auth)` of a request, `(namespace, auth, recovered, sid)` of an open,
-    /// `(name, args, ack id or None, attachments or None)` of an event and
-    /// `(ack id, outcome, args, attachments or None)` of an ack (args and
-    /// auth as JSON text).
+    /// auth)` of a request, `(namespace, auth, recovered, sid)` of an open
+    /// (auth as JSON text), `(name, args, ack id or None)` of an event and
+    /// `(ack id, outcome, args)` of an ack (args: a tuple of Python values,
+    /// attachments in place of their placeholders).
     fn convert<'py>(slf: &Bound<'py, Core>, events: &Events) -> PyResult<Bound<'py, PyList>> {
         let (py, core) = (slf.py(), slf.get());
         let out = PyList::empty(py);
+        // The sockets with an event in `out`: their later events go there
+        // too, so that each socket's events keep their order.
+        let mut listed: Vec<ConnId> = Vec::new();
+        let (mut last_socket, mut last_name) = (None, None::<Bound<'py, PyString>>);
         for ev in events {
             let conn = match ev.kind {
                 EventType::Wake => continue,
@@ -365,6 +489,25 @@ impl Core {
                 },
             };
             let Some(conn) = conn else { continue };
+            if ev.kind == EventType::SioEvent && !listed.contains(&ev.conn) {
+                let att: Vec<_> = events
+                    .attachments(ev)
+                    .map(|a| PyBytes::new(py, a))
+                    .collect();
+                let socket = conn.bind(py);
+                let call = args_of(py, events.text(ev), att, Some(socket.as_any().clone()))?;
+                let ack = (ev.ack != NO_ACK).then_some(ev.ack);
+                let name = match last_name {
+                    Some(s) if json::utf8(&s) == Some(events.name(ev)) => s,
+                    _ => core.event_name(py, events.name(ev)),
+                };
+                Core::call_handler(py, socket, &name, call, ack, &mut last_socket)?;
+                last_name = Some(name);
+                continue;
+            }
+            if ev.endpoint == Endpoint::SocketIo {
+                listed.push(ev.conn);
+            }
             let data = match ev.kind {
                 EventType::Message if ev.text => PyString::new(py, events.text(ev)).into_any(),
                 EventType::Message | EventType::Pong => {
@@ -386,17 +529,12 @@ impl Core {
                         .attachments(ev)
                         .map(|a| PyBytes::new(py, a))
                         .collect();
-                    let att = (!att.is_empty())
-                        .then(|| PyTuple::new(py, att))
-                        .transpose()?;
-                    let args = events.text(ev);
+                    let args = args_of(py, events.text(ev), att, None)?;
                     if ev.kind == EventType::SioEvent {
                         let ack = (ev.ack != NO_ACK).then_some(ev.ack);
-                        (events.name(ev), args, ack, att)
-                            .into_pyobject(py)?
-                            .into_any()
+                        (events.name(ev), args, ack).into_pyobject(py)?.into_any()
                     } else {
-                        (ev.ack, ev.code, args, att).into_pyobject(py)?.into_any()
+                        (ev.ack, ev.code, args).into_pyobject(py)?.into_any()
                     }
                 }
                 _ => py.None().into_bound(py),
@@ -460,7 +598,19 @@ impl Core {
             classes,
             pending: Mutex::new(None),
             conns: Mutex::new(Vec::new()),
+            event_names: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// `wsrt._sio._pack`'s work where Python's `json` is not needed:
+    /// `(JSON array, attachments)` for the items of `args` (a tuple or
+    /// list), or None to let Python's encoder do it (see
+    /// `json::pack_args`).
+    #[staticmethod]
+    fn pack_args<'py>(
+        args: &Bound<'py, PyAny>,
+    ) -> PyResult<Option<(String, Vec<Bound<'py, PyBytes>>)>> {
+        Ok(json::pack_args(args)?.map(|mut p| (p.take_json(), std::mem::take(&mut p.attachments))))
     }
 
     /// The descriptor that is readable whenever `poll` has work.
@@ -791,6 +941,7 @@ impl Core {
         let old = (
             lock(&self.on_dirty).take(),
             std::mem::take(&mut *lock(&self.conns)),
+            std::mem::take(&mut *lock(&self.event_names)),
         );
         drop(old);
     }
@@ -979,6 +1130,21 @@ impl Connection {
             let h = |h: &Handle| h.send(id, kind, b.to_vec().into());
             core.act(py, |s| s.send(id, kind, b), h).map(drop)
         })
+    }
+
+    /// Acknowledges a Socket.IO event (`ack`: its id) with what its
+    /// handler returned (None: no arguments; a tuple: its items; else the
+    /// one value). False, with nothing sent, if a value needs Python's
+    /// `json` (the caller then packs it and calls `Core.ack`).
+    fn _ack(&self, py: Python<'_>, ack: u64, value: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Some(packed) = json::pack_result(value)? else {
+            return Ok(false);
+        };
+        let (core, id) = self.at();
+        let att = packed.slices();
+        let json = packed.json.as_str();
+        core.run(py, |s| s.ack(id, ack, json, &att))?;
+        Ok(true)
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

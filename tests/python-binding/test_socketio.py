@@ -4,15 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import enum
+import json
 import logging
 import queue
+import random
 from typing import Any
 
 import engineio
 import pytest
 import socketio
 import wsrt
-from conftest import HOST, T, run, running, w
+from conftest import HOST, T, run, running, w, ws_connect
+from websockets.frames import Frame, Opcode
 
 
 def client(**kw: Any) -> socketio.AsyncClient:
@@ -527,3 +532,155 @@ def test_async_handlers_errors_go_to_on_error(caplog: pytest.LogCaptureFixture) 
 
         run(go())
     assert "handler failed" in caplog.text
+
+
+def test_arguments_convert_as_json_does() -> None:
+    """Event arguments are parsed, and acks written, by the native module:
+    the values come out as Python's json has them, and what it leaves to
+    json (big ints, int keys, subclasses, lone surrogates, NaN, objects)
+    gives json's result or error."""
+    errors: "queue.Queue[BaseException]" = queue.Queue()
+    server, sio, seen = app(on_error=lambda e, conn: errors.put(e))
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    class Text(str):
+        pass
+
+    Pair = collections.namedtuple("Pair", "a b")
+
+    @sio.on("types")
+    def types(s: wsrt.Socket) -> Any:
+        return Color.RED, {1: "int key", "k": 2**70}, Text("sub"), Pair(1.5, [b"bin"])
+
+    @sio.on("lone")
+    def lone(s: wsrt.Socket) -> Any:
+        return "a\ud800b"
+
+    @sio.on("pair")
+    def pair(s: wsrt.Socket) -> Any:
+        return Pair("a", "b")
+
+    @sio.on("bad")
+    def bad(s: wsrt.Socket, what: str) -> Any:
+        if what == "raise":
+            raise RuntimeError("sync handler failed")
+        return float("nan") if what == "nan" else object()
+
+    # What the native module converts both ways, then what it leaves to json.
+    values = ("ascii", "é ü 中文 😀", 'quote " back \\ nl \n tab \t ctl \x01 del \x7f', "", -2**63,
+              2**63 - 1, 0, -1, 1.0, 0.1, -2.5e-7, 1e300, 5e-324, True, False, None, [], {}, [[[]]],
+              {"k": [1, {"n": None, "é": "\U0001f600"}], "": 0})
+    json_only = (2**70, "a\ud800b")
+    with running(server) as srv:
+
+        async def go() -> None:
+            c = client()
+            await connect(srv, c)
+            got = await w(c.call("echo", values))
+            assert got == values and [type(v) for v in got] == [type(v) for v in values]
+            assert await w(c.call("echo", json_only)) == json_only
+            assert await w(c.call("types")) == (1, {"1": "int key", "k": 2**70}, "sub", [1.5, [b"bin"]])
+            assert await w(c.call("lone")) == "a\ud800b"
+            assert await w(c.call("pair")) == ("a", "b")  # a tuple (subclass): one argument each
+            for what in ("raise", "nan", "object"):  # each asks for an ack it never gets
+                await c.emit("bad", what, callback=lambda *a: None)
+            assert await w(c.call("echo", "still here")) == "still here"
+            await c.disconnect()
+
+        run(go())
+    got = [errors.get(timeout=T) for _ in range(3)]
+    assert [type(e) for e in got] == [RuntimeError, ValueError, TypeError], got
+    assert errors.empty()
+
+
+def test_a_sockets_events_keep_their_order_within_one_read() -> None:
+    """A socket's connect and its first events, read at once, reach the
+    application in order: on_connect first, then each event, each acked."""
+    server = wsrt.Server(HOST, 0)
+    sio = server.socketio()
+
+    @sio.on_connect
+    def hello(s: wsrt.Socket) -> None:
+        s.data["count"] = 0
+
+    @sio.on("count")
+    def count(s: wsrt.Socket, *args: Any) -> int:
+        s.data["count"] += 1
+        return s.data["count"]
+
+    def frame(text: str) -> bytes:  # one masked text frame
+        return Frame(Opcode.TEXT, text.encode()).serialize(mask=True, extensions=[])
+
+    with running(server) as srv:
+
+        async def go() -> list[str]:
+            reader, writer = await asyncio.open_connection(HOST, server.port)
+            writer.write(b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         b"Sec-WebSocket-Version: 13\r\n\r\n")
+            assert (await w(reader.readuntil(b"\r\n\r\n"))).startswith(b"HTTP/1.1 101")
+
+            async def text() -> str:  # a short unmasked text frame from the server
+                head = await w(reader.readexactly(2))
+                assert head[0] == 0x81 and head[1] < 126, head
+                return (await w(reader.readexactly(head[1]))).decode()
+
+            assert (await text()).startswith("0{")
+            # The connect and five events in one write: one read for the server.
+            writer.write(b"".join(frame(f) for f in ["40", *(f'42{i}["count"]' for i in range(1, 6))]))
+            got = [await text() for _ in range(6)]
+            writer.close()
+            return got
+
+        got = run(go())
+    assert got[0].startswith("40{") and got[1:] == [f"43{i}[{i}]" for i in range(1, 6)], got
+
+
+def test_raw_json_arguments_read_as_json_reads_them() -> None:
+    """Argument texts no Python client writes (huge integer literals, -0,
+    1e400, repeated keys, floats that need correct rounding, placeholders
+    nested or look-alike; the core refuses a placeholder it cannot count)
+    reach the handler as json.loads reads them."""
+    server = wsrt.Server(HOST, 0)
+    sio = server.socketio()
+    seen: "queue.Queue[tuple[Any, ...]]" = queue.Queue()
+
+    @sio.on("probe")
+    def probe(s: wsrt.Socket, *args: Any) -> None:
+        seen.put(args)
+
+    rng = random.Random(7)
+    floats = ",".join(repr(rng.uniform(-1, 1) * 10.0 ** rng.randint(-300, 300)) for _ in range(300))
+    texts = [
+        "123456789012345678901234567890, -9223372036854775809, 18446744073709551615, "
+        "9223372036854775807, -9223372036854775808",
+        "-0, -0.0, 0.0, 1e19, -1e19, 1E2, 1e400, -1e400, 1e-400, 2.2250738585072011e-308",
+        '{"a": 1, "b": 2, "a": 3}, {"k": {"k": [1], "k": [2]}}',
+        '"\\ud83d\\ude00 \\u00e9 \\n \\/", "\\ud800 lone", "plain"',
+        floats,
+        "0.30000000000000004, 9007199254740993.0, 1.7976931348623157e308, 5e-324",
+        " [ [ ] , { } ] , null , true , false ",
+    ]
+    binary_text = ('[{"x": [{"_placeholder": true, "num": 1}]}, {"_placeholder": true, "num": 0, "extra": 1},'
+                   ' {"_placeholder": 1, "num": 0}, {"num": 1, "_placeholder": true}]')
+    with running(server) as srv:
+
+        async def go() -> None:
+            async with ws_connect(f"ws://{HOST}:{server.port}/socket.io/?EIO=4&transport=websocket") as ws:
+                assert (await w(ws.recv())).startswith("0{")
+                await ws.send("40")
+                assert (await w(ws.recv())).startswith("40{")
+                for text in texts:
+                    await ws.send(f'42["probe",{text}]')
+                    got = await w(asyncio.get_running_loop().run_in_executor(None, seen.get, True, T))
+                    want = json.loads(f"[{text}]")
+                    assert repr(list(got)) == repr(want), text  # repr: -0.0, int or float, key order
+                await ws.send(f'452-["probe",{binary_text[1:]}')
+                await ws.send(b"zero")
+                await ws.send(b"one")
+                got = await w(asyncio.get_running_loop().run_in_executor(None, seen.get, True, T))
+                assert list(got) == [{"x": [b"one"]}, b"zero", {"_placeholder": 1, "num": 0}, b"one"]
+
+        run(go())

@@ -23,9 +23,10 @@ __all__ = ["Route", "Server", "SseRoute", "WebSocketRoute"]
 
 log = logging.getLogger("wsrt")
 
-_REQUEST, _OPEN, _MESSAGE, _PONG, _CLOSE, _SSE_OPEN, _SSE_CLOSE, _DRAIN = (
+_REQUEST, _OPEN, _MESSAGE, _PONG, _CLOSE, _SSE_OPEN, _SSE_CLOSE, _DRAIN, _SIO_EVENT = (
     int(EventType.REQUEST), int(EventType.OPEN), int(EventType.MESSAGE), int(EventType.PONG),
-    int(EventType.CLOSE), int(EventType.SSE_OPEN), int(EventType.SSE_CLOSE), int(EventType.DRAIN))
+    int(EventType.CLOSE), int(EventType.SSE_OPEN), int(EventType.SSE_CLOSE), int(EventType.DRAIN),
+    int(EventType.SIO_EVENT))
 _HANDLERS = ("on_open", "on_message", "on_close", "on_pong", "on_drain", "approve")
 
 Handler = Callable[..., Optional[Awaitable[Any]]]
@@ -283,6 +284,8 @@ class Server:
                 if kind == _MESSAGE:  # the common case first, with no call of its own
                     fn = route._on_message  # type: ignore[attr-defined]
                     r = None if fn is None else fn(c, data)
+                elif kind == _SIO_EVENT:  # Socket.IO's common case, as directly
+                    r = route._on_event(c, data)  # type: ignore[attr-defined]
                 elif kind == _REQUEST and data is None:  # a Socket.IO request has data
                     self._ask(c, route)
                     continue

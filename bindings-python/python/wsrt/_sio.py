@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional,
 from ._conn import WebSocket
 from ._server import Handler, Route
 from ._types import ConnectionClosedError, ConnectionRefusedError
-from ._wsrt import Connection, ConnState, EventType
+from ._wsrt import Connection, ConnState, Core, EventType
 
 if TYPE_CHECKING:
     from ._server import Server
@@ -26,6 +26,10 @@ _REQUEST, _OPEN, _CLOSE, _DRAIN, _SIO_EVENT, _SIO_ACK = (
     int(EventType.SIO_EVENT), int(EventType.SIO_ACK))
 _ANSWERED, _TIMED_OUT = 0, 1
 _BINARY = (bytes, bytearray, memoryview)
+_pack_natively = Core.pack_args
+# What a handler returns that is certainly not awaitable (its exact type):
+# no inspect.isawaitable call for the usual ack values.
+_PLAIN = frozenset((type(None), tuple, list, dict, str, int, float, bool, bytes))
 
 
 class _Binary(Exception):
@@ -46,7 +50,11 @@ _loads = json.JSONDecoder().decode
 def _pack(args: Tuple[Any, ...]) -> Tuple[str, List[bytes]]:
     """Arguments as the core takes them: a JSON array, each bytes-like
     value (at any depth) a placeholder for its attachment, numbered in
-    the order the encoder meets them."""
+    the order the encoder meets them. The native encoder does it when it
+    can; Python's json otherwise (same text, same errors)."""
+    packed = _pack_natively(args)
+    if packed is not None:
+        return packed
     try:
         return _dumps(args), []
     except _Binary:
@@ -63,7 +71,8 @@ def _pack(args: Tuple[Any, ...]) -> Tuple[str, List[bytes]]:
 
 
 def _unpack(text: str, atts: Optional[Tuple[bytes, ...]]) -> List[Any]:
-    """The core's JSON arguments as Python values (placeholders: bytes)."""
+    """The core's JSON arguments as Python values (placeholders: bytes):
+    what the native parser leaves to Python's json (it calls this)."""
     args = _loads(text)
     if not atts:
         return args  # type: ignore[no-any-return]
@@ -81,7 +90,7 @@ def _unpack(text: str, atts: Optional[Tuple[bytes, ...]]) -> List[Any]:
     return [walk(a) for a in args]
 
 
-def _result(args: List[Any]) -> Any:
+def _result(args: Tuple[Any, ...]) -> Any:
     """An ack's arguments as `call` returns them: None, the one value, or a tuple."""
     return None if not args else args[0] if len(args) == 1 else tuple(args)
 
@@ -354,24 +363,50 @@ class _SioRoute(Route):
     def _approve(self, _: Any) -> None:
         pass
 
+    # A client's event mostly never reaches Python's dispatch: the native
+    # module calls its handler and acks it (`Core::call_handler`), and
+    # hands over here only what needs Python (`_on_result`, `_on_error`).
+    # Those of a socket with an earlier event in the batch come as records
+    # (`_on_event`), to keep the socket's order.
+
+    def _on_event(self, s: Socket, data: Tuple[str, Tuple[Any, ...], Optional[int]]) -> None:
+        """A client's event as a record of the batch."""
+        name, args, ack = data
+        ns = s._ns
+        fn = None if ns is None else ns._handlers.get(name)
+        if fn is None:
+            return
+        r = fn(s, *args)
+        if r is not None and type(r) not in _PLAIN and inspect.isawaitable(r):
+            return self._server._spawn(r, self._answer_later, (s, ack))  # type: ignore[arg-type]
+        if ack is not None and not s._ack(ack, r):
+            self._answer_json(s, ack, r)
+
+    def _on_result(self, s: Socket, ack: Optional[int], r: Any) -> None:
+        """What an event's handler returned, when it is not a plain value
+        the native module could ack: awaited, or packed with json."""
+        try:
+            if r is not None and inspect.isawaitable(r):
+                return self._server._spawn(r, self._answer_later, (s, ack))  # type: ignore[arg-type]
+            if ack is not None:
+                self._answer(s, ack, r)
+        except Exception as e:
+            self._server._error(e, s)
+
+    def _on_error(self, s: Socket, exc: BaseException) -> None:
+        """What an event's handler (or its ack) raised."""
+        self._server._error(exc, s)
+
     def _event(self, kind: int, s: Socket, data: Any) -> Any:
         server = self._server
         if kind == _SIO_EVENT:
-            name, text, ack, atts = data
-            fn = s._ns._handlers.get(name) if s._ns is not None else None
-            if fn is None:
-                return None
-            r = fn(s, *_unpack(text, atts))
-            if inspect.isawaitable(r):
-                return server._spawn(r, self._answer_later, (s, ack))  # type: ignore[arg-type]
-            if ack is not None:
-                self._answer(s, ack, r)
+            self._on_event(s, data)
         elif kind == _SIO_ACK:
-            ack, code, text, atts = data
+            ack, code, args = data
             fut = s._acks.pop(ack, None) if s._acks else None
             if fut is not None and not fut.done():
                 if code == _ANSWERED:
-                    fut.set_result(_result(_unpack(text, atts)))
+                    fut.set_result(_result(args))
                 elif code == _TIMED_OUT:
                     fut.set_exception(TimeoutError(f"no ack within the timeout (ack {ack})"))
                 else:
@@ -410,6 +445,10 @@ class _SioRoute(Route):
             s.auth = None
 
     def _answer(self, s: Socket, ack: int, value: Any) -> None:
+        if not s._ack(ack, value):  # packed natively unless it needs json
+            self._answer_json(s, ack, value)
+
+    def _answer_json(self, s: Socket, ack: int, value: Any) -> None:
         args = () if value is None else value if isinstance(value, tuple) else (value,)
         body, atts = _pack(args)
         self._server._c.ack(s.id, ack, body, atts)

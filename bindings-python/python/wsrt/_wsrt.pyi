@@ -37,9 +37,9 @@ Pairs = List[Tuple[str, str]]
 RouteArgs = Tuple[str, str, bool, Sequence[str], Pairs, str, bytes, Route]
 # (type, connection, data, route): data is the message, the pong payload, the
 # subprotocol ("" for none) or (code, reason) for an end; Socket.IO:
-# (namespace, auth) of a request, (namespace, auth, recovered, sid) of an open,
-# (name, args, ack id or None, attachments or None) of an event, (ack id,
-# outcome, args, attachments or None) of an ack (args and auth: JSON text)
+# (namespace, auth) of a request, (namespace, auth, recovered, sid) of an open
+# (auth: JSON text), (name, args, ack id or None) of an event, (ack id, outcome,
+# args) of an ack (args: a tuple of values, attachments as bytes in place)
 EventRecord = Tuple[int, Connection, Any, Route]
 
 class Connection:
@@ -79,6 +79,7 @@ class Connection:
     @property
     def _last_event_id(self) -> Optional[str]: ...
     def _send(self, data: Message) -> None: ...
+    def _ack(self, ack: int, value: Any) -> bool: ...
 
 class Core:
     """The native server (internal: wsrt.Server drives it). Connection
@@ -91,6 +92,9 @@ class Core:
         TypeError, OSError)."""
     @property
     def port(self) -> int: ...
+    @staticmethod
+    def pack_args(args: Union[Tuple[Any, ...], List[Any]]) -> Optional[Tuple[str, List[bytes]]]:
+        """(JSON array, attachments) of the values, or None if Python's json must do it."""
     def fileno(self) -> int: ...
     def claim(self, run: bool, on_dirty: Optional[Callable[[], Any]] = None) -> None: ...
     def poll(self, wait: bool = False) -> List[EventRecord]: ...

@@ -387,14 +387,14 @@ impl SocketIo {
             id
         });
         let kind = binary_kind(PacketType::Event, attachments);
-        let nsp = s.nsp.clone();
+        let nsp = &s.nsp;
         // With recovery on, an emit without an ack carries its offset as
         // its last argument, as a broadcast does.
         let extra = match (offset, id) {
             (Some(o), None) => format!("\"{o}\""),
             _ => String::new(),
         };
-        send(session, cx, kind, &nsp, id, attachments, |v| {
+        send(session, cx, kind, nsp, id, attachments, |v| {
             sio::write_event_array(v, name, inner, &extra)
         });
         Ok(id)
@@ -415,8 +415,8 @@ impl SocketIo {
         sio::check_outgoing(None, args, attachments.len()).map_err(Refusal::InvalidArgument)?;
         session.check_room(args.len(), cx)?;
         let kind = binary_kind(PacketType::Ack, attachments);
-        let nsp = self.sockets[i].nsp.clone();
-        send(session, cx, kind, &nsp, Some(id), attachments, |v| {
+        let nsp = &self.sockets[i].nsp;
+        send(session, cx, kind, nsp, Some(id), attachments, |v| {
             v.extend_from_slice(args.trim().as_bytes())
         });
         Ok(())
