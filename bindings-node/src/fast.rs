@@ -64,20 +64,7 @@ pub unsafe extern "C" fn send<const TEXT: bool>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> V {
-    let run = || {
-        let (mut argc, mut argv, mut data) = (4, [ptr::null_mut(); 4], ptr::null_mut());
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            &mut data,
-        );
-        // SAFETY: data is the Rc made in `send_function`, alive while the
-        // function is.
-        let core = &mut *(*data.cast::<UnsafeCell<Core>>()).get();
-        let [lo, hi, bytes, binary] = argv.map(|v| Js { env, v });
+    call(env, info, "send", |core, [lo, hi, bytes, binary]| {
         let kind = match binary.flag("isBinary")? {
             true => MessageKind::Binary,
             false => MessageKind::Text,
@@ -89,8 +76,37 @@ pub unsafe extern "C" fn send<const TEXT: bool>(
             false => bytes.uint8_array("data")?,
         };
         sent(running(&mut core.server)?.send(id, kind, bytes))
+    })
+}
+
+/// The body shared by the fast functions: reads `N` arguments and the
+/// `Core` from the call's data, runs `body`, and returns its boolean, or
+/// throws its error (a panic becomes an internal error named after `what`).
+///
+/// # Safety
+/// `info` is a call of a function made by [`function`] with a `Shared`.
+unsafe fn call<const N: usize>(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    what: &'static str,
+    body: impl FnOnce(&mut Core, [Js; N]) -> wsrt::Result<bool>,
+) -> V {
+    let run = || {
+        let (mut argc, mut argv, mut data) = (N, [ptr::null_mut(); N], ptr::null_mut());
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        );
+        // SAFETY: data is the Rc made in `function`, alive while the
+        // function is.
+        let core = &mut *(*data.cast::<UnsafeCell<Core>>()).get();
+        body(core, argv.map(|v| Js { env, v }))
     };
-    let panic = || wsrt::Error::new(wsrt::ErrorKind::Internal, "panic in send");
+    let panic = || wsrt::Error::new(wsrt::ErrorKind::Internal, format!("panic in {what}"));
     let mut out = ptr::null_mut();
     match catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| Err(panic())) {
         Ok(b) => drop(sys::napi_get_boolean(env, b, &mut out)),
@@ -123,54 +139,40 @@ pub unsafe extern "C" fn ack<const ONE_STRING: bool>(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> V {
-    let run = || {
-        let (mut argc, mut argv, mut data) = (6, [ptr::null_mut(); 6], ptr::null_mut());
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            &mut data,
-        );
-        // SAFETY: data is the Rc made in `ack_function`, alive while the
-        // function is.
-        let core = &mut *(*data.cast::<UnsafeCell<Core>>()).get();
-        let [lo, hi, ack_lo, ack_hi, args, attachments] = argv.map(|v| Js { env, v });
-        let half = |v: Js, what| v.number(what).map(|n| n as u32 as u64);
-        let id = ConnId::from_raw(half(hi, "connection id")? << 32 | half(lo, "connection id")?);
-        let ack_id = half(ack_hi, "ack id")? << 32 | half(ack_lo, "ack id")?;
-        let Core {
-            server,
-            scratch,
-            json,
-            ..
-        } = core;
-        let text = args.text_into(scratch, "arguments")?;
-        // Node-API writes well-formed UTF-8.
-        let mut args = std::str::from_utf8(text).unwrap_or_default();
-        if ONE_STRING {
-            if args.contains('\u{fffd}') {
-                return Ok(false);
+    call(
+        env,
+        info,
+        "ack",
+        |core, [lo, hi, ack_lo, ack_hi, args, attachments]| {
+            let half = |v: Js, what| v.number(what).map(|n| n as u32 as u64);
+            let id =
+                ConnId::from_raw(half(hi, "connection id")? << 32 | half(lo, "connection id")?);
+            let ack_id = half(ack_hi, "ack id")? << 32 | half(ack_lo, "ack id")?;
+            let Core {
+                server,
+                scratch,
+                json,
+                ..
+            } = core;
+            let text = args.text_into(scratch, "arguments")?;
+            // Node-API writes well-formed UTF-8.
+            let mut args = std::str::from_utf8(text).unwrap_or_default();
+            if ONE_STRING {
+                if args.contains('\u{fffd}') {
+                    return Ok(false);
+                }
+                json.clear();
+                json.push(b'[');
+                sio::write_json_string(json, args);
+                json.push(b']');
+                args = std::str::from_utf8(json).unwrap_or_default();
             }
-            json.clear();
-            json.push(b'[');
-            sio::write_json_string(json, args);
-            json.push(b']');
-            args = std::str::from_utf8(json).unwrap_or_default();
-        }
-        let attachments = match ONE_STRING {
-            true => Vec::new(),
-            false => attachments.byte_list("attachments")?,
-        };
-        running(server)?.ack(id, ack_id, args, &attachments)?;
-        Ok(true)
-    };
-    let panic = || wsrt::Error::new(wsrt::ErrorKind::Internal, "panic in ack");
-    let mut out = ptr::null_mut();
-    match catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| Err(panic())) {
-        Ok(b) => drop(sys::napi_get_boolean(env, b, &mut out)),
-        Err(e) => drop(js::throw(env, &e)),
-    }
-    out
+            let attachments = match ONE_STRING {
+                true => Vec::new(),
+                false => attachments.byte_list("attachments")?,
+            };
+            running(server)?.ack(id, ack_id, args, &attachments)?;
+            Ok(true)
+        },
+    )
 }

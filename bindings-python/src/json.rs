@@ -459,23 +459,30 @@ struct Items<'w, 'v, 'py> {
 
 impl Serialize for Items<'_, '_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let depth = self.depth + 1;
-        let w = self.w;
         if let Ok(t) = self.v.cast::<PyTuple>() {
-            let mut seq = s.serialize_seq(Some(t.len()))?;
-            for v in t.iter() {
-                seq.serialize_element(&Value { w, v: &v, depth })?;
-            }
-            seq.end()
+            self.each(s, t.len(), t.iter())
         } else if let Ok(l) = self.v.cast::<PyList>() {
-            let mut seq = s.serialize_seq(Some(l.len()))?;
-            for v in l.iter() {
-                seq.serialize_element(&Value { w, v: &v, depth })?;
-            }
-            seq.end()
+            self.each(s, l.len(), l.iter())
         } else {
             Err(give_up_ser())
         }
+    }
+}
+
+impl<'py> Items<'_, '_, 'py> {
+    /// The `len` items as a JSON array, one level deeper.
+    fn each<S: Serializer>(
+        &self,
+        s: S,
+        len: usize,
+        items: impl Iterator<Item = Bound<'py, PyAny>>,
+    ) -> Result<S::Ok, S::Error> {
+        let (w, depth) = (self.w, self.depth + 1);
+        let mut seq = s.serialize_seq(Some(len))?;
+        for v in items {
+            seq.serialize_element(&Value { w, v: &v, depth })?;
+        }
+        seq.end()
     }
 }
 
