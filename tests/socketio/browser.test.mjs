@@ -32,6 +32,11 @@ after(async () => {
 });
 
 const T = 10000; // bound of each wait in the page
+// Chromium runs the animation frames of a page that is not in front about
+// once a second, and Playwright waits on them: each wait polls by timer,
+// and a page is brought to the front before it is clicked (a click waits
+// for the element to be stable over two frames).
+const WAIT = { timeout: T, polling: 20 };
 
 async function openChat(nick) {
   const page = await context.newPage();
@@ -40,24 +45,29 @@ async function openChat(nick) {
   page.on('console', (m) => { if (m.type() === 'error') page.errors.push(m.text()); });
   const res = await page.goto(`${srv.url}/chat`, { timeout: T });
   assert.equal(res.status(), 200);
-  await page.waitForFunction(() => window.chatSocket && window.chatSocket.connected, null, { timeout: T });
+  await page.waitForFunction(() => window.chatSocket && window.chatSocket.connected, null, WAIT);
   await page.fill('#nick', nick);
   return page;
 }
 
+async function click(page, selector) {
+  await page.bringToFront();
+  await page.click(selector);
+}
+
 async function join(page, room) {
   await page.fill('#room', room);
-  await page.click('#join');
-  await page.waitForFunction((r) => document.getElementById('current-room').textContent === r, room, { timeout: T });
+  await click(page, '#join');
+  await page.waitForFunction((r) => document.getElementById('current-room').textContent === r, room, WAIT);
 }
 
 const presence = (page, n) => page.waitForFunction(
-  (want) => document.getElementById('presence').textContent === String(want), n, { timeout: T },
+  (want) => document.getElementById('presence').textContent === String(want), n, WAIT,
 );
 
 async function send(page, text) {
   await page.fill('#text', text);
-  await page.click('#send');
+  await click(page, '#send');
 }
 
 /** The chat lines of a page, as "nick: text". */
@@ -65,7 +75,7 @@ const lines = (page) => page.$$eval('#messages li.message', (lis) => lis.map((li
 
 const hasLine = (page, line) => page.waitForFunction(
   (want) => [...document.querySelectorAll('#messages li.message')].some((li) => li.textContent.replace(/\s+/g, ' ').trim() === want),
-  line, { timeout: T },
+  line, WAIT,
 );
 
 describe('the chat page in Chromium', () => {
@@ -101,7 +111,7 @@ describe('the chat page in Chromium', () => {
     assert.ok(!(await lines(alice)).includes('carol: carol here'));
 
     // bob leaves: alice's count follows, carol's room is untouched.
-    await bob.click('#leave');
+    await click(bob, '#leave');
     await presence(alice, 1);
     await presence(bob, 0);
     await presence(carol, 1);
@@ -121,7 +131,7 @@ describe('the chat page in Chromium', () => {
 
     // Chromium upgraded the page to its own WebSocket.
     for (const page of [alice, carol]) {
-      await page.waitForFunction(() => window.chatSocket.io.engine.transport.name === 'websocket', null, { timeout: T });
+      await page.waitForFunction(() => window.chatSocket.io.engine.transport.name === 'websocket', null, WAIT);
       assert.deepEqual(page.errors, []);
     }
   });
