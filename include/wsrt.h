@@ -183,6 +183,49 @@
 // credentials (cookies); the allowed origin is then named, never "*".
 #define WSRT_OPT_CORS_CREDENTIALS 26
 
+// tls_cert: a list of strings: wsrt_config_add_item adds one,
+// wsrt_config_set_by_name sets them all (comma-separated); default empty. TLS
+// certificate chains, each a PEM file's path or PEM text. Set: the server
+// speaks TLS (https, wss) on listen, or on tls_listen. With several, a client
+// gets the first whose names match the server name it asks for (SNI), else
+// the first.
+#define WSRT_OPT_TLS_CERT 27
+
+// tls_key: a list of strings: wsrt_config_add_item adds one,
+// wsrt_config_set_by_name sets them all (comma-separated); default empty. The
+// private keys of tls_cert, in the same order, each a PEM file's path or PEM
+// text.
+#define WSRT_OPT_TLS_KEY 28
+
+// tls_ca: a list of strings: wsrt_config_add_item adds one,
+// wsrt_config_set_by_name sets them all (comma-separated); default empty. CA
+// certificates (PEM paths or text) that client certificates are verified
+// against; needs tls_client_auth.
+#define WSRT_OPT_TLS_CA 29
+
+// tls_client_auth: a choice: WSRT_TLS_CLIENT_AUTH_NONE (0),
+// WSRT_TLS_CLIENT_AUTH_OPTIONAL (1), WSRT_TLS_CLIENT_AUTH_REQUIRED (2);
+// default WSRT_TLS_CLIENT_AUTH_NONE. Client certificates: "none" asks for
+// none, "optional" verifies one if sent, "required" refuses a handshake
+// without a valid one. The verified subject is in the request.
+#define WSRT_OPT_TLS_CLIENT_AUTH 30
+#define WSRT_TLS_CLIENT_AUTH_NONE 0
+#define WSRT_TLS_CLIENT_AUTH_OPTIONAL 1
+#define WSRT_TLS_CLIENT_AUTH_REQUIRED 2
+
+// tls_min_version: a choice: WSRT_TLS_1_2 (12), WSRT_TLS_1_3 (13); default
+// WSRT_TLS_1_2. Oldest TLS version accepted: "1.2" or "1.3" ("TLSv1.2",
+// "TLSv1.3" also read). A client offering only older versions is refused with
+// a protocol_version alert.
+#define WSRT_OPT_TLS_MIN_VERSION 31
+#define WSRT_TLS_1_2 12
+#define WSRT_TLS_1_3 13
+
+// tls_listen: a string: wsrt_config_set_str sets it; default empty. host:port
+// for TLS beside a plain listen (the two side by side, one server). Empty:
+// listen itself speaks TLS when tls_cert is set.
+#define WSRT_OPT_TLS_LISTEN 32
+
 // ABI major version; also the SONAME suffix (libwsrt.so.0).
 #define WSRT_ABI_VERSION 0
 

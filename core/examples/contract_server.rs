@@ -54,6 +54,7 @@ fn schema() -> Value {
                 Unit::Level => ("level", vec![]),
                 Unit::Choice(c) => ("choice", c.iter().map(|(n, v)| json!([n, v])).collect()),
                 Unit::List => ("list", vec![]),
+                Unit::Text => ("text", vec![]),
                 Unit::Flag => ("flag", vec![]),
             };
             json!({

@@ -25,6 +25,82 @@ pub enum SlowConsumerPolicy {
     Close,
 }
 
+/// Whether a TLS listener asks for client certificates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// None asked for.
+    #[default]
+    None = 0,
+    /// Verified against `tls_ca` if the client sends one.
+    Optional = 1,
+    /// A handshake without a valid one is refused.
+    Required = 2,
+}
+
+/// The oldest TLS version a listener accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsVersion {
+    #[default]
+    Tls12 = 12,
+    Tls13 = 13,
+}
+
+/// TLS: certificates, client certificates, versions and where TLS is
+/// spoken. Files are read when the server binds (and on reload).
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Certificate chains: PEM file paths or PEM text. Empty: no TLS.
+    pub cert: Vec<String>,
+    /// Their private keys, in the same order.
+    pub key: Vec<String>,
+    /// CAs client certificates are verified against.
+    pub ca: Vec<String>,
+    pub client_auth: ClientAuth,
+    pub min_version: TlsVersion,
+    /// An address for TLS beside a plain `listen`; empty: `listen` speaks
+    /// TLS when certificates are set.
+    pub listen: String,
+}
+
+impl TlsOptions {
+    /// Whether the server speaks TLS anywhere.
+    pub fn enabled(&self) -> bool {
+        !self.cert.is_empty()
+    }
+
+    /// The checks that need no file: every option that only makes sense
+    /// with another has it.
+    pub(crate) fn check(&self) -> crate::Result<()> {
+        use crate::Error;
+        if self.cert.len() != self.key.len() {
+            return Err(Error::invalid(format!(
+                "tls_cert and tls_key pair up: {} certificate(s) but {} key(s)",
+                self.cert.len(),
+                self.key.len()
+            )));
+        }
+        if !self.enabled() {
+            let stray = [
+                (!self.ca.is_empty(), "tls_ca"),
+                (self.client_auth != ClientAuth::None, "tls_client_auth"),
+                (!self.listen.is_empty(), "tls_listen"),
+            ];
+            if let Some((_, name)) = stray.iter().find(|(set, _)| *set) {
+                return Err(Error::invalid(format!("{name} needs tls_cert and tls_key")));
+            }
+        }
+        match (self.client_auth, self.ca.is_empty()) {
+            (ClientAuth::None, false) => Err(Error::invalid(
+                "tls_ca verifies client certificates: set tls_client_auth to \"optional\" or \"required\"",
+            )),
+            (ClientAuth::Optional | ClientAuth::Required, true) => Err(Error::invalid(
+                "tls_client_auth needs tls_ca, the CAs client certificates are verified against",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The defaults, in the units the options use.
 pub(crate) mod defaults {
     pub const MAX_MESSAGE_SIZE: u64 = 16 << 20;
@@ -117,6 +193,8 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// CORS answers allow credentials.
     pub cors_credentials: bool,
+    /// TLS (off unless certificates are set).
+    pub tls: TlsOptions,
 }
 
 fn ms(v: u64) -> Duration {
@@ -158,6 +236,7 @@ impl Config {
             sio_recovery_window: Duration::ZERO,
             cors_origins: Vec::new(),
             cors_credentials: false,
+            tls: TlsOptions::default(),
         }
     }
 

@@ -84,6 +84,8 @@ pub struct Request {
     pub peer: SocketAddr,
     /// WebSocket subprotocols the client offered (empty for SSE).
     pub protocols: Vec<String>,
+    /// The TLS handshake (`None` on a plain connection).
+    pub tls: Option<Box<crate::tls::TlsInfo>>,
 }
 
 impl Request {

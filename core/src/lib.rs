@@ -34,6 +34,7 @@ mod handle;
 pub mod options;
 pub mod pubsub;
 mod server;
+mod tls;
 
 pub use config::{listen_address, Config, SlowConsumerPolicy};
 pub use error::{Error, ErrorKind, Result};
@@ -48,3 +49,4 @@ pub use proto::{
 };
 pub use pubsub::{Broadcast, HistoryLimit, Publish, Published, Replay, Stats};
 pub use server::Server;
+pub use tls::TlsInfo;

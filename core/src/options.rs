@@ -8,7 +8,7 @@
 //! choices have no "off"; for them 0 is an ordinary value or out of range.
 //! Durations cross every boundary in milliseconds.
 
-use crate::config::{defaults, Config, SlowConsumerPolicy};
+use crate::config::{defaults, ClientAuth, Config, SlowConsumerPolicy, TlsVersion};
 use crate::error::{Error, Result};
 use crate::proto::{DeflateMode, OverflowPolicy};
 use std::time::Duration;
@@ -27,8 +27,10 @@ pub enum Unit {
     Level,
     /// One of named choices (Python and Node use the names, C the numbers).
     Choice(&'static [(&'static str, u64)]),
-    /// A list of strings.
+    /// A list of strings; one string is a list of one.
     List,
+    /// One string (an address); empty is unset.
+    Text,
     /// On or off: a boolean (C: 1 or 0); 0 is off.
     Flag,
 }
@@ -71,6 +73,7 @@ impl OptionSpec {
             Unit::Bytes | Unit::Count => "no limit",
             Unit::Level if self.min == 0 => "a value",
             Unit::Flag => "off",
+            Unit::List | Unit::Text => "empty: unset",
             Unit::Choice(c) if c.iter().any(|(_, v)| *v == 0) => "a value",
             _ => "refused",
         }
@@ -174,6 +177,9 @@ pub const MAX_MILLIS: u64 = (1 << 31) - 1;
 /// Largest size: 2^53-1, exact as a JavaScript number.
 pub const MAX_BYTES: u64 = (1 << 53) - 1;
 
+/// The names after the first for a number are aliases (Node's spelling).
+const TLS_VERSIONS: &[(&str, u64)] = &[("1.2", 12), ("1.3", 13), ("TLSv1.2", 12), ("TLSv1.3", 13)];
+const TLS_CLIENT_AUTH: &[(&str, u64)] = &[("none", 0), ("optional", 1), ("required", 2)];
 const OVERFLOW_POLICIES: &[(&str, u64)] = &[("reject", 0), ("close", 1)];
 const DEFLATE_MODES: &[(&str, u64)] = &[("off", 0), ("shared", 1), ("per-connection", 2)];
 /// 0 is left for "the configured policy" in per-publish options.
@@ -249,6 +255,18 @@ pub static OPTIONS: &[OptionSpec] = &[
         "Origins whose pages may read Engine.IO answers (CORS); \"*\" for any. Empty: no CORS headers."),
     spec!(26, "cors_credentials", "corsCredentials", "cors_credentials", Unit::Flag, 0, 1, 0,
         "CORS answers allow credentials (cookies); the allowed origin is then named, never \"*\"."),
+    spec!(27, "tls_cert", "tlsCert", "tls.cert", Unit::List, 0, 0, 0,
+        "TLS certificate chains, each a PEM file's path or PEM text. Set: the server speaks TLS (https, wss) on listen, or on tls_listen. With several, a client gets the first whose names match the server name it asks for (SNI), else the first."),
+    spec!(28, "tls_key", "tlsKey", "tls.key", Unit::List, 0, 0, 0,
+        "The private keys of tls_cert, in the same order, each a PEM file's path or PEM text."),
+    spec!(29, "tls_ca", "tlsCa", "tls.ca", Unit::List, 0, 0, 0,
+        "CA certificates (PEM paths or text) that client certificates are verified against; needs tls_client_auth."),
+    spec!(30, "tls_client_auth", "tlsClientAuth", "tls.client_auth", Unit::Choice(TLS_CLIENT_AUTH), 0, 2, 0,
+        "Client certificates: \"none\" asks for none, \"optional\" verifies one if sent, \"required\" refuses a handshake without a valid one. The verified subject is in the request."),
+    spec!(31, "tls_min_version", "tlsMinVersion", "tls.min_version", Unit::Choice(TLS_VERSIONS), 12, 13, 12,
+        "Oldest TLS version accepted: \"1.2\" or \"1.3\" (\"TLSv1.2\", \"TLSv1.3\" also read). A client offering only older versions is refused with a protocol_version alert."),
+    spec!(32, "tls_listen", "tlsListen", "tls.listen", Unit::Text, 0, 0, 0,
+        "host:port for TLS beside a plain listen (the two side by side, one server). Empty: listen itself speaks TLS when tls_cert is set."),
 ];
 
 /// The option with this C id.
@@ -285,6 +303,9 @@ impl Config {
         };
         let spec =
             by_name(name).ok_or_else(|| Error::invalid(format!("unknown option {name:?}")))?;
+        if spec.unit == Unit::Text {
+            return self.set_spec(spec, name, OptionValue::Str(text.trim()));
+        }
         if spec.unit == Unit::List {
             let list = text.split(',').map(str::trim).filter(|s| !s.is_empty());
             return self.set_spec(
@@ -311,18 +332,34 @@ impl Config {
         if spec.unit == Unit::List {
             let list = match value {
                 OptionValue::List(l) => l,
+                OptionValue::Str(s) => vec![s.to_string()],
                 OptionValue::Default => Vec::new(),
                 other => {
                     return Err(Error::invalid_type(format!(
-                        "{shown} must be a list of strings, not {}",
+                        "{shown} must be a string or a list of strings, not {}",
                         other.type_name()
                     )))
                 }
             };
-            match spec.id {
-                25 => self.cors_origins = list,
-                _ => self.allowed_origins = list,
-            }
+            *self
+                .list_mut(spec.id)
+                .expect("every list option has a field") = list;
+            return Ok(());
+        }
+        if spec.unit == Unit::Text {
+            let text = match value {
+                OptionValue::Str(s) => s.to_string(),
+                OptionValue::Default => String::new(),
+                other => {
+                    return Err(Error::invalid_type(format!(
+                        "{shown} must be a string, not {}",
+                        other.type_name()
+                    )))
+                }
+            };
+            *self
+                .text_mut(spec.id)
+                .expect("every text option has a field") = text;
             return Ok(());
         }
         if spec.unit == Unit::Flag {
@@ -388,6 +425,26 @@ impl Config {
         Ok(())
     }
 
+    /// The list a list option keeps (`None` for an id that is no list).
+    pub fn list_mut(&mut self, id: u32) -> Option<&mut Vec<String>> {
+        Some(match id {
+            18 => &mut self.allowed_origins,
+            25 => &mut self.cors_origins,
+            27 => &mut self.tls.cert,
+            28 => &mut self.tls.key,
+            29 => &mut self.tls.ca,
+            _ => return None,
+        })
+    }
+
+    /// The string a text option keeps (`None` for an id that is no text).
+    pub fn text_mut(&mut self, id: u32) -> Option<&mut String> {
+        Some(match id {
+            32 => &mut self.tls.listen,
+            _ => return None,
+        })
+    }
+
     /// The option's current value as a number (milliseconds, bytes, a
     /// choice's number).
     pub fn get(&self, id: u32) -> Option<u64> {
@@ -427,6 +484,8 @@ impl Config {
             23 => self.sio_max_payload as u64,
             24 => millis(self.sio_recovery_window),
             26 => self.cors_credentials as u64,
+            30 => self.tls.client_auth as u64,
+            31 => self.tls.min_version as u64,
             _ => return None,
         })
     }
@@ -476,6 +535,19 @@ impl Config {
             23 => self.sio_max_payload = size,
             24 => self.sio_recovery_window = Duration::from_millis(v),
             26 => self.cors_credentials = v == 1,
+            30 => {
+                self.tls.client_auth = match v {
+                    1 => ClientAuth::Optional,
+                    2 => ClientAuth::Required,
+                    _ => ClientAuth::None,
+                }
+            }
+            31 => {
+                self.tls.min_version = match v {
+                    13 => TlsVersion::Tls13,
+                    _ => TlsVersion::Tls12,
+                }
+            }
             _ => unreachable!("option ids are checked before storing"),
         }
     }
@@ -511,6 +583,7 @@ impl Config {
             crate::proto::http::check_header("x", o)
                 .map_err(|_| Error::invalid("origins must not contain CR, LF or NUL"))?;
         }
+        self.tls.check()?;
         for r in &self.routes {
             if r.kind.is_engine() && !r.subprotocols.is_empty() {
                 return Err(Error::invalid("Engine.IO routes take no subprotocols"));

@@ -157,4 +157,10 @@ pub struct Stats {
     pub dropped: u64,
     /// Connections closed as slow subscribers (policy `Close`).
     pub slow_closed: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS connections refused or given up before their handshake
+    /// completed (plain HTTP or garbage on a TLS port, a protocol version
+    /// or certificate refused, the handshake timeout).
+    pub tls_failures: u64,
 }

@@ -54,6 +54,21 @@ impl Server {
         self.driver.local_addrs()
     }
 
+    /// The address TLS is spoken on (`listen`'s when it speaks TLS,
+    /// `tls_listen`'s when that is set); `None` without TLS.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.driver.tls_addr()
+    }
+
+    /// Replaces the certificates and the client-certificate settings by
+    /// those in `tls` (`tls_listen` cannot change). Every file is read and
+    /// checked before anything changes; on error the server goes on with
+    /// what it had. New connections use the new certificates, open ones
+    /// keep theirs.
+    pub fn reload_tls(&mut self, tls: &crate::config::TlsOptions) -> Result<()> {
+        self.driver.reload_tls(tls)
+    }
+
     pub fn config(&self) -> &Config {
         self.driver.config()
     }

@@ -20,7 +20,8 @@ fn options_table() -> String {
             Unit::Count => "count".to_string(),
             Unit::Level => "level".to_string(),
             Unit::Choice(_) => "choice".to_string(),
-            Unit::List => "list of strings".to_string(),
+            Unit::List => "string or list of strings".to_string(),
+            Unit::Text => "string".to_string(),
             Unit::Flag => "flag".to_string(),
         };
         let range = match o.unit {
@@ -29,7 +30,7 @@ fn options_table() -> String {
                 .map(|(n, v)| format!("`\"{n}\"` ({v})"))
                 .collect::<Vec<_>>()
                 .join(", "),
-            Unit::List => "-".to_string(),
+            Unit::List | Unit::Text => "-".to_string(),
             Unit::Flag => "true/false (C: 1/0)".to_string(),
             _ => format!("{}-{}", o.min, o.max),
         };
@@ -39,12 +40,12 @@ fn options_table() -> String {
                 .find(|(_, v)| *v == o.default)
                 .map(|(n, _)| format!("`\"{n}\"`"))
                 .unwrap_or_default(),
-            Unit::List => "empty".to_string(),
+            Unit::List | Unit::Text => "empty".to_string(),
             Unit::Flag => (o.default != 0).to_string(),
             _ => o.default.to_string(),
         };
         let zero = match o.unit {
-            Unit::List => "-",
+            Unit::List | Unit::Text => "-",
             _ => o.zero_meaning(),
         };
         s.push_str(&format!(

@@ -1,6 +1,8 @@
 //! Listening sockets and accepting connections.
 
+use super::stream::Stream;
 use super::{Conn, Driver, FIRST_LISTENER};
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::event::{ConnId, IdKind, MAX_SLOTS};
 use mio::net::TcpListener;
@@ -9,15 +11,49 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+/// A listening socket, and whether what it accepts speaks TLS.
+pub(super) struct Listener {
+    pub socket: TcpListener,
+    pub tls: bool,
+}
+
+/// Binds `listen` and, when set, `tls_listen`: every address each
+/// resolves to, registered with consecutive tokens. `listen` speaks TLS
+/// when certificates are set and `tls_listen` is not.
+pub(super) fn bind_listeners(
+    config: &Config,
+    registry: &Registry,
+) -> Result<(Vec<Listener>, Vec<SocketAddr>)> {
+    let tls = &config.tls;
+    let mut plan = vec![(
+        config.listen.as_str(),
+        tls.enabled() && tls.listen.is_empty(),
+    )];
+    if !tls.listen.is_empty() {
+        plan.push((tls.listen.as_str(), true));
+    }
+    let mut listeners = Vec::new();
+    let mut addrs = Vec::new();
+    for (listen, is_tls) in plan {
+        let (sockets, bound) = bind_all(listen)?;
+        listeners.extend(sockets.into_iter().map(|socket| Listener {
+            socket,
+            tls: is_tls,
+        }));
+        addrs.extend(bound);
+    }
+    for (i, l) in listeners.iter_mut().enumerate() {
+        registry.register(&mut l.socket, Token(FIRST_LISTENER - i), Interest::READABLE)?;
+    }
+    Ok((listeners, addrs))
+}
+
 /// Binds every address `listen` ("host:port") resolves to, on one port:
 /// `localhost` gets both 127.0.0.1 and ::1 where the machine has them.
 /// With port 0 the first bind picks the port and the others follow it. An
 /// address after the first that cannot be bound (no IPv6 on this host) is
 /// skipped; the first must bind.
-pub(super) fn bind_all(
-    listen: &str,
-    registry: &Registry,
-) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
+fn bind_all(listen: &str) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
     let bad = || {
         Error::invalid(format!(
             "listen address must be host:port (\"127.0.0.1:9001\", \"localhost:0\", \"[::1]:9001\"), not {listen:?}"
@@ -60,9 +96,6 @@ pub(super) fn bind_all(
     if listeners.is_empty() {
         return Err(bad());
     }
-    for (i, l) in listeners.iter_mut().enumerate() {
-        registry.register(l, Token(FIRST_LISTENER - i), Interest::READABLE)?;
-    }
     Ok((listeners, bound))
 }
 
@@ -72,7 +105,8 @@ impl Driver {
             let Some(l) = self.listeners.get(listener) else {
                 return;
             };
-            match l.accept() {
+            let tls = l.tls;
+            match l.socket.accept() {
                 Ok((mut socket, _peer)) => {
                     let max = self.config.max_connections;
                     if (max != 0 && self.conns.len() >= max) || self.conns.len() >= MAX_SLOTS - 1 {
@@ -95,9 +129,16 @@ impl Driver {
                     {
                         continue;
                     }
+                    let stream = match (tls, &self.tls) {
+                        (true, Some(config)) => match Stream::tls(socket, config) {
+                            Ok(s) => s,
+                            Err(_) => continue, // dropped: closed at once
+                        },
+                        _ => Stream::Plain(socket),
+                    };
                     self.next_generation = self.next_generation.wrapping_add(1).max(1);
                     let id = ConnId::new(self.next_generation, IdKind::Conn, slot);
-                    entry.insert(Conn::new(id, socket, self.now));
+                    entry.insert(Conn::new(id, stream, self.now));
                     self.after(slot, false); // arms the handshake timer
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

@@ -189,7 +189,7 @@ impl Driver {
 
     pub fn peer_addr(&self, id: ConnId) -> Result<SocketAddr> {
         if id.kind() == IdKind::Conn {
-            return Ok(self.conns[self.live_slot(id)?].socket.peer_addr()?);
+            return Ok(self.conns[self.live_slot(id)?].socket.tcp().peer_addr()?);
         }
         Ok(self.sessions[self.session_of(id)?].peer)
     }

@@ -4,19 +4,20 @@
 //! borrowed from the loop only while bytes are in flight.
 
 use super::inbox::TransportInbox;
+use super::stream::Stream;
 use super::topics::Memberships;
 use super::writeq::{BufferPool, WriteQueue, COPY_INTO_POOL_LIMIT};
 use crate::event::{ConnId, Event, EventType, Events, Request};
 use crate::proto::{ConnEvent, Connection, Endpoint, MessageKind, Output};
 use bytes::Bytes;
-use mio::net::TcpStream;
 use std::time::Instant;
 
 pub(super) struct Conn {
     pub id: ConnId,
-    /// The peer's address is not kept (32 bytes a connection): requests
-    /// carry it, and `peer_addr` asks the socket.
-    pub socket: TcpStream,
+    /// The socket (plain or TLS). The peer's address is not kept (32
+    /// bytes a connection): requests carry it, and `peer_addr` asks the
+    /// socket.
+    pub socket: Stream,
     pub proto: Connection,
     pub out: WriteQueue,
     /// The deadline this connection has in the timer heap, if any.
@@ -48,7 +49,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn new(id: ConnId, socket: TcpStream, now: Instant) -> Self {
+    pub fn new(id: ConnId, socket: Stream, now: Instant) -> Self {
         Conn {
             id,
             socket,
@@ -100,7 +101,7 @@ pub(super) struct ConnOut<'a> {
     pub events: &'a mut Events,
     /// Where an Engine.IO transport's requests, messages and end go.
     pub inbox: &'a mut TransportInbox,
-    pub socket: &'a TcpStream,
+    pub socket: &'a Stream,
     pub id: ConnId,
     pub user_data: usize,
     pub session: ConnId,
@@ -115,9 +116,11 @@ impl ConnOut<'_> {
             // address.
             peer: self
                 .socket
+                .tcp()
                 .peer_addr()
                 .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
             protocols,
+            tls: self.socket.tls_info().map(Box::new),
         }
     }
 }

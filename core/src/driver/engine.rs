@@ -73,6 +73,7 @@ impl SessionOut<'_> {
             head,
             peer: self.peer,
             protocols: Vec::new(),
+            tls: None,
         }
     }
 
@@ -373,6 +374,7 @@ impl Driver {
         let sid = self.ids.make(id);
         let peer = self.conns[c]
             .socket
+            .tcp()
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         // Linked first: frames sent right behind the handshake are read

@@ -410,7 +410,7 @@ impl Driver {
         if !conn.out.is_empty() && conn.out.len().saturating_add(len) > limit {
             // The queue may only look full because this turn has not
             // flushed yet: let the socket take what it will, then judge.
-            let _ = conn.out.flush(&mut conn.socket, &mut self.pool);
+            let _ = conn.socket.flush(&mut conn.out, &mut self.pool);
             if !conn.out.is_empty() && conn.out.len().saturating_add(len) > limit {
                 conn.wants_drain = true;
                 // An SSE client on a topic with history would resume past
@@ -556,6 +556,8 @@ impl Driver {
             delivered: self.topics.counters.delivered,
             dropped: self.topics.counters.dropped,
             slow_closed: self.topics.counters.slow_closed,
+            tls_handshakes: self.tls_counters.handshakes,
+            tls_failures: self.tls_counters.failures,
             ..Stats::default()
         };
         for (_, c) in self.conns.iter() {

@@ -1,10 +1,10 @@
 //! Moving bytes: reading into the loop's buffer and handing it to the
 //! protocol, and writing queues out with `writev`.
 
+use super::stream::{Stream, TlsFailure, TlsInput};
 use super::{Driver, READ_BUDGET, READ_BUFFER};
 use crate::event::{Event, EventType};
 use std::io::{self, Read};
-use std::net::Shutdown;
 
 impl Driver {
     /// Reads what the socket has. `hung_up`: the readiness event said the
@@ -29,7 +29,7 @@ impl Driver {
                     // that hangs up must still be noticed: otherwise the app
                     // hears of it only after the handshake timeout.
                     let mut probe = [0u8; 1];
-                    match conn.socket.peek(&mut probe) {
+                    match conn.socket.tcp().peek(&mut probe) {
                         Ok(0) => self.on_eof(slot),
                         Ok(_) => {}
                         Err(e)
@@ -43,7 +43,7 @@ impl Driver {
                 return;
             }
             let mut buf = std::mem::take(&mut self.read_buf);
-            let result = conn.socket.read(&mut buf);
+            let result = conn.socket.tcp_mut().read(&mut buf);
             match result {
                 Ok(0) => {
                     self.read_buf = buf;
@@ -52,8 +52,16 @@ impl Driver {
                 }
                 Ok(n) => {
                     conn.read_ready = false;
-                    self.with_proto(slot, |c, cx| c.handle_read(&mut buf[..n], cx));
-                    self.read_buf = buf;
+                    if matches!(conn.socket, Stream::Tls(_)) {
+                        let went_on = self.receive_tls(slot, &buf[..n]);
+                        self.read_buf = buf;
+                        if !went_on {
+                            return;
+                        }
+                    } else {
+                        self.with_proto(slot, |c, cx| c.handle_read(&mut buf[..n], cx));
+                        self.read_buf = buf;
+                    }
                     if n < READ_BUFFER && !self.conns.get(slot).is_some_and(|c| c.hung_up) {
                         // A short read drained the socket; epoll will report
                         // new bytes as a new edge.
@@ -77,6 +85,50 @@ impl Driver {
             conn.read_ready = true;
             self.resume.push(slot);
         }
+    }
+
+    /// Ciphertext read from a TLS connection: its plaintext goes to the
+    /// protocol as one read would, handshake records are queued for the
+    /// flush. False when the connection is done with reading (refused,
+    /// closed).
+    fn receive_tls(&mut self, slot: usize, cipher: &[u8]) -> bool {
+        let mut plain = std::mem::take(&mut self.tls_plain);
+        plain.resize(cipher.len().max(plain.len()), 0);
+        let Stream::Tls(t) = &mut self.conns[slot].socket else {
+            unreachable!("receive_tls is for TLS connections")
+        };
+        let received = t.receive(cipher, &mut plain);
+        let wants_write = t.wants_write();
+        let went_on = match received {
+            Ok((input, established)) => {
+                self.tls_counters.handshakes += established as u64;
+                if wants_write {
+                    self.mark_dirty(slot);
+                }
+                match input {
+                    TlsInput::Data(0) => true,
+                    TlsInput::Data(n) => {
+                        self.with_proto(slot, |c, cx| c.handle_read(&mut plain[..n], cx));
+                        self.conns.contains(slot)
+                    }
+                    TlsInput::Closed => {
+                        self.on_eof(slot);
+                        false
+                    }
+                }
+            }
+            Err(failure) => {
+                t.send_refusal(&failure);
+                let reason = match &failure {
+                    TlsFailure::NotTls => "TLS: not a TLS client".to_string(),
+                    TlsFailure::Refused(e) => format!("TLS: {e}"),
+                };
+                self.end(slot, 1006, &reason);
+                false
+            }
+        };
+        self.tls_plain = plain;
+        went_on
     }
 
     fn on_eof(&mut self, slot: usize) {
@@ -113,7 +165,7 @@ impl Driver {
         let Some(conn) = self.conns.get_mut(slot) else {
             return;
         };
-        match conn.out.flush(&mut conn.socket, &mut self.pool) {
+        match conn.socket.flush(&mut conn.out, &mut self.pool) {
             Ok(true) => {
                 if conn.wants_drain {
                     conn.wants_drain = false;
@@ -123,8 +175,12 @@ impl Driver {
                     }
                 }
                 if !conn.write_shut && conn.proto.fin_after_flush() {
-                    conn.write_shut = true;
-                    let _ = conn.socket.shutdown(Shutdown::Write);
+                    match conn.socket.close_write() {
+                        Ok(true) => conn.write_shut = true,
+                        // close_notify waits for a writable edge.
+                        Ok(false) => return,
+                        Err(_) => return self.end(slot, 1006, "write failed"),
+                    }
                 }
                 if conn.peer_eof && (conn.write_shut || conn.proto.is_lingering()) {
                     // Both sides are done and everything is written.

@@ -18,6 +18,7 @@ mod inbox;
 mod io;
 mod sio_fanout;
 mod sockets;
+mod stream;
 mod timers;
 mod topics;
 mod writeq;
@@ -29,8 +30,8 @@ use crate::error::Result;
 use crate::event::{ConnId, Events};
 use crate::proto::compress::SharedDeflate;
 use crate::proto::{Connection, Cx, Settings};
+use accept::Listener;
 use conn::{Conn, ConnOut};
-use mio::net::TcpListener;
 use mio::{Poll, Token};
 use slab::Slab;
 use std::net::SocketAddr;
@@ -51,8 +52,14 @@ const READ_BUDGET: usize = 16;
 pub(crate) struct Driver {
     poll: Poll,
     mio_events: mio::Events,
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     local_addrs: Vec<SocketAddr>,
+    /// What TLS listeners accept with; replaced by a reload (connections
+    /// keep the one they started with).
+    tls: Option<crate::tls::Acceptor>,
+    tls_counters: TlsCounters,
+    /// Plaintext of a TLS read (one for the loop, like `read_buf`).
+    tls_plain: Vec<u8>,
     config: Config,
     settings: Settings,
     conns: Slab<Conn>,
@@ -97,6 +104,16 @@ pub(crate) struct Driver {
     shutdown: Option<Shutdown>,
 }
 
+/// TLS handshakes, reported by [`crate::Server::stats`].
+#[derive(Debug, Default, Clone, Copy)]
+struct TlsCounters {
+    /// Handshakes completed.
+    handshakes: u64,
+    /// TLS connections that ended before completing one (refused,
+    /// timed out, given up by the client).
+    failures: u64,
+}
+
 /// A graceful shutdown in progress.
 struct Shutdown {
     /// When stragglers are dropped (none with `close_timeout` 0).
@@ -108,7 +125,11 @@ impl Driver {
     pub fn bind(config: Config) -> Result<Driver> {
         config.validate()?;
         let poll = Poll::new()?;
-        let (listeners, local_addrs) = accept::bind_all(&config.listen, poll.registry())?;
+        let tls = match config.tls.enabled() {
+            true => Some(crate::tls::acceptor(&config.tls)?),
+            false => None,
+        };
+        let (listeners, local_addrs) = accept::bind_listeners(&config, poll.registry())?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let settings = config.settings();
         Ok(Driver {
@@ -116,6 +137,9 @@ impl Driver {
             mio_events: mio::Events::with_capacity(1024),
             listeners,
             local_addrs,
+            tls,
+            tls_counters: TlsCounters::default(),
+            tls_plain: Vec::new(),
             config,
             settings,
             conns: Slab::new(),
@@ -152,6 +176,31 @@ impl Driver {
 
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        let i = self.listeners.iter().position(|l| l.tls)?;
+        self.local_addrs.get(i).copied()
+    }
+
+    pub fn reload_tls(&mut self, tls: &crate::config::TlsOptions) -> Result<()> {
+        if self.tls.is_none() {
+            return Err(crate::Error::invalid(
+                "this server has no TLS listener: set tls_cert and tls_key when it starts",
+            ));
+        }
+        if !tls.listen.is_empty() && tls.listen != self.config.tls.listen {
+            return Err(crate::Error::invalid(
+                "tls_listen cannot change on reload: the listeners stay",
+            ));
+        }
+        self.tls = Some(crate::tls::acceptor(tls)?);
+        let listen = std::mem::take(&mut self.config.tls.listen);
+        self.config.tls = crate::config::TlsOptions {
+            listen,
+            ..tls.clone()
+        };
+        Ok(())
     }
 
     pub fn inbox(&self) -> Arc<Inbox> {
@@ -337,7 +386,8 @@ impl Driver {
         self.drop_memberships(id);
         let mut conn = self.conns.remove(slot);
         conn.out.clear(&mut self.pool);
-        let _ = self.poll.registry().deregister(&mut conn.socket);
+        self.tls_counters.failures += conn.socket.tls_unfinished() as u64;
+        let _ = self.poll.registry().deregister(conn.socket.tcp_mut());
         // Dropping the socket closes it.
     }
 
@@ -382,7 +432,7 @@ impl Driver {
             (!self.config.close_timeout.is_zero()).then(|| self.now + self.config.close_timeout);
         self.shutdown = Some(Shutdown { deadline });
         for mut l in self.listeners.drain(..) {
-            let _ = self.poll.registry().deregister(&mut l);
+            let _ = self.poll.registry().deregister(&mut l.socket);
         }
         let slots: Vec<usize> = self.sessions.iter().map(|(s, _)| s).collect();
         for slot in slots {

@@ -165,7 +165,7 @@ impl Driver {
         }
         // The queue may only look full because this turn has not flushed
         // yet: let the socket take what it will, then judge.
-        let _ = conn.out.flush(&mut conn.socket, &mut self.pool);
+        let _ = conn.socket.flush(&mut conn.out, &mut self.pool);
         if !conn.out.is_empty() && conn.out.len().saturating_add(len) > limit {
             conn.wants_drain = true;
             return true;

@@ -12,8 +12,22 @@ fn choice_prefix(option: &str) -> &'static str {
         "deflate" => "DEFLATE",
         "overflow_policy" => "OVERFLOW",
         "slow_consumer_policy" => "SLOW",
+        "tls_client_auth" => "TLS_CLIENT_AUTH",
+        "tls_min_version" => "TLS",
         other => panic!("choice option {other:?} has no C prefix: add one here"),
     }
+}
+
+/// A choice option's names, without the aliases (a later name for a
+/// number already named): C gets one constant per number.
+fn primary(
+    choices: &'static [(&'static str, u64)],
+) -> impl Iterator<Item = &'static (&'static str, u64)> {
+    choices
+        .iter()
+        .enumerate()
+        .filter(move |(i, (_, v))| choices.iter().position(|(_, w)| w == v) == Some(*i))
+        .map(|(_, c)| c)
 }
 
 /// The C constant of one choice.
@@ -21,7 +35,7 @@ pub fn choice_constant(option: &str, choice: &str) -> String {
     format!(
         "WSRT_{}_{}",
         choice_prefix(option),
-        choice.replace('-', "_").to_ascii_uppercase()
+        choice.replace(['-', '.'], "_").to_ascii_uppercase()
     )
 }
 
@@ -106,8 +120,7 @@ pub fn options_block() -> String {
                 o.default
             ),
             Unit::Choice(choices) => {
-                let names: Vec<String> = choices
-                    .iter()
+                let names: Vec<String> = primary(choices)
                     .map(|(n, v)| format!("{} ({v})", choice_constant(o.name, n)))
                     .collect();
                 let default = choices
@@ -121,13 +134,14 @@ pub fn options_block() -> String {
                            wsrt_config_set_by_name sets them all (comma-separated); \
                            default empty."
                 .to_string(),
+            Unit::Text => "a string: wsrt_config_set_str sets it; default empty.".to_string(),
             Unit::Flag => format!("a flag, 1 on or 0 off; default {}.", o.default),
         };
         s.push('\n');
         s.push_str(&comment(&format!("{}: {what} {}", o.name, o.doc)));
         s.push_str(&format!("#define {} {}\n", o.c_name(), o.id));
         if let Unit::Choice(choices) = o.unit {
-            for (name, value) in choices {
+            for (name, value) in primary(choices) {
                 s.push_str(&format!(
                     "#define {} {value}\n",
                     choice_constant(o.name, name)
