@@ -38,7 +38,7 @@ use std::time::Duration;
 use wsrt::{
     Broadcast, Config, ConnId, ConnState, Endpoint, Error, Event, EventType, Events, Handle,
     HistoryLimit, MessageKind, OptionValue, Publish, Replay, Request, Route, RouteKind, Server,
-    SseEvent, NO_ACK,
+    SseEvent, TlsInfo, Unit, NO_ACK,
 };
 
 mod json;
@@ -69,6 +69,7 @@ fn args_of<'py>(
 }
 
 static STATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TLS_INFO: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 
 /// The core's error as the exception its kind names
 /// (`ErrorKind::python_exception`): a class of `wsrt._types` or a builtin.
@@ -125,18 +126,50 @@ fn uint_of(name: &str, v: &Bound<'_, PyAny>) -> PyResult<u64> {
     wsrt::options::integer(name, OptionValue::Int(int_of(v)?)).map_err(to_py)
 }
 
+static FSPATH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static PATH_LIKE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+/// A str as a string; with `paths` (an option whose unit is text or a
+/// list: PEM text or a file's path), bytes too (decoded as UTF-8) and an
+/// `os.PathLike` (`os.fspath`). `Ok(None)` for a value of another type,
+/// `Err(what it is)` for bytes that are not UTF-8.
+fn string_of(v: &Bound<'_, PyAny>, paths: bool) -> PyResult<Option<Result<String, &'static str>>> {
+    if let Ok(s) = v.cast::<PyString>() {
+        return Ok(Some(Ok(s.to_string_lossy().into_owned())));
+    }
+    if !paths {
+        return Ok(None);
+    }
+    if let Ok(b) = v.cast::<PyBytes>() {
+        let text = std::str::from_utf8(b.as_bytes()).map(str::to_string);
+        return Ok(Some(text.map_err(|_| "bytes that are not UTF-8")));
+    }
+    let py = v.py();
+    match v.is_instance(PATH_LIKE.import(py, "os", "PathLike")?)? {
+        true => string_of(&FSPATH.import(py, "os", "fspath")?.call1((v,))?, true),
+        false => Ok(None),
+    }
+}
+
 /// Runs `f` (a core call that checks it) on a Python value as the core's
-/// `OptionValue`; the errors name the value `name`.
+/// `OptionValue`; the errors name the value `name`. A str is a string, a
+/// list or tuple of them a list; for an option of strings (the core's
+/// `Unit::List` and `Unit::Text`: PEM text or paths), bytes and
+/// `os.PathLike` values too.
 fn with_value<R>(
     name: &str,
     v: &Bound<'_, PyAny>,
     f: impl FnOnce(OptionValue<'_>) -> wsrt::Result<R>,
 ) -> PyResult<R> {
-    let _ = name; // the core names the option as it was given to `f`
-    let text: Option<String> = v.cast::<PyString>().ok().map(|s| s.to_string());
+    let paths =
+        wsrt::options::by_name(name).is_some_and(|o| matches!(o.unit, Unit::List | Unit::Text));
     let other = format!("{}", v.get_type().name()?);
+    let text = string_of(v, paths)?;
     let value = if let Some(t) = &text {
-        OptionValue::Str(t)
+        match t {
+            Ok(t) => OptionValue::Str(t),
+            Err(what) => OptionValue::Other(what),
+        }
     } else if v.is_none() {
         OptionValue::Default
     } else if v.is_instance_of::<PyBool>() {
@@ -144,9 +177,16 @@ fn with_value<R>(
     } else if v.is_instance_of::<PyFloat>() {
         OptionValue::Number(v.extract()?)
     } else if v.is_instance_of::<PyList>() || v.is_instance_of::<PyTuple>() {
-        match v.extract() {
-            Ok(list) => OptionValue::List(list),
-            Err(_) => OptionValue::Other("a list with an item that is not a str"),
+        let items: PyResult<Option<Vec<String>>> = v
+            .try_iter()?
+            .map(|item| Ok(string_of(&item?, paths)?.and_then(Result::ok)))
+            .collect();
+        match (items?, paths) {
+            (Some(list), _) => OptionValue::List(list),
+            (None, true) => {
+                OptionValue::Other("a list with an item that is not a str, bytes or path")
+            }
+            (None, false) => OptionValue::Other("a list with an item that is not a str"),
         }
     } else if let Ok(n) = int_of(v) {
         OptionValue::Int(n)
@@ -211,6 +251,8 @@ struct Req {
     /// Which header is the core's `last_event_id` (`u32::MAX`: none).
     last_event_id: u32,
     peer: SocketAddr,
+    /// The TLS handshake (`None` on a plain connection).
+    tls: Option<Box<TlsInfo>>,
 }
 
 impl Req {
@@ -227,6 +269,7 @@ impl Req {
             headers: headers.len() as u32,
             last_event_id: last_event_id.map_or(u32::MAX, |i| i as u32),
             peer: r.peer,
+            tls: r.tls.clone(),
         }
     }
 
@@ -241,6 +284,21 @@ impl Req {
         (0..self.headers).map(move |_| (next(), next()))
     }
 }
+
+/// The counters of `wsrt.Stats`, in its order.
+type StatsTuple = (
+    usize,
+    usize,
+    usize,
+    usize,
+    usize,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    u64,
+);
 
 /// `(delivered, dropped, closed, event_id)`, as `wsrt.Published`.
 type PublishedTuple = (usize, usize, usize, Option<u64>);
@@ -268,6 +326,9 @@ struct Core {
     fd: RawFd,
     #[pyo3(get)]
     port: u16,
+    /// The port TLS is spoken on; None without TLS.
+    #[pyo3(get)]
+    tls_port: Option<u16>,
     /// `thread_token()` of the thread running the loop; 0 while none does.
     owner: AtomicU64,
     /// Between `poll` and `end_turn`, which flushes anyway.
@@ -588,6 +649,7 @@ impl Core {
             handle: server.handle(),
             fd: server.as_raw_fd(),
             port: server.local_addr().port(),
+            tls_port: server.tls_addr().map(|a| a.port()),
             server: Mutex::new(server),
             events: Mutex::new(Events::new()),
             owner: AtomicU64::new(0),
@@ -907,8 +969,23 @@ impl Core {
         self.run(py, |s| s.clear_topic_history(topic))
     }
 
+    /// Replaces the certificates and client-certificate settings by the
+    /// `tls_*` options given (a scratch configuration: those not given are
+    /// at their defaults); new connections use them, open ones keep
+    /// theirs. Every file is read and checked first: on error nothing
+    /// changes.
+    fn reload_tls(&self, py: Python<'_>, options: &Bound<'_, PyDict>) -> PyResult<()> {
+        let mut reload = self.with(py, |s| s.tls_reload());
+        for (k, v) in options.iter() {
+            let name: String = k.extract()?;
+            with_value(&name, &v, |value| reload.set(&name, value))?;
+        }
+        self.with(py, |s| s.reload_tls(reload.options()))
+            .map_err(to_py)
+    }
+
     /// The counters, in `wsrt.Stats` order.
-    fn stats(&self, py: Python<'_>) -> (usize, usize, usize, usize, usize, u64, u64, u64, u64) {
+    fn stats(&self, py: Python<'_>) -> StatsTuple {
         let st = self.with(py, |s| s.stats());
         (
             st.connections,
@@ -920,6 +997,8 @@ impl Core {
             st.delivered,
             st.dropped,
             st.slow_closed,
+            st.tls_handshakes,
+            st.tls_failures,
         )
     }
 
@@ -1011,6 +1090,20 @@ impl Connection {
     #[getter]
     fn remote_address(&self) -> (String, u16) {
         (self.req.peer.ip().to_string(), self.req.peer.port())
+    }
+
+    /// The TLS handshake as a `wsrt.TlsInfo` (version, cipher, the server
+    /// name the client asked for, the verified client certificate's
+    /// subject and DER bytes), or None on a plain connection.
+    #[getter]
+    fn tls<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let Some(t) = &self.req.tls else {
+            return Ok(None);
+        };
+        let class = TLS_INFO.import(py, "wsrt._types", "TlsInfo")?;
+        let cert = t.peer_certificate.as_deref().map(|c| PyBytes::new(py, c));
+        let args = (t.version, &t.cipher, &t.server_name, &t.peer_subject, cert);
+        class.call1(args).map(Some)
     }
 
     /// A dict for the application's own per-connection state.

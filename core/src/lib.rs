@@ -49,4 +49,4 @@ pub use proto::{
 };
 pub use pubsub::{Broadcast, HistoryLimit, Publish, Published, Replay, Stats};
 pub use server::Server;
-pub use tls::TlsInfo;
+pub use tls::{TlsInfo, TlsReload};

@@ -274,6 +274,18 @@ pub fn by_id(id: u32) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|o| o.id == id)
 }
 
+/// The TLS option with this name (what a reload takes); another option's
+/// name is refused.
+pub fn tls_option(name: &str) -> Result<&'static OptionSpec> {
+    match by_name(name) {
+        Some(o) if o.rust_name.starts_with("tls.") => Ok(o),
+        Some(_) => Err(Error::invalid_type(format!(
+            "a TLS reload takes the tls_* options only, not {name:?}"
+        ))),
+        None => Err(Error::invalid_type(format!("unknown option {name:?}"))),
+    }
+}
+
 /// The option with this Python/C name or Node name.
 pub fn by_name(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|o| o.name == name || o.js_name == name)

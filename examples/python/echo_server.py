@@ -34,6 +34,12 @@ to the server as it is, so a bad value is the core's error.
 Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
 gracefully (WebSockets closed with 1001) and exits 0.
 
+TLS: $TLS_CERT and $TLS_KEY (PEM file paths, both or neither) make $PORT
+speak TLS (https, wss); with $TLS_PORT as well, $PORT stays plain and
+127.0.0.1:$TLS_PORT speaks TLS beside it. SIGHUP reloads the certificate
+and key from the same paths (new connections get them; on error the server
+keeps the old ones and says why).
+
 Run it with `examples/run python` (which builds and installs the package
 into .cache/pyenv first).
 """
@@ -85,8 +91,43 @@ async def ticks(stream: wsrt.SseStream, interval: float) -> None:
             due = loop.time() + interval  # fell behind: don't burst
 
 
+def tls_options() -> dict[str, str]:
+    """The tls_* options $TLS_CERT, $TLS_KEY and $TLS_PORT ask for."""
+    cert, key = os.environ.get("TLS_CERT") or "", os.environ.get("TLS_KEY") or ""
+    if bool(cert) != bool(key):
+        given, missing = ("TLS_CERT", "TLS_KEY") if cert else ("TLS_KEY", "TLS_CERT")
+        log(f"TLS_CERT and TLS_KEY go together (PEM file paths): {given} is set, {missing} is not")
+        sys.exit(2)
+    tls_port = env_int("TLS_PORT", 0)
+    if tls_port and not cert:
+        log("TLS_PORT needs TLS_CERT and TLS_KEY")
+        sys.exit(2)
+    if not cert:
+        return {}
+    options = {"tls_cert": cert, "tls_key": key}
+    if tls_port:
+        options["tls_listen"] = f"127.0.0.1:{tls_port}"
+    return options
+
+
+def reload_tls(server: wsrt.Server, tls: dict[str, str]) -> None:
+    """SIGHUP: the certificate and key read again from the same paths. The
+    server checks everything before it changes anything, so on error it
+    goes on as it was."""
+    if not tls:
+        log("SIGHUP: no TLS to reload (TLS_CERT and TLS_KEY are not set)")
+        return
+    try:
+        server.reload_tls(tls_cert=tls["tls_cert"], tls_key=tls["tls_key"])
+    except (ValueError, TypeError, OSError) as e:
+        log(f"SIGHUP: TLS reload failed, keeping the current certificate: {e}")
+    else:
+        log(f"SIGHUP: TLS certificate reloaded from {tls['tls_cert']} (new connections use it)")
+
+
 async def main() -> None:
     port = env_int("PORT", 9001)
+    tls = tls_options()
     interval = env_int("SSE_INTERVAL_MS", 1000) / 1000.0
     history = env_int("HISTORY", 100)
     deflate = os.environ.get("DEFLATE") or "off"
@@ -96,7 +137,7 @@ async def main() -> None:
         sio_ping_timeout_ms=env_int("SIO_PING_TIMEOUT_MS", 20_000),
         sio_connect_timeout_ms=env_int("SIO_CONNECT_TIMEOUT_MS", 45_000),
         sio_max_payload=1_000_000, cors_origins=["*"],
-        sio_recovery_window_ms=int(os.environ.get("SIO_RECOVERY_WINDOW_MS") or 120_000))
+        sio_recovery_window_ms=int(os.environ.get("SIO_RECOVERY_WINDOW_MS") or 120_000), **tls)
 
     echo = server.websocket("/echo")
 
@@ -164,22 +205,28 @@ async def main() -> None:
             pass
 
     try:
-        server.bind()  # the options are checked here, by the core
-    except (ValueError, TypeError) as e:
-        sys.exit(f"echo_server.py: {e}")
+        server.bind()  # the options are checked (and the TLS files read) here, by the core
+    except (ValueError, TypeError, OSError) as e:
+        log(str(e))
+        sys.exit(2)
     server.set_topic_history("broadcast", max_events=history)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload_tls, server, tls)
 
     async with server:
-        log(f"wsrt {wsrt.__version__} (Python) listening on 127.0.0.1:{server.port} "
+        secure = server.tls_port
+        where = (f"127.0.0.1:{server.port}" if secure is None
+                 else f"https/wss 127.0.0.1:{secure}" if secure == server.port
+                 else f"https/wss 127.0.0.1:{secure} and http/ws 127.0.0.1:{server.port}")
+        log(f"wsrt {wsrt.__version__} (Python) listening on {where} "
             "(/echo, /sse, /broadcast, /events, /engine.io/, /socket.io/)"
             + (f", deflate {deflate}" if deflate != "off" else ""))
         if page:
-            log(f"demo page at http://127.0.0.1:{server.port}/")
+            log(f"demo page at {'http' if secure is None else 'https'}://127.0.0.1:{secure or server.port}/")
         await stop.wait()
         log("signal received, shutting down")
     # Leaving the block closed every WebSocket with 1001 and ended every

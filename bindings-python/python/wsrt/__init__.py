@@ -33,6 +33,7 @@ from ._types import (
     Replay,
     ServerStoppedError,
     Stats,
+    TlsInfo,
     UnknownConnectionError,
     WsrtError,
 )
@@ -42,6 +43,6 @@ __all__ = [
     "Accept", "BackpressureError", "ConnState", "Connection", "ConnectionClosedError",
     "ConnectionRefusedError", "EngineIORoute", "EngineIOSession", "EventType", "InvalidStateError",
     "Namespace", "Published", "Reject", "Replay", "Route", "Server", "ServerStoppedError", "Socket",
-    "SocketIO", "SseRoute", "SseStream", "Stats", "UnknownConnectionError", "WebSocket",
+    "SocketIO", "SseRoute", "SseStream", "Stats", "TlsInfo", "UnknownConnectionError", "WebSocket",
     "WebSocketRoute", "WsrtError", "__version__",
 ]

@@ -112,7 +112,9 @@ class Server:
     Options are keyword arguments named as in the core's schema
     (docs/API.md): durations in milliseconds (`idle_timeout_ms`, ...) or
     as `datetime.timedelta`; 0 turns a timer or a limit off; None is the
-    default. The core checks them when the server binds (`bind`, `start`,
+    default. TLS: `tls_cert` and `tls_key` (and `tls_ca`) take a PEM file's
+    path (str or `os.PathLike`) or PEM text (str or bytes), or a list of
+    those; `tls_listen="host:port"` speaks TLS there beside the plain port. The core checks them when the server binds (`bind`, `start`,
     `async with`, `serve_forever`): ValueError for a value out of range,
     TypeError for a wrong type or an unknown name, OSError if it cannot
     listen. `host` may be a name ("localhost": every address it has), an
@@ -200,6 +202,22 @@ class Server:
     def port(self) -> int:
         """The bound port once bound (useful with port=0), else the configured one."""
         return self._core.port if self._core is not None else self._port
+
+    @property
+    def tls_port(self) -> Optional[int]:
+        """Once bound, the port TLS is spoken on (`port` itself, or
+        tls_listen's when that is set); None without TLS or before binding."""
+        return self._core.tls_port if self._core is not None else None
+
+    def reload_tls(self, **options: Any) -> None:
+        """Replaces the certificates (and the client-certificate settings)
+        by the tls_* options given, as the constructor takes them: the whole
+        TLS configuration, so an option not given is at its default
+        (tls_listen cannot change). Every file is read and checked first:
+        on error (ValueError, TypeError, OSError naming the option) nothing
+        changes. New connections use the new certificates, open ones keep
+        theirs. From any thread."""
+        self._c.reload_tls(options)
 
     @property
     def connections(self) -> List[Connection]:

@@ -152,7 +152,7 @@ class Socket(Connection):
     @property
     def request(self) -> Socket:
         """The handshake request: `.path`, `.query`, `.headers`,
-        `.header(name)`, `.remote_address`."""
+        `.header(name)`, `.remote_address`, `.tls`."""
         return self
 
     @property

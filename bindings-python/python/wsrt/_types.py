@@ -4,10 +4,11 @@ unpack them, compare them, or read their fields)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterable, Mapping, NamedTuple, Optional, Tuple, Union
 
 __all__ = ["Accept", "BackpressureError", "ConnectionClosedError", "ConnectionRefusedError", "Headers", "InvalidStateError", "Published",
-           "Reject", "Replay", "ServerStoppedError", "Stats", "UnknownConnectionError", "WsrtError"]
+           "Reject", "Replay", "ServerStoppedError", "Stats", "TlsInfo", "UnknownConnectionError", "WsrtError"]
 
 
 class WsrtError(Exception):
@@ -111,3 +112,28 @@ class Stats(NamedTuple):
     """Messages not queued to slow subscribers (policy "drop")."""
     slow_closed: int
     """Connections closed as slow subscribers (policy "close")."""
+    tls_handshakes: int = 0
+    """TLS handshakes completed."""
+    tls_failures: int = 0
+    """TLS connections refused or given up before their handshake completed
+    (plain HTTP or garbage on a TLS port, a protocol version or certificate
+    refused, the handshake timeout)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsInfo:
+    """A TLS connection's handshake, as `Connection.tls` shows it (None on
+    a plain connection)."""
+
+    version: str
+    """"TLSv1.2" or "TLSv1.3"."""
+    cipher: str
+    """The IANA name of the cipher suite ("TLS13_AES_128_GCM_SHA256")."""
+    server_name: Optional[str]
+    """The server name the client asked for (SNI), if any."""
+    peer_subject: Optional[str]
+    """The client certificate's subject as an RFC 4514 string
+    ("CN=alice,O=Example"), only when one was sent and verified against
+    tls_ca."""
+    peer_certificate: Optional[bytes]
+    """That certificate, DER encoded."""

@@ -77,3 +77,31 @@ fn each_mistake_gets_a_message_naming_it() {
         "tls_listen needs tls_cert and tls_key"
     );
 }
+
+#[test]
+fn a_reload_by_name_changes_what_it_names_and_takes_tls_options_only() {
+    let (cert, key) = pair();
+    let (cert2, key2) = pair();
+    let mut c = Config::new("127.0.0.1:0");
+    c.tls.cert = vec![cert];
+    c.tls.key = vec![key];
+    c.tls.min_version = crate::config::TlsVersion::Tls13;
+    let mut server = crate::Server::bind(c).unwrap();
+    let mut reload = server.tls_reload();
+    let err = reload.set("max_buffered", OptionValue::Int(1)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a TLS reload takes the tls_* options only, not \"max_buffered\""
+    );
+    reload.set("tls_cert", OptionValue::Str(&cert2)).unwrap();
+    reload.set("tlsKey", OptionValue::Str(&key2)).unwrap();
+    let options = reload.options().clone();
+    server.reload_tls(&options).unwrap();
+    let tls = &server.config().tls;
+    assert_eq!(tls.cert, vec![cert2]);
+    assert_eq!(
+        tls.min_version,
+        crate::config::TlsVersion::Tls13,
+        "what a reload does not name stays"
+    );
+}
