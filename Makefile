@@ -11,7 +11,7 @@ CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic -O2
 PORT       ?= 9001
 export CARGO_TERM_PROGRESS_WHEN = never
 
-.PHONY: help deps lib examples header demo test dist test-packaging check-version set-version test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract
+.PHONY: help deps lib examples header demo test dist test-packaging check-version set-version test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract test-autobahn-tls demo-tls
 
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
@@ -75,10 +75,37 @@ demo: $(CURDIR)/examples/demo/node_modules/.package-lock.json
 		WSRT_SIO_CLIENT=$(CURDIR)/examples/demo/node_modules/socket.io-client/dist/socket.io.min.js \
 		PORT=$(PORT) examples/run c
 
-test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio test-packaging bench-smoke test-autobahn test-autobahn-python test-node-autobahn
+# `make demo` over TLS: a throw-away CA and a certificate for 127.0.0.1 and
+# localhost, made with the openssl CLI into .cache/demo-tls/ (git-ignored;
+# made again when the certificate is a day from expiring).
+DEMO_TLS := $(CURDIR)/.cache/demo-tls
+demo-tls:
+	@mkdir -p $(DEMO_TLS) && cd $(DEMO_TLS) && \
+	if ! openssl x509 -checkend 86400 -noout -in cert.pem 2>/dev/null; then { \
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+			-subj "/CN=wsrt demo CA" -keyout ca.key -out ca.pem && \
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+			-keyout key.pem -out server.csr && \
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > ext.cnf && \
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+			-extfile ext.cnf -out cert.pem; } > openssl.log 2>&1 || \
+		{ cat openssl.log >&2; echo "demo-tls: openssl could not make the certificates" >&2; exit 1; }; \
+	fi
+	@echo "demo-tls: https://127.0.0.1:$(PORT)/ with a certificate from the throw-away CA $(DEMO_TLS)/ca.pem"
+	@echo "  curl:    curl --cacert $(DEMO_TLS)/ca.pem https://127.0.0.1:$(PORT)/"
+	@echo "  browser: import $(DEMO_TLS)/ca.pem as a trusted authority (Chrome: Settings > Privacy and security >"
+	@echo "           Security > Manage certificates > Authorities; Firefox: Settings > Certificates > View"
+	@echo "           Certificates > Authorities > Import), and remove it when done"
+	@TLS_CERT=$(DEMO_TLS)/cert.pem TLS_KEY=$(DEMO_TLS)/key.pem $(MAKE) -s demo
 
+# test-packaging runs last: its Node part builds the addon from the packed
+# sources into target/, which the checkout's addon would then rebuild.
+test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio bench-smoke test-autobahn test-autobahn-tls test-autobahn-python test-node-autobahn test-packaging
+
+# The ci-test profile (Cargo.toml): release code without LTO, three times
+# quicker to build for the same tests.
 test-rust:
-	cargo test --workspace --release
+	cargo test --workspace --profile ci-test
 
 test-c: lib
 	@mkdir -p $(BUILD)/tests
@@ -93,6 +120,11 @@ test-python: examples
 # Every group except compression (12, 13: permessage-deflate, its own issue).
 test-autobahn: examples
 	tests/autobahn/run-example.sh c
+
+# The same groups over wss://: the C example speaks TLS on its port with a
+# certificate from a throw-away CA that wstest verifies.
+test-autobahn-tls: examples
+	AUTOBAHN_TLS=1 tests/autobahn/run-example.sh c
 
 # Every group, compression included: the C example in both deflate modes,
 # then the Python and Node examples per connection (~20 min each here).

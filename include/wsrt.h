@@ -388,7 +388,9 @@ typedef struct wsrt_published {
   uint64_t event_id;
 } wsrt_published;
 
-// Counters and gauges from wsrt_server_stats.
+// Counters and gauges from wsrt_server_stats. New fields are appended
+// at the end; the library writes the whole struct, so a program built
+// against an older header must be rebuilt.
 typedef struct wsrt_stats {
   size_t connections;
   size_t websockets;
@@ -404,6 +406,12 @@ typedef struct wsrt_stats {
   uint64_t dropped;
   // Subscribers closed as slow (WSRT_SLOW_CLOSE).
   uint64_t slow_closed;
+  // TLS handshakes completed.
+  uint64_t tls_handshakes;
+  // TLS connections refused or given up before their handshake
+  // completed (plain HTTP or garbage on a TLS port, a protocol version
+  // or certificate refused, the handshake timeout).
+  uint64_t tls_failures;
 } wsrt_stats;
 
 // A borrowed string: `len` bytes at `ptr`, UTF-8, NOT NUL-terminated.
@@ -413,6 +421,30 @@ typedef struct wsrt_str {
   const char *ptr;
   size_t len;
 } wsrt_str;
+
+// The TLS side of a request, filled by wsrt_request_tls. Every pointer
+// is borrowed, like the request: valid until the next wsrt_server_poll
+// (or wsrt_server_free) on its server. Zero-fill is not needed: every
+// field is written.
+typedef struct wsrt_tls_info {
+  // True if the request came over TLS (https, wss); all else is empty
+  // when false.
+  bool is_tls;
+  // "TLSv1.2" or "TLSv1.3".
+  struct wsrt_str version;
+  // The cipher suite's IANA name ("TLS13_AES_128_GCM_SHA256").
+  struct wsrt_str cipher;
+  // The server name the client asked for (SNI); "" if it sent none.
+  struct wsrt_str server_name;
+  // The client certificate's subject as an RFC 4514 string
+  // ("CN=alice,O=Example"); "" unless a client certificate was sent
+  // and verified against WSRT_OPT_TLS_CA.
+  struct wsrt_str peer_subject;
+  // That certificate, DER encoded: `peer_certificate_len` bytes; NULL
+  // and 0 when there is none.
+  const uint8_t *peer_certificate;
+  size_t peer_certificate_len;
+} wsrt_tls_info;
 
 // An event's type: one of the WSRT_EVENT_* numbers.
 typedef uint32_t wsrt_event_type;
@@ -608,10 +640,11 @@ wsrt_result wsrt_config_add_header(struct wsrt_config *config, const char *path,
 
 // Sets option `option` (a WSRT_OPT_* id) to `value`: milliseconds, bytes,
 // a count, a level, a choice's number (WSRT_DEFLATE_SHARED, ...) or a
-// flag (1 on, 0 off). List options take wsrt_config_add_item. 0
-// turns a timer or a limit off; a value out of the option's range (or an
-// unknown id) fails with WSRT_ERR_INVALID_ARGUMENT and a message naming
-// the option, leaving the configuration as it was.
+// flag (1 on, 0 off). List options take wsrt_config_add_item, string
+// options wsrt_config_set_str. 0 turns a timer or a limit off; a value
+// out of the option's range (or an unknown id) fails with
+// WSRT_ERR_INVALID_ARGUMENT and a message naming the option, leaving the
+// configuration as it was.
 wsrt_result wsrt_config_set(struct wsrt_config *config, uint32_t option, uint64_t value);
 
 // Sets an option by its name ("idle_timeout_ms"; the WSRT_OPT_* name in
@@ -636,11 +669,24 @@ uint32_t wsrt_option_id(const char *name);
 wsrt_result wsrt_config_allow_origin(struct wsrt_config *config, const char *origin);
 
 // Appends `value` to the list option `option` (a WSRT_OPT_* id of a list
-// of strings: WSRT_OPT_ALLOWED_ORIGINS, WSRT_OPT_CORS_ORIGINS), e.g.
-// wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, "*"). The entries are
-// checked by wsrt_server_new. Fails with WSRT_ERR_INVALID_ARGUMENT for an
-// option that is not a list. The string is copied.
+// of strings: WSRT_OPT_ALLOWED_ORIGINS, WSRT_OPT_CORS_ORIGINS,
+// WSRT_OPT_TLS_CERT, WSRT_OPT_TLS_KEY, WSRT_OPT_TLS_CA), e.g.
+// wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, "*") or
+// wsrt_config_add_item(cfg, WSRT_OPT_TLS_CERT, "/etc/ssl/site.pem"). The
+// entries are checked (and files read) by wsrt_server_new. Fails with
+// WSRT_ERR_INVALID_ARGUMENT for an option that is not a list. The string
+// is copied.
 wsrt_result wsrt_config_add_item(struct wsrt_config *config, uint32_t option, const char *value);
+
+// Sets the string option `option` (a WSRT_OPT_* id of a string:
+// WSRT_OPT_TLS_LISTEN) to `value`, e.g.
+// wsrt_config_set_str(cfg, WSRT_OPT_TLS_LISTEN, "127.0.0.1:8443"); ""
+// unsets it. Checked by wsrt_server_new. Fails with
+// WSRT_ERR_INVALID_ARGUMENT and a message naming the option for an
+// option that is not a string (numbers take wsrt_config_set, lists
+// wsrt_config_add_item), leaving the configuration as it was. The string
+// is copied.
+wsrt_result wsrt_config_set_str(struct wsrt_config *config, uint32_t option, const char *value);
 
 // The message of the last failed call on this thread ("" if none).
 // Borrowed: valid until the next failing wsrt call on this thread; never
@@ -789,6 +835,13 @@ struct wsrt_str wsrt_request_protocol_at(const struct wsrt_request *request, siz
 // was truncated.
 size_t wsrt_request_peer(const struct wsrt_request *request, char *buf, size_t buf_len);
 
+// Fills `*out` (the caller's) with the TLS side of the request: whether
+// it came over TLS, the version, cipher, server name and the verified
+// client certificate (see wsrt_tls_info; every string and byte pointer
+// borrowed, like the request). WSRT_ERR_INVALID_ARGUMENT if `request`
+// or `out` is NULL.
+wsrt_result wsrt_request_tls(const struct wsrt_request *request, struct wsrt_tls_info *out);
+
 // Creates a server from `config` (which is only read: the caller still
 // owns and frees it), checks the configuration and binds the listening
 // sockets. Writes the server to `*out`; the caller frees it with
@@ -805,6 +858,22 @@ void wsrt_server_free(struct wsrt_server *server);
 // The port the server listens on (useful after binding port 0); 0 if
 // `server` is NULL.
 uint16_t wsrt_server_port(const struct wsrt_server *server);
+
+// The port TLS is spoken on: WSRT_OPT_TLS_LISTEN's when set, else the
+// listen port when the server has certificates; 0 without TLS (or if
+// `server` is NULL).
+uint16_t wsrt_server_tls_port(const struct wsrt_server *server);
+
+// Replaces the server's certificates (and client-certificate settings)
+// by the tls_* options of `config` (WSRT_OPT_TLS_CERT, _KEY, _CA,
+// _CLIENT_AUTH, _MIN_VERSION; WSRT_OPT_TLS_LISTEN cannot change), e.g.
+// on SIGHUP after the files were renewed. Every file is read and checked
+// first: on error the server goes on with what it had and the message
+// says what is wrong. New connections get the new certificates; open
+// ones keep theirs. Fails with WSRT_ERR_INVALID_ARGUMENT on a server
+// started without TLS. `config` is only read (the caller still owns it;
+// its other options are ignored).
+wsrt_result wsrt_server_reload_tls(struct wsrt_server *server, const struct wsrt_config *config);
 
 // Runs the event loop once: flushes queued sends, waits up to `timeout_ms`
 // (-1: until something happens; 0: don't wait) and handles what arrived.

@@ -25,9 +25,16 @@
  * Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
  * gracefully (WebSockets closed with 1001) and exits 0.
  *
+ * TLS: $TLS_CERT and $TLS_KEY (PEM file paths, both or neither) make $PORT
+ * speak TLS (https, wss); with $TLS_PORT as well, $PORT stays plain and
+ * 127.0.0.1:$TLS_PORT speaks TLS beside it. SIGHUP reloads the certificate
+ * and key from the same paths (new connections get them; on error the
+ * server keeps the old ones and says why).
+ *
  * Signals are taken by a thread of their own (sigwait), which asks the loop
- * to stop through a wsrt_handle: a flag set by a signal handler could be
- * missed by a loop already about to block in wsrt_server_poll.
+ * to stop (or to reload) through a wsrt_handle: a flag set by a signal
+ * handler could be missed by a loop already about to block in
+ * wsrt_server_poll.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -35,6 +42,7 @@
 #include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,15 +57,24 @@ typedef struct {
     int64_t due_ms;
 } stream;
 
-static sigset_t stop_signals;
+static sigset_t signals_taken;
+/* Set by the signal thread on SIGHUP; the loop reloads the certificate. */
+static atomic_bool reload_wanted;
 
-/* Waits for SIGTERM/SIGINT and starts a graceful shutdown of the loop. */
+/* Waits for SIGTERM/SIGINT and starts a graceful shutdown of the loop; a
+ * SIGHUP in between asks the loop to reload the TLS certificate. */
 static void *signal_thread(void *arg) {
     wsrt_handle *handle = arg;
     int sig = 0;
-    if (sigwait(&stop_signals, &sig) == 0) {
+    while (sigwait(&signals_taken, &sig) == 0) {
+        if (sig == SIGHUP) {
+            atomic_store(&reload_wanted, true);
+            wsrt_handle_wake(handle);
+            continue;
+        }
         fprintf(stderr, "echo_server: signal %d, shutting down\n", sig);
         wsrt_handle_shutdown(handle);
+        break;
     }
     return NULL;
 }
@@ -106,6 +123,32 @@ static char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
+/* $TLS_CERT and $TLS_KEY as the certificate and key of `cfg`. */
+static wsrt_result add_tls_files(wsrt_config *cfg, const char *cert, const char *key) {
+    wsrt_result r = wsrt_config_add_item(cfg, WSRT_OPT_TLS_CERT, cert);
+    return r != WSRT_OK ? r : wsrt_config_add_item(cfg, WSRT_OPT_TLS_KEY, key);
+}
+
+/* SIGHUP: the certificate and key read again from the same paths, handed
+ * to the server in a scratch configuration. The server checks everything
+ * before it changes anything, so on error it goes on as it was. */
+static void reload_tls(wsrt_server *srv, const char *cert, const char *key) {
+    if (cert == NULL) {
+        fprintf(stderr, "echo_server: SIGHUP: no TLS to reload (TLS_CERT and TLS_KEY are not set)\n");
+        return;
+    }
+    wsrt_config *tls = NULL;
+    wsrt_result r = wsrt_config_new("127.0.0.1:0", &tls);
+    if (r == WSRT_OK) r = add_tls_files(tls, cert, key);
+    if (r == WSRT_OK) r = wsrt_server_reload_tls(srv, tls);
+    wsrt_config_free(tls);
+    if (r == WSRT_OK)
+        fprintf(stderr, "echo_server: SIGHUP: TLS certificate reloaded from %s\n", cert);
+    else
+        fprintf(stderr, "echo_server: SIGHUP: TLS reload failed, keeping the old certificate: %s\n",
+                wsrt_last_error());
+}
+
 static bool has_path(const wsrt_request *req, const char *path) {
     wsrt_str p = wsrt_request_path(req);
     return p.len == strlen(path) && memcmp(p.ptr, path, p.len) == 0;
@@ -132,10 +175,11 @@ int main(void) {
 
     /* Blocked here, before any thread starts, so every thread inherits the
      * mask and only signal_thread receives them. */
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    sigemptyset(&signals_taken);
+    sigaddset(&signals_taken, SIGTERM);
+    sigaddset(&signals_taken, SIGINT);
+    sigaddset(&signals_taken, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals_taken, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     wsrt_config *cfg = NULL;
@@ -160,6 +204,35 @@ int main(void) {
         fail(sio_step, r);
         return 2;
     }
+    /* TLS_CERT + TLS_KEY: PORT speaks TLS, or TLS_PORT beside a plain PORT.
+     * The files are read (and checked) by wsrt_server_new. */
+    const char *tls_cert = getenv("TLS_CERT"), *tls_key = getenv("TLS_KEY");
+    if (tls_cert != NULL && *tls_cert == '\0') tls_cert = NULL;
+    if (tls_key != NULL && *tls_key == '\0') tls_key = NULL;
+    if ((tls_cert == NULL) != (tls_key == NULL)) {
+        fprintf(stderr, "echo_server: TLS_CERT and TLS_KEY go together (PEM file paths): %s is set, %s is not\n",
+                tls_cert ? "TLS_CERT" : "TLS_KEY", tls_cert ? "TLS_KEY" : "TLS_CERT");
+        return 2;
+    }
+    long tls_port = env_long("TLS_PORT", 0);
+    if (tls_port != 0 && tls_cert == NULL) {
+        fprintf(stderr, "echo_server: TLS_PORT needs TLS_CERT and TLS_KEY\n");
+        return 2;
+    }
+    if (tls_cert != NULL) {
+        if ((r = add_tls_files(cfg, tls_cert, tls_key)) != WSRT_OK) {
+            fail("TLS_CERT/TLS_KEY", r);
+            return 2;
+        }
+        if (tls_port != 0) {
+            char tls_listen[64];
+            snprintf(tls_listen, sizeof tls_listen, "127.0.0.1:%ld", tls_port);
+            if ((r = wsrt_config_set_str(cfg, WSRT_OPT_TLS_LISTEN, tls_listen)) != WSRT_OK) {
+                fail("TLS_PORT", r);
+                return 2;
+            }
+        }
+    }
     const char *page_path = getenv("WSRT_DEMO_PAGE");
     if (page_path != NULL && *page_path != '\0') {
         size_t len = 0;
@@ -178,10 +251,17 @@ int main(void) {
     wsrt_config_free(cfg);
     if (r != WSRT_OK) return fail("listen", r);
     if ((r = wsrt_set_topic_history(srv, "broadcast", (size_t)history, 0)) != WSRT_OK) return fail("history", r);
-    fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (/echo, /sse, /broadcast, /events, /socket.io/, /engine.io/)\n", wsrt_version(),
-            (unsigned)wsrt_server_port(srv));
+    unsigned port_bound = wsrt_server_port(srv), tls_bound = wsrt_server_tls_port(srv);
+    if (tls_bound == 0 || tls_bound == port_bound)
+        fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (%s)", wsrt_version(), port_bound,
+                tls_bound ? "https, wss" : "http, ws");
+    else
+        fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (http, ws) and 127.0.0.1:%u (https, wss)",
+                wsrt_version(), port_bound, tls_bound);
+    fprintf(stderr, " (/echo, /sse, /broadcast, /events, /socket.io/, /engine.io/)\n");
     if (page_path != NULL && *page_path != '\0')
-        fprintf(stderr, "echo_server: demo page at http://127.0.0.1:%u/\n", (unsigned)wsrt_server_port(srv));
+        fprintf(stderr, "echo_server: demo page at %s://127.0.0.1:%u/\n", tls_bound ? "https" : "http",
+                tls_bound ? tls_bound : port_bound);
 
     wsrt_handle *handle = wsrt_server_handle(srv);
     pthread_t signals;
@@ -207,6 +287,7 @@ int main(void) {
         const wsrt_event *ev = NULL;
         size_t n = 0;
         if ((r = wsrt_server_poll(srv, timeout, &ev, &n)) != WSRT_OK) return fail("poll", r);
+        if (atomic_exchange(&reload_wanted, false)) reload_tls(srv, tls_cert, tls_key);
         for (size_t i = 0; i < n; i++) {
             if (sio_contract_handle(srv, &ev[i])) continue;
             switch (ev[i].type) {

@@ -2,8 +2,8 @@
 //! their headers, pass to wsrt_server_new, free.
 //!
 //! Options go to the core's schema as they come (`Config::set_by_id`,
-//! `Config::set_text`): ranges, the rule for zero and the messages are
-//! the core's. The `WSRT_OPT_*` constants and the choice constants are
+//! `Config::set_text`, `Config::list_mut`): ranges, the rule for zero,
+//! which options are lists or strings and the messages are the core's. The `WSRT_OPT_*` constants and the choice constants are
 //! generated into the header from that schema (see
 //! `tests/support/header.rs`).
 
@@ -198,10 +198,11 @@ pub unsafe extern "C" fn wsrt_config_add_header(
 
 /// Sets option `option` (a WSRT_OPT_* id) to `value`: milliseconds, bytes,
 /// a count, a level, a choice's number (WSRT_DEFLATE_SHARED, ...) or a
-/// flag (1 on, 0 off). List options take wsrt_config_add_item. 0
-/// turns a timer or a limit off; a value out of the option's range (or an
-/// unknown id) fails with WSRT_ERR_INVALID_ARGUMENT and a message naming
-/// the option, leaving the configuration as it was.
+/// flag (1 on, 0 off). List options take wsrt_config_add_item, string
+/// options wsrt_config_set_str. 0 turns a timer or a limit off; a value
+/// out of the option's range (or an unknown id) fails with
+/// WSRT_ERR_INVALID_ARGUMENT and a message naming the option, leaving the
+/// configuration as it was.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_config_set(
     config: *mut wsrt_config,
@@ -259,22 +260,35 @@ pub unsafe extern "C" fn wsrt_config_allow_origin(
     })
 }
 
-/// The list a list option (WSRT_OPT_ALLOWED_ORIGINS, WSRT_OPT_CORS_ORIGINS)
-/// keeps in the configuration; the core's schema says which options are
-/// lists, this only finds the field that holds each.
-fn list_field<'a>(cfg: &'a mut Config, spec: &options::OptionSpec) -> Option<&'a mut Vec<String>> {
-    match spec.rust_name {
-        "allowed_origins" => Some(&mut cfg.allowed_origins),
-        "cors_origins" => Some(&mut cfg.cors_origins),
-        _ => None,
+/// The schema's entry for a C option id (the message for an unknown id
+/// is the one wsrt_config_set gives).
+fn spec_of(option: u32) -> wsrt::Result<&'static options::OptionSpec> {
+    options::by_id(option).ok_or_else(|| {
+        invalid(format!(
+            "unknown option id {option} (the WSRT_OPT_ constants are 1-{})",
+            options::OPTIONS.len()
+        ))
+    })
+}
+
+/// The call that sets an option of `spec`'s kind, for the message that
+/// sends a caller there.
+fn setter(spec: &options::OptionSpec) -> &'static str {
+    match spec.unit {
+        options::Unit::List => "wsrt_config_add_item",
+        options::Unit::Text => "wsrt_config_set_str",
+        _ => "wsrt_config_set",
     }
 }
 
 /// Appends `value` to the list option `option` (a WSRT_OPT_* id of a list
-/// of strings: WSRT_OPT_ALLOWED_ORIGINS, WSRT_OPT_CORS_ORIGINS), e.g.
-/// wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, "*"). The entries are
-/// checked by wsrt_server_new. Fails with WSRT_ERR_INVALID_ARGUMENT for an
-/// option that is not a list. The string is copied.
+/// of strings: WSRT_OPT_ALLOWED_ORIGINS, WSRT_OPT_CORS_ORIGINS,
+/// WSRT_OPT_TLS_CERT, WSRT_OPT_TLS_KEY, WSRT_OPT_TLS_CA), e.g.
+/// wsrt_config_add_item(cfg, WSRT_OPT_CORS_ORIGINS, "*") or
+/// wsrt_config_add_item(cfg, WSRT_OPT_TLS_CERT, "/etc/ssl/site.pem"). The
+/// entries are checked (and files read) by wsrt_server_new. Fails with
+/// WSRT_ERR_INVALID_ARGUMENT for an option that is not a list. The string
+/// is copied.
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_config_add_item(
     config: *mut wsrt_config,
@@ -284,39 +298,72 @@ pub unsafe extern "C" fn wsrt_config_add_item(
     guard(|| {
         let cfg = config_mut(config)?;
         let value = req_str(value, "value")?.to_string();
-        let spec =
-            options::by_id(option).ok_or_else(|| invalid(format!("unknown option id {option}")))?;
-        if spec.unit != options::Unit::List {
-            return Err(invalid(format!(
-                "{} is not a list: set it with wsrt_config_set",
-                spec.c_name()
-            )));
-        }
-        let list = list_field(cfg, spec).ok_or_else(|| {
-            wsrt::Error::new(
-                wsrt::ErrorKind::Internal,
-                format!("{} has no list in this library", spec.c_name()),
-            )
+        let spec = spec_of(option)?;
+        let list = cfg.list_mut(option).ok_or_else(|| {
+            invalid(format!(
+                "{} is not a list: set it with {}",
+                spec.c_name(),
+                setter(spec)
+            ))
         })?;
         list.push(value);
         Ok(())
     })
 }
 
+/// Sets the string option `option` (a WSRT_OPT_* id of a string:
+/// WSRT_OPT_TLS_LISTEN) to `value`, e.g.
+/// wsrt_config_set_str(cfg, WSRT_OPT_TLS_LISTEN, "127.0.0.1:8443"); ""
+/// unsets it. Checked by wsrt_server_new. Fails with
+/// WSRT_ERR_INVALID_ARGUMENT and a message naming the option for an
+/// option that is not a string (numbers take wsrt_config_set, lists
+/// wsrt_config_add_item), leaving the configuration as it was. The string
+/// is copied.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_config_set_str(
+    config: *mut wsrt_config,
+    option: u32,
+    value: *const c_char,
+) -> wsrt_result {
+    guard(|| {
+        let cfg = config_mut(config)?;
+        let value = req_str(value, "value")?;
+        let spec = spec_of(option)?;
+        if spec.unit != options::Unit::Text {
+            return Err(invalid(format!(
+                "{} is not a string option: set it with {}",
+                spec.c_name(),
+                setter(spec)
+            )));
+        }
+        cfg.set_by_id(option, OptionValue::Str(value))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::CString;
 
-    /// Every list option of the schema can be appended to from C.
+    /// Every list option of the schema can be appended to from C, and
+    /// every string option set: the core keeps the fields, C only calls.
     #[test]
-    fn every_list_option_has_its_field() {
-        let mut cfg = Config::new("127.0.0.1:0");
-        for spec in options::OPTIONS
-            .iter()
-            .filter(|o| o.unit == options::Unit::List)
-        {
-            let list = list_field(&mut cfg, spec);
-            assert!(list.is_some(), "{} has no field in list_field", spec.name);
+    fn every_list_and_text_option_is_reachable() {
+        let mut cfg = wsrt_config {
+            inner: Config::new("127.0.0.1:0"),
+        };
+        let v = CString::new("x").unwrap();
+        for spec in options::OPTIONS {
+            let (add, set) = unsafe {
+                (
+                    wsrt_config_add_item(&mut cfg, spec.id, v.as_ptr()),
+                    wsrt_config_set_str(&mut cfg, spec.id, v.as_ptr()),
+                )
+            };
+            let list = spec.unit == options::Unit::List;
+            let text = spec.unit == options::Unit::Text;
+            assert_eq!(add == crate::WSRT_OK, list, "add_item on {}", spec.name);
+            assert_eq!(set == crate::WSRT_OK, text, "set_str on {}", spec.name);
         }
     }
 }

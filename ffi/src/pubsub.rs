@@ -58,7 +58,9 @@ pub struct wsrt_replay {
     pub replayed: usize,
 }
 
-/// Counters and gauges from wsrt_server_stats.
+/// Counters and gauges from wsrt_server_stats. New fields are appended
+/// at the end; the library writes the whole struct, so a program built
+/// against an older header must be rebuilt.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub struct wsrt_stats {
@@ -76,6 +78,12 @@ pub struct wsrt_stats {
     pub dropped: u64,
     /// Subscribers closed as slow (WSRT_SLOW_CLOSE).
     pub slow_closed: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// TLS connections refused or given up before their handshake
+    /// completed (plain HTTP or garbage on a TLS port, a protocol version
+    /// or certificate refused, the handshake timeout).
+    pub tls_failures: u64,
 }
 
 /// `on_slow` as the core's policy: the numbers of the
@@ -295,6 +303,8 @@ pub unsafe extern "C" fn wsrt_server_stats(
             delivered: st.delivered,
             dropped: st.dropped,
             slow_closed: st.slow_closed,
+            tls_handshakes: st.tls_handshakes,
+            tls_failures: st.tls_failures,
         };
         Ok(())
     })

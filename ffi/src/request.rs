@@ -2,10 +2,12 @@
 //! connection. A `wsrt_request *` comes with an event and is valid until
 //! the next wsrt_server_poll (or wsrt_server_free) on the same server;
 //! every string read from it is borrowed for as long. These calls cannot
-//! fail: given NULL they answer as for an absent value.
+//! fail: given NULL they answer as for an absent value. wsrt_request_tls,
+//! which fills the caller's struct, returns a result code instead, like
+//! wsrt_server_stats.
 
 use crate::conv::{arg, opt_out, out_ptr, req_str, wsrt_str};
-use crate::error::guard_value;
+use crate::error::{guard, guard_value, wsrt_result};
 use std::ffi::c_char;
 
 /// Opaque request (path, query, headers, peer address). Borrowed from an
@@ -142,5 +144,78 @@ pub unsafe extern "C" fn wsrt_request_peer(
             *buf.add(n) = 0;
         }
         s.len()
+    })
+}
+
+/// The TLS side of a request, filled by wsrt_request_tls. Every pointer
+/// is borrowed, like the request: valid until the next wsrt_server_poll
+/// (or wsrt_server_free) on its server. Zero-fill is not needed: every
+/// field is written.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct wsrt_tls_info {
+    /// True if the request came over TLS (https, wss); all else is empty
+    /// when false.
+    pub is_tls: bool,
+    /// "TLSv1.2" or "TLSv1.3".
+    pub version: wsrt_str,
+    /// The cipher suite's IANA name ("TLS13_AES_128_GCM_SHA256").
+    pub cipher: wsrt_str,
+    /// The server name the client asked for (SNI); "" if it sent none.
+    pub server_name: wsrt_str,
+    /// The client certificate's subject as an RFC 4514 string
+    /// ("CN=alice,O=Example"); "" unless a client certificate was sent
+    /// and verified against WSRT_OPT_TLS_CA.
+    pub peer_subject: wsrt_str,
+    /// That certificate, DER encoded: `peer_certificate_len` bytes; NULL
+    /// and 0 when there is none.
+    pub peer_certificate: *const u8,
+    pub peer_certificate_len: usize,
+}
+
+impl wsrt_tls_info {
+    fn plain() -> wsrt_tls_info {
+        wsrt_tls_info {
+            is_tls: false,
+            version: wsrt_str::empty(),
+            cipher: wsrt_str::empty(),
+            server_name: wsrt_str::empty(),
+            peer_subject: wsrt_str::empty(),
+            peer_certificate: std::ptr::null(),
+            peer_certificate_len: 0,
+        }
+    }
+}
+
+/// Fills `*out` (the caller's) with the TLS side of the request: whether
+/// it came over TLS, the version, cipher, server name and the verified
+/// client certificate (see wsrt_tls_info; every string and byte pointer
+/// borrowed, like the request). WSRT_ERR_INVALID_ARGUMENT if `request`
+/// or `out` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_request_tls(
+    request: *const wsrt_request,
+    out: *mut wsrt_tls_info,
+) -> wsrt_result {
+    guard(|| {
+        let r = arg(request.cast::<wsrt::Request>(), "request")?;
+        let out = out_ptr(out, "out")?;
+        let opt = |s: &Option<String>| s.as_deref().map_or(wsrt_str::empty(), wsrt_str::from_str);
+        *out = match r.tls.as_deref() {
+            None => wsrt_tls_info::plain(),
+            Some(t) => wsrt_tls_info {
+                is_tls: true,
+                version: wsrt_str::from_str(t.version),
+                cipher: wsrt_str::from_str(&t.cipher),
+                server_name: opt(&t.server_name),
+                peer_subject: opt(&t.peer_subject),
+                peer_certificate: t
+                    .peer_certificate
+                    .as_ref()
+                    .map_or(std::ptr::null(), |c| c.as_ptr()),
+                peer_certificate_len: t.peer_certificate.as_ref().map_or(0, Vec::len),
+            },
+        };
+        Ok(())
     })
 }

@@ -197,6 +197,40 @@ pub unsafe extern "C" fn wsrt_server_port(server: *const wsrt_server) -> u16 {
     guard_value(0, || srv_ref(server).map_or(0, |s| s.local_addr().port()))
 }
 
+/// The port TLS is spoken on: WSRT_OPT_TLS_LISTEN's when set, else the
+/// listen port when the server has certificates; 0 without TLS (or if
+/// `server` is NULL).
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_server_tls_port(server: *const wsrt_server) -> u16 {
+    guard_value(0, || {
+        srv_ref(server)
+            .ok()
+            .and_then(|s| s.tls_addr())
+            .map_or(0, |a| a.port())
+    })
+}
+
+/// Replaces the server's certificates (and client-certificate settings)
+/// by the tls_* options of `config` (WSRT_OPT_TLS_CERT, _KEY, _CA,
+/// _CLIENT_AUTH, _MIN_VERSION; WSRT_OPT_TLS_LISTEN cannot change), e.g.
+/// on SIGHUP after the files were renewed. Every file is read and checked
+/// first: on error the server goes on with what it had and the message
+/// says what is wrong. New connections get the new certificates; open
+/// ones keep theirs. Fails with WSRT_ERR_INVALID_ARGUMENT on a server
+/// started without TLS. `config` is only read (the caller still owns it;
+/// its other options are ignored).
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_server_reload_tls(
+    server: *mut wsrt_server,
+    config: *const wsrt_config,
+) -> wsrt_result {
+    guard(|| {
+        let s = srv(server)?;
+        let config = arg(config, "config")?;
+        s.reload_tls(&config.inner.tls)
+    })
+}
+
 /// Runs the event loop once: flushes queued sends, waits up to `timeout_ms`
 /// (-1: until something happens; 0: don't wait) and handles what arrived.
 /// On return `*events` points at `*count` events, owned by the server and

@@ -3,13 +3,17 @@
 #
 # usage: tests/autobahn/run.sh URL [--cases JSON_LIST] [--exclude JSON_LIST]
 #                                  [--outdir DIR] [--agent NAME] [--timeout SECS]
+#                                  [--ca PEM_FILE [--tls-name NAME]]
 #
-#   URL        ws://host:port/path of the server under test (must already be running)
+#   URL        ws:// or wss://host:port/path of the server under test (must already be running)
 #   --cases    case patterns to run          (default: '["*"]')
 #   --exclude  case patterns to skip         (default: '["12.*","13.*"]')
 #   --outdir   report directory              (default: .cache/autobahn/reports/<agent>)
 #   --agent    agent name used in the report (default: wsrt)
 #   --timeout  kill wstest after SECS seconds, 0 = never (default: 3600)
+#   --ca       wss:// only: wstest verifies the server's certificate against
+#              this CA alone (without it, wss:// is not verified at all)
+#   --tls-name the name the certificate must carry, also sent as SNI (default: localhost)
 #
 # Exit status: 0 if at least one case ran and none FAILED (behavior or
 # behaviorClose), 1 otherwise, 2 on usage errors.
@@ -20,7 +24,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 CACHE="${AUTOBAHN_CACHE:-$REPO_ROOT/.cache/autobahn}"
 export AUTOBAHN_CACHE="$CACHE"
 
-usage() { sed -n '3,15p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,19p' "$0" | sed 's/^# \{0,1\}//'; }
 die_usage() { echo "run.sh: $*" >&2; usage >&2; exit 2; }
 
 URL=""
@@ -29,14 +33,17 @@ EXCLUDE='["12.*","13.*"]'
 OUTDIR=""
 AGENT="wsrt"
 TIMEOUT=3600
+CA=""
+TLS_NAME="localhost"
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
-        --cases|--exclude|--outdir|--agent|--timeout)
+        --cases|--exclude|--outdir|--agent|--timeout|--ca|--tls-name)
             (($# >= 2)) || die_usage "$1 needs a value"
             case "$1" in
                 --cases) CASES="$2" ;; --exclude) EXCLUDE="$2" ;; --outdir) OUTDIR="$2" ;;
                 --agent) AGENT="$2" ;; --timeout) TIMEOUT="$2" ;;
+                --ca) CA="$2" ;; --tls-name) TLS_NAME="$2" ;;
             esac
             shift 2 ;;
         --cases=*) CASES="${1#*=}"; shift ;;
@@ -44,6 +51,8 @@ while (($#)); do
         --outdir=*) OUTDIR="${1#*=}"; shift ;;
         --agent=*) AGENT="${1#*=}"; shift ;;
         --timeout=*) TIMEOUT="${1#*=}"; shift ;;
+        --ca=*) CA="${1#*=}"; shift ;;
+        --tls-name=*) TLS_NAME="${1#*=}"; shift ;;
         -*) die_usage "unknown option $1" ;;
         *) [[ -z "$URL" ]] || die_usage "more than one URL given"; URL="$1"; shift ;;
     esac
@@ -52,6 +61,11 @@ done
 [[ "$URL" =~ ^wss?:// ]] || die_usage "URL must start with ws:// or wss://"
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die_usage "--timeout must be a number of seconds"
 [[ "$AGENT" =~ ^[A-Za-z0-9._-]+$ && "$AGENT" != . && "$AGENT" != .. ]] || die_usage "--agent must match [A-Za-z0-9._-]+"
+if [[ -n "$CA" ]]; then
+    [[ "$URL" == wss://* ]] || die_usage "--ca is for wss:// URLs"
+    [[ -r "$CA" ]] || die_usage "--ca: cannot read $CA"
+    CA="$(cd "$(dirname "$CA")" && pwd)/$(basename "$CA")"
+fi
 
 DEFAULT_OUTDIR=0
 if [[ -z "$OUTDIR" ]]; then
@@ -69,9 +83,9 @@ else
 fi
 
 SPEC="$OUTDIR/fuzzingclient-spec.json"
-python3 - "$SPEC" "$URL" "$AGENT" "$OUTDIR" "$CASES" "$EXCLUDE" <<'EOF' || exit 2
+python3 - "$SPEC" "$URL" "$AGENT" "$OUTDIR" "$CASES" "$EXCLUDE" "${CA:+$TLS_NAME}" <<'EOF' || exit 2
 import json, sys
-spec_path, url, agent, outdir, cases, exclude = sys.argv[1:]
+spec_path, url, agent, outdir, cases, exclude, tls_name = sys.argv[1:]
 def patterns(name, text):
     try:
         v = json.loads(text)
@@ -83,7 +97,9 @@ def patterns(name, text):
 spec = {
     "options": {"failByDrop": False},
     "outdir": outdir,
-    "servers": [{"agent": agent, "url": url}],
+    # "hostname": wstest verifies the certificate for that name (and sends
+    # it as SNI) against OpenSSL's default trust, which SSL_CERT_FILE sets.
+    "servers": [dict({"agent": agent, "url": url}, **({"hostname": tls_name} if tls_name else {}))],
     "cases": patterns("cases", cases),
     "exclude-cases": patterns("exclude", exclude),
     "exclude-agent-cases": {},
@@ -98,6 +114,11 @@ WSTEST="$CACHE/bin/wstest"
 echo "[autobahn-run] spec: $SPEC"
 echo "[autobahn-run] wstest -m fuzzingclient against $URL (agent $AGENT, cases $CASES, exclude $EXCLUDE)"
 LOG="$OUTDIR/wstest.log"
+if [[ -n "$CA" ]]; then
+    # OpenSSL's default verify paths: this CA alone.
+    export SSL_CERT_FILE="$CA" SSL_CERT_DIR="$OUTDIR/no-system-cas"
+    echo "[autobahn-run] wstest verifies the certificate for \"$TLS_NAME\" against $CA"
+fi
 start=$(date +%s)
 TIMEOUT_CMD=()
 ((TIMEOUT > 0)) && TIMEOUT_CMD=(timeout -k 10 "$TIMEOUT")

@@ -2334,6 +2334,434 @@ static void test_thread_local_error(void) {
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* TLS: the tls_* options from C, the TLS port, reload, and real       */
+/* handshakes by the openssl CLI (s_client) reading wsrt_request_tls   */
+/* ------------------------------------------------------------------ */
+
+/* A message check: the last error holds `part`. */
+static bool error_has(const char *part, const char *what) {
+    return check(strstr(wsrt_last_error(), part) != NULL, "%s: the message says \"%s\" (\"%s\")", what, part,
+                 wsrt_last_error());
+}
+
+/* The tls_* options without certificates: kinds, refusals, messages. */
+static void test_tls_options(void) {
+    wsrt_config *cfg = NULL;
+    if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "wsrt_config_new for the TLS option checks")) return;
+    check_rc(wsrt_config_set_str(cfg, WSRT_OPT_TLS_LISTEN, "127.0.0.1:0"), WSRT_OK,
+             "wsrt_config_set_str(TLS_LISTEN, \"127.0.0.1:0\")");
+    check_rc(wsrt_config_set_str(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, "5"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_str on a number option (IDLE_TIMEOUT_MS)");
+    error_has("WSRT_OPT_IDLE_TIMEOUT_MS is not a string option", "wsrt_config_set_str(IDLE_TIMEOUT_MS)");
+    error_has("wsrt_config_set", "wsrt_config_set_str(IDLE_TIMEOUT_MS) names the call to use");
+    check_rc(wsrt_config_set_str(cfg, WSRT_OPT_TLS_CERT, "cert.pem"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_str on a list option (TLS_CERT)");
+    error_has("WSRT_OPT_TLS_CERT is not a string option: set it with wsrt_config_add_item",
+              "wsrt_config_set_str(TLS_CERT)");
+    check_rc(wsrt_config_set_str(cfg, 9999, "x"), WSRT_ERR_INVALID_ARGUMENT, "wsrt_config_set_str(unknown option 9999)");
+    error_has("9999", "wsrt_config_set_str(9999)");
+    check_rc(wsrt_config_set_str(cfg, WSRT_OPT_TLS_LISTEN, NULL), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_str(NULL value)");
+    check_rc(wsrt_config_set_str(NULL, WSRT_OPT_TLS_LISTEN, "x"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set_str(NULL config)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_TLS_LISTEN, 443), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_set on the string option TLS_LISTEN");
+    error_has("WSRT_OPT_TLS_LISTEN", "wsrt_config_set(TLS_LISTEN)");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_TLS_LISTEN, "x"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_item on the string option TLS_LISTEN");
+    error_has("WSRT_OPT_TLS_LISTEN is not a list: set it with wsrt_config_set_str", "wsrt_config_add_item(TLS_LISTEN)");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_IDLE_TIMEOUT_MS, "5"), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_config_add_item on a number option");
+    check_rc(wsrt_config_set_by_name(cfg, "tls_listen", "127.0.0.1:0"), WSRT_OK,
+             "wsrt_config_set_by_name(\"tls_listen\", ...)");
+    /* tls_listen without certificates: refused by wsrt_server_new. */
+    wsrt_server *srv = NULL;
+    check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_new with tls_listen but no tls_cert");
+    error_has("tls_listen needs tls_cert and tls_key", "wsrt_server_new(tls_listen alone)");
+    if (srv != NULL) wsrt_server_free(srv);
+    wsrt_config_free(cfg);
+
+    /* Certificate and key files that are not there: the option and the
+     * path are named. */
+    cfg = NULL;
+    if (wsrt_config_new("127.0.0.1:0", &cfg) == WSRT_OK) {
+        check_rc(wsrt_config_add_item(cfg, WSRT_OPT_TLS_CERT, "/nonexistent/wsrt-test/cert.pem"), WSRT_OK,
+                 "wsrt_config_add_item(TLS_CERT, a path)");
+        check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_server_new with a tls_cert and no tls_key");
+        error_has("tls_key", "a certificate without a key");
+        check_rc(wsrt_config_add_item(cfg, WSRT_OPT_TLS_KEY, "/nonexistent/wsrt-test/key.pem"), WSRT_OK,
+                 "wsrt_config_add_item(TLS_KEY, a path)");
+        srv = NULL;
+        check_rc(wsrt_server_new(cfg, &srv), WSRT_ERR_IO, "wsrt_server_new with a missing certificate file");
+        error_has("tls_cert", "the missing certificate file");
+        error_has("/nonexistent/wsrt-test/cert.pem", "the missing certificate file");
+        if (srv != NULL) wsrt_server_free(srv);
+        wsrt_config_free(cfg);
+    }
+
+    /* A server without TLS: no TLS port, nothing to reload. */
+    cfg = NULL;
+    srv = NULL;
+    if (wsrt_config_new("127.0.0.1:0", &cfg) == WSRT_OK && wsrt_server_new(cfg, &srv) == WSRT_OK) {
+        check(wsrt_server_tls_port(srv) == 0, "wsrt_server_tls_port of a server without TLS is 0");
+        check(wsrt_server_tls_port(NULL) == 0, "wsrt_server_tls_port(NULL) is 0");
+        check_rc(wsrt_server_reload_tls(srv, cfg), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_server_reload_tls on a server without TLS");
+        error_has("no TLS listener", "wsrt_server_reload_tls without TLS");
+        check_rc(wsrt_server_reload_tls(NULL, cfg), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_reload_tls(NULL server)");
+        check_rc(wsrt_server_reload_tls(srv, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_reload_tls(NULL config)");
+        wsrt_stats st;
+        memset(&st, 0xff, sizeof st);
+        check_rc(wsrt_server_stats(srv, &st), WSRT_OK, "wsrt_server_stats of a server without TLS");
+        check(st.tls_handshakes == 0 && st.tls_failures == 0, "its TLS counters are 0");
+    }
+    if (srv != NULL) wsrt_server_free(srv);
+    wsrt_config_free(cfg);
+
+    wsrt_tls_info info;
+    check_rc(wsrt_request_tls(NULL, &info), WSRT_ERR_INVALID_ARGUMENT, "wsrt_request_tls(NULL request)");
+}
+
+/* --- real handshakes ----------------------------------------------- */
+
+static char tls_dir[64];
+
+static bool run_cmd(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+/* Runs a shell command in tls_dir, its output into tls_dir/cmd.log. */
+static bool run_cmd(const char *fmt, ...) {
+    char cmd[2048], line[2400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "cd '%s' && { %s ; } >>cmd.log 2>&1", tls_dir, cmd);
+    return system(line) == 0;
+}
+
+/* A CA, a server certificate for localhost/127.0.0.1 and a client
+ * certificate, made by the openssl CLI in a fresh directory. */
+static bool make_certs(void) {
+    snprintf(tls_dir, sizeof tls_dir, "/tmp/wsrt-api-tls-XXXXXX");
+    if (mkdtemp(tls_dir) == NULL) return false;
+    static const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+    return run_cmd("openssl req -x509 %s -days 1 -subj '/CN=wsrt api test CA' -keyout ca.key -out ca.pem", ec) &&
+           run_cmd("openssl req %s -subj /CN=localhost -keyout key.pem -out server.csr", ec) &&
+           run_cmd("printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' >server.ext") &&
+           run_cmd("openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+                   "-extfile server.ext -out cert.pem") &&
+           run_cmd("openssl req %s -subj '/O=wsrt/CN=api test client' -keyout client.key -out client.csr", ec) &&
+           run_cmd("printf 'extendedKeyUsage=clientAuth\\n' >client.ext") &&
+           run_cmd("openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+                   "-extfile client.ext -out client.pem") &&
+           run_cmd("openssl x509 -in client.pem -outform DER -out client.der");
+}
+
+static void system_rm_tls_dir(void) {
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tls_dir);
+    if (system(cmd) != 0) note("could not remove %s", tls_dir);
+}
+
+static const char *tls_path(const char *name) {
+    static char buf[4][128];
+    static int next;
+    char *p = buf[next++ % 4];
+    snprintf(p, sizeof buf[0], "%s/%s", tls_dir, name);
+    return p;
+}
+
+typedef struct {
+    pthread_t thread;
+    char cmd[1024];
+    uint16_t port;
+    atomic_bool release; /* set by the main thread: close stdin, finish */
+    atomic_bool done;
+    int status;
+} tls_client;
+
+/* s_client sends a WebSocket upgrade and holds the connection until
+ * released; its stdout (the server's answer) goes to a file. */
+static void *tls_client_thread(void *arg) {
+    tls_client *c = arg;
+    FILE *p = popen(c->cmd, "w");
+    if (p != NULL) {
+        fprintf(p,
+                "GET /echo HTTP/1.1\r\nHost: localhost:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                (unsigned)c->port, SAMPLE_KEY);
+        fflush(p);
+        while (!atomic_load(&c->release)) sleep_ms(5);
+        c->status = pclose(p);
+    } else {
+        c->status = -1;
+    }
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+typedef struct {
+    bool opened;
+    bool tls_rc_ok;
+    bool is_tls;
+    char version[32], cipher[64], server_name[64], subject[128];
+    uint8_t der[4096];
+    size_t der_len;
+    bool der_null_iff_empty;
+} tls_seen;
+
+static void copy_str(char *dst, size_t cap, wsrt_str s) {
+    size_t n = s.len < cap - 1 ? s.len : cap - 1;
+    memcpy(dst, s.ptr, n);
+    dst[n] = '\0';
+}
+
+/* Polls `srv` until the client's OPEN arrives; reads its TLS side. */
+static void tls_open(wsrt_server *srv, tls_client *c, tls_seen *seen) {
+    memset(seen, 0, sizeof *seen);
+    int64_t start = now_ms();
+    while (!seen->opened && !atomic_load(&c->done) && now_ms() - start < PHASE_TIMEOUT_MS) {
+        const wsrt_event *evs = NULL;
+        size_t n = 0;
+        if (wsrt_server_poll(srv, 20, &evs, &n) != WSRT_OK) break;
+        for (size_t i = 0; i < n; i++) {
+            if (evs[i].type != WSRT_EVENT_OPEN) continue;
+            wsrt_tls_info info;
+            memset(&info, 0xa5, sizeof info);
+            seen->opened = true;
+            seen->tls_rc_ok = wsrt_request_tls(evs[i].request, &info) == WSRT_OK;
+            seen->is_tls = info.is_tls;
+            copy_str(seen->version, sizeof seen->version, info.version);
+            copy_str(seen->cipher, sizeof seen->cipher, info.cipher);
+            copy_str(seen->server_name, sizeof seen->server_name, info.server_name);
+            copy_str(seen->subject, sizeof seen->subject, info.peer_subject);
+            seen->der_null_iff_empty = (info.peer_certificate == NULL) == (info.peer_certificate_len == 0);
+            if (info.peer_certificate != NULL && info.peer_certificate_len <= sizeof seen->der) {
+                memcpy(seen->der, info.peer_certificate, info.peer_certificate_len);
+                seen->der_len = info.peer_certificate_len;
+            }
+            check_rc(wsrt_request_tls(evs[i].request, NULL), WSRT_ERR_INVALID_ARGUMENT, "wsrt_request_tls(NULL out)");
+        }
+    }
+}
+
+/* Releases the client and polls until it is gone. */
+static void tls_finish(wsrt_server *srv, tls_client *c) {
+    atomic_store(&c->release, true);
+    int64_t start = now_ms();
+    while (!atomic_load(&c->done) && now_ms() - start < PHASE_TIMEOUT_MS) {
+        const wsrt_event *evs = NULL;
+        size_t n = 0;
+        wsrt_server_poll(srv, 20, &evs, &n);
+    }
+    pthread_join(c->thread, NULL);
+}
+
+static void tls_connect(tls_client *c, uint16_t port, const char *extra) {
+    memset(c, 0, sizeof *c);
+    c->port = port;
+    snprintf(c->cmd, sizeof c->cmd,
+             "openssl s_client -connect 127.0.0.1:%u -CAfile '%s' -verify_return_error -verify_hostname localhost "
+             "-quiet -no_ign_eof %s >>'%s' 2>&1",
+             (unsigned)port, tls_path("ca.pem"), extra, tls_path("s_client.log"));
+    pthread_create(&c->thread, NULL, tls_client_thread, c);
+}
+
+/* A whole file, malloc'ed (the caller frees it); NULL if unreadable. */
+static char *read_file_bytes(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return NULL;
+    char *buf = malloc(65536);
+    *len = buf != NULL ? fread(buf, 1, 65536, f) : 0;
+    fclose(f);
+    return buf;
+}
+
+static bool file_has(const char *path, const char *text) {
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return false;
+    char buf[65536];
+    len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    return strstr(buf, text) != NULL;
+}
+
+static void test_tls_handshakes(void) {
+    if (system("openssl version >/dev/null 2>&1") != 0) {
+        note("the openssl CLI is not installed: the TLS handshake checks did not run");
+        return;
+    }
+    bool made = make_certs();
+    if (tls_dir[0] != '\0' && !made) {
+        char cmd[160];
+        snprintf(cmd, sizeof cmd, "sed 's/^/# openssl: /' '%s/cmd.log'", tls_dir);
+        if (system(cmd) != 0) note("no openssl output in %s", tls_dir);
+    }
+    if (!check(made, "openssl made a CA, a server and a client certificate in %s", tls_dir)) {
+        if (tls_dir[0] != '\0') system_rm_tls_dir();
+        return;
+    }
+
+    /* A plain listen with TLS beside it, client certificates optional. */
+    wsrt_config *cfg = NULL;
+    wsrt_server *srv = NULL;
+    wsrt_config_new("127.0.0.1:0", &cfg);
+    wsrt_config_add_route(cfg, "/echo", WSRT_ROUTE_WEBSOCKET, 0, NULL);
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_TLS_CERT, tls_path("cert.pem")), WSRT_OK, "add_item(TLS_CERT, file)");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_TLS_KEY, tls_path("key.pem")), WSRT_OK, "add_item(TLS_KEY, file)");
+    check_rc(wsrt_config_add_item(cfg, WSRT_OPT_TLS_CA, tls_path("ca.pem")), WSRT_OK, "add_item(TLS_CA, file)");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_TLS_CLIENT_AUTH, WSRT_TLS_CLIENT_AUTH_OPTIONAL), WSRT_OK,
+             "wsrt_config_set(TLS_CLIENT_AUTH, OPTIONAL)");
+    check_rc(wsrt_config_set_str(cfg, WSRT_OPT_TLS_LISTEN, "127.0.0.1:0"), WSRT_OK,
+             "wsrt_config_set_str(TLS_LISTEN, \"127.0.0.1:0\")");
+    wsrt_result r = wsrt_server_new(cfg, &srv);
+    wsrt_config_free(cfg);
+    if (!check_rc(r, WSRT_OK, "wsrt_server_new with certificates and tls_listen")) {
+        system_rm_tls_dir();
+        return;
+    }
+    uint16_t plain = wsrt_server_port(srv), tls = wsrt_server_tls_port(srv);
+    check(tls != 0 && tls != plain, "wsrt_server_tls_port is tls_listen's own port (%u; plain %u)", (unsigned)tls,
+          (unsigned)plain);
+
+    /* With a client certificate and SNI. */
+    tls_client c;
+    tls_seen seen;
+    char extra[512];
+    snprintf(extra, sizeof extra, "-servername localhost -cert '%s' -key '%s'", tls_path("client.pem"),
+             tls_path("client.key"));
+    tls_connect(&c, tls, extra);
+    tls_open(srv, &c, &seen);
+    check(seen.opened, "a WebSocket opens over TLS (openssl s_client)");
+    if (seen.opened) {
+        check(seen.tls_rc_ok && seen.is_tls, "wsrt_request_tls: is_tls");
+        check(strcmp(seen.version, "TLSv1.3") == 0, "wsrt_request_tls: version \"TLSv1.3\" (got \"%s\")", seen.version);
+        check(strncmp(seen.cipher, "TLS13_", 6) == 0, "wsrt_request_tls: cipher (got \"%s\")", seen.cipher);
+        check(strcmp(seen.server_name, "localhost") == 0, "wsrt_request_tls: server_name \"localhost\" (got \"%s\")",
+              seen.server_name);
+        check(strcmp(seen.subject, "CN=api test client,O=wsrt") == 0,
+              "wsrt_request_tls: peer_subject \"CN=api test client,O=wsrt\" (got \"%s\")", seen.subject);
+        size_t der_len = 0;
+        uint8_t *der = (uint8_t *)read_file_bytes(tls_path("client.der"), &der_len);
+        check(der != NULL && seen.der_len == der_len && memcmp(seen.der, der, der_len) == 0,
+              "wsrt_request_tls: peer_certificate is the client's certificate, DER (%zu bytes)", seen.der_len);
+        free(der);
+    }
+    tls_finish(srv, &c);
+    check(file_has(tls_path("s_client.log"), "HTTP/1.1 101 Switching Protocols"),
+          "s_client got the 101 over TLS, having verified the server for \"localhost\"");
+
+    /* Without a client certificate, without SNI. */
+    tls_connect(&c, tls, "-noservername");
+    tls_open(srv, &c, &seen);
+    check(seen.opened && seen.is_tls && seen.server_name[0] == '\0' && seen.subject[0] == '\0' && seen.der_len == 0 &&
+              seen.der_null_iff_empty,
+          "wsrt_request_tls without SNI or client certificate: server_name \"\", peer_subject \"\", "
+          "peer_certificate NULL/0 (got \"%s\", \"%s\", %zu)",
+          seen.server_name, seen.subject, seen.der_len);
+    tls_finish(srv, &c);
+
+    /* A plain request on the plain port: not TLS. */
+    {
+        int fd = tcp_connect(plain, NULL);
+        char req[512];
+        snprintf(req, sizeof req,
+                 "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                 SAMPLE_KEY);
+        bool sent = fd >= 0 && send_str(fd, req);
+        bool opened = false;
+        wsrt_tls_info info;
+        memset(&info, 0xa5, sizeof info);
+        int64_t start = now_ms();
+        while (sent && !opened && now_ms() - start < PHASE_TIMEOUT_MS) {
+            const wsrt_event *evs = NULL;
+            size_t n = 0;
+            wsrt_server_poll(srv, 20, &evs, &n);
+            for (size_t i = 0; i < n; i++)
+                if (evs[i].type == WSRT_EVENT_OPEN) {
+                    opened = wsrt_request_tls(evs[i].request, &info) == WSRT_OK;
+                }
+        }
+        check(opened && !info.is_tls && info.version.len == 0 && info.version.ptr != NULL && info.cipher.len == 0 &&
+                  info.server_name.len == 0 && info.peer_subject.len == 0 && info.peer_certificate == NULL &&
+                  info.peer_certificate_len == 0,
+              "wsrt_request_tls on the plain port: is_tls false, empty strings, no certificate");
+        if (fd >= 0) close(fd);
+    }
+
+    /* Plain HTTP on the TLS port: a 400, counted as a TLS failure. */
+    {
+        int fd = tcp_connect(tls, NULL);
+        bool sent = fd >= 0 && send_str(fd, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        wsrt_stats st;
+        memset(&st, 0, sizeof st);
+        int64_t start = now_ms();
+        while (sent && st.tls_failures == 0 && now_ms() - start < PHASE_TIMEOUT_MS) {
+            const wsrt_event *evs = NULL;
+            size_t n = 0;
+            wsrt_server_poll(srv, 20, &evs, &n);
+            wsrt_server_stats(srv, &st);
+        }
+        char answer[1024];
+        bool eof = false;
+        if (fd >= 0) read_to_eof(fd, answer, sizeof answer, &eof);
+        check(sent && strncmp(answer, "HTTP/1.1 400 ", 13) == 0, "plain HTTP on the TLS port is answered 400");
+        check(st.tls_handshakes >= 2 && st.tls_failures >= 1,
+              "wsrt_stats counts TLS handshakes (%" PRIu64 ") and failures (%" PRIu64 ")", st.tls_handshakes,
+              st.tls_failures);
+        if (fd >= 0) close(fd);
+    }
+
+    /* Reload: the same files again, then broken ones, then a new tls_listen. */
+    wsrt_config *re = NULL;
+    wsrt_config_new("127.0.0.1:0", &re);
+    wsrt_config_add_item(re, WSRT_OPT_TLS_CERT, tls_path("cert.pem"));
+    wsrt_config_add_item(re, WSRT_OPT_TLS_KEY, tls_path("key.pem"));
+    check_rc(wsrt_server_reload_tls(srv, re), WSRT_OK, "wsrt_server_reload_tls with good files");
+    wsrt_config_free(re);
+    re = NULL;
+    wsrt_config_new("127.0.0.1:0", &re);
+    wsrt_config_add_item(re, WSRT_OPT_TLS_CERT, tls_path("missing.pem"));
+    wsrt_config_add_item(re, WSRT_OPT_TLS_KEY, tls_path("key.pem"));
+    check_rc(wsrt_server_reload_tls(srv, re), WSRT_ERR_IO, "wsrt_server_reload_tls with a missing file");
+    error_has(tls_path("missing.pem"), "wsrt_server_reload_tls(missing file)");
+    wsrt_config_free(re);
+    re = NULL;
+    wsrt_config_new("127.0.0.1:0", &re);
+    wsrt_config_add_item(re, WSRT_OPT_TLS_CERT, tls_path("cert.pem"));
+    wsrt_config_add_item(re, WSRT_OPT_TLS_KEY, tls_path("key.pem"));
+    wsrt_config_set_str(re, WSRT_OPT_TLS_LISTEN, "127.0.0.1:1");
+    check_rc(wsrt_server_reload_tls(srv, re), WSRT_ERR_INVALID_ARGUMENT, "wsrt_server_reload_tls with a new tls_listen");
+    error_has("tls_listen cannot change", "wsrt_server_reload_tls(new tls_listen)");
+    wsrt_config_free(re);
+
+    /* Still serving after the refused reloads. */
+    tls_connect(&c, tls, "-servername localhost");
+    tls_open(srv, &c, &seen);
+    check(seen.opened && seen.is_tls, "a TLS connection opens after the refused reloads");
+    tls_finish(srv, &c);
+    wsrt_server_free(srv);
+
+    /* TLS on the listen port itself: the TLS port is the port. */
+    cfg = NULL;
+    srv = NULL;
+    wsrt_config_new("127.0.0.1:0", &cfg);
+    wsrt_config_add_item(cfg, WSRT_OPT_TLS_CERT, tls_path("cert.pem"));
+    wsrt_config_add_item(cfg, WSRT_OPT_TLS_KEY, tls_path("key.pem"));
+    if (check_rc(wsrt_server_new(cfg, &srv), WSRT_OK, "wsrt_server_new with certificates on the listen port")) {
+        check(wsrt_server_tls_port(srv) == wsrt_server_port(srv) && wsrt_server_port(srv) != 0,
+              "wsrt_server_tls_port is the listen port when it speaks TLS");
+        wsrt_server_free(srv);
+    }
+    wsrt_config_free(cfg);
+    system_rm_tls_dir();
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -2347,6 +2775,8 @@ int main(void) {
     test_hosts();
     test_thread_local_error();
     test_socketio();
+    test_tls_options();
+    test_tls_handshakes();
 
     /* --- the server under test ------------------------------------ */
     wsrt_config *cfg = NULL;

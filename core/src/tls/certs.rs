@@ -27,7 +27,13 @@ pub(super) fn load_certs(source: &str, what: &str) -> Result<Vec<CertificateDer<
     let pem = pem_bytes(source, what)?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::invalid(format!("{what}: bad PEM: {e}")))?;
+        .map_err(|e| {
+            Error::invalid(format!(
+                "{what}: bad PEM in {}: {}",
+                shown(source),
+                pem_error(&e)
+            ))
+        })?;
     if certs.is_empty() {
         return Err(Error::invalid(format!(
             "{what}: no CERTIFICATE in {}",
@@ -41,10 +47,27 @@ fn load_key(source: &str, what: &str) -> Result<PrivateKeyDer<'static>> {
     let pem = pem_bytes(source, what)?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
         Error::invalid(format!(
-            "{what}: no usable PRIVATE KEY in {} ({e})",
-            shown(source)
+            "{what}: no usable PRIVATE KEY in {} ({})",
+            shown(source),
+            pem_error(&e)
         ))
     })
+}
+
+/// What is wrong with PEM text, in words (the parser's own messages show
+/// byte lists).
+fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error as E;
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match e {
+        E::MissingSectionEnd { end_marker } => {
+            format!("no \"-----END {}-----\" line", text(end_marker))
+        }
+        E::IllegalSectionStart { line } => format!("a malformed line {:?}", text(line)),
+        E::Base64Decode(_) => "its base64 does not decode".to_string(),
+        E::NoItemsFound => "none found".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// A path as itself, PEM text as "the PEM text" (it may hold a key).
@@ -69,7 +92,12 @@ impl SniResolver {
             let chain = load_certs(cert, &format!("tls_cert #{n}"))?;
             let key = load_key(key, &format!("tls_key #{n}"))?;
             let certified = CertifiedKey::from_der(chain, key, provider).map_err(|e| {
-                Error::invalid(format!("tls_key #{n} does not fit tls_cert #{n}: {e}"))
+                Error::invalid(match e {
+                    rustls::Error::InconsistentKeys(_) => format!(
+                        "tls_key #{n} does not fit tls_cert #{n}: the key is not the one the certificate names"
+                    ),
+                    e => format!("tls_key #{n} is not usable with tls_cert #{n}: {e}"),
+                })
             })?;
             let names = dns_names(&certified.cert[0])
                 .map_err(|e| Error::invalid(format!("tls_cert #{n}: {e}")))?;

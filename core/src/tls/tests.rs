@@ -105,3 +105,16 @@ fn a_reload_by_name_changes_what_it_names_and_takes_tls_options_only() {
         "what a reload does not name stays"
     );
 }
+
+#[test]
+fn broken_pem_is_described_in_words() {
+    let (cert, key) = pair();
+    let mut c = Config::new("127.0.0.1:0");
+    c.tls.cert = vec!["-----BEGIN CERTIFICATE-----\nAAAA\n".into()];
+    c.tls.key = vec![key];
+    assert_eq!(
+        refusal(&c),
+        "tls_cert #1: bad PEM in the PEM text: no \"-----END CERTIFICATE-----\" line"
+    );
+    let _ = cert;
+}
