@@ -11,7 +11,7 @@ CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic -O2
 PORT       ?= 9001
 export CARGO_TERM_PROGRESS_WHEN = never
 
-.PHONY: help deps lib examples header demo test dist test-packaging check-version set-version test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract test-autobahn-tls demo-tls
+.PHONY: help deps lib examples header demo test dist test-packaging check-version set-version test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract test-autobahn-tls test-autobahn-quick demo-tls
 
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
@@ -100,7 +100,7 @@ demo-tls:
 
 # test-packaging runs last: its Node part builds the addon from the packed
 # sources into target/, which the checkout's addon would then rebuild.
-test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio bench-smoke test-autobahn test-autobahn-tls test-autobahn-python test-node-autobahn test-packaging
+test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio bench-smoke test-autobahn-quick test-packaging
 
 # The ci-test profile (Cargo.toml): release code without LTO, three times
 # quicker to build for the same tests.
@@ -120,6 +120,11 @@ test-python: examples
 # Every group except compression (12, 13: permessage-deflate, its own issue).
 test-autobahn: examples
 	tests/autobahn/run-example.sh c
+
+# test-autobahn, test-autobahn-tls, test-autobahn-python and
+# test-node-autobahn side by side (tests/autobahn/run-all.sh).
+test-autobahn-quick: examples python-dev node-addon
+	tests/autobahn/run-all.sh
 
 # The same groups over wss://: the C example speaks TLS on its port with a
 # certificate from a throw-away CA that wstest verifies.

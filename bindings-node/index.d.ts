@@ -39,7 +39,29 @@ export interface Request {
   protocols: string[];
   /** The `Last-Event-ID` header, if sent. */
   lastEventId?: string;
+  /** The TLS handshake of the connection; null on a plain connection. */
+  tls: TlsInfo | null;
 }
+
+/** What a connection's TLS handshake settled (`request.tls`). */
+export interface TlsInfo {
+  version: 'TLSv1.2' | 'TLSv1.3';
+  /** The cipher suite's IANA name ("TLS13_AES_128_GCM_SHA256"). */
+  cipher: string;
+  /** The server name the client asked for (SNI), or null. */
+  serverName: string | null;
+  /**
+   * The client certificate's subject as an RFC 4514 string
+   * ("CN=alice,O=Example"): only when one was sent and verified against
+   * `tlsCa`; else null.
+   */
+  peerSubject: string | null;
+  /** That certificate, DER encoded; else null. */
+  peerCertificate: Buffer | null;
+}
+
+/** A certificate, key or CA: a PEM file's path, or PEM text (a string, or its bytes). */
+export type PemSource = string | Buffer | Uint8Array;
 
 /** Response headers (`Set-Cookie`, CORS, `WWW-Authenticate`, ...): names and values (undefined: none). */
 export type Headers = Record<string, string | undefined>;
@@ -436,7 +458,28 @@ export interface ServerStats {
   dropped: number;
   /** Subscribers closed as slow. */
   slowClosed: number;
+  /** TLS handshakes completed. */
+  tlsHandshakes: number;
+  /**
+   * TLS connections refused or given up before their handshake completed
+   * (plain HTTP or garbage on a TLS port, a version or certificate
+   * refused, the handshake timeout).
+   */
+  tlsFailures: number;
 }
+
+/** The TLS options, what `Server.reloadTls` takes (`tlsListen` cannot change). */
+export interface TlsOptions {
+  tlsCert?: PemSource | PemSource[] | null;
+  tlsKey?: PemSource | PemSource[] | null;
+  tlsCa?: PemSource | PemSource[] | null;
+  tlsClientAuth?: TlsClientAuth | null;
+  tlsMinVersion?: TlsMinVersion | null;
+  tlsListen?: string | null;
+}
+
+export type TlsClientAuth = 'none' | 'optional' | 'required';
+export type TlsMinVersion = '1.2' | '1.3' | 'TLSv1.2' | 'TLSv1.3';
 
 /**
  * The server's options: `host`, `port` and `onError`, and the core's
@@ -491,7 +534,7 @@ export interface ServerOptions {
   /** What publishes do with slow subscribers. Default "close". */
   slowConsumerPolicy?: SlowConsumerPolicy | null;
   /** Origins browsers may connect from (others: 403). Default: any. */
-  allowedOrigins?: string[] | null;
+  allowedOrigins?: string | string[] | null;
   /** Engine.IO heartbeat: the server pings each session this often, ms. Default 25 000. */
   sioPingIntervalMs?: number | null;
   /** A session that has not answered a ping within this is closed ("ping timeout"), ms. Default 20 000. */
@@ -505,9 +548,26 @@ export interface ServerOptions {
   /** Connection state recovery window, ms (0, the default: off). */
   sioRecoveryWindowMs?: number | null;
   /** Origins whose pages may read Engine.IO answers (CORS); "*" for any. Default: none. */
-  corsOrigins?: string[] | null;
+  corsOrigins?: string | string[] | null;
   /** CORS answers allow credentials. Default false. */
   corsCredentials?: boolean | null;
+  /**
+   * TLS certificate chains, each a PEM file's path or PEM text. Set: the
+   * server speaks TLS (https, wss) on its port, or on `tlsListen`. With
+   * several, a client gets the first whose names match the server name it
+   * asks for (SNI), else the first. Files are read by `listen()`.
+   */
+  tlsCert?: PemSource | PemSource[] | null;
+  /** The private keys of `tlsCert`, in the same order. */
+  tlsKey?: PemSource | PemSource[] | null;
+  /** CAs client certificates are verified against (needs `tlsClientAuth`). */
+  tlsCa?: PemSource | PemSource[] | null;
+  /** Client certificates: "none" (the default), "optional" (verified if sent), "required". */
+  tlsClientAuth?: TlsClientAuth | null;
+  /** Oldest TLS version accepted. Default "1.2". */
+  tlsMinVersion?: TlsMinVersion | null;
+  /** "host:port" for TLS beside the plain port (one server, two listeners). Default: the port itself speaks TLS. */
+  tlsListen?: string | null;
 }
 
 export declare class Server {
@@ -538,6 +598,18 @@ export declare class Server {
   listen(port?: number, host?: string): this;
   /** The bound port (0 before listen()). */
   readonly port: number;
+  /** The port TLS is spoken on (`port` itself, or `tlsListen`'s); null without TLS or before listen(). */
+  readonly tlsPort: number | null;
+  /**
+   * Replaces the TLS settings `options` names (the others stay): new
+   * connections use them, open ones keep theirs. Every file is read and
+   * checked first; on error (thrown, naming the option and the file) the
+   * server goes on with what it had. Only the TLS options are taken, and
+   * `tlsListen` cannot change.
+   * @example
+   * process.on('SIGHUP', () => server.reloadTls({ tlsCert: '/etc/app/cert.pem', tlsKey: '/etc/app/key.pem' }));
+   */
+  reloadTls(options: TlsOptions): void;
   readonly listening: boolean;
   address(): { address: string; family: 'IPv4' | 'IPv6'; port: number } | null;
   /**

@@ -804,6 +804,16 @@ class Server {
     return this._native.address();
   }
 
+  /** The port TLS is spoken on (`port` itself, or `tlsListen`'s), or null without TLS or before listen(). */
+  get tlsPort() {
+    return this._native.tlsAddress()?.port ?? null;
+  }
+
+  /** Replaces the TLS settings `options` names (tlsCert, tlsKey, tlsCa, tlsClientAuth, tlsMinVersion; the others stay) for new connections; open ones keep theirs. */
+  reloadTls(options) {
+    this._native.reloadTls(options);
+  }
+
   get listening() {
     return this._native.address() !== null && this._closing === null;
   }

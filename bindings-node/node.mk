@@ -4,8 +4,10 @@
 #                            link the package into examples/node and tests/node
 #   make test-node           node-lint, then the `node --test` suites (ws, eventsource,
 #                            the core's options, permessage-deflate, publish/subscribe,
-#                            socket.io-client against server.io/engineio, headless
-#                            Chromium, TypeScript typings, the example contract)
+#                            socket.io-client against server.io/engineio, TLS (wss,
+#                            https, SNI, client certificates, reload), headless
+#                            Chromium (over http and https), TypeScript typings,
+#                            the example contract)
 #   make test-node-autobahn  Autobahn (all but 12/13) against examples/node/echo_server.mjs
 #   make node-lint           rustfmt + clippy -D warnings for the addon crate
 #   make dist-node           dist/wsrt-<version>.tgz: the npm package, with a prebuilt
@@ -16,8 +18,9 @@
 #                            TypeScript); then the build from the shipped sources
 #
 # Everything installs what it needs: npm packages from the lockfiles, and
-# Debian's chromium (apt) when /usr/bin/chromium is missing. The addon crate
-# is a workspace of its own that shares the root target/ directory.
+# Debian's chromium and openssl (apt; the TLS tests make their certificates
+# with it) when missing. The addon crate is a workspace of its own that
+# shares the root target/ directory.
 NODE_ROOT   := $(CURDIR)
 NODE_CARGO  := CARGO_TARGET_DIR=$(NODE_ROOT)/target cargo
 NODE_NPM    := npm --no-audit --no-fund --loglevel=error
@@ -37,16 +40,22 @@ node-lint:
 	$(NODE_CARGO) clippy --manifest-path bindings-node/Cargo.toml --all-targets -- -D warnings
 
 # The browser test needs a real Chromium; it fails (never skips) without one.
+# The TLS tests need the openssl command.
 node-chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "installing Debian's chromium for the browser test" >&2; \
 		export DEBIAN_FRONTEND=noninteractive; \
 		$(NODE_SUDO) apt-get update -qq && $(NODE_SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
+	@if ! command -v openssl >/dev/null; then \
+		echo "installing Debian's openssl for the TLS tests' certificates" >&2; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(NODE_SUDO) apt-get update -qq && $(NODE_SUDO) apt-get install -y -qq openssl >/dev/null; \
+	fi
 
 test-node: node-lint node-addon node-chromium
 	cd tests/node && node --test --test-concurrency=1 --test-timeout=120000 \
-		websocket.test.mjs sse.test.mjs options.test.mjs deflate.test.mjs pubsub.test.mjs socketio.test.mjs browser.test.mjs module.test.mjs
+		websocket.test.mjs sse.test.mjs options.test.mjs deflate.test.mjs pubsub.test.mjs socketio.test.mjs tls.test.mjs browser.test.mjs module.test.mjs
 
 test-node-autobahn: node-addon
 	tests/autobahn/run-example.sh node

@@ -136,10 +136,13 @@ impl Js {
     }
 
     /// This value as an option's value for `f` (`Config::set`, ...), as
-    /// received.
+    /// received; with `bytes_as_text` (options that take strings: PEM text
+    /// may come as a file's bytes), a Buffer or Uint8Array, alone or in an
+    /// array, is its UTF-8 text.
     pub fn option<R>(
         self,
         what: &str,
+        bytes_as_text: bool,
         f: impl FnOnce(OptionValue) -> CoreResult<R>,
     ) -> CoreResult<R> {
         let text;
@@ -147,17 +150,37 @@ impl Js {
             T::napi_undefined | T::napi_null => OptionValue::Default,
             T::napi_number => OptionValue::Number(self.number(what)?),
             T::napi_boolean => OptionValue::Bool(self.flag(what)?),
-            T::napi_string => {
-                text = self.string(what)?;
-                OptionValue::Str(&text)
+            _ if self.is_array() => {
+                let items = (0..self.len()).map(|i| self.at(i).text(bytes_as_text));
+                match items.collect::<Option<Vec<String>>>() {
+                    Some(list) => OptionValue::List(list),
+                    None if bytes_as_text => {
+                        OptionValue::Other("a list with an item that is not a string or a Buffer")
+                    }
+                    None => OptionValue::Other("a list with an item that is not a string"),
+                }
             }
-            _ if self.is_array() => match self.strings(what) {
-                Ok(list) => OptionValue::List(list),
-                Err(_) => OptionValue::Other("a list with an item that is not a string"),
+            _ => match self.text(bytes_as_text) {
+                Some(t) => {
+                    text = t;
+                    OptionValue::Str(&text)
+                }
+                None => OptionValue::Other(self.type_name()),
             },
-            _ => OptionValue::Other(self.type_name()),
         };
         f(value)
+    }
+
+    /// A string, or (with `bytes`) the UTF-8 text of a Uint8Array (a
+    /// sequence that is not UTF-8 becomes U+FFFD); `None` for anything else.
+    fn text(self, bytes: bool) -> Option<String> {
+        let mut out = Vec::new();
+        if self.utf8_into(&mut out) {
+            return Some(String::from_utf8(out).unwrap_or_default());
+        }
+        let b = self.typed::<u8>(sys::TypedarrayType::uint8_array);
+        b.filter(|_| bytes)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
     /// A string, or `None` for undefined and null.

@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::time::Duration;
 use wsrt::{
     Broadcast, Config, ConnId, ConnState, Endpoint, ErrorKind, Event, EventType, Events,
-    HistoryLimit, Publish, Replay, Request, Route, RouteKind, Server, SseEvent,
+    HistoryLimit, Publish, Replay, Request, Route, RouteKind, Server, SseEvent, TlsInfo, Unit,
 };
 
 type CoreResult<T> = wsrt::Result<T>;
@@ -112,17 +112,29 @@ pub(crate) fn running(s: &mut Option<Server>) -> CoreResult<&mut Server> {
         .ok_or_else(|| wrong_state("the server is not listening (call listen() first)"))
 }
 
-/// Every property of `options` through `Config::set`, as received.
+/// Every property of `options` through `set` (`Config::set`, ...), as
+/// received (the bytes of a Buffer as text for the options that take
+/// strings).
+fn set_options(
+    options: Js,
+    mut set: impl FnMut(&str, wsrt::OptionValue) -> CoreResult<()>,
+) -> CoreResult<()> {
+    for (key, v) in options.entries("options")? {
+        let spec = wsrt::options::by_name(&key);
+        let text = spec.is_some_and(|s| matches!(s.unit, Unit::List | Unit::Text));
+        v.option(&key, text, |value| set(&key, value))?;
+    }
+    Ok(())
+}
+
 fn configure(options: Js) -> CoreResult<Config> {
     let mut c = Config::with_host("127.0.0.1", 0);
-    for (key, v) in options.entries("options")? {
-        v.option(&key, |value| c.set(&key, value))?;
-    }
+    set_options(options, |key, value| c.set(key, value))?;
     Ok(c)
 }
 
 /// The request that opened a connection, as handed to JavaScript.
-#[napi(object)]
+#[napi(object, object_from_js = false)]
 pub struct RequestInfo {
     pub method: String,
     pub path: String,
@@ -133,6 +145,32 @@ pub struct RequestInfo {
     pub remote_port: u32,
     pub protocols: Vec<String>,
     pub last_event_id: Option<String>,
+    /// The TLS handshake; null on a plain connection.
+    pub tls: Either<TlsDetails, Null>,
+}
+
+/// A TLS connection's handshake (`TlsInfo` in the core).
+#[napi(object, use_nullable = true, object_from_js = false)]
+pub struct TlsDetails {
+    /// "TLSv1.2" or "TLSv1.3".
+    pub version: &'static str,
+    pub cipher: String,
+    /// The name the client asked for (SNI).
+    pub server_name: Option<String>,
+    /// The verified client certificate's subject (RFC 4514).
+    pub peer_subject: Option<String>,
+    /// That certificate, DER.
+    pub peer_certificate: Option<Buffer>,
+}
+
+fn tls_details(t: &TlsInfo) -> TlsDetails {
+    TlsDetails {
+        version: t.version,
+        cipher: t.cipher.clone(),
+        server_name: t.server_name.clone(),
+        peer_subject: t.peer_subject.clone(),
+        peer_certificate: t.peer_certificate.clone().map(Buffer::from),
+    }
 }
 
 fn request_info(r: &Request) -> RequestInfo {
@@ -153,6 +191,10 @@ fn request_info(r: &Request) -> RequestInfo {
         remote_port: r.peer.port() as u32,
         protocols: r.protocols.clone(),
         last_event_id: r.last_event_id().map(str::to_string),
+        tls: match r.tls.as_deref() {
+            Some(t) => Either::A(tls_details(t)),
+            None => Either::B(Null),
+        },
     }
 }
 
@@ -190,6 +232,8 @@ pub struct Stats {
     pub delivered: f64,
     pub dropped: f64,
     pub slow_closed: f64,
+    pub tls_handshakes: f64,
+    pub tls_failures: f64,
 }
 
 /// The server and its batch, shared (`Rc`) by the class and the raw `send`
@@ -527,7 +571,8 @@ impl NativeServer {
             let mut msg = Publish::new(kind, data.bytes(&mut me.scratch, "data")?);
             msg.exclude = exclude.id("exclude")?;
             msg.sse_event = event.as_deref();
-            msg.on_slow = on_slow.option("onSlow", |v| wsrt::options::on_slow(v, "onSlow"))?;
+            msg.on_slow =
+                on_slow.option("onSlow", false, |v| wsrt::options::on_slow(v, "onSlow"))?;
             let server = running(&mut me.server)?;
             let r = match topic {
                 Some(t) => server.publish(&t, &msg)?,
@@ -578,6 +623,8 @@ impl NativeServer {
                 delivered: s.delivered as f64,
                 dropped: s.dropped as f64,
                 slow_closed: s.slow_closed as f64,
+                tls_handshakes: s.tls_handshakes as f64,
+                tls_failures: s.tls_failures as f64,
             })
         })
     }
@@ -666,14 +713,35 @@ impl NativeServer {
     /// The first address bound, or null before `listen`.
     #[napi]
     pub fn address(&self) -> Option<Address> {
-        let a = self.core().server.as_ref()?.local_addr();
-        let family = if a.is_ipv4() { "IPv4" } else { "IPv6" };
-        let (address, port) = (a.ip().to_string(), a.port() as u32);
-        Some(Address {
-            address,
-            family: family.into(),
-            port,
+        Some(address(self.core().server.as_ref()?.local_addr()))
+    }
+
+    /// The address TLS is spoken on, or null (before `listen`, without TLS).
+    #[napi]
+    pub fn tls_address(&self) -> Option<Address> {
+        Some(address(self.core().server.as_ref()?.tls_addr()?))
+    }
+
+    /// Replaces the certificates and client-certificate settings for new
+    /// connections (`Server::reload_tls`): the running ones, changed by the
+    /// TLS options `options` names (`Server::tls_reload`), converted as
+    /// `new Server` converts them.
+    #[napi]
+    pub fn reload_tls(&self, options: Js) -> Result<()> {
+        self.srv(|s| {
+            let mut reload = s.tls_reload();
+            set_options(options, |key, value| reload.set(key, value))?;
+            s.reload_tls(reload.options())
         })
+    }
+}
+
+fn address(a: std::net::SocketAddr) -> Address {
+    let family = if a.is_ipv4() { "IPv4" } else { "IPv6" };
+    Address {
+        address: a.ip().to_string(),
+        family: family.into(),
+        port: a.port() as u32,
     }
 }
 

@@ -31,6 +31,11 @@
 // value goes to wsrt's `deflate` option as it is: wsrt refuses bad ones).
 // Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
 // gracefully (WebSockets closed with 1001) and exits 0.
+//
+// TLS: $TLS_CERT and $TLS_KEY (PEM files) make $PORT speak TLS (https,
+// wss); with $TLS_PORT as well, $PORT stays plain and 127.0.0.1:$TLS_PORT
+// speaks TLS. SIGHUP reads the two files again (new connections get the
+// new certificate; an error is logged and the old one kept).
 import { readFileSync } from 'node:fs';
 import { Server } from 'wsrt';
 
@@ -46,6 +51,19 @@ function envInt(name, fallback) {
 }
 
 const port = envInt('PORT', 9001);
+const tlsCert = process.env.TLS_CERT || undefined;
+const tlsKey = process.env.TLS_KEY || undefined;
+if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+  const [given, missing] = tlsCert ? ['TLS_CERT', 'TLS_KEY'] : ['TLS_KEY', 'TLS_CERT'];
+  console.error(`echo_server: TLS_CERT and TLS_KEY go together (PEM file paths): ${given} is set, ${missing} is not`);
+  process.exit(2);
+}
+const tlsPort = envInt('TLS_PORT', undefined);
+if (tlsPort !== undefined && tlsCert === undefined) {
+  console.error('echo_server: TLS_PORT needs TLS_CERT and TLS_KEY');
+  process.exit(2);
+}
+const tls = { tlsCert, tlsKey, tlsListen: tlsPort === undefined ? undefined : `127.0.0.1:${tlsPort}` };
 const interval = envInt('SSE_INTERVAL_MS', 1000);
 const history = envInt('HISTORY', 100);
 const sio = {
@@ -61,7 +79,7 @@ const sio = {
 const deflate = process.env.DEFLATE || 'off';
 let server;
 try {
-  server = new Server({ host: '127.0.0.1', port, deflate, ...sio });
+  server = new Server({ host: '127.0.0.1', port, deflate, ...sio, ...tls });
 } catch (e) {
   console.error(`echo_server: ${e.message}`);
   process.exit(2);
@@ -264,8 +282,30 @@ try {
   process.exit(1);
 }
 server.setTopicHistory('broadcast', { maxEvents: history });
-console.error(`echo_server: wsrt (node) listening on 127.0.0.1:${server.port} (/echo, /sse, /broadcast, /events, /engine.io/, /socket.io/; deflate ${deflate})`);
-if (page) console.error(`echo_server: demo page at http://127.0.0.1:${server.port}/`);
+const securePort = server.tlsPort;
+const where = securePort === null
+  ? `127.0.0.1:${server.port}`
+  : securePort === server.port
+    ? `https/wss 127.0.0.1:${securePort}`
+    : `https/wss 127.0.0.1:${securePort} and http/ws 127.0.0.1:${server.port}`;
+console.error(`echo_server: wsrt (node) listening on ${where} (/echo, /sse, /broadcast, /events, /engine.io/, /socket.io/; deflate ${deflate})`);
+if (page) console.error(`echo_server: demo page at ${securePort === null ? 'http' : 'https'}://127.0.0.1:${securePort ?? server.port}/`);
+
+// SIGHUP: the certificate and key read again from the same paths. wsrt
+// checks everything before it changes anything, so on error it goes on as
+// it was.
+process.on('SIGHUP', () => {
+  if (securePort === null) {
+    console.error('echo_server: SIGHUP: no TLS to reload (TLS_CERT and TLS_KEY are not set)');
+    return;
+  }
+  try {
+    server.reloadTls({ tlsCert, tlsKey });
+    console.error(`echo_server: SIGHUP: TLS certificate reloaded from ${tlsCert} (new connections use it)`);
+  } catch (e) {
+    console.error(`echo_server: SIGHUP: TLS reload failed, keeping the current certificate: ${e.message}`);
+  }
+});
 
 let stopping = false;
 for (const sig of ['SIGTERM', 'SIGINT']) {

@@ -4,11 +4,34 @@
 // fragmented), a close code the page observes, and SSE events; then, with
 // permessage-deflate on (Chromium always offers it), the negotiated
 // extension and compressed JSON and binary messages both ways.
+// Then the demo page (examples/demo/index.html) over https from the example
+// server with TLS_CERT/TLS_KEY: its wss:// WebSocket and https EventSource.
+// Chromium trusts the test certificate by its pinned SPKI.
 // `make test-node` installs chromium when it is missing; this test fails,
 // never skips, without it.
 import { describe, it, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchChromium, within, listen, shut, cleanup } from './helpers.mjs';
+import { fileURLToPath } from 'node:url';
+import { launchChromium, within, listen, shut, cleanup, freePort, startExample } from './helpers.mjs';
+import { CertDir, spkiPin } from './certs.mjs';
+
+// One Chromium for the file; it ignores certificate errors for the test
+// server certificate's key alone (made before it starts).
+let browser, certs, leaf;
+before(async () => {
+  certs = new CertDir();
+  leaf = certs.leaf('localhost', certs.ca('ca'), '/CN=localhost', 'DNS:localhost,IP:127.0.0.1');
+  browser = await launchChromium([`--ignore-certificate-errors-spki-list=${spkiPin(leaf.cert)}`]);
+});
+after(async () => {
+  if (browser) await within(15000, browser.close(), 'chromium to exit');
+  certs?.remove();
+});
+
+// Chromium runs the animation frames of a page that is not in front about
+// once a second, and Playwright waits on them: waits poll by timer, and a
+// page comes to the front before it is clicked.
+const WAIT = { timeout: 10000, polling: 20 };
 
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>wsrt browser test</title>
@@ -105,13 +128,6 @@ window.result = (async () => {
 </script>`;
 
 describe('Chromium WebSocket and EventSource', () => {
-  let browser;
-  before(async () => {
-    browser = await launchChromium();
-  });
-  after(async () => {
-    if (browser) await within(15000, browser.close(), 'chromium to exit');
-  });
   afterEach(cleanup);
 
   it('echoes text and a 300 KiB binary message, observes the close code, reads SSE', async () => {
@@ -192,4 +208,49 @@ describe('Chromium WebSocket and EventSource', () => {
       await shut(server);
     });
   }
+});
+
+describe('the demo page over https from the example server', () => {
+  it('loads over https; its wss:// WebSocket echoes (one and a burst of 1000), its EventSource gets ticks', async () => {
+    const port = await freePort();
+    const child = await startExample({
+      PORT: String(port),
+      TLS_CERT: leaf.cert,
+      TLS_KEY: leaf.key,
+      SSE_INTERVAL_MS: '40',
+      WSRT_DEMO_PAGE: fileURLToPath(new URL('../../examples/demo/index.html', import.meta.url)),
+    });
+    const page = await browser.newPage();
+    try {
+      assert.match(child.log(), new RegExp(`listening on https/wss 127\\.0\\.0\\.1:${port} `));
+      assert.match(child.log(), new RegExp(`demo page at https://127\\.0\\.0\\.1:${port}/`));
+      const res = await page.goto(`https://127.0.0.1:${port}/`, { timeout: 10000 });
+      assert.equal(res.status(), 200);
+      const security = await res.securityDetails();
+      assert.equal(security?.protocol, 'TLS 1.3', JSON.stringify(security));
+      await page.waitForFunction(() => document.getElementById('ws-status').textContent === 'open', null, WAIT);
+      assert.equal(await page.evaluate('ws.url'), `wss://127.0.0.1:${port}/echo`);
+      // The page's own controls, clicked in the page (Playwright's clicks
+      // wait for animation frames, which a loaded machine makes slow).
+      await page.evaluate(() => {
+        document.getElementById('text').value = 'hello over wss \u2713';
+        document.querySelector('#send button').click();
+      });
+      await page.waitForFunction(() => document.getElementById('ws-log').textContent.includes('\u2190 hello over wss \u2713'), null, WAIT);
+      await page.evaluate(() => document.getElementById('burst').click());
+      await page.waitForFunction(() => /1000 echoes in [0-9.]+ ms/.test(document.getElementById('ws-log').textContent), null, WAIT);
+
+      await page.waitForFunction(() => document.getElementById('sse-log').childNodes.length >= 3, null, WAIT);
+      assert.equal(await page.evaluate('es.url'), `https://127.0.0.1:${port}/sse`);
+      assert.equal(await page.evaluate('es.readyState'), 1);
+      const ticks = await page.$$eval('#sse-log div', (lines) => lines.slice(0, 3).map((l) => l.textContent.split(' at ')[0]));
+      assert.deepEqual(ticks, ['id 1: tick 1', 'id 2: tick 2', 'id 3: tick 3']);
+      assert.equal(await page.evaluate(() => document.getElementById('sse-status').textContent), 'open');
+    } finally {
+      await page.close();
+      child.kill('SIGTERM');
+      const exit = await within(10000, child.exited, 'the example to exit').finally(() => child.stop());
+      assert.deepEqual(exit, { code: 0, signal: null });
+    }
+  });
 });

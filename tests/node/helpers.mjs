@@ -4,21 +4,74 @@ import { Server } from 'wsrt';
 import WebSocket from 'ws';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chromium } from 'playwright-core';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import net from 'node:net';
 
 /** Debian's chromium (never a downloaded one); CHROMIUM_PATH overrides. */
 export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-/** Launches headless Chromium for a test suite; close it in `after`. */
-export async function launchChromium() {
+/** Launches headless Chromium for a test suite (with `extraArgs`, switches of its own); close it in `after`. */
+export async function launchChromium(extraArgs = []) {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: run \`make test-node\` (it installs Debian's chromium)`);
+  // Loaded here: it takes seconds, which suites without a browser skip.
+  const { chromium } = await import('playwright-core');
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30000,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
+      '--disable-component-update', '--disable-sync', ...extraArgs],
   });
+}
+
+/** A free port on 127.0.0.1 (for a child process to listen on). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Runs examples/node/echo_server.mjs with `env`; resolves once it logs
+ * that it listens. `child.log()` is its stderr so far, `child.exited` its
+ * { code, signal }; `stop()` kills it if it still runs.
+ */
+export async function startExample(env) {
+  const script = fileURLToPath(new URL('../../examples/node/echo_server.mjs', import.meta.url));
+  const child = spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => (log += d));
+  child.log = () => log;
+  child.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  child.stop = () => child.exitCode === null && child.signalCode === null && child.kill('SIGKILL');
+  let exit = null;
+  child.exited.then((e) => (exit = e));
+  await within(10000, new Promise((resolve, reject) => {
+    const check = () => {
+      if (log.includes('listening')) resolve();
+      else if (exit !== null) reject(new Error(`the example exited (${JSON.stringify(exit)}): ${log}`));
+      else setTimeout(check, 10);
+    };
+    check();
+  }), 'the example to listen').catch((e) => {
+    child.stop();
+    throw e;
+  });
+  return child;
+}
+
+/** Polls `f` (bounded, by timer) until it returns something truthy. */
+export function until(f, what, ms = 5000) {
+  return within(ms, new Promise((resolve) => {
+    const check = () => (f() ? resolve() : setTimeout(check, 5));
+    check();
+  }), what);
 }
 
 /** Rejects with a clear message when `promise` takes longer than `ms`. */

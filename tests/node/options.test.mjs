@@ -13,9 +13,9 @@ const require = createRequire(import.meta.url);
 const native = require(require.resolve('wsrt').replace(/index\.js$/, 'wsrt.node'));
 const NAMES = native.optionNames();
 
-/** Options whose 0 is no value (docs/API.md: "refused"), and the list. */
-const ZERO_REFUSED = ['deflateWindowBits', 'slowConsumerPolicy'];
-const LIST = ['allowedOrigins', 'corsOrigins'];
+/** Options whose 0 is no value (docs/API.md: "refused"), and those that take strings (lists and tlsListen). */
+const ZERO_REFUSED = ['deflateWindowBits', 'slowConsumerPolicy', 'tlsMinVersion'];
+const LIST = ['allowedOrigins', 'corsOrigins', 'tlsCert', 'tlsKey', 'tlsCa', 'tlsListen'];
 
 /** Serves one echo round trip and one SSE event, then shuts down. */
 async function serves(options) {
@@ -39,7 +39,7 @@ describe('options', () => {
   afterEach(cleanup);
 
   it('the schema names every option of this list', () => {
-    assert.equal(NAMES.length, 26);
+    assert.equal(NAMES.length, 32);
     for (const name of [...ZERO_REFUSED, ...LIST, 'sseKeepaliveMs', 'idleTimeoutMs', 'deflate']) assert.ok(NAMES.includes(name), name);
   });
 
@@ -90,6 +90,8 @@ describe('options', () => {
       sioMaxPayload: [2 ** 53, -1],
       sioRecoveryWindowMs: [2 ** 31, -1],
       corsCredentials: [2, -1],
+      tlsClientAuth: ['yes', 3],
+      tlsMinVersion: ['1.1', 'TLSv1.1', 11, 14],
     };
     assert.deepEqual(Object.keys(cases).sort(), NAMES.filter((n) => !LIST.includes(n)).sort());
     for (const [name, values] of Object.entries(cases)) {
@@ -112,13 +114,16 @@ describe('options', () => {
       ['sseKeepaliveMs', [1000], /sseKeepaliveMs must be a number, not a list/],
       ['deflate', true, /deflate must be a string, not a boolean/],
       ['slowConsumerPolicy', ['drop'], /slowConsumerPolicy must be a string, not a list/],
-      ['allowedOrigins', 'http://a.example', /allowedOrigins must be a list of strings, not a string/],
-      ['allowedOrigins', [1], /allowedOrigins must be a list of strings, not a list with an item that is not a string/],
-      ['allowedOrigins', 7, /allowedOrigins must be a list of strings, not a number/],
+      ['allowedOrigins', [1], /allowedOrigins must be a string or a list of strings, not a list with an item that is not a string or a Buffer/],
+      ['allowedOrigins', 7, /allowedOrigins must be a string or a list of strings, not a number/],
       ['sioPingIntervalMs', '25000', /sioPingIntervalMs must be a number, not a string/],
       ['sioMaxPayload', [1], /sioMaxPayload must be a number, not a list/],
-      ['corsOrigins', '*', /corsOrigins must be a list of strings, not a string/],
-      ['corsOrigins', ['*', 1], /corsOrigins must be a list of strings, not a list with an item that is not a string/],
+      ['corsOrigins', ['*', 1], /corsOrigins must be a string or a list of strings, not a list with an item that is not a string/],
+      ['tlsCert', 1, /tlsCert must be a string or a list of strings, not a number/],
+      ['tlsKey', [Buffer.from('k'), {}], /tlsKey must be a string or a list of strings, not a list with an item that is not a string or a Buffer/],
+      ['tlsCa', new Uint16Array(2), /tlsCa must be a string or a list of strings, not an object/],
+      ['tlsListen', ['127.0.0.1:8443'], /tlsListen must be a string, not a list/],
+      ['tlsClientAuth', true, /tlsClientAuth must be a string, not a boolean/],
       ['corsCredentials', 'yes', /corsCredentials must be a boolean, not a string/],
       ['idleTimeout', 1000, /unknown option "idleTimeout"/],
     ];
@@ -128,9 +133,9 @@ describe('options', () => {
     }
   });
 
-  it('choices by name or by number; allowedOrigins answers other origins 403', async () => {
-    await serves({ deflate: 'per-connection', overflowPolicy: 1, slowConsumerPolicy: 'drop', deflateWindowBits: 9 });
-    const server = listen((s) => s.ws('/o', {}), { allowedOrigins: ['http://good.example'] });
+  it('choices by name or by number; allowedOrigins (one string: a list of one) answers other origins 403', async () => {
+    await serves({ deflate: 'per-connection', overflowPolicy: 1, slowConsumerPolicy: 'drop', deflateWindowBits: 9, tlsClientAuth: 'none' });
+    const server = listen((s) => s.ws('/o', {}), { allowedOrigins: 'http://good.example' });
     const good = await connect(`ws://127.0.0.1:${server.port}/o`, undefined, { origin: 'http://good.example' });
     good.close();
     const status = await within(5000, new Promise((resolve) => {

@@ -3,6 +3,7 @@ import wsrt, {
   Server, CLOSED, type WebSocket, type Request, type SseStream, type DeflateMode,
   type PublishResult, type ReplayResult, type ServerStats, type SlowConsumerPolicy, type ServerOptions,
   type Namespace, type Socket, type EngineIoSession, type MiddlewareError, type DisconnectReason,
+  type TlsInfo, type TlsOptions,
 } from 'wsrt';
 
 interface User {
@@ -89,8 +90,32 @@ server.clearTopicHistory('other');
 const all: PublishResult = server.publishAll(new Uint8Array(2), true);
 const n: number = server.subscriberCount('room') + all.delivered;
 const stats: ServerStats = server.stats();
-void (n + stats.slowClosed + stats.dropped + stats.sseStreams);
+void (n + stats.slowClosed + stats.dropped + stats.sseStreams + stats.tlsHandshakes + stats.tlsFailures);
 void port;
+
+// TLS: PEM paths or text (strings or bytes), lists for SNI, client certificates.
+const tlsServer = new Server({
+  tlsCert: ['/etc/wsrt/a.pem', Buffer.from('-----BEGIN CERTIFICATE-----')],
+  tlsKey: ['/etc/wsrt/a.key', new Uint8Array(0)],
+  tlsCa: '/etc/wsrt/ca.pem',
+  tlsClientAuth: 'optional',
+  tlsMinVersion: 'TLSv1.3',
+  tlsListen: '127.0.0.1:8443',
+});
+tlsServer.ws('/secure', {
+  open(ws, req) {
+    const tls: TlsInfo | null = req.tls;
+    const who: string | null = ws.request.tls?.peerSubject ?? null;
+    const der: Buffer | undefined = tls?.peerCertificate ?? undefined;
+    void [who, der, tls?.version === 'TLSv1.3', tls?.serverName, tls?.cipher];
+  },
+});
+const tlsPort: number | null = tlsServer.tlsPort;
+const reload: TlsOptions = { tlsCert: '/etc/wsrt/b.pem', tlsKey: '/etc/wsrt/b.key' };
+tlsServer.reloadTls(reload);
+void tlsPort;
+// @ts-expect-error: only "none", "optional" and "required"
+void new Server({ tlsClientAuth: 'yes' });
 
 // Socket.IO and Engine.IO.
 interface Member {
