@@ -19,6 +19,10 @@ SOCKETIO = ("sio_ack", "sio_room", "sio_idle")
 SIO_PEERS = ("socketio-node", "socketio-uws", "python-socketio")
 SIO_GOALS = {"socketio-node": 10.0, "socketio-uws": 3.0, "python-socketio": 30.0}
 SIO_IDLE_GOAL = ("wsrt-c", 2000)  # bytes of server RSS per idle Socket.IO socket, at most
+TLS = ("tls_echo_small", "tls_echo_large", "tls_handshake", "tls_idle")
+# The TLS peers and what each of our fronts is to do against them, per
+# server CPU-second (echo and handshakes).
+TLS_GOALS = {"uws-tls": 1.0, "node-ws-tls": 3.0}
 
 
 def runs_by(doc):
@@ -55,7 +59,7 @@ def cell(table, srv, sc, key, per_cpu=None, unit=""):
     if per_cpu and r.get(per_cpu) is not None:
         s += f" ({si(r[per_cpu])}/CPU-s)"
     util = r.get("server_cpu_util")
-    if sc in ("echo_small", "echo_large", "echo_json", "echo_json_deflate") and util is not None and util < SAT:
+    if sc in ("echo_small", "echo_large", "echo_json", "echo_json_deflate", "tls_echo_small", "tls_echo_large") and util is not None and util < SAT:
         s += " †"
     return s
 
@@ -83,8 +87,13 @@ def markdown(doc):
         out.append("Skipped: " + "; ".join(f"{k} ({v})" for k, v in doc["skipped"].items()) + ".")
     if doc.get("note"):
         out += ["", doc["note"]]
+    tls = any(sc in TLS for s in order for sc in t[s])
+    if tls:
+        # The plain runs of a TLS benchmark are the figures beside TLS,
+        # shown there.
+        out += tls_tables(doc, order, t)
     main = [s for s in order if any(sc in MAIN for sc in t[s])]
-    if main:
+    if main and not tls:
         out += main_tables(doc, main, t)
     if any(sc in BROADCAST for s in order for sc in t[s]):
         out += broadcast_tables(doc, order, t)
@@ -93,6 +102,85 @@ def markdown(doc):
     if any(sc in SOCKETIO for s in order for sc in t[s]):
         out += socketio_tables(doc, order, t)
     return "\n".join(out) + "\n"
+
+
+def tls_tables(doc, order, t):
+    """The TLS scenarios: one row per TLS server with its plain twin's
+    figures beside, then ours ÷ each TLS peer against the goals."""
+    rows = [s for s in order if any(sc in TLS for sc in t[s])]
+    ours = [s for s in rows if any(r.get("ours") for r in t[s].values())]
+    peers = [p for p in TLS_GOALS if p in rows]
+    plain = lambda s: next((r.get("plain") for r in t[s].values() if r.get("plain")), None)
+    pct = lambda v: "–" if v is None else f"{v:.0%}"
+    title = lambda sc: doc["scenarios"].get(sc, sc)
+
+    def pair(s, sc, psc, key, per):
+        """TLS figure (per CPU-s) · plain figure (per CPU-s) · TLS ÷ plain per CPU-s."""
+        tl, pl = cell(t, s, sc, key, per), cell(t, plain(s), psc, key, per)
+        return f"{tl} | {pl} | {ratio(get(t, s, sc, per), get(t, plain(s), psc, per))}"
+
+    neg = {}
+    for s in rows:
+        for sc in TLS:
+            v = get(t, s, sc, "tls_negotiated")
+            if v:
+                neg.setdefault(v, [])
+                if s not in neg[v]:
+                    neg[v].append(s)
+    out = ["", "## TLS", "",
+           "Every server on TLS with the same certificate (ECDSA P-256, signed by a CA made for the run; made by "
+           "openssl in a temporary directory, never kept) on 127.0.0.1. The generator is rustls 0.23 with the ring "
+           "provider (as core): TLS 1.3 only, X25519 offered first, no session resumption (every connection a full "
+           "handshake; servers still send their tickets, ignored), SNI `localhost`, every echo checked. Each TLS "
+           "server's plain twin (the same server without TLS_CERT/TLS_KEY) beside it, in the same run. Per second "
+           "of server CPU time (user + system, all threads) in parentheses: read that first. "
+           f"† the server used under {SAT:.0%} of its core.", ""]
+    if neg:
+        out += ["Negotiated: " + "; ".join(f"{k} ({', '.join(v)})" for k, v in neg.items()) + ".", ""]
+    out += [f"**Echo** ({title('tls_echo_small')}; {title('tls_echo_large')}), msgs/s:", "",
+            "| server | TLS 32 B | plain 32 B | TLS ÷ plain per CPU-s | TLS 64 KiB | plain 64 KiB | TLS ÷ plain per CPU-s |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
+    for s in rows:
+        out.append(f"| {s} | {pair(s, 'tls_echo_small', 'echo_small', 'msgs_per_s', 'msgs_per_server_cpu_s')} | "
+                   f"{pair(s, 'tls_echo_large', 'echo_large', 'msgs_per_s', 'msgs_per_server_cpu_s')} |")
+    out += ["", f"**Connections** ({title('tls_handshake')}; plain: the same without TLS), connections/s, and "
+            f"**idle memory** ({title('tls_idle')} and as many plain ones held): the server's RSS growth per "
+            "connection (user space only; kernel socket buffers are not in RSS).", "",
+            "| server | TLS conns/s | plain conns/s | TLS ÷ plain per CPU-s | server CPU (TLS) | B / idle TLS conn | B / idle plain conn | TLS − plain |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in rows:
+        bt, bp = get(t, s, "tls_idle", "bytes_per_conn"), get(t, plain(s), "plain_idle", "bytes_per_conn")
+        out.append(f"| {s} | {pair(s, 'tls_handshake', 'plain_handshake', 'handshakes_per_s', 'handshakes_per_server_cpu_s')} | "
+                   f"{pct(get(t, s, 'tls_handshake', 'server_cpu_util'))} | {si(bt)} | {si(bp)} | "
+                   f"{'–' if bt is None or bp is None else f'{bt - bp:+,.0f}'} |")
+    if ours and peers:
+        out += ["", "**Ours ÷ each TLS peer**, per server CPU-second (↑ better) and idle memory per TLS connection "
+                "(↓ better); goal: " + ", ".join(f"≥ {g:g}× {p}" for p, g in TLS_GOALS.items() if p in peers) +
+                " (echo and connections per CPU-second).", "",
+                "| ours | peer | echo 32 B ↑ | echo 64 KiB ↑ | connections ↑ | B / idle TLS conn ↓ | goal met |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        for o in ours:
+            for p in peers:
+                rs = [get(t, o, sc, k) and get(t, p, sc, k) and get(t, o, sc, k) / get(t, p, sc, k)
+                      for sc, k in (("tls_echo_small", "msgs_per_server_cpu_s"), ("tls_echo_large", "msgs_per_server_cpu_s"),
+                                    ("tls_handshake", "handshakes_per_server_cpu_s"))]
+                met = "–" if any(r is None for r in rs) else ", ".join(
+                    f"{n} {'yes' if r >= TLS_GOALS[p] else 'NO'}" for n, r in zip(("32 B", "64 KiB", "conns"), rs))
+                out.append(f"| {o} | {p} | " + " | ".join([
+                    ratio(get(t, o, "tls_echo_small", "msgs_per_server_cpu_s"), get(t, p, "tls_echo_small", "msgs_per_server_cpu_s")),
+                    ratio(get(t, o, "tls_echo_large", "msgs_per_server_cpu_s"), get(t, p, "tls_echo_large", "msgs_per_server_cpu_s")),
+                    ratio(get(t, o, "tls_handshake", "handshakes_per_server_cpu_s"), get(t, p, "tls_handshake", "handshakes_per_server_cpu_s")),
+                    ratio(get(t, o, "tls_idle", "bytes_per_conn"), get(t, p, "tls_idle", "bytes_per_conn")),
+                    met]) + " |")
+    out += ["", "Server / generator share of a core in each TLS run:", "",
+            "| server | " + " | ".join(title(sc).split(":")[0] for sc in TLS[:3]) + " |", "| --- | --- | --- | --- |"]
+    for s in rows:
+        cells = []
+        for sc in TLS[:3]:
+            g, u = get(t, s, sc, "gen_cpu_util"), get(t, s, sc, "server_cpu_util")
+            cells.append("n/a" if g is None else f"{pct(u)} / {pct(g)}")
+        out.append(f"| {s} | " + " | ".join(cells) + " |")
+    return out
 
 
 def socketio_tables(doc, order, t):
@@ -384,6 +472,8 @@ def chart(doc, path):
         print("report: matplotlib missing, no chart", file=sys.stderr)
         return False
     order, t = runs_by(doc)
+    if any(sc in TLS for s in order for sc in t[s]):
+        return False  # a TLS run: its tables say it all
     order = [s for s in order if any(sc in MAIN for sc in t[s])]
     if not order:
         return False

@@ -38,6 +38,18 @@ python-socketio can run on are there for comparison, run only when named
 in BENCH_SERVERS: python-socketio-aiohttp-asyncio,
 python-socketio-uvicorn, python-socketio-uvicorn-websockets,
 python-socketio-tornado.
+
+TLS (`make bench-tls`): the scenarios tls_echo_small, tls_echo_large,
+tls_handshake and tls_idle (loadgen --tls CA.pem: rustls with the ring
+provider, TLS 1.3, no session resumption) run against the TLS servers:
+wsrt-FRONT-tls (each of our examples that reads $TLS_CERT/$TLS_KEY),
+uws-tls (uWebSockets.js SSLApp) and node-ws-tls (ws on https), all given
+the same ECDSA P-256 certificate, made for the run by openssl in a
+temporary directory (a CA and a leaf for localhost and 127.0.0.1) and
+removed after it. plain_handshake and plain_idle are the same handshake
+and idle runs without TLS, against the plain twins (wsrt-FRONT, uws,
+node-ws), for the figures beside. These servers and scenarios run only
+when named (BENCH_SERVERS, BENCH_SCENARIOS), never in `make bench`.
 """
 import datetime
 import json
@@ -48,6 +60,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -97,6 +110,47 @@ def broadcast_fronts():
     return fronts_whose_example_has("/broadcast")
 
 
+def tls_fronts():
+    """Our fronts whose example reads $TLS_CERT/$TLS_KEY (TLS on $PORT)."""
+    return fronts_whose_example_has("TLS_CERT")
+
+
+def make_certs(d):
+    """A CA and a leaf signed by it, both ECDSA P-256, the leaf for
+    localhost and 127.0.0.1, into directory `d`; returns (ca, cert, key)
+    paths. The leaf file holds the leaf only (every server sends it as
+    is). Made fresh for every run, never kept."""
+    def ossl(*a):
+        subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)
+    ossl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
+    ossl("req", "-x509", "-new", "-key", "ca.key", "-sha256", "-days", "2", "-subj", "/CN=wsrt bench CA",
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+         "-out", "ca.pem")
+    # PKCS#8 ("BEGIN PRIVATE KEY"), which every server reads.
+    ossl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "key.pem")
+    ossl("req", "-new", "-key", "key.pem", "-subj", "/CN=localhost", "-out", "leaf.csr")
+    with open(os.path.join(d, "leaf.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n")
+    ossl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-sha256",
+         "-days", "2", "-extfile", "leaf.ext", "-out", "cert.pem")
+    return tuple(os.path.join(d, f) for f in ("ca.pem", "cert.pem", "key.pem"))
+
+
+# Set by main() when a TLS server runs: (ca, cert, key) paths.
+TLS_FILES = None
+OPENSSL_MISSING = None if shutil.which("openssl") else "no openssl (it makes the run's certificate)"
+
+
+def server_env(extra):
+    """A server's environment from its `extra`: its own, plus the run's
+    certificate and key for a TLS server."""
+    env = dict(extra.get("env") or {})
+    if extra.get("tls"):
+        env.update(TLS_CERT=TLS_FILES[1], TLS_KEY=TLS_FILES[2])
+    return env
+
+
 def servers():
     """name -> (argv, what it serves, is it ours, why it is unavailable,
     extra: env for the server, for compression runs the base server and
@@ -117,6 +171,12 @@ def servers():
             for mode, suffix in (("shared", "shared"), ("per-connection", "conn")):
                 s[f"{base}-deflate-{suffix}"] = (argv, {"deflate"}, True, None,
                                                  {"env": {"DEFLATE": mode}, "base": base, "deflate": mode})
+    # TLS on $PORT: the same example with the run's certificate.
+    for fr in tls_fronts():
+        argv = [os.path.join(ROOT, "examples", "run"), fr]
+        s[f"wsrt-{fr}-tls"] = (argv, {"tls"}, True, OPENSSL_MISSING,
+                               {"env": {"DEFLATE": "off"} if fr in dfl else {}, "tls": True, "explicit": True,
+                                "plain": f"wsrt-{fr}"})
     # The Socket.IO contract on the Rust API (core/examples/sio_contract.rs):
     # the core's Socket.IO without a front's conversion, there from the
     # start, while the fronts' examples grow /socket.io/.
@@ -133,6 +193,10 @@ def servers():
                     {"env": {}, "base": "node-ws", "deflate": "off"})
     s["node-ws-deflate"] = (["node", os.path.join(PEERS, "node-ws.js")], {"deflate"}, False, node_ok,
                             {"env": {"DEFLATE": "1"}, "base": "node-ws", "deflate": "perMessageDeflate"})
+    s["uws-tls"] = (["node", os.path.join(PEERS, "uws.js")], {"tls"}, False, uws_ok or OPENSSL_MISSING,
+                    {"env": {}, "tls": True, "explicit": True, "plain": "uws"})
+    s["node-ws-tls"] = (["node", os.path.join(PEERS, "node-ws.js")], {"tls"}, False, node_ok or OPENSSL_MISSING,
+                        {"env": {}, "tls": True, "explicit": True, "plain": "node-ws"})
     s["rust-tokio"] = ([tokio], {"echo", "broadcast"}, False, None if os.path.exists(tokio) else "not built", plain)
     s["picows"] = ([PY, os.path.join(PEERS, "py_picows.py")], {"echo", "broadcast"}, False, py_ok, plain)
     s["websockets-uvloop"] = ([PY, os.path.join(PEERS, "py_websockets.py"), "--uvloop"], {"echo", "broadcast"}, False, py_ok, plain)
@@ -173,25 +237,63 @@ SIO_IDLE_CONNS = os.environ.get("BENCH_SIO_IDLE_CONNS", "10000")
 SIO_ROOM_MEMBERS = os.environ.get("BENCH_SIO_ROOM_MEMBERS", "1000")
 
 
+# TLS: idle connections held (TLS and plain alike), and connections at a
+# time in the handshake scenario. "{CA}" in arguments is the run's CA.
+TLS_IDLE_CONNS = os.environ.get("BENCH_TLS_IDLE_CONNS", "5000")
+TLS_CHURN_CONNS = "16"
+# Run only when named in BENCH_SCENARIOS.
+EXPLICIT_SCENARIOS = {"tls_echo_small", "tls_echo_large", "tls_handshake", "tls_idle",
+                      "plain_handshake", "plain_idle"}
+
+
 def scenarios():
     """name -> (what the server must serve, loadgen arguments, title[,
     env for the server])."""
     secs = str(SECS)
+    tls = ["--tls", "{CA}"]
+    tls_scen = {
+        "tls_echo_small": ("tls", ["echo", "--conns", "64", "--inflight", "16", "--size", "32", "--secs", secs] + tls, "TLS echo 64×16×32 B"),
+        "tls_echo_large": ("tls", ["echo", "--conns", "8", "--inflight", "4", "--size", "65536", "--secs", secs] + tls, "TLS echo 8×4×64 KiB"),
+        "tls_handshake": ("tls", ["handshake", "--conns", TLS_CHURN_CONNS, "--size", "32", "--secs", secs] + tls,
+                          f"TLS connections, {TLS_CHURN_CONNS} at a time: connect, full TLS 1.3 handshake, WebSocket upgrade, one 32 B echo, reset"),
+        "tls_idle": ("tls", ["idle", "--conns", TLS_IDLE_CONNS, "--secs", "1"] + tls, f"idle {int(TLS_IDLE_CONNS):,} TLS conns"),
+        "plain_handshake": ("echo", ["handshake", "--conns", TLS_CHURN_CONNS, "--size", "32", "--secs", secs],
+                            f"plain connections, {TLS_CHURN_CONNS} at a time: connect, WebSocket upgrade, one 32 B echo, reset"),
+        "plain_idle": ("echo", ["idle", "--conns", TLS_IDLE_CONNS, "--secs", "1"], f"idle {int(TLS_IDLE_CONNS):,} plain conns"),
+    }
     if SMOKE:
-        return {
-            "sio_ack": ("sio", ["sio-ack", "--conns", "8", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5", "--expect-pings", "1"], "Socket.IO ack 8×4×32 B", SIO_SMOKE_ENV),
-            "sio_room": ("sio", ["sio-room", "--conns", "50", "--window", "4", "--size", "32", "--secs", secs, "--warmup", "0.5", "--expect-pings", "1"], "Socket.IO room 1 → 50 members", SIO_SMOKE_ENV),
-            "sio_idle": ("sio", ["sio-idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2", "--expect-pings", "1"], "Socket.IO idle 200 sockets", SIO_SMOKE_ENV),
-            "echo_small": ("echo", ["echo", "--conns", "8", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5"], "echo 8×4×32 B"),
-            "echo_large": ("echo", ["echo", "--conns", "2", "--inflight", "2", "--size", "65536", "--secs", secs, "--warmup", "0.5"], "echo 2×2×64 KiB"),
-            "latency": ("echo", ["latency", "--conns", "10", "--rate", "1000", "--secs", secs, "--warmup", "0.5"], "latency 10 conns at 1k msgs/s"),
-            "idle": ("echo", ["idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2"], "idle 200 conns"),
-            "sse": ("sse", ["sse", "--conns", "20", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs, "--warmup", "0.5"], "SSE 20 clients"),
-            "broadcast": ("broadcast", ["broadcast", "--conns", "50", "--rate", "200", "--size", "32", "--secs", secs, "--warmup", "0.5"], "broadcast 1 → 50 subs at 200 msgs/s"),
-            # Compression kept from rotting: one short run each, C front, per-connection mode.
-            "echo_json_deflate": ("deflate", ["echo", "--conns", "4", "--inflight", "4", "--size", JSON_SIZE, "--payload", "json", "--deflate", "takeover", "--deflate-level", "1", "--secs", secs, "--warmup", "0.5"], "echo 4×4×1 KiB JSON, deflate"),
-            "idle_deflate": ("deflate", ["idle", "--conns", "100", "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--deflate", "takeover", "--deflate-level", "1", "--secs", "0.3", "--warmup", "0.2"], "idle 100 conns, deflate, 1 message each"),
-        }
+        return smoke_scenarios(secs) | tls_scen_smoke(secs)
+    return base_scenarios(secs) | tls_scen
+
+
+def tls_scen_smoke(secs):
+    tls = ["--tls", "{CA}"]
+    return {
+        "tls_echo_small": ("tls", ["echo", "--conns", "4", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5"] + tls, "TLS echo 4×4×32 B"),
+        "tls_echo_large": ("tls", ["echo", "--conns", "2", "--inflight", "2", "--size", "65536", "--secs", secs, "--warmup", "0.5"] + tls, "TLS echo 2×2×64 KiB"),
+        "tls_handshake": ("tls", ["handshake", "--conns", "4", "--size", "32", "--secs", secs, "--warmup", "0.5"] + tls, "TLS connections 4 at a time"),
+        "tls_idle": ("tls", ["idle", "--conns", "100", "--secs", "0.3", "--warmup", "0.2"] + tls, "idle 100 TLS conns"),
+    }
+
+
+def smoke_scenarios(secs):
+    return {
+        "sio_ack": ("sio", ["sio-ack", "--conns", "8", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5", "--expect-pings", "1"], "Socket.IO ack 8×4×32 B", SIO_SMOKE_ENV),
+        "sio_room": ("sio", ["sio-room", "--conns", "50", "--window", "4", "--size", "32", "--secs", secs, "--warmup", "0.5", "--expect-pings", "1"], "Socket.IO room 1 → 50 members", SIO_SMOKE_ENV),
+        "sio_idle": ("sio", ["sio-idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2", "--expect-pings", "1"], "Socket.IO idle 200 sockets", SIO_SMOKE_ENV),
+        "echo_small": ("echo", ["echo", "--conns", "8", "--inflight", "4", "--size", "32", "--secs", secs, "--warmup", "0.5"], "echo 8×4×32 B"),
+        "echo_large": ("echo", ["echo", "--conns", "2", "--inflight", "2", "--size", "65536", "--secs", secs, "--warmup", "0.5"], "echo 2×2×64 KiB"),
+        "latency": ("echo", ["latency", "--conns", "10", "--rate", "1000", "--secs", secs, "--warmup", "0.5"], "latency 10 conns at 1k msgs/s"),
+        "idle": ("echo", ["idle", "--conns", "200", "--secs", "0.5", "--warmup", "0.2"], "idle 200 conns"),
+        "sse": ("sse", ["sse", "--conns", "20", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs, "--warmup", "0.5"], "SSE 20 clients"),
+        "broadcast": ("broadcast", ["broadcast", "--conns", "50", "--rate", "200", "--size", "32", "--secs", secs, "--warmup", "0.5"], "broadcast 1 → 50 subs at 200 msgs/s"),
+        # Compression kept from rotting: one short run each, C front, per-connection mode.
+        "echo_json_deflate": ("deflate", ["echo", "--conns", "4", "--inflight", "4", "--size", JSON_SIZE, "--payload", "json", "--deflate", "takeover", "--deflate-level", "1", "--secs", secs, "--warmup", "0.5"], "echo 4×4×1 KiB JSON, deflate"),
+        "idle_deflate": ("deflate", ["idle", "--conns", "100", "--idle-send", "1", "--payload", "json", "--size", JSON_SIZE, "--deflate", "takeover", "--deflate-level", "1", "--secs", "0.3", "--warmup", "0.2"], "idle 100 conns, deflate, 1 message each"),
+    }
+
+
+def base_scenarios(secs):
     return {
         "echo_small": ("echo", ["echo", "--conns", "64", "--inflight", "16", "--size", "32", "--secs", secs], "echo 64×16×32 B"),
         "echo_large": ("echo", ["echo", "--conns", "8", "--inflight", "4", "--size", "65536", "--secs", secs], "echo 8×4×64 KiB"),
@@ -317,6 +419,7 @@ def run_one(name, argv, scen, lg_args, port, rt, logdir, extra_env=None):
         if not wait_port(port, proc, 180):
             return {"ok": False, "error": f"server did not listen (see {log.name})"}
         time.sleep(0.5)  # let it settle (JIT, lazy allocations) before the baseline
+        lg_args = [TLS_FILES[0] if a == "{CA}" else a for a in lg_args]
         cmd = prio + ["taskset", "-c", "1", LOADGEN] + lg_args + [
             "--addr", f"127.0.0.1:{port}", "--server-pid", str(proc.pid), "--label", name]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -369,13 +472,31 @@ def main():
     if SMOKE and not want_srv:
         # The Rust example keeps the Socket.IO modes honest until the C
         # example serves /socket.io/ (then both run them).
-        want_srv = ["wsrt-c", "wsrt-c-deflate-conn", "wsrt-rust"]
+        want_srv = ["wsrt-c", "wsrt-c-deflate-conn", "wsrt-rust"] + (["wsrt-c-tls"] if "c" in tls_fronts() else [])
     names = [n for n in srv if n in want_srv or not want_srv and not srv[n][4].get("explicit")]
+    global TLS_FILES
+    tmp = None
+    if any(srv[n][4].get("tls") and not srv[n][3] for n in names):
+        tmp = tempfile.TemporaryDirectory(prefix="wsrt-bench-tls-")
+        TLS_FILES = make_certs(tmp.name)
+    try:
+        return run_all(srv, scen, names, want_scen, [n for n in want_srv if n not in srv])
+    finally:
+        if tmp:
+            tmp.cleanup()
+
+
+def run_all(srv, scen, names, want_scen, unknown):
     rt = rt_allowed()
     logdir = os.path.join(CACHE, "logs")
     os.makedirs(logdir, exist_ok=True)
     print(f"bench: servers {', '.join(names)}; {SECS:g} s per run; real-time priority: {'yes' if rt else 'no'}", file=sys.stderr)
     runs, skipped, nskipped = [], {}, 0
+    for n in unknown:
+        fr = n[len("wsrt-"):-len("-tls")] if n.startswith("wsrt-") and n.endswith("-tls") else None
+        skipped[n] = (f"examples/{EXAMPLE_FILES.get(fr, fr)} does not read TLS_CERT yet" if fr
+                      else "no such server in bench/run.py")
+        print(f"bench: {n} skipped: {skipped[n]}", file=sys.stderr)
     base, count = int(os.environ.get("BENCH_PORT", "9300")), 0
     for name in names:
         argv, caps, ours, why, extra = srv[name]
@@ -383,11 +504,12 @@ def main():
             skipped[name] = why
             print(f"bench: {name} skipped: {why}", file=sys.stderr)
             continue
-        todo = [sc for sc in scen if (not want_scen or sc in want_scen) and scen[sc][0] in caps]
+        explicit = set() if SMOKE else EXPLICIT_SCENARIOS
+        todo = [sc for sc in scen if (sc in want_scen or not want_scen and sc not in explicit) and scen[sc][0] in caps]
         if not todo:
             continue
         if ours:
-            started, no_sio = prepare(name, argv, base + 50, logdir, extra.get("env"),
+            started, no_sio = prepare(name, argv, base + 50, logdir, server_env(extra),
                                       probe=any(scen[sc][0] == "sio" for sc in todo), build=extra.get("build"))
             if not started:
                 skipped[name] = f"did not build or start: {last_line(os.path.join(logdir, f'{name}.prepare.log'))!r} (see .cache/bench/logs)"
@@ -401,12 +523,14 @@ def main():
                 print(f"bench: {name}: {', '.join(left)} skipped: {no_sio}", file=sys.stderr)
         for sc in todo:
             need, lg_args, title = scen[sc][:3]
-            env = dict(extra.get("env") or {}, **(scen[sc][3] if len(scen[sc]) > 3 else {}))
+            env = dict(server_env(extra), **(scen[sc][3] if len(scen[sc]) > 3 else {}))
             count += 1
             res = run_one(name, argv, sc, lg_args, base + count % 50, rt, logdir, env)
             res.update(server=name, scenario=sc, title=title, ours=ours)
             if "base" in extra:
                 res.update(base=extra["base"], deflate_mode=extra["deflate"])
+            if "plain" in extra:
+                res.update(plain=extra["plain"])
             runs.append(res)
     failed = [r for r in runs if not r.get("ok")]
     for r in failed:

@@ -10,15 +10,22 @@
 // at a time) except the threshold: ws compresses messages of 1024 bytes and
 // more by default, we set 256, the wsrt default, so both compress the same
 // messages.
+// TLS_CERT and TLS_KEY (PEM file paths, both or neither): the same on TLS,
+// https.createServer with Node's defaults, on the same port.
 'use strict';
+const fs = require('fs');
 const http = require('http');
+const https = require('https');
 const { WebSocketServer, WebSocket } = require('ws');
 
 const port = Number(process.env.PORT || 9001);
 const interval = Number(process.env.SSE_INTERVAL_MS || 1000);
 try { require('bufferutil'); } catch (e) { console.error('node-ws peer: bufferutil missing'); process.exit(1); }
 
-const server = http.createServer((req, res) => {
+const tlsCert = process.env.TLS_CERT || '';
+const tlsKey = process.env.TLS_KEY || '';
+if (!tlsCert !== !tlsKey) { console.error('node-ws peer: TLS_CERT and TLS_KEY go together'); process.exit(1); }
+const handler = (req, res) => {
   if (req.url !== '/sse') { res.writeHead(404).end(); return; }
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache' });
   res.socket.setNoDelay(true);
@@ -28,7 +35,10 @@ const server = http.createServer((req, res) => {
     res.write(`event: tick\nid: ${id}\ndata: tick ${id}\ndata: ${Date.now()}\n\n`);
   }, interval);
   res.on('close', () => clearInterval(t));
-});
+};
+const server = tlsCert
+  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) }, handler)
+  : http.createServer(handler);
 server.keepAliveTimeout = 0;
 
 const deflate = ['1', 'on', 'true'].includes(process.env.DEFLATE || '');
@@ -48,5 +58,5 @@ server.on('upgrade', (req, socket, head) => {
   if (!wss) { socket.destroy(); return; }
   wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
 });
-server.listen(port, '127.0.0.1', 511, () => console.error(`node-ws peer on 127.0.0.1:${port}${deflate ? ', permessage-deflate on' : ''}`));
+server.listen(port, '127.0.0.1', 511, () => console.error(`node-ws peer on 127.0.0.1:${port}${tlsCert ? ' (TLS, https)' : ''}${deflate ? ', permessage-deflate on' : ''}`));
 process.on('SIGTERM', () => process.exit(0));

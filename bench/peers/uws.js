@@ -7,6 +7,8 @@
 //               app.publish includes the sender)
 //   /sse        the wsrt example's contract: event "tick" every
 //               $SSE_INTERVAL_MS, ids from 1, data "tick <id>\n<unix ms>"
+// TLS_CERT and TLS_KEY (PEM file paths, both or neither): the same on TLS,
+// through uWS.SSLApp (cert_file_name, key_file_name), on the same port.
 'use strict';
 const uWS = require('uwebsockets');
 
@@ -19,7 +21,10 @@ const opts = {
   idleTimeout: 0,
 };
 
-const app = uWS.App()
+const tlsCert = process.env.TLS_CERT || '';
+const tlsKey = process.env.TLS_KEY || '';
+if (!tlsCert !== !tlsKey) { console.error('uws peer: TLS_CERT and TLS_KEY go together'); process.exit(1); }
+const app = (tlsCert ? uWS.SSLApp({ cert_file_name: tlsCert, key_file_name: tlsKey }) : uWS.App())
   .ws('/echo', { ...opts, message: (ws, msg, isBinary) => { ws.send(msg, isBinary); } })
   .ws('/broadcast', {
     ...opts,
@@ -41,6 +46,6 @@ const app = uWS.App()
   .any('/*', (res) => { res.writeStatus('404 Not Found').end(); })
   .listen('127.0.0.1', port, (token) => {
     if (!token) { console.error(`uws peer: cannot listen on ${port}`); process.exit(1); }
-    console.error(`uws peer on 127.0.0.1:${port}`);
+    console.error(`uws peer on 127.0.0.1:${port}${tlsCert ? ' (TLS, SSLApp)' : ''}`);
   });
 process.on('SIGTERM', () => process.exit(0));

@@ -8,12 +8,16 @@
 //! loadgen broadcast --conns N --rate R --size S --secs T   (path /broadcast)
 //! loadgen idle      --conns N --secs HOLD [--idle-send K]    (needs --server-pid for memory)
 //! loadgen sse       --conns N --secs T [--interval-ms MS]   (path /sse)
+//! loadgen handshake --conns C --size S --secs T   (C at a time: connect,
+//!                   handshake, one echo of S bytes, reset, again)
 //! loadgen sio-ack   --conns C --inflight P --size S --secs T      (Socket.IO,
 //! loadgen sio-room  --conns N [--publishers P] [--window W] [--rate R]
 //!                   --size S --secs T                 path /socket.io/?EIO=4
 //! loadgen sio-idle  --conns N --secs HOLD             &transport=websocket)
 //!           sio-*: [--room NAME] [--expect-pings K]  (see sio_modes.rs)
 //! common: --addr 127.0.0.1:9001 --path P --warmup W --server-pid PID --label NAME
+//!         --tls CA.pem [--tls-version 1.3|1.2] [--tls-cipher aes256|aes128|chacha20]
+//!         [--sni localhost]   (see tls.rs)
 //! echo, latency, idle: --payload binary|json --deflate off|takeover|no-takeover
 //!                      --deflate-level 0-9
 //! ```
@@ -39,6 +43,7 @@ mod sio;
 mod sio_modes;
 mod sse;
 mod stats;
+mod tls;
 mod ws;
 
 use net::{Handler, Net};
@@ -70,6 +75,10 @@ struct Opts {
     window: usize,
     room: String,
     expect_pings: u32,
+    tls_ca: Option<String>,
+    tls_version: String,
+    tls_cipher: String,
+    sni: String,
 }
 
 const USAGE: &str = "usage: loadgen echo|latency|broadcast|idle|sse|sio-ack|sio-room|sio-idle \
@@ -77,7 +86,8 @@ const USAGE: &str = "usage: loadgen echo|latency|broadcast|idle|sse|sio-ack|sio-
 [--conns N] [--inflight P] [--size BYTES] [--secs T] [--warmup W] [--rate MSGS_PER_S] \
 [--interval-ms MS] [--server-pid PID] [--label NAME] [--max-pending N] [--payload binary|json] \
 [--deflate off|takeover|no-takeover] [--deflate-level 0-9] [--idle-send K] \
-[--publishers P] [--window W] [--room NAME] [--expect-pings K]";
+[--publishers P] [--window W] [--room NAME] [--expect-pings K] \
+[--tls CA.pem] [--tls-version 1.2|1.3] [--tls-cipher aes256|aes128|chacha20] [--sni NAME]";
 
 const MODES: &[&str] = &[
     "echo",
@@ -88,6 +98,7 @@ const MODES: &[&str] = &[
     "sio-ack",
     "sio-room",
     "sio-idle",
+    "handshake",
 ];
 
 fn parse_opts() -> Result<Opts, String> {
@@ -118,6 +129,10 @@ fn parse_opts() -> Result<Opts, String> {
         window: 8,
         room: "bench".into(),
         expect_pings: 0,
+        tls_ca: None,
+        tls_version: "1.3".into(),
+        tls_cipher: "aes256".into(),
+        sni: "localhost".into(),
     };
     let mut rate_given = false;
     while let Some(k) = args.next() {
@@ -161,6 +176,15 @@ fn parse_opts() -> Result<Opts, String> {
                 o.room = v;
             }
             "--expect-pings" => o.expect_pings = v.parse().map_err(|_| bad())?,
+            "--tls" => o.tls_ca = Some(v),
+            "--tls-version" => {
+                o.tls_version = match v.as_str() {
+                    "1.2" | "1.3" => v,
+                    _ => return Err(bad()),
+                }
+            }
+            "--sni" => o.sni = v,
+            "--tls-cipher" => o.tls_cipher = v,
             _ => return Err(format!("unknown option {k}")),
         }
     }
@@ -177,6 +201,9 @@ fn parse_opts() -> Result<Opts, String> {
         && !matches!(o.mode.as_str(), "echo" | "latency" | "idle")
     {
         return Err("--payload and --deflate apply to echo, latency and idle".into());
+    }
+    if o.mode == "handshake" && o.size < 8 {
+        o.size = 8; // the connection's serial number
     }
     if o.mode == "broadcast" && o.size < 16 {
         o.size = 16; // sequence number and send time
@@ -1034,6 +1061,112 @@ fn run_idle(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
     Ok(human + &human_used)
 }
 
+// ---------------------------------------------------------------- handshake
+
+/// Connection churn: each slot connects, makes its (TLS and) WebSocket
+/// handshake, sends one binary message (its serial number, then the
+/// pattern), checks the echo and is reset; the driver opens the next in
+/// its slot at once.
+struct Churn {
+    readers: Vec<ws::Reader>,
+    serial: Vec<u64>,
+    finished: Vec<bool>,
+    next_serial: u64,
+    pattern: Vec<u8>,
+    done: u64,
+}
+
+impl Handler for Churn {
+    fn on_open(
+        &mut self,
+        id: usize,
+        head: &str,
+        out: &mut Vec<u8>,
+        _: Instant,
+    ) -> Result<(), String> {
+        ws::check_upgrade(head)?;
+        self.readers[id] = ws::Reader::default();
+        self.finished[id] = false;
+        self.serial[id] = self.next_serial;
+        self.next_serial += 1;
+        ws::put_header(out, ws::BINARY, self.pattern.len());
+        out.extend_from_slice(&self.serial[id].to_le_bytes());
+        out.extend_from_slice(&self.pattern[8..]);
+        Ok(())
+    }
+
+    fn on_data(
+        &mut self,
+        id: usize,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        _: Instant,
+    ) -> Result<usize, String> {
+        let (serial, pattern) = (self.serial[id], &self.pattern);
+        let (finished, done) = (&mut self.finished[id], &mut self.done);
+        self.readers[id].feed(data, out, |op, p, _| {
+            if *finished {
+                return Err("a message after the echo".into());
+            }
+            if op != ws::BINARY
+                || p.len() != pattern.len()
+                || p[..8] != serial.to_le_bytes()
+                || p[8..] != pattern[8..]
+            {
+                return Err(format!(
+                    "echo of opcode {op}, {} bytes does not match what was sent",
+                    p.len()
+                ));
+            }
+            *finished = true;
+            *done += 1;
+            Ok(())
+        })
+    }
+
+    fn done(&self, id: usize) -> bool {
+        self.finished[id]
+    }
+}
+
+fn run_handshake(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
+    let mut h = Churn {
+        readers: (0..o.conns).map(|_| ws::Reader::default()).collect(),
+        serial: vec![0; o.conns],
+        finished: vec![false; o.conns],
+        next_serial: 0,
+        pattern: pattern(o.size),
+        done: 0,
+    };
+    let start = Instant::now();
+    let measure_at = start + Duration::from_secs_f64(o.warmup);
+    let end = measure_at + Duration::from_secs_f64(o.secs);
+    run_until(net, &mut h, measure_at)?;
+    if let Some(e) = &net.first_error {
+        return Err(e.clone());
+    }
+    let (w, d0) = (Window::start(o.server_pid), h.done);
+    run_until(net, &mut h, end)?;
+    let m = w.end(o.server_pid);
+    if let Some(e) = &net.first_error {
+        return Err(e.clone());
+    }
+    let n = (h.done - d0) as f64;
+    if n == 0.0 {
+        return Err("no connection completed in the measured window".into());
+    }
+    let rate = n / m.secs;
+    j.num("handshakes", n).num("handshakes_per_s", rate.round());
+    put_cpu(j, &m, n, "handshakes_per_server_cpu_s");
+    let human = format!(
+        "handshake {} at a time{}: {rate:.0} connections/s (connect, handshake, one {} B echo, reset)",
+        o.conns,
+        if o.tls_ca.is_some() { ", TLS" } else { "" },
+        o.size
+    );
+    Ok(human + &cpu_human(&m, n, "connections"))
+}
+
 // ---------------------------------------------------------------- sse
 
 /// EventSource-style clients. Checks: the event name; ids consecutive per
@@ -1198,7 +1331,27 @@ fn main() -> ExitCode {
             "socket.io v5 / engine.io v4, websocket transport",
         );
     }
+    if let Some(ca) = &o.tls_ca {
+        j.str("tls_version_offered", &o.tls_version);
+        j.str("tls_cipher_first", &o.tls_cipher);
+        j.str("sni", &o.sni);
+        j.str("tls_ca", ca);
+    }
+    let tls = match &o.tls_ca {
+        Some(ca) => match tls::Tls::new(ca, &o.tls_version, &o.sni, &o.tls_cipher) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("loadgen: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let result = Net::new(o.addr, request, n, o.max_pending)
+        .map(|net| match tls {
+            Some(t) => net.with_tls(t),
+            None => net,
+        })
         .map_err(|e| format!("poll: {e}"))
         .and_then(|mut net| {
             let r = match o.mode.as_str() {
@@ -1208,9 +1361,14 @@ fn main() -> ExitCode {
                 "sio-ack" => sio_modes::run_ack(&o, &mut net, &mut j),
                 "sio-room" => sio_modes::run_room(&o, &mut net, &mut j),
                 "sio-idle" => sio_modes::run_idle(&o, &mut net, &mut j),
+                "handshake" => run_handshake(&o, &mut net, &mut j),
                 _ => run_sse(&o, &mut net, &mut j),
             };
             j.num("failed_conns", net.failures as f64);
+            j.bool("tls", o.tls_ca.is_some());
+            if let Some(t) = &net.tls_info {
+                j.str("tls_negotiated", t);
+            }
             net.reset_all();
             r
         });

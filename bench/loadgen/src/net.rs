@@ -4,6 +4,16 @@
 //! and once the response head is in, every byte read goes to the scenario's
 //! `Handler` straight from the shared read buffer (copied only when a frame
 //! is split across reads). Replies are written as soon as they are queued.
+//!
+//! With TLS (`Net::with_tls`) every connection is a rustls client (ring,
+//! as in core): bytes read go through rustls and the handler sees the
+//! plaintext; what the handler queues is sealed on its way out. The byte
+//! counts are then of the wire: records, headers and handshakes included.
+//!
+//! `Handler::done` lets a scenario end a connection (the handshake
+//! scenario: connect, handshake, one echo, close); its slot is reset
+//! (SO_LINGER 0, so no TIME_WAIT piles up) and opened again at once.
+use crate::tls::Tls;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use std::io::{self, ErrorKind, Read, Write};
@@ -30,6 +40,11 @@ pub trait Handler {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Result<usize, String>;
+    /// Connection `id` is finished: the driver resets it and opens a new
+    /// one in its slot (which then starts with `on_open` again).
+    fn done(&self, _id: usize) -> bool {
+        false
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -41,6 +56,8 @@ pub enum State {
 
 pub struct Conn {
     sock: TcpStream,
+    /// The TLS session, with TLS.
+    tls: Option<Box<rustls::ClientConnection>>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
     out_pos: usize,
@@ -65,6 +82,11 @@ pub struct Net {
     /// Bytes read from and written to every socket (handshakes included).
     pub bytes_in: u64,
     pub bytes_out: u64,
+    tls: Option<Tls>,
+    /// The first connection's TLS version, cipher suite and key exchange.
+    pub tls_info: Option<String>,
+    /// Connections ended by `Handler::done` and opened again.
+    pub recycled: u64,
 }
 
 const MAX_HEAD: usize = 16 * 1024;
@@ -122,7 +144,57 @@ impl Net {
             first_error: None,
             bytes_in: 0,
             bytes_out: 0,
+            tls: None,
+            tls_info: None,
+            recycled: 0,
         })
+    }
+
+    /// Every connection speaks TLS with this client configuration.
+    pub fn with_tls(mut self, tls: Tls) -> Net {
+        self.tls = Some(tls);
+        self
+    }
+
+    fn open_conn(&mut self, id: usize) -> io::Result<Conn> {
+        let mut sock = TcpStream::connect(self.addr)?;
+        sock.set_nodelay(true)?;
+        self.poll.registry().register(
+            &mut sock,
+            Token(id),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        let tls = match &self.tls {
+            Some(t) => Some(Box::new(t.client().map_err(io::Error::other)?)),
+            None => None,
+        };
+        Ok(Conn {
+            sock,
+            tls,
+            inbuf: Vec::new(),
+            out: self.request.clone(),
+            out_pos: 0,
+            state: State::Handshake,
+        })
+    }
+
+    /// Resets connection `id` and opens a new one in its slot.
+    fn recycle(&mut self, id: usize) -> io::Result<()> {
+        {
+            let c = &mut self.conns[id];
+            match c.state {
+                State::Handshake => self.pending -= 1,
+                State::Open => self.open -= 1,
+                State::Failed => {}
+            }
+            set_linger_zero(&c.sock);
+            let _ = self.poll.registry().deregister(&mut c.sock);
+        }
+        let c = self.open_conn(id)?;
+        self.conns[id] = c; // the old socket closes (a reset) here
+        self.pending += 1;
+        self.recycled += 1;
+        Ok(())
     }
 
     pub fn all_open(&self) -> bool {
@@ -149,20 +221,8 @@ impl Net {
     fn connect_more(&mut self) -> io::Result<()> {
         while self.conns.len() < self.target && self.pending < self.max_pending {
             let id = self.conns.len();
-            let mut sock = TcpStream::connect(self.addr)?;
-            sock.set_nodelay(true)?;
-            self.poll.registry().register(
-                &mut sock,
-                Token(id),
-                Interest::READABLE | Interest::WRITABLE,
-            )?;
-            self.conns.push(Conn {
-                sock,
-                inbuf: Vec::new(),
-                out: self.request.clone(),
-                out_pos: 0,
-                state: State::Handshake,
-            });
+            let c = self.open_conn(id)?;
+            self.conns.push(c);
             self.pending += 1;
         }
         Ok(())
@@ -174,8 +234,14 @@ impl Net {
         if self.conns[id].state != State::Open {
             return;
         }
-        fill(&mut self.conns[id].out);
-        match flush(&mut self.conns[id]) {
+        let c = &mut self.conns[id];
+        fill(&mut c.out);
+        let r = if c.tls.is_some() {
+            flush_tls(c)
+        } else {
+            flush(c)
+        };
+        match r {
             Ok(n) => self.bytes_out += n as u64,
             Err(e) => self.fail(id, format!("write: {e}")),
         }
@@ -222,6 +288,8 @@ impl Net {
             }
             if let Err(why) = self.service(id, h, now) {
                 self.fail(id, why);
+            } else if self.conns[id].state == State::Open && h.done(id) {
+                self.recycle(id)?;
             }
         }
         self.ready = ready;
@@ -229,6 +297,9 @@ impl Net {
     }
 
     fn service(&mut self, id: usize, h: &mut impl Handler, now: Instant) -> Result<(), String> {
+        if self.conns[id].tls.is_some() {
+            return self.service_tls(id, h, now);
+        }
         let c = &mut self.conns[id];
         loop {
             let n = match c.sock.read(&mut self.buf) {
@@ -239,45 +310,75 @@ impl Net {
                 Err(e) => return Err(format!("read: {e}")),
             };
             self.bytes_in += n as u64;
-            let input = &self.buf[..n];
             // A short read emptied the socket: epoll (edge-triggered) will
             // report the next arrival, so the read that would only say
             // EAGAIN is skipped.
             let drained = n < self.buf.len();
-            if c.state == State::Handshake {
-                c.inbuf.extend_from_slice(input);
-                let Some(end) = c.inbuf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                    if c.inbuf.len() > MAX_HEAD {
-                        return Err("response head too long".into());
-                    }
-                    continue;
-                };
-                let head = String::from_utf8_lossy(&c.inbuf[..end + 2]).into_owned();
-                c.inbuf.drain(..end + 4);
-                c.state = State::Open;
+            if deliver(c, id, &self.buf[..n], h, now)? {
                 self.pending -= 1;
                 self.open += 1;
-                h.on_open(id, &head, &mut c.out, now)?;
-                if !c.inbuf.is_empty() {
-                    let used = h.on_data(id, &c.inbuf, &mut c.out, now)?;
-                    c.inbuf.drain(..used);
-                }
-            } else if c.inbuf.is_empty() {
-                let used = h.on_data(id, input, &mut c.out, now)?;
-                c.inbuf.extend_from_slice(&input[used..]);
-            } else {
-                c.inbuf.extend_from_slice(input);
-                let used = h.on_data(id, &c.inbuf, &mut c.out, now)?;
-                c.inbuf.drain(..used);
-            }
-            if c.inbuf.capacity() > 1 << 20 && c.inbuf.len() < 1 << 16 {
-                c.inbuf.shrink_to(1 << 16);
             }
             if drained {
                 break;
             }
         }
         self.bytes_out += flush(c).map_err(|e| format!("write: {e}"))? as u64;
+        Ok(())
+    }
+
+    /// As `service`, through rustls: records are read until the socket is
+    /// empty, their plaintext handed on, and what is queued sealed and sent.
+    fn service_tls(&mut self, id: usize, h: &mut impl Handler, now: Instant) -> Result<(), String> {
+        let c = &mut self.conns[id];
+        let mut eof = false;
+        loop {
+            let tls = c.tls.as_mut().unwrap();
+            let mut counted = Counted(&mut c.sock, 0);
+            let r = tls.read_tls(&mut counted);
+            self.bytes_in += counted.1;
+            match r {
+                Ok(0) => eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("read: {e}")),
+            }
+            let st = tls.process_new_packets().map_err(|e| {
+                // Send the alert rustls queued, then fail.
+                let _ = tls.write_tls(&mut c.sock);
+                format!("TLS: {e}")
+            })?;
+            if st.peer_has_closed() {
+                eof = true;
+            }
+            if self.tls_info.is_none() && !tls.is_handshaking() {
+                self.tls_info = Some(describe(tls));
+            }
+            loop {
+                let tls = c.tls.as_mut().unwrap();
+                let n = match tls.reader().read(&mut self.buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                        eof = true;
+                        break;
+                    }
+                    Err(e) => return Err(format!("TLS read: {e}")),
+                };
+                if deliver(c, id, &self.buf[..n], h, now)? {
+                    self.pending -= 1;
+                    self.open += 1;
+                }
+            }
+            if eof {
+                break;
+            }
+        }
+        self.bytes_out += flush_tls(c).map_err(|e| format!("write: {e}"))? as u64;
+        if eof {
+            return Err("the server closed the connection".into());
+        }
         Ok(())
     }
 
@@ -290,6 +391,114 @@ impl Net {
         self.open = 0;
         self.pending = 0;
     }
+}
+
+/// Plaintext bytes of connection `id` to the head parser or the handler;
+/// true when they completed the response head (the connection is open).
+fn deliver(
+    c: &mut Conn,
+    id: usize,
+    input: &[u8],
+    h: &mut impl Handler,
+    now: Instant,
+) -> Result<bool, String> {
+    let mut opened = false;
+    if c.state == State::Handshake {
+        c.inbuf.extend_from_slice(input);
+        let Some(end) = c.inbuf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            if c.inbuf.len() > MAX_HEAD {
+                return Err("response head too long".into());
+            }
+            return Ok(false);
+        };
+        let head = String::from_utf8_lossy(&c.inbuf[..end + 2]).into_owned();
+        c.inbuf.drain(..end + 4);
+        c.state = State::Open;
+        opened = true;
+        h.on_open(id, &head, &mut c.out, now)?;
+        if !c.inbuf.is_empty() {
+            let used = h.on_data(id, &c.inbuf, &mut c.out, now)?;
+            c.inbuf.drain(..used);
+        }
+    } else if c.inbuf.is_empty() {
+        let used = h.on_data(id, input, &mut c.out, now)?;
+        c.inbuf.extend_from_slice(&input[used..]);
+    } else {
+        c.inbuf.extend_from_slice(input);
+        let used = h.on_data(id, &c.inbuf, &mut c.out, now)?;
+        c.inbuf.drain(..used);
+    }
+    if c.inbuf.capacity() > 1 << 20 && c.inbuf.len() < 1 << 16 {
+        c.inbuf.shrink_to(1 << 16);
+    }
+    Ok(opened)
+}
+
+/// Counts the bytes read through it.
+struct Counted<'a>(&'a mut TcpStream, u64);
+
+impl Read for Counted<'_> {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        let n = self.0.read(b)?;
+        self.1 += n as u64;
+        Ok(n)
+    }
+}
+
+/// "TLSv1_3 TLS13_AES_256_GCM_SHA384 X25519" of a finished handshake.
+fn describe(tls: &rustls::ClientConnection) -> String {
+    format!(
+        "{} {} {}",
+        tls.protocol_version()
+            .map(|v| format!("{v:?}"))
+            .unwrap_or_default(),
+        tls.negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()))
+            .unwrap_or_default(),
+        tls.negotiated_key_exchange_group()
+            .map(|g| format!("{:?}", g.name()))
+            .unwrap_or_default()
+    )
+}
+
+/// Seals what is queued (as much as rustls takes) and writes the records;
+/// returns the wire bytes written.
+fn flush_tls(c: &mut Conn) -> io::Result<usize> {
+    let tls = c.tls.as_mut().unwrap();
+    let mut written = 0;
+    loop {
+        if c.out_pos < c.out.len() {
+            c.out_pos += tls.writer().write(&c.out[c.out_pos..])?;
+        }
+        let mut progress = false;
+        while tls.wants_write() {
+            match tls.write_tls(&mut c.sock) {
+                Ok(n) => {
+                    written += n;
+                    progress = true;
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::NotConnected) => {
+                    break
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if c.out_pos == c.out.len() || !progress || tls.wants_write() {
+            break;
+        }
+    }
+    if c.out_pos == c.out.len() {
+        c.out.clear();
+        c.out_pos = 0;
+        if c.out.capacity() > 1 << 20 {
+            c.out.shrink_to(1 << 16);
+        }
+    } else if c.out_pos > 1 << 16 {
+        c.out.drain(..c.out_pos);
+        c.out_pos = 0;
+    }
+    Ok(written)
 }
 
 /// Writes what is queued; returns the bytes written.
