@@ -40,7 +40,7 @@ pub use config::{listen_address, Config, SlowConsumerPolicy};
 pub use error::{Error, ErrorKind, Result};
 pub use event::{ConnId, Event, EventType, Events, Request, Span, NO_ACK};
 pub use handle::Handle;
-pub use options::{OptionSpec, OptionValue, Unit, OPTIONS};
+pub use options::{OptionSpec, OptionValue, TlsReload, Unit, OPTIONS};
 pub use proto::engine::AckOutcome;
 pub use proto::http::RequestHead;
 pub use proto::sse::SseEvent;
@@ -49,4 +49,4 @@ pub use proto::{
 };
 pub use pubsub::{Broadcast, HistoryLimit, Publish, Published, Replay, Stats};
 pub use server::Server;
-pub use tls::{TlsInfo, TlsReload};
+pub use tls::TlsInfo;

@@ -286,6 +286,32 @@ pub fn tls_option(name: &str) -> Result<&'static OptionSpec> {
     }
 }
 
+/// A TLS reload being prepared: the running settings, changed option by
+/// option. Only `tls_*` options are taken; what is not set stays.
+#[derive(Debug, Clone)]
+pub struct TlsReload {
+    scratch: Config,
+}
+
+impl TlsReload {
+    pub(crate) fn from(running: &crate::config::TlsOptions) -> TlsReload {
+        let mut scratch = Config::new("");
+        scratch.tls = running.clone();
+        TlsReload { scratch }
+    }
+
+    /// Sets one `tls_*` option by name, as `Config::set` does.
+    pub fn set(&mut self, name: &str, value: OptionValue<'_>) -> Result<()> {
+        tls_option(name)?;
+        self.scratch.set(name, value)
+    }
+
+    /// What to give `Server::reload_tls`.
+    pub fn options(&self) -> &crate::config::TlsOptions {
+        &self.scratch.tls
+    }
+}
+
 /// The option with this Python/C name or Node name.
 pub fn by_name(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|o| o.name == name || o.js_name == name)

@@ -72,8 +72,8 @@ impl Server {
     /// A reload to prepare by option name (the fronts' keyword
     /// arguments): the running TLS settings, changed by each
     /// [`TlsReload::set`], then given to [`Server::reload_tls`].
-    pub fn tls_reload(&self) -> crate::tls::TlsReload {
-        crate::tls::TlsReload::from(&self.config().tls)
+    pub fn tls_reload(&self) -> crate::TlsReload {
+        crate::TlsReload::from(&self.config().tls)
     }
 
     pub fn config(&self) -> &Config {

@@ -17,32 +17,6 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use std::sync::Arc;
 
-/// A TLS reload being prepared: the running settings, changed option by
-/// option. Only `tls_*` options are taken; what is not set stays.
-#[derive(Debug, Clone)]
-pub struct TlsReload {
-    scratch: crate::Config,
-}
-
-impl TlsReload {
-    pub(crate) fn from(running: &TlsOptions) -> TlsReload {
-        let mut scratch = crate::Config::new("");
-        scratch.tls = running.clone();
-        TlsReload { scratch }
-    }
-
-    /// Sets one `tls_*` option by name, as `Config::set` does.
-    pub fn set(&mut self, name: &str, value: crate::OptionValue<'_>) -> Result<()> {
-        crate::options::tls_option(name)?;
-        self.scratch.set(name, value)
-    }
-
-    /// What to give `Server::reload_tls`.
-    pub fn options(&self) -> &TlsOptions {
-        &self.scratch.tls
-    }
-}
-
 /// What a server is given to accept TLS connections with.
 pub(crate) type Acceptor = Arc<ServerConfig>;
 

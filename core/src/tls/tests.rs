@@ -2,7 +2,7 @@
 
 use super::acceptor;
 use crate::config::{ClientAuth, Config};
-use crate::options::OptionValue;
+use crate::OptionValue;
 
 fn pair() -> (String, String) {
     let key = rcgen::KeyPair::generate().unwrap();
