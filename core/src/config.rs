@@ -45,6 +45,16 @@ pub enum TlsVersion {
     Tls13 = 13,
 }
 
+/// How the application spelled the TLS options, so that messages at bind
+/// and reload name them as it wrote them: Python and C write `tls_cert`,
+/// Node `tlsCert`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spelling {
+    #[default]
+    Snake,
+    Camel,
+}
+
 /// TLS: certificates, client certificates, versions and where TLS is
 /// spoken. Files are read when the server binds (and on reload).
 #[derive(Debug, Clone, Default)]
@@ -60,6 +70,8 @@ pub struct TlsOptions {
     /// An address for TLS beside a plain `listen`; empty: `listen` speaks
     /// TLS when certificates are set.
     pub listen: String,
+    /// Set by `Config::set` from the names it was given.
+    pub spelling: Spelling,
 }
 
 impl TlsOptions {
@@ -72,33 +84,45 @@ impl TlsOptions {
     /// with another has it.
     pub(crate) fn check(&self) -> crate::Result<()> {
         use crate::Error;
+        let [cert, key, ca, auth] =
+            ["tls_cert", "tls_key", "tls_ca", "tls_client_auth"].map(|n| self.name(n));
         if self.cert.len() != self.key.len() {
             return Err(Error::invalid(format!(
-                "tls_cert and tls_key pair up: {} certificate(s) but {} key(s)",
+                "{cert} and {key} pair up: {} certificate(s) but {} key(s)",
                 self.cert.len(),
                 self.key.len()
             )));
         }
         if !self.enabled() {
             let stray = [
-                (!self.ca.is_empty(), "tls_ca"),
-                (self.client_auth != ClientAuth::None, "tls_client_auth"),
-                (!self.listen.is_empty(), "tls_listen"),
+                (!self.ca.is_empty(), ca),
+                (self.client_auth != ClientAuth::None, auth),
+                (!self.listen.is_empty(), self.name("tls_listen")),
             ];
             if let Some((_, name)) = stray.iter().find(|(set, _)| *set) {
-                return Err(Error::invalid(format!("{name} needs tls_cert and tls_key")));
+                return Err(Error::invalid(format!("{name} needs {cert} and {key}")));
             }
         }
         match (self.client_auth, self.ca.is_empty()) {
-            (ClientAuth::None, false) => Err(Error::invalid(
-                "tls_ca verifies client certificates: set tls_client_auth to \"optional\" or \"required\"",
-            )),
-            (ClientAuth::Optional | ClientAuth::Required, true) => Err(Error::invalid(
-                "tls_client_auth needs tls_ca, the CAs client certificates are verified against",
-            )),
+            (ClientAuth::None, false) => Err(Error::invalid(format!(
+                "{ca} verifies client certificates: set {auth} to \"optional\" or \"required\""
+            ))),
+            (ClientAuth::Optional | ClientAuth::Required, true) => Err(Error::invalid(format!(
+                "{auth} needs {ca}, the CAs client certificates are verified against"
+            ))),
             _ => Ok(()),
         }
     }
+}
+
+/// A cluster of servers: publishes reach the subscribers of every server
+/// that shares the bus.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Where the cluster's Redis is: `redis://host:port/` (a database
+    /// number as the path, a user and password before the host) or
+    /// `redis+unix:///path`. Empty: no cluster.
+    pub redis_url: String,
 }
 
 /// The defaults, in the units the options use.
@@ -195,6 +219,8 @@ pub struct Config {
     pub cors_credentials: bool,
     /// TLS (off unless certificates are set).
     pub tls: TlsOptions,
+    /// The cluster bus (off unless a Redis URL is set).
+    pub cluster: ClusterOptions,
 }
 
 fn ms(v: u64) -> Duration {
@@ -237,6 +263,7 @@ impl Config {
             cors_origins: Vec::new(),
             cors_credentials: false,
             tls: TlsOptions::default(),
+            cluster: ClusterOptions::default(),
         }
     }
 

@@ -217,10 +217,10 @@ describe('TLS', () => {
       assert.ok(e.message.includes(missing), e.message);
       return true;
     });
-    assert.throws(() => server.reloadTls({ tlsCert: local.cert, tlsKey: other.key }), { message: /tls_key #1 does not fit tls_cert #1/ });
+    assert.throws(() => server.reloadTls({ tlsCert: local.cert, tlsKey: other.key }), { message: /tlsKey #1 does not fit tlsCert #1/ });
     assert.throws(() => server.reloadTls({ tlsCert: [local.cert, other.cert] }), { message: /tls_cert and tls_key pair up: 2 certificate\(s\) but 1 key\(s\)/ });
     assert.throws(() => server.reloadTls({ maxBuffered: 1 }), { name: 'TypeError', message: /a TLS reload takes the tls_\* options only, not "maxBuffered"/ });
-    assert.throws(() => server.reloadTls({ tlsCert: local.cert, tlsKey: local.key, tlsListen: '127.0.0.1:1' }), { message: /tls_listen cannot change/ });
+    assert.throws(() => server.reloadTls({ tlsCert: local.cert, tlsKey: local.key, tlsListen: '127.0.0.1:1' }), { message: /tlsListen cannot change/ });
     assert.throws(() => server.reloadTls({ tlsCert: 42, tlsKey: local.key }), { name: 'TypeError', message: /tlsCert must be a string or a list of strings, not a number/ });
     const still = await open(url, { servername: 'localhost' });
     assert.ok(still.raw.equals(der(local2.cert)));
@@ -238,7 +238,7 @@ describe('TLS', () => {
     assert.throws(() => new Server({ maxMessageSize: Buffer.from('5') }), { name: 'TypeError', message: /maxMessageSize must be a number, not an object/ });
     // Files are read when the server binds; errors name the option and the file.
     const s = new Server({ tlsCert: certs.file('absent.pem'), tlsKey: new Uint8Array(readFileSync(local.key)) });
-    assert.throws(() => s.listen(0, '127.0.0.1'), { code: 'ERR_WSRT_IO', message: /tls_cert #1: cannot read .*absent\.pem/ });
+    assert.throws(() => s.listen(0, '127.0.0.1'), { code: 'ERR_WSRT_IO', message: /tlsCert #1: cannot read .*absent\.pem/ });
     assert.throws(() => new Server({ tlsCa: ca.cert, tlsCert: local.cert, tlsKey: local.key }).listen(0), { message: /tls_ca verifies client certificates/ });
   });
 
@@ -347,7 +347,7 @@ describe('examples/node/echo_server.mjs with TLS_CERT and TLS_KEY', () => {
       writeFileSync(cert, 'not a certificate\n');
       child.kill('SIGHUP');
       await until(() => child.log().includes('TLS reload failed'), 'the failed reload to be logged');
-      assert.match(child.log(), /SIGHUP: TLS reload failed, keeping the current certificate: tls_cert #1: no CERTIFICATE in /);
+      assert.match(child.log(), /SIGHUP: TLS reload failed, keeping the current certificate: tlsCert #1: no CERTIFICATE in /);
       const third = await open(url, { servername: 'localhost' });
       assert.ok(third.raw.equals(der(local2.cert)));
       for (const x of [first, second, third]) x.ws.close();

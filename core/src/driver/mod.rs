@@ -102,6 +102,8 @@ pub(crate) struct Driver {
     now: Instant,
     accept_retry_at: Option<Instant>,
     shutdown: Option<Shutdown>,
+    /// The cluster bus, with `cluster_redis_url`; stopped by a shutdown.
+    cluster: Option<crate::cluster::Cluster>,
 }
 
 /// TLS handshakes, reported by [`crate::Server::stats`].
@@ -129,8 +131,18 @@ impl Driver {
             true => Some(crate::tls::acceptor(&config.tls)?),
             false => None,
         };
-        let (listeners, local_addrs) = accept::bind_listeners(&config, poll.registry())?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let inbox = Arc::new(Inbox::new(waker));
+        // The URL is checked before anything listens; Redis need not be up.
+        let cluster = match config.cluster.redis_url.as_str() {
+            "" => None,
+            url => {
+                let to_loop = inbox.clone();
+                let sink = Box::new(move |r| to_loop.submit(Command::Remote(Box::new(r))).is_ok());
+                Some(crate::cluster::Cluster::start(url, sink)?)
+            }
+        };
+        let (listeners, local_addrs) = accept::bind_listeners(&config, poll.registry())?;
         let settings = config.settings();
         Ok(Driver {
             poll,
@@ -163,10 +175,11 @@ impl Driver {
             shared_deflate: SharedDeflate::default(),
             topics: topics::Topics::default(),
             events: Events::new(),
-            inbox: Arc::new(Inbox::new(waker)),
+            inbox,
             now: Instant::now(),
             accept_retry_at: None,
             shutdown: None,
+            cluster,
         })
     }
 
@@ -185,14 +198,17 @@ impl Driver {
 
     pub fn reload_tls(&mut self, tls: &crate::config::TlsOptions) -> Result<()> {
         if self.tls.is_none() {
-            return Err(crate::Error::invalid(
-                "this server has no TLS listener: set tls_cert and tls_key when it starts",
-            ));
+            let names = (tls.name("tls_cert"), tls.name("tls_key"));
+            return Err(crate::Error::invalid(format!(
+                "this server has no TLS listener: set {} and {} when it starts",
+                names.0, names.1
+            )));
         }
         if !tls.listen.is_empty() && tls.listen != self.config.tls.listen {
-            return Err(crate::Error::invalid(
-                "tls_listen cannot change on reload: the listeners stay",
-            ));
+            return Err(crate::Error::invalid(format!(
+                "{} cannot change on reload: the listeners stay",
+                tls.name("tls_listen")
+            )));
         }
         self.tls = Some(crate::tls::acceptor(tls)?);
         let listen = std::mem::take(&mut self.config.tls.listen);
@@ -431,6 +447,8 @@ impl Driver {
         let deadline =
             (!self.config.close_timeout.is_zero()).then(|| self.now + self.config.close_timeout);
         self.shutdown = Some(Shutdown { deadline });
+        // Nothing new is published here from now on.
+        self.cluster = None;
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l.socket);
         }

@@ -85,22 +85,23 @@ pub(super) struct SniResolver {
 }
 
 impl SniResolver {
-    pub fn load(certs: &[String], keys: &[String], provider: &CryptoProvider) -> Result<Self> {
-        let mut out = Vec::with_capacity(certs.len());
-        for (i, (cert, key)) in certs.iter().zip(keys).enumerate() {
+    pub fn load(opts: &crate::config::TlsOptions, provider: &CryptoProvider) -> Result<Self> {
+        let mut out = Vec::with_capacity(opts.cert.len());
+        let (c, k) = (opts.name("tls_cert"), opts.name("tls_key"));
+        for (i, (cert, key)) in opts.cert.iter().zip(&opts.key).enumerate() {
             let n = i + 1;
-            let chain = load_certs(cert, &format!("tls_cert #{n}"))?;
-            let key = load_key(key, &format!("tls_key #{n}"))?;
+            let chain = load_certs(cert, &format!("{c} #{n}"))?;
+            let key = load_key(key, &format!("{k} #{n}"))?;
             let certified = CertifiedKey::from_der(chain, key, provider).map_err(|e| {
                 Error::invalid(match e {
                     rustls::Error::InconsistentKeys(_) => format!(
-                        "tls_key #{n} does not fit tls_cert #{n}: the key is not the one the certificate names"
+                        "{k} #{n} does not fit {c} #{n}: the key is not the one the certificate names"
                     ),
-                    e => format!("tls_key #{n} is not usable with tls_cert #{n}: {e}"),
+                    e => format!("{k} #{n} is not usable with {c} #{n}: {e}"),
                 })
             })?;
             let names = dns_names(&certified.cert[0])
-                .map_err(|e| Error::invalid(format!("tls_cert #{n}: {e}")))?;
+                .map_err(|e| Error::invalid(format!("{c} #{n}: {e}")))?;
             out.push((Arc::new(certified), names));
         }
         Ok(SniResolver { certs: out })

@@ -25,7 +25,11 @@ pub(crate) type Acceptor = Arc<ServerConfig>;
 pub(crate) fn acceptor(opts: &TlsOptions) -> Result<Acceptor> {
     opts.check()?;
     if !opts.enabled() {
-        return Err(Error::invalid("TLS needs tls_cert and tls_key"));
+        let names = (opts.name("tls_cert"), opts.name("tls_key"));
+        return Err(Error::invalid(format!(
+            "TLS needs {} and {}",
+            names.0, names.1
+        )));
     }
     // ring rather than rustls's default aws-lc-rs: see Cargo.toml. Its
     // deprecation notes only the missing post-quantum key exchange.
@@ -43,7 +47,7 @@ pub(crate) fn acceptor(opts: &TlsOptions) -> Result<Acceptor> {
         auth => {
             let mut roots = RootCertStore::empty();
             for (i, source) in opts.ca.iter().enumerate() {
-                let what = format!("tls_ca #{}", i + 1);
+                let what = format!("{} #{}", opts.name("tls_ca"), i + 1);
                 for cert in certs::load_certs(source, &what)? {
                     roots
                         .add(cert)
@@ -58,11 +62,11 @@ pub(crate) fn acceptor(opts: &TlsOptions) -> Result<Acceptor> {
             };
             let verifier = verifier
                 .build()
-                .map_err(|e| Error::invalid(format!("tls_ca: {e}")))?;
+                .map_err(|e| Error::invalid(format!("{}: {e}", opts.name("tls_ca"))))?;
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let resolver = certs::SniResolver::load(&opts.cert, &opts.key, &provider)?;
+    let resolver = certs::SniResolver::load(opts, &provider)?;
     let mut config = builder.with_cert_resolver(Arc::new(resolver));
     // HTTP/1.1 is all we speak; a client that offers ALPN without it is
     // refused (no_application_protocol) rather than left to guess.

@@ -118,3 +118,19 @@ fn broken_pem_is_described_in_words() {
     );
     let _ = cert;
 }
+
+#[test]
+fn messages_name_the_options_as_the_application_wrote_them() {
+    let mut c = Config::new("127.0.0.1:0");
+    c.set("tlsCert", OptionValue::Str("x.pem")).unwrap();
+    assert_eq!(
+        c.validate().unwrap_err().to_string(),
+        "tlsCert and tlsKey pair up: 1 certificate(s) but 0 key(s)"
+    );
+    let mut c = Config::new("127.0.0.1:0");
+    c.set("tls_cert", OptionValue::Str("x.pem")).unwrap();
+    assert_eq!(
+        c.validate().unwrap_err().to_string(),
+        "tls_cert and tls_key pair up: 1 certificate(s) but 0 key(s)"
+    );
+}
