@@ -267,8 +267,6 @@ pub static OPTIONS: &[OptionSpec] = &[
         "Oldest TLS version accepted: \"1.2\" or \"1.3\" (\"TLSv1.2\", \"TLSv1.3\" also read). A client offering only older versions is refused with a protocol_version alert."),
     spec!(32, "tls_listen", "tlsListen", "tls.listen", Unit::Text, 0, 0, 0,
         "host:port for TLS beside a plain listen (the two side by side, one server). Empty: listen itself speaks TLS when tls_cert is set."),
-    spec!(33, "cluster_redis_url", "clusterRedisUrl", "cluster.redis_url", Unit::Text, 0, 0, 0,
-        "Where the cluster's Redis is (redis://host:port/, redis+unix:///path): every publish also goes to the servers sharing it, and theirs reach this one's subscribers. Redis down: local delivery goes on, cross-server publishes are dropped (counted) until it is back. Empty: no cluster."),
 ];
 
 /// The option with this C id.
@@ -495,7 +493,6 @@ impl Config {
     pub fn text_mut(&mut self, id: u32) -> Option<&mut String> {
         Some(match id {
             32 => &mut self.tls.listen,
-            33 => &mut self.cluster.redis_url,
             _ => return None,
         })
     }
