@@ -213,12 +213,12 @@ describe('TLS', () => {
     const missing = certs.file('no-such-cert.pem');
     assert.throws(() => server.reloadTls({ tlsCert: missing, tlsKey: local.key }), (e) => {
       assert.equal(e.code, 'ERR_WSRT_IO');
-      assert.match(e.message, /tls_cert/);
+      assert.match(e.message, /tlsCert/);
       assert.ok(e.message.includes(missing), e.message);
       return true;
     });
     assert.throws(() => server.reloadTls({ tlsCert: local.cert, tlsKey: other.key }), { message: /tlsKey #1 does not fit tlsCert #1/ });
-    assert.throws(() => server.reloadTls({ tlsCert: [local.cert, other.cert] }), { message: /tls_cert and tls_key pair up: 2 certificate\(s\) but 1 key\(s\)/ });
+    assert.throws(() => server.reloadTls({ tlsCert: [local.cert, other.cert] }), { message: /tlsCert and tlsKey pair up: 2 certificate\(s\) but 1 key\(s\)/ });
     assert.throws(() => server.reloadTls({ maxBuffered: 1 }), { name: 'TypeError', message: /a TLS reload takes the tls_\* options only, not "maxBuffered"/ });
     assert.throws(() => server.reloadTls({ tlsCert: local.cert, tlsKey: local.key, tlsListen: '127.0.0.1:1' }), { message: /tlsListen cannot change/ });
     assert.throws(() => server.reloadTls({ tlsCert: 42, tlsKey: local.key }), { name: 'TypeError', message: /tlsCert must be a string or a list of strings, not a number/ });
@@ -239,7 +239,7 @@ describe('TLS', () => {
     // Files are read when the server binds; errors name the option and the file.
     const s = new Server({ tlsCert: certs.file('absent.pem'), tlsKey: new Uint8Array(readFileSync(local.key)) });
     assert.throws(() => s.listen(0, '127.0.0.1'), { code: 'ERR_WSRT_IO', message: /tlsCert #1: cannot read .*absent\.pem/ });
-    assert.throws(() => new Server({ tlsCa: ca.cert, tlsCert: local.cert, tlsKey: local.key }).listen(0), { message: /tls_ca verifies client certificates/ });
+    assert.throws(() => new Server({ tlsCa: ca.cert, tlsCert: local.cert, tlsKey: local.key }).listen(0), { message: /tlsCa verifies client certificates/ });
   });
 
   it('eventsource over https trusting the test CA receives events; the stream\'s request tells the handshake', async () => {
