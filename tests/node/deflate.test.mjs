@@ -10,10 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import net from 'node:net';
 import WebSocket from 'ws';
 import { Server } from 'wsrt';
-import { within, deferred, listen, closed, shut, cleanup } from './helpers.mjs';
+import { within, deferred, listen, closed, shut, cleanup, freePort } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const EXAMPLE = path.resolve(here, '../../examples/node/echo_server.mjs');
@@ -390,17 +389,6 @@ describe('deflate options', () => {
     }
   });
 });
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs the example with `env`; resolves with { child, log(), exited }. */
 async function runExample(env) {

@@ -7,26 +7,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import WebSocket from 'ws';
 import * as esm from 'wsrt';
 import esmDefault from 'wsrt';
-import { within, closed, connect, nextMessage } from './helpers.mjs';
+import { within, closed, connect, nextMessage, freePort } from './helpers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const require = createRequire(import.meta.url);
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 describe('packaging', () => {
   it('CommonJS and ES module entries expose the same objects', () => {
