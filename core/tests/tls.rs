@@ -525,3 +525,65 @@ fn messages_queued_together_go_out_in_few_records() {
     let records = ws.get_ref().sock.records - before;
     assert!(records <= 3, "{records} records for 32,000 bytes");
 }
+
+/// One HTTP/1.1 exchange on a kept-alive TLS stream: the body of the answer.
+fn exchange(tls: &mut Tls, request: &str) -> String {
+    tls.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + len {
+                assert!(head.starts_with("http/1.1 200"), "{head}");
+                return String::from_utf8_lossy(&got[end + 4..end + 4 + len]).into_owned();
+            }
+        }
+        let n = tls.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "closed mid-answer: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn socket_io_sockets_carry_the_tls_handshake() {
+    let ca = Ca::new("Test CA");
+    let leaf = ca.server(&["localhost"]);
+    let server = TestServer::start(tls_config(&[&leaf]).socket_io("/socket.io/", ["/"]));
+    let mut tls = connect(server.addr, client_config(&ca, None), "localhost").unwrap();
+    let open = exchange(
+        &mut tls,
+        "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = "40";
+    let ok = exchange(
+        &mut tls,
+        &format!(
+            "POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: localhost\r\n\
+             Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(ok, "ok");
+    let Seen::Open(_, Some(info)) = server.next_seen() else {
+        panic!("the socket's open carries the TLS handshake")
+    };
+    assert_eq!(info.server_name.as_deref(), Some("localhost"));
+}

@@ -42,6 +42,8 @@ pub(super) struct Session {
     /// Topics a plain Engine.IO session is subscribed to.
     pub topics: Memberships,
     pub peer: SocketAddr,
+    /// The TLS handshake of the connection that opened it.
+    pub tls: Option<Box<crate::tls::TlsInfo>>,
 }
 
 /// A session's [`SessionOutput`]: its WebSocket (if any), the event batch,
@@ -59,6 +61,7 @@ pub(super) struct SessionOut<'a> {
     pub session_slot: usize,
     pub user_data: usize,
     pub peer: SocketAddr,
+    pub tls: Option<&'a crate::tls::TlsInfo>,
     pub sockets: &'a mut Slab<Socket>,
     pub ids: &'a mut ids::IdSource,
     pub generation: &'a mut u32,
@@ -73,7 +76,7 @@ impl SessionOut<'_> {
             head,
             peer: self.peer,
             protocols: Vec::new(),
-            tls: None,
+            tls: self.tls.map(|t| Box::new(t.clone())),
         }
     }
 
@@ -377,6 +380,7 @@ impl Driver {
             .tcp()
             .peer_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let tls = self.conns[c].socket.tls_info().map(Box::new);
         // Linked first: frames sent right behind the handshake are read
         // while the WebSocket opens, and must find their session.
         self.conns[c].session = id;
@@ -403,6 +407,7 @@ impl Driver {
             user_data: 0,
             topics: Memberships::default(),
             peer,
+            tls,
         });
         debug_assert_eq!(slot, inserted);
         self.with_session(slot, |sess, cx| sess.start(ids::as_str(&sid), cx));
@@ -540,6 +545,7 @@ impl Driver {
                 session_slot: slot,
                 user_data: sess.user_data,
                 peer: sess.peer,
+                tls: sess.tls.as_deref(),
                 sockets: &mut self.sockets,
                 ids: &mut self.ids,
                 generation: &mut self.next_generation,
