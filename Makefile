@@ -11,7 +11,7 @@ CFLAGS_STRICT := -std=c11 -Wall -Wextra -Werror -pedantic -O2
 PORT       ?= 9001
 export CARGO_TERM_PROGRESS_WHEN = never
 
-.PHONY: help deps lib examples header demo test dist test-packaging check-version set-version test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract test-autobahn-tls test-autobahn-quick demo-tls
+.PHONY: help deps lib examples header demo test dist test-packaging check-version set-version test-rust test-c test-python test-autobahn autobahn-full lint clean contract-c test-contract test-autobahn-tls test-autobahn-quick test-cluster demo-tls
 
 help:
 	@echo "make demo          run the demo server (http://127.0.0.1:$(PORT)/)"
@@ -100,7 +100,7 @@ demo-tls:
 
 # test-packaging runs last: its Node part builds the addon from the packed
 # sources into target/, which the checkout's addon would then rebuild.
-test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-socketio bench-smoke test-autobahn-quick test-packaging
+test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-cluster test-socketio bench-smoke test-autobahn-quick test-packaging
 
 # The ci-test profile (Cargo.toml): release code without LTO, three times
 # quicker to build for the same tests.
@@ -143,6 +143,12 @@ lint: check-version
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	python3 tests/tools/import_cycles.py core/src core/proto/src ffi/src bindings-python/src bindings-node/src
+
+# A cluster of the three example servers (C, Python, Node) over one
+# Debian redis-server (tests/cluster/).
+test-cluster: deps examples python-dev node-addon
+	@tests/tools/venv.sh
+	.cache/venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster
 
 # The cross-front contract (tests/contract/README.md): Rust, C, Python and
 # Node given the same edge values must agree.

@@ -466,6 +466,16 @@ export interface ServerStats {
    * refused, the handshake timeout).
    */
   tlsFailures: number;
+  /** Publishes sent to the cluster's Redis (`clusterRedisUrl`). */
+  clusterPublished: number;
+  /** Publishes of other servers of the cluster delivered here (their deliveries count in `delivered`). */
+  clusterReceived: number;
+  /**
+   * Publishes that did not reach the cluster (queue to Redis full, no
+   * connection to Redis, or it broke before Redis confirmed them); local
+   * subscribers got them all the same.
+   */
+  clusterDropped: number;
 }
 
 /** The TLS options, what `Server.reloadTls` takes (`tlsListen` cannot change). */
@@ -568,6 +578,12 @@ export interface ServerOptions {
   tlsMinVersion?: TlsMinVersion | null;
   /** "host:port" for TLS beside the plain port (one server, two listeners). Default: the port itself speaks TLS. */
   tlsListen?: string | null;
+  /**
+   * Where the cluster's Redis is ("redis://host:port/", "redis+unix:///path"):
+   * every publish also goes to the servers sharing it, and theirs reach this
+   * one's subscribers. Default: no cluster.
+   */
+  clusterRedisUrl?: string | null;
 }
 
 export declare class Server {

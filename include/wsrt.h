@@ -226,6 +226,13 @@
 // listen itself speaks TLS when tls_cert is set.
 #define WSRT_OPT_TLS_LISTEN 32
 
+// cluster_redis_url: a string: wsrt_config_set_str sets it; default empty.
+// Where the cluster's Redis is (redis://host:port/, redis+unix:///path):
+// every publish also goes to the servers sharing it, and theirs reach this
+// one's subscribers. Redis down: local delivery goes on, cross-server
+// publishes are dropped (counted) until it is back. Empty: no cluster.
+#define WSRT_OPT_CLUSTER_REDIS_URL 33
+
 // ABI major version; also the SONAME suffix (libwsrt.so.0).
 #define WSRT_ABI_VERSION 0
 
@@ -412,6 +419,15 @@ typedef struct wsrt_stats {
   // completed (plain HTTP or garbage on a TLS port, a protocol version
   // or certificate refused, the handshake timeout).
   uint64_t tls_failures;
+  // Publishes sent to the cluster's Redis (WSRT_OPT_CLUSTER_REDIS_URL).
+  uint64_t cluster_published;
+  // Publishes of other servers of the cluster delivered here (their
+  // deliveries count in `delivered`).
+  uint64_t cluster_received;
+  // Publishes that did not reach the cluster (queue to Redis full, no
+  // connection to Redis, or it broke before Redis confirmed them);
+  // local subscribers got them all the same.
+  uint64_t cluster_dropped;
 } wsrt_stats;
 
 // A borrowed string: `len` bytes at `ptr`, UTF-8, NOT NUL-terminated.

@@ -234,6 +234,9 @@ pub struct Stats {
     pub slow_closed: f64,
     pub tls_handshakes: f64,
     pub tls_failures: f64,
+    pub cluster_published: f64,
+    pub cluster_received: f64,
+    pub cluster_dropped: f64,
 }
 
 /// The server and its batch, shared (`Rc`) by the class and the raw `send`
@@ -625,6 +628,9 @@ impl NativeServer {
                 slow_closed: s.slow_closed as f64,
                 tls_handshakes: s.tls_handshakes as f64,
                 tls_failures: s.tls_failures as f64,
+                cluster_published: s.cluster_published as f64,
+                cluster_received: s.cluster_received as f64,
+                cluster_dropped: s.cluster_dropped as f64,
             })
         })
     }

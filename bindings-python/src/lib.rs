@@ -285,20 +285,9 @@ impl Req {
     }
 }
 
-/// The counters of `wsrt.Stats`, in its order.
-type StatsTuple = (
-    usize,
-    usize,
-    usize,
-    usize,
-    usize,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    u64,
-);
+/// The counters of `wsrt.Stats`, in its order (a list: more than a
+/// tuple converts).
+type StatsList = [u64; 14];
 
 /// `(delivered, dropped, closed, event_id)`, as `wsrt.Published`.
 type PublishedTuple = (usize, usize, usize, Option<u64>);
@@ -985,21 +974,24 @@ impl Core {
     }
 
     /// The counters, in `wsrt.Stats` order.
-    fn stats(&self, py: Python<'_>) -> StatsTuple {
+    fn stats(&self, py: Python<'_>) -> StatsList {
         let st = self.with(py, |s| s.stats());
-        (
-            st.connections,
-            st.websockets,
-            st.sse_streams,
-            st.buffered_bytes,
-            st.topics,
+        [
+            st.connections as u64,
+            st.websockets as u64,
+            st.sse_streams as u64,
+            st.buffered_bytes as u64,
+            st.topics as u64,
             st.published,
             st.delivered,
             st.dropped,
             st.slow_closed,
             st.tls_handshakes,
             st.tls_failures,
-        )
+            st.cluster_published,
+            st.cluster_received,
+            st.cluster_dropped,
+        ]
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {

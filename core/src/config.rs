@@ -115,6 +115,18 @@ impl TlsOptions {
     }
 }
 
+/// A cluster of servers: publishes reach the subscribers of every server
+/// that shares the bus.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Where the cluster's Redis is: `redis://host:port/` (a database
+    /// number as the path, a user and password before the host) or
+    /// `redis+unix:///path`. Empty: no cluster.
+    pub redis_url: String,
+    /// Set by `Config::set` from the name it was given.
+    pub spelling: Spelling,
+}
+
 /// The defaults, in the units the options use.
 pub(crate) mod defaults {
     pub const MAX_MESSAGE_SIZE: u64 = 16 << 20;
@@ -209,6 +221,8 @@ pub struct Config {
     pub cors_credentials: bool,
     /// TLS (off unless certificates are set).
     pub tls: TlsOptions,
+    /// The cluster bus (off unless a Redis URL is set).
+    pub cluster: ClusterOptions,
 }
 
 fn ms(v: u64) -> Duration {
@@ -251,6 +265,7 @@ impl Config {
             cors_origins: Vec::new(),
             cors_credentials: false,
             tls: TlsOptions::default(),
+            cluster: ClusterOptions::default(),
         }
     }
 

@@ -26,6 +26,7 @@
 pub use wsrt_proto as proto;
 
 mod args;
+mod cluster;
 pub mod config;
 mod driver;
 pub mod error;

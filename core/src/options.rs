@@ -267,6 +267,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "Oldest TLS version accepted: \"1.2\" or \"1.3\" (\"TLSv1.2\", \"TLSv1.3\" also read). A client offering only older versions is refused with a protocol_version alert."),
     spec!(32, "tls_listen", "tlsListen", "tls.listen", Unit::Text, 0, 0, 0,
         "host:port for TLS beside a plain listen (the two side by side, one server). Empty: listen itself speaks TLS when tls_cert is set."),
+    spec!(33, "cluster_redis_url", "clusterRedisUrl", "cluster.redis_url", Unit::Text, 0, 0, 0,
+        "Where the cluster's Redis is (redis://host:port/, redis+unix:///path): every publish also goes to the servers sharing it, and theirs reach this one's subscribers. Redis down: local delivery goes on, cross-server publishes are dropped (counted) until it is back. Empty: no cluster."),
 ];
 
 /// The option with this C id.
@@ -323,6 +325,17 @@ impl crate::config::TlsOptions {
     }
 }
 
+impl crate::config::ClusterOptions {
+    /// `cluster_redis_url` as the application spelled it.
+    pub(crate) fn url_name(&self) -> &'static str {
+        let o = by_id(33).expect("cluster_redis_url is in the schema");
+        match self.spelling {
+            Spelling::Snake => o.name,
+            Spelling::Camel => o.js_name,
+        }
+    }
+}
+
 /// The option with this Python/C name or Node name.
 pub fn by_name(name: &str) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|o| o.name == name || o.js_name == name)
@@ -340,8 +353,12 @@ impl Config {
     pub fn set(&mut self, name: &str, value: OptionValue<'_>) -> Result<()> {
         let spec =
             by_name(name).ok_or_else(|| Error::invalid_type(format!("unknown option {name:?}")))?;
-        if spec.rust_name.starts_with("tls.") && name == spec.js_name && name != spec.name {
-            self.tls.spelling = Spelling::Camel;
+        if name == spec.js_name && name != spec.name {
+            if spec.rust_name.starts_with("tls.") {
+                self.tls.spelling = Spelling::Camel;
+            } else if spec.rust_name.starts_with("cluster.") {
+                self.cluster.spelling = Spelling::Camel;
+            }
         }
         self.set_spec(spec, name, value)
     }
@@ -493,6 +510,7 @@ impl Config {
     pub fn text_mut(&mut self, id: u32) -> Option<&mut String> {
         Some(match id {
             32 => &mut self.tls.listen,
+            33 => &mut self.cluster.redis_url,
             _ => return None,
         })
     }

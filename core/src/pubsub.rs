@@ -149,7 +149,8 @@ pub struct Stats {
     /// Bytes queued for every connection and not yet taken by the sockets.
     pub buffered_bytes: usize,
     pub topics: usize,
-    /// Publish calls (to a topic or to everyone).
+    /// Publish calls (to a topic or to everyone) on this server (those
+    /// of other servers of a cluster count in `cluster_received`).
     pub published: u64,
     /// Messages queued to subscribers by publishes.
     pub delivered: u64,
@@ -163,4 +164,13 @@ pub struct Stats {
     /// completed (plain HTTP or garbage on a TLS port, a protocol version
     /// or certificate refused, the handshake timeout).
     pub tls_failures: u64,
+    /// Publishes sent to the cluster's Redis (`cluster_redis_url`).
+    pub cluster_published: u64,
+    /// Publishes of other servers of the cluster handed to this one's
+    /// subscribers (their deliveries count in `delivered`).
+    pub cluster_received: u64,
+    /// Publishes that did not reach the cluster: the queue to Redis was
+    /// full, or there was no connection to Redis, or it broke before Redis
+    /// confirmed them. Local subscribers got them all the same.
+    pub cluster_dropped: u64,
 }

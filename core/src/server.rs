@@ -254,13 +254,19 @@ impl Server {
     /// streams, which carry text only.
     /// The frame is encoded (and, where the subscribers' parameters allow,
     /// compressed) once and the same bytes are queued to each.
+    ///
+    /// With `cluster_redis_url`, the publish also goes (through Redis,
+    /// never blocking this thread) to every other server of the cluster,
+    /// which delivers it to its own subscribers of `topic` (once each, in
+    /// the order this server published; `exclude` does not travel). The
+    /// event id and the returned counts are this server's.
     pub fn publish(&mut self, topic: &str, msg: &Publish<'_>) -> Result<Published> {
         check_topic(topic)?;
         self.running()?.publish(Some(topic), msg)
     }
 
     /// Sends a message to every open WebSocket, SSE stream, Engine.IO
-    /// session and Socket.IO socket.
+    /// session and Socket.IO socket (of every server of a cluster).
     pub fn publish_all(&mut self, msg: &Publish<'_>) -> Result<Published> {
         self.running()?.publish(None, msg)
     }

@@ -12,6 +12,8 @@
  *          keeps its last $HISTORY events (default 100), so a client
  *          reconnecting with Last-Event-ID gets exactly what it missed, or
  *          an event "snapshot" when that is no longer known
+ *   /stats  a WebSocket that gets the server's counters as one JSON text
+ *          (wsrt_stats's fields) and is closed (1000)
  *   /      if $WSRT_DEMO_PAGE names an HTML file, that page
  *   /socket.io/, /engine.io/, /chat  the Socket.IO example contract
  *          (sio_contract.c): namespaces "/" and "/custom", rooms, acks,
@@ -30,6 +32,10 @@
  * 127.0.0.1:$TLS_PORT speaks TLS beside it. SIGHUP reloads the certificate
  * and key from the same paths (new connections get them; on error the
  * server keeps the old ones and says why).
+ *
+ * Cluster: with $REDIS_URL (redis://host:port/ or redis+unix:///path),
+ * servers sharing that Redis form one cluster: /broadcast and /events span
+ * them all. Redis away: each server goes on serving its own clients.
  *
  * Signals are taken by a thread of their own (sigwait), which asks the loop
  * to stop (or to reload) through a wsrt_handle: a flag set by a signal
@@ -100,6 +106,24 @@ static long env_long(const char *name, long fallback) {
         exit(2);
     }
     return n;
+}
+
+/* /stats: the counters as one JSON text, then a normal close. */
+static void send_stats(wsrt_server *srv, wsrt_conn conn) {
+    wsrt_stats st;
+    char json[1024];
+    if (wsrt_server_stats(srv, &st) != WSRT_OK) return;
+    int len = snprintf(json, sizeof json,
+                       "{\"connections\":%zu,\"websockets\":%zu,\"sse_streams\":%zu,\"buffered_bytes\":%zu,"
+                       "\"topics\":%zu,\"published\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"dropped\":%" PRIu64
+                       ",\"slow_closed\":%" PRIu64 ",\"tls_handshakes\":%" PRIu64 ",\"tls_failures\":%" PRIu64
+                       ",\"cluster_published\":%" PRIu64 ",\"cluster_received\":%" PRIu64
+                       ",\"cluster_dropped\":%" PRIu64 "}",
+                       st.connections, st.websockets, st.sse_streams, st.buffered_bytes, st.topics, st.published,
+                       st.delivered, st.dropped, st.slow_closed, st.tls_handshakes, st.tls_failures,
+                       st.cluster_published, st.cluster_received, st.cluster_dropped);
+    if (len > 0 && (size_t)len < sizeof json) wsrt_send(srv, conn, (const uint8_t *)json, (size_t)len, true);
+    wsrt_close(srv, conn, 1000, NULL);
 }
 
 static char *read_file(const char *path, size_t *len) {
@@ -190,6 +214,15 @@ int main(void) {
     if ((r = wsrt_config_add_route(cfg, "/broadcast", WSRT_ROUTE_WEBSOCKET, 0, NULL)) != WSRT_OK)
         return fail("route /broadcast", r);
     if ((r = wsrt_config_add_route(cfg, "/events", WSRT_ROUTE_SSE, 0, NULL)) != WSRT_OK) return fail("route /events", r);
+    if ((r = wsrt_config_add_route(cfg, "/stats", WSRT_ROUTE_WEBSOCKET, 0, NULL)) != WSRT_OK) return fail("route /stats", r);
+    /* REDIS_URL: a cluster of the servers sharing that Redis (the URL is
+     * checked by wsrt_server_new; Redis itself may come later). */
+    const char *redis_url = getenv("REDIS_URL");
+    if (redis_url != NULL && *redis_url != '\0' &&
+        (r = wsrt_config_set_str(cfg, WSRT_OPT_CLUSTER_REDIS_URL, redis_url)) != WSRT_OK) {
+        fail("REDIS_URL", r);
+        return 2;
+    }
     /* DEFLATE=off (default) | shared | per-connection: permessage-deflate,
      * set by the option's name (the library checks the value). */
     const char *deflate = getenv("DEFLATE");
@@ -258,7 +291,9 @@ int main(void) {
     else
         fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (http, ws) and 127.0.0.1:%u (https, wss)",
                 wsrt_version(), port_bound, tls_bound);
-    fprintf(stderr, " (/echo, /sse, /broadcast, /events, /socket.io/, /engine.io/)\n");
+    fprintf(stderr, " (/echo, /sse, /broadcast, /events, /stats, /socket.io/, /engine.io/)\n");
+    if (redis_url != NULL && *redis_url != '\0')
+        fprintf(stderr, "echo_server: cluster over %s\n", redis_url);
     if (page_path != NULL && *page_path != '\0')
         fprintf(stderr, "echo_server: demo page at %s://127.0.0.1:%u/\n", tls_bound ? "https" : "http",
                 tls_bound ? tls_bound : port_bound);
@@ -292,6 +327,10 @@ int main(void) {
             if (sio_contract_handle(srv, &ev[i])) continue;
             switch (ev[i].type) {
             case WSRT_EVENT_OPEN:
+                if (has_path(ev[i].request, "/stats")) {
+                    send_stats(srv, ev[i].conn);
+                    break;
+                }
                 if (has_path(ev[i].request, "/broadcast") &&
                     (r = wsrt_subscribe(srv, ev[i].conn, "broadcast", NULL)) != WSRT_OK)
                     fprintf(stderr, "echo_server: subscribe: %s\n", wsrt_last_error());

@@ -36,6 +36,13 @@
 // wss); with $TLS_PORT as well, $PORT stays plain and 127.0.0.1:$TLS_PORT
 // speaks TLS. SIGHUP reads the two files again (new connections get the
 // new certificate; an error is logged and the old one kept).
+//
+// Cluster: with $REDIS_URL (redis://host:port/ or redis+unix:///path),
+// servers sharing that Redis form one cluster: /broadcast and /events span
+// them all. Redis away: each server goes on serving its own clients.
+//
+// /stats  a WebSocket that gets server.stats() as one JSON text and is
+//         closed (1000).
 import { readFileSync } from 'node:fs';
 import { Server } from 'wsrt';
 
@@ -79,7 +86,7 @@ const sio = {
 const deflate = process.env.DEFLATE || 'off';
 let server;
 try {
-  server = new Server({ host: '127.0.0.1', port, deflate, ...sio, ...tls });
+  server = new Server({ host: '127.0.0.1', port, deflate, ...sio, ...tls, clusterRedisUrl: process.env.REDIS_URL || undefined });
 } catch (e) {
   console.error(`echo_server: ${e.message}`);
   process.exit(2);
@@ -102,6 +109,13 @@ server.ws('/broadcast', {
     // and SSE; binary skips SSE); one too slow to keep up is closed (the
     // default slow-consumer policy).
     server.publish('broadcast', data, isBinary);
+  },
+});
+
+server.ws('/stats', {
+  open(ws) {
+    ws.send(JSON.stringify(server.stats()));
+    ws.close(1000);
   },
 });
 
@@ -288,7 +302,8 @@ const where = securePort === null
   : securePort === server.port
     ? `https/wss 127.0.0.1:${securePort}`
     : `https/wss 127.0.0.1:${securePort} and http/ws 127.0.0.1:${server.port}`;
-console.error(`echo_server: wsrt (node) listening on ${where} (/echo, /sse, /broadcast, /events, /engine.io/, /socket.io/; deflate ${deflate})`);
+console.error(`echo_server: wsrt (node) listening on ${where} (/echo, /sse, /broadcast, /events, /stats, /engine.io/, /socket.io/; deflate ${deflate})`);
+if (process.env.REDIS_URL) console.error(`echo_server: cluster over ${process.env.REDIS_URL}`);
 if (page) console.error(`echo_server: demo page at ${securePort === null ? 'http' : 'https'}://127.0.0.1:${securePort ?? server.port}/`);
 
 // SIGHUP: the certificate and key read again from the same paths. wsrt

@@ -11,6 +11,8 @@
          keeps its last $HISTORY events (default 100), so a client
          reconnecting with Last-Event-ID gets exactly what it missed, or
          an event "snapshot" when that is no longer known
+  /stats a WebSocket that gets the server's counters as one JSON text
+         (the fields of wsrt.Stats) and is closed (1000)
   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 
 and the Socket.IO example contract (tests/socketio/README.md), as
@@ -40,6 +42,10 @@ speak TLS (https, wss); with $TLS_PORT as well, $PORT stays plain and
 and key from the same paths (new connections get them; on error the server
 keeps the old ones and says why).
 
+Cluster: with $REDIS_URL (redis://host:port/ or redis+unix:///path),
+servers sharing that Redis form one cluster: /broadcast and /events span
+them all. Redis away: each server goes on serving its own clients.
+
 Run it with `examples/run python` (which builds and installs the package
 into .cache/pyenv first).
 """
@@ -48,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import os
 import signal
@@ -137,7 +144,8 @@ async def main() -> None:
         sio_ping_timeout_ms=env_int("SIO_PING_TIMEOUT_MS", 20_000),
         sio_connect_timeout_ms=env_int("SIO_CONNECT_TIMEOUT_MS", 45_000),
         sio_max_payload=1_000_000, cors_origins=["*"],
-        sio_recovery_window_ms=int(os.environ.get("SIO_RECOVERY_WINDOW_MS") or 120_000), **tls)
+        sio_recovery_window_ms=int(os.environ.get("SIO_RECOVERY_WINDOW_MS") or 120_000),
+        cluster_redis_url=os.environ.get("REDIS_URL") or None, **tls)
 
     echo = server.websocket("/echo")
 
@@ -183,6 +191,11 @@ async def main() -> None:
             # A real app would send its full state here.
             stream.send("history unavailable: start over", event="snapshot")
 
+    @server.websocket("/stats").on_open
+    def stats(ws: wsrt.WebSocket) -> None:
+        ws.send(json.dumps(server.stats()._asdict()))
+        ws.close(1000)
+
     page = os.environ.get("WSRT_DEMO_PAGE")
     if page:
         with open(page, "rb") as f:
@@ -223,8 +236,10 @@ async def main() -> None:
                  else f"https/wss 127.0.0.1:{secure}" if secure == server.port
                  else f"https/wss 127.0.0.1:{secure} and http/ws 127.0.0.1:{server.port}")
         log(f"wsrt {wsrt.__version__} (Python) listening on {where} "
-            "(/echo, /sse, /broadcast, /events, /engine.io/, /socket.io/)"
+            "(/echo, /sse, /broadcast, /events, /stats, /engine.io/, /socket.io/)"
             + (f", deflate {deflate}" if deflate != "off" else ""))
+        if os.environ.get("REDIS_URL"):
+            log(f"cluster over {os.environ['REDIS_URL']}")
         if page:
             log(f"demo page at {'http' if secure is None else 'https'}://127.0.0.1:{secure or server.port}/")
         await stop.wait()

@@ -84,6 +84,15 @@ pub struct wsrt_stats {
     /// completed (plain HTTP or garbage on a TLS port, a protocol version
     /// or certificate refused, the handshake timeout).
     pub tls_failures: u64,
+    /// Publishes sent to the cluster's Redis (WSRT_OPT_CLUSTER_REDIS_URL).
+    pub cluster_published: u64,
+    /// Publishes of other servers of the cluster delivered here (their
+    /// deliveries count in `delivered`).
+    pub cluster_received: u64,
+    /// Publishes that did not reach the cluster (queue to Redis full, no
+    /// connection to Redis, or it broke before Redis confirmed them);
+    /// local subscribers got them all the same.
+    pub cluster_dropped: u64,
 }
 
 /// `on_slow` as the core's policy: the numbers of the
@@ -305,6 +314,9 @@ pub unsafe extern "C" fn wsrt_server_stats(
             slow_closed: st.slow_closed,
             tls_handshakes: st.tls_handshakes,
             tls_failures: st.tls_failures,
+            cluster_published: st.cluster_published,
+            cluster_received: st.cluster_received,
+            cluster_dropped: st.cluster_dropped,
         };
         Ok(())
     })

@@ -99,6 +99,14 @@ def cases() -> list[tuple[str, object, str, bool, bool]]:
                 out.append((name, 3, "invalid_argument", True, True))
                 out.append((name, True, "invalid_type", False, True))
                 continue
+        if name == "cluster_redis_url":
+            # The URL is checked when the server is made; Redis itself need
+            # not be up (nothing listens on port 1): the server serves.
+            out.append((name, "redis://127.0.0.1:1/", "ok", False, True))
+            out.append((name, "http://127.0.0.1/", "invalid_argument", False, True))
+            out.append((name, 5, "invalid_type", False, True))
+            out.append((name, None, "ok", False, True))
+            continue
         if unit == "list":
             out.append((name, ["https://app.example"], "ok", True, True))
             # One string is a list of one.

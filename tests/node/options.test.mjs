@@ -15,7 +15,7 @@ const NAMES = native.optionNames();
 
 /** Options whose 0 is no value (docs/API.md: "refused"), and those that take strings (lists and tlsListen). */
 const ZERO_REFUSED = ['deflateWindowBits', 'slowConsumerPolicy', 'tlsMinVersion'];
-const LIST = ['allowedOrigins', 'corsOrigins', 'tlsCert', 'tlsKey', 'tlsCa', 'tlsListen'];
+const LIST = ['allowedOrigins', 'corsOrigins', 'tlsCert', 'tlsKey', 'tlsCa', 'tlsListen', 'clusterRedisUrl'];
 
 /** Serves one echo round trip and one SSE event, then shuts down. */
 async function serves(options) {
@@ -39,7 +39,7 @@ describe('options', () => {
   afterEach(cleanup);
 
   it('the schema names every option of this list', () => {
-    assert.equal(NAMES.length, 32);
+    assert.equal(NAMES.length, 33);
     for (const name of [...ZERO_REFUSED, ...LIST, 'sseKeepaliveMs', 'idleTimeoutMs', 'deflate']) assert.ok(NAMES.includes(name), name);
   });
 

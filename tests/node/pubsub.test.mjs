@@ -271,6 +271,7 @@ describe('publish/subscribe', () => {
     assert.deepEqual(server.stats(), {
       connections: 1, websockets: 1, sseStreams: 0, bufferedBytes: 0, topics: 0,
       published: 1, delivered: 0, dropped: 0, slowClosed: 0, tlsHandshakes: 0, tlsFailures: 0,
+      clusterPublished: 0, clusterReceived: 0, clusterDropped: 0,
     });
     // One bound of the two is enough; clearing forgets the history.
     server.setTopicHistory('t', { maxAgeMs: 1000 }).setTopicHistory('u', { maxEvents: 3 });

@@ -8,6 +8,8 @@ command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v cc >/dev/null || need+=(gcc)
 # test certificates (make test-autobahn-tls, tests/c/api_test.c, make demo-tls)
 command -v openssl >/dev/null || need+=(openssl)
+# the cluster bus (core/tests/cluster.rs, tests/cluster): Debian's Redis
+command -v redis-server >/dev/null || need+=(redis-server)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing: ${need[*]}" >&2

@@ -118,6 +118,15 @@ class Stats(NamedTuple):
     """TLS connections refused or given up before their handshake completed
     (plain HTTP or garbage on a TLS port, a protocol version or certificate
     refused, the handshake timeout)."""
+    cluster_published: int = 0
+    """Publishes sent to the cluster's Redis (`cluster_redis_url`)."""
+    cluster_received: int = 0
+    """Publishes of other servers of the cluster delivered here (their
+    deliveries count in `delivered`)."""
+    cluster_dropped: int = 0
+    """Publishes that did not reach the cluster (queue to Redis full, no
+    connection to Redis, or it broke before Redis confirmed them); local
+    subscribers got them all the same."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -85,6 +85,9 @@ pub(crate) enum Command {
         attachments: Vec<Bytes>,
     },
     Broadcast(Box<OwnedBroadcast>),
+    /// A publish of another server of the cluster: delivered here, never
+    /// forwarded.
+    Remote(Box<crate::cluster::Remote>),
     Shutdown,
 }
 

@@ -124,6 +124,11 @@ impl Driver {
                 id,
             },
         );
+        if m.pos == 0 {
+            if let Some(c) = &self.cluster {
+                c.joined(name);
+            }
+        }
         if let Some(t) = self.memberships_mut(id) {
             t.push(m);
         }
@@ -198,6 +203,12 @@ impl Driver {
     }
 
     pub(super) fn leave(&mut self, m: Membership) {
+        if let Some(c) = &self.cluster {
+            let t = &self.topics.list[m.topic as usize];
+            if t.subs.len() == 1 {
+                c.left(&t.name);
+            }
+        }
         if let Some(moved) = self.topics.leave(m) {
             if let Some(t) = self.memberships_mut(moved.id) {
                 if let Some(mm) = t.iter_mut().find(|x| x.topic == m.topic) {
@@ -230,8 +241,26 @@ impl Driver {
         self.topics.clear_history(name);
     }
 
+    /// Publishes here and, in a cluster, to the other servers.
     pub fn publish(&mut self, topic: Option<&str>, msg: &Publish<'_>) -> Result<Published> {
+        self.deliver_publish(topic, msg, true)
+    }
+
+    /// Delivers a publish to this server's subscribers; `local`: it was
+    /// published here (counted in `published`, and sent to the cluster),
+    /// not by another server of the cluster.
+    pub(super) fn deliver_publish(
+        &mut self,
+        topic: Option<&str>,
+        msg: &Publish<'_>,
+        local: bool,
+    ) -> Result<Published> {
         check_publish(msg)?;
+        if local {
+            if let Some(c) = &self.cluster {
+                c.publish(topic, msg);
+            }
+        }
         self.now = std::time::Instant::now();
         // Sockets see a publish as this event, with its recovery offset
         // (kept even when no socket hears the topic now, as long as a
@@ -251,7 +280,7 @@ impl Driver {
             Some(name) => match self.topics.key(name) {
                 Some(k) => Some(k as usize),
                 None => {
-                    self.topics.counters.published += 1;
+                    self.topics.counters.published += local as u64;
                     return Ok(Published::default()); // nobody listens, nothing kept
                 }
             },
@@ -348,7 +377,7 @@ impl Driver {
             }
         }
         let c = &mut self.topics.counters;
-        c.published += 1;
+        c.published += local as u64;
         c.delivered += report.delivered as u64;
         c.dropped += report.dropped as u64;
         c.slow_closed += report.closed as u64;
@@ -560,6 +589,9 @@ impl Driver {
             tls_failures: self.tls_counters.failures,
             ..Stats::default()
         };
+        if let Some(c) = &self.cluster {
+            (s.cluster_published, s.cluster_received, s.cluster_dropped) = c.stats();
+        }
         for (_, c) in self.conns.iter() {
             s.buffered_bytes += c.out.len();
             match c.proto.endpoint() {

@@ -102,6 +102,8 @@ pub(crate) struct Driver {
     now: Instant,
     accept_retry_at: Option<Instant>,
     shutdown: Option<Shutdown>,
+    /// The cluster bus, with `cluster_redis_url`; stopped by a shutdown.
+    cluster: Option<crate::cluster::Cluster>,
 }
 
 /// TLS handshakes, reported by [`crate::Server::stats`].
@@ -129,8 +131,19 @@ impl Driver {
             true => Some(crate::tls::acceptor(&config.tls)?),
             false => None,
         };
-        let (listeners, local_addrs) = accept::bind_listeners(&config, poll.registry())?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        let inbox = Arc::new(Inbox::new(waker));
+        // The URL is checked before anything listens; Redis need not be up.
+        let cluster = match config.cluster.redis_url.as_str() {
+            "" => None,
+            url => {
+                let to_loop = inbox.clone();
+                let sink = Box::new(move |r| to_loop.submit(Command::Remote(Box::new(r))).is_ok());
+                let name = config.cluster.url_name();
+                Some(crate::cluster::Cluster::start(url, name, sink)?)
+            }
+        };
+        let (listeners, local_addrs) = accept::bind_listeners(&config, poll.registry())?;
         let settings = config.settings();
         Ok(Driver {
             poll,
@@ -163,10 +176,11 @@ impl Driver {
             shared_deflate: SharedDeflate::default(),
             topics: topics::Topics::default(),
             events: Events::new(),
-            inbox: Arc::new(Inbox::new(waker)),
+            inbox,
             now: Instant::now(),
             accept_retry_at: None,
             shutdown: None,
+            cluster,
         })
     }
 
@@ -434,6 +448,8 @@ impl Driver {
         let deadline =
             (!self.config.close_timeout.is_zero()).then(|| self.now + self.config.close_timeout);
         self.shutdown = Some(Shutdown { deadline });
+        // Nothing new is published here from now on.
+        self.cluster = None;
         for mut l in self.listeners.drain(..) {
             let _ = self.poll.registry().deregister(&mut l.socket);
         }

@@ -1,0 +1,513 @@
+//! A cluster of servers over a real Redis (Debian's `redis-server`,
+//! started here on a free port of 127.0.0.1): publishes cross servers once
+//! and in order, Redis going away stops nothing local and is counted, and
+//! delivery comes back with it. Clients are tungstenite WebSockets.
+//!
+//! Without `redis-server` on PATH every test says so loudly and returns
+//! (tests/tools/ensure-deps.sh installs it, so `make test` has it).
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tungstenite::Message;
+use wsrt::{Config, EventType, Events, OptionValue, Publish, Server, Stats};
+
+const WAIT: Duration = Duration::from_secs(15);
+const TOPIC: &str = "room";
+
+fn have_redis() -> bool {
+    let found = Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!(
+            "\n*** SKIPPED: redis-server is not installed (run tests/tools/ensure-deps.sh); \
+             the cluster tests did not run ***\n"
+        );
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A redis-server of our own, without persistence.
+struct Redis {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
+            .args(["--loglevel", "warning"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let r = Redis {
+            port,
+            child: Some(child),
+        };
+        let deadline = Instant::now() + WAIT;
+        while r.client().get_connection().is_err() {
+            assert!(Instant::now() < deadline, "redis-server never answered");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).unwrap()
+    }
+
+    /// SIGTERM, as an operator's restart does; waits for it to exit.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            c.wait().unwrap();
+        }
+    }
+
+    /// Subscribers of a topic's channel, across the cluster.
+    fn numsub(&self, topic: &str) -> i64 {
+        let mut con = self.client().get_connection().unwrap();
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(format!("wsrt:t:{topic}"))
+            .query::<Vec<(String, i64)>>(&mut con)
+            .unwrap()
+            .remove(0);
+        n
+    }
+
+    /// Connections other than the one asking.
+    fn clients(&self) -> usize {
+        let mut con = self.client().get_connection().unwrap();
+        let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+        list.lines().count() - 1
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+type Call = Box<dyn FnOnce(&mut Server) + Send>;
+
+/// A server on its own thread: /ws subscribes every WebSocket to "room"
+/// and publishes what each sends to it (as the examples' /broadcast).
+struct Node {
+    addr: SocketAddr,
+    calls: Sender<Call>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Node {
+    fn start(redis_url: &str) -> Node {
+        let mut config = Config::new("127.0.0.1:0").websocket("/ws");
+        config
+            .set("cluster_redis_url", OptionValue::Str(redis_url))
+            .unwrap();
+        let mut server = Server::bind(config).expect("bind");
+        let addr = server.local_addr();
+        let (calls, call_rx) = mpsc::channel::<Call>();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut events = Events::new();
+            while !stop2.load(Ordering::SeqCst) {
+                server
+                    .poll(&mut events, Some(Duration::from_millis(5)))
+                    .unwrap();
+                for ev in &events {
+                    match ev.kind {
+                        EventType::Open => {
+                            server.subscribe(ev.conn, TOPIC).unwrap();
+                        }
+                        EventType::Message => {
+                            let data = events.payload(ev).to_vec();
+                            let msg = Publish::new(ev.message_kind(), &data);
+                            server.publish(TOPIC, &msg).unwrap();
+                        }
+                        _ => {}
+                    }
+                }
+                while let Ok(call) = call_rx.try_recv() {
+                    call(&mut server);
+                }
+            }
+        });
+        Node {
+            addr,
+            calls,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Server) -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        self.calls
+            .send(Box::new(move |s| {
+                let _ = tx.send(f(s));
+            }))
+            .unwrap();
+        rx.recv_timeout(WAIT).expect("server thread ran the call")
+    }
+
+    fn stats(&self) -> Stats {
+        self.call(|s| s.stats())
+    }
+
+    /// Waits until `pred` holds of the stats.
+    fn wait_stats(&self, what: &str, pred: impl Fn(&Stats) -> bool) -> Stats {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let s = self.stats();
+            if pred(&s) {
+                return s;
+            }
+            assert!(Instant::now() < deadline, "{what}: {s:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn client(&self) -> Client {
+        let tcp = TcpStream::connect(self.addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let (ws, resp) = tungstenite::client(format!("ws://{}/ws", self.addr), tcp).unwrap();
+        assert_eq!(resp.status(), 101);
+        Client {
+            ws,
+            got: Vec::new(),
+        }
+    }
+
+    /// Stops the loop and drops the server (and its end of the bus).
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Client {
+    ws: tungstenite::WebSocket<TcpStream>,
+    /// Every text received, in order.
+    got: Vec<String>,
+}
+
+impl Client {
+    fn send(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).unwrap();
+    }
+
+    /// Reads what has arrived (returns when a read times out).
+    fn pump(&mut self) {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => self.got.push(t.to_string()),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return
+                }
+                Err(e) => panic!("client read: {e}"),
+            }
+        }
+    }
+
+    /// Reads until `pred` holds of what arrived.
+    fn until(&mut self, what: &str, pred: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + WAIT;
+        while !pred(&self.got) {
+            assert!(Instant::now() < deadline, "{what}: got {:?}", self.got);
+            self.pump();
+        }
+    }
+
+    /// What arrived from `prefix` (`"a:"` for "a:0", "a:1", ...), in order.
+    fn from(&self, prefix: &str) -> Vec<&str> {
+        self.got
+            .iter()
+            .filter(|m| m.starts_with(prefix))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+/// Sends probes from each client until every client has heard a probe
+/// from every client: all servers then subscribe to the topic on Redis.
+fn link(clients: &mut [&mut Client]) {
+    // Probes of earlier links do not count.
+    static LINKS: AtomicUsize = AtomicUsize::new(0);
+    let link = LINKS.fetch_add(1, Ordering::SeqCst);
+    let deadline = Instant::now() + WAIT;
+    for round in 0.. {
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.send(&format!("probe:{link}:{i}:{round}"));
+        }
+        for c in clients.iter_mut() {
+            c.pump();
+        }
+        let linked = clients
+            .iter()
+            .all(|c| (0..clients.len()).all(|i| !c.from(&format!("probe:{link}:{i}:")).is_empty()));
+        if linked {
+            return;
+        }
+        assert!(Instant::now() < deadline, "servers never linked");
+    }
+}
+
+/// Checks that each of `senders` reached `c` exactly `n` times, in order,
+/// once `c` has got each sender's end marker.
+fn check_exactly_once(c: &mut Client, senders: &[&str], n: usize) {
+    c.until("every end marker", |got| {
+        senders
+            .iter()
+            .all(|s| got.iter().any(|m| *m == format!("{s}end")))
+    });
+    for s in senders {
+        let want: Vec<String> = (0..n)
+            .map(|i| format!("{s}{i}"))
+            .chain([format!("{s}end")])
+            .collect();
+        assert_eq!(c.from(s), want, "what {s} sent, once each and in order");
+    }
+}
+
+fn send_all(c: &mut Client, prefix: &str, n: usize) {
+    for i in 0..n {
+        c.send(&format!("{prefix}{i}"));
+    }
+    c.send(&format!("{prefix}end"));
+}
+
+#[test]
+fn a_publish_reaches_every_server_once_and_in_order() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let (a, b, c) = (
+        Node::start(&redis.url()),
+        Node::start(&redis.url()),
+        Node::start(&redis.url()),
+    );
+    let (mut a1, mut a2, mut b1, mut c1) = (a.client(), a.client(), b.client(), c.client());
+    link(&mut [&mut a1, &mut b1, &mut c1]);
+    let n = 300;
+    // Interleaved from three servers.
+    for i in 0..n {
+        a1.send(&format!("a:{i}"));
+        b1.send(&format!("b:{i}"));
+        c1.send(&format!("c:{i}"));
+    }
+    a1.send("a:end");
+    b1.send("b:end");
+    c1.send("c:end");
+    for cl in [&mut a1, &mut a2, &mut b1, &mut c1] {
+        check_exactly_once(cl, &["a:", "b:", "c:"], n);
+    }
+    // Remote deliveries are not forwarded again: every server sent to the
+    // bus exactly what was published on it.
+    for node in [&a, &b, &c] {
+        let s = node.wait_stats("all sent to Redis", |s| s.cluster_published == s.published);
+        assert_eq!(s.cluster_dropped, 0, "{s:?}");
+        assert!(s.cluster_received >= 2 * (n as u64 + 1), "{s:?}");
+    }
+    assert_eq!(redis.numsub(TOPIC), 3);
+}
+
+#[test]
+fn the_last_subscriber_leaving_unsubscribes_and_stopping_disconnects() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let mut a = Node::start(&redis.url());
+    let mut b = Node::start(&redis.url());
+    // Each server: a publisher and a subscriber connection.
+    let deadline = Instant::now() + WAIT;
+    while redis.clients() != 4 {
+        assert!(
+            Instant::now() < deadline,
+            "4 connections: {}",
+            redis.clients()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (mut a1, mut b1) = (a.client(), b.client());
+    link(&mut [&mut a1, &mut b1]);
+    assert_eq!(redis.numsub(TOPIC), 2);
+    drop(b1);
+    b.wait_stats("b's client gone", |s| s.websockets == 0);
+    let deadline = Instant::now() + WAIT;
+    while redis.numsub(TOPIC) != 1 {
+        assert!(Instant::now() < deadline, "b left the topic's channel");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // a goes on alone.
+    a1.send("alone");
+    a1.until("its own publish", |got| got.iter().any(|m| m == "alone"));
+    a.wait_stats("sent", |s| s.cluster_published == s.published);
+    a.stop();
+    b.stop();
+    let deadline = Instant::now() + WAIT;
+    while redis.clients() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "stopped servers close their connections: {}",
+            redis.clients()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn redis_going_away_stops_nothing_local_and_delivery_comes_back() {
+    if !have_redis() {
+        return;
+    }
+    let mut redis = Redis::start(free_port());
+    let (a, b) = (Node::start(&redis.url()), Node::start(&redis.url()));
+    let (mut a1, mut a2, mut b1) = (a.client(), a.client(), b.client());
+    link(&mut [&mut a1, &mut b1]);
+    redis.stop();
+    // Local delivery goes on; what cannot reach Redis is counted.
+    let deadline = Instant::now() + WAIT;
+    let mut sent = 0;
+    while a.stats().cluster_dropped == 0 {
+        assert!(Instant::now() < deadline, "no drop counted");
+        a1.send(&format!("down:{sent}"));
+        sent += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    a1.send("down:end");
+    let want: Vec<String> = (0..sent)
+        .map(|i| format!("down:{i}"))
+        .chain(["down:end".to_string()])
+        .collect();
+    a2.until("every local publish", |got| {
+        got.iter().any(|m| m == "down:end")
+    });
+    assert_eq!(a2.from("down:"), want);
+    a.wait_stats("every publish sent or dropped", |s| {
+        s.published == s.cluster_published + s.cluster_dropped
+    });
+    // Back on the same port: both servers reconnect and subscribe anew.
+    let redis = Redis::start(redis.port);
+    link(&mut [&mut a1, &mut b1]);
+    assert!(
+        b1.from("down:").is_empty(),
+        "nothing sent while Redis was away arrives"
+    );
+    send_all(&mut b1, "b:", 100);
+    send_all(&mut a1, "a:", 100);
+    for cl in [&mut a1, &mut a2, &mut b1] {
+        check_exactly_once(cl, &["a:", "b:"], 100);
+    }
+    let s = a.stats();
+    assert!(s.cluster_dropped >= 1 && s.cluster_received >= 101, "{s:?}");
+    drop(redis);
+}
+
+#[test]
+fn an_unreachable_redis_at_bind_is_no_error() {
+    if !have_redis() {
+        return;
+    }
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let a = Node::start(&url);
+    let mut a1 = a.client();
+    send_all(&mut a1, "a:", 5);
+    check_exactly_once(&mut a1, &["a:"], 5);
+    let s = a.wait_stats("six drops", |s| s.cluster_dropped == 6);
+    assert_eq!((s.published, s.cluster_published), (6, 0));
+    // Redis comes: the server connects to it.
+    let _redis = Redis::start(port);
+    let b = Node::start(&url);
+    let mut b1 = b.client();
+    link(&mut [&mut a1, &mut b1]);
+}
+
+#[test]
+fn a_bad_url_is_refused_at_bind() {
+    for (url, why) in [
+        ("http://127.0.0.1:6379/", "not a redis URL"),
+        ("rediss://127.0.0.1:6379/", "TLS"),
+        ("redis://", "missing hostname"),
+        ("127.0.0.1:6379", "did not parse"),
+        ("redis://127.0.0.1:6379/x", "database number"),
+    ] {
+        let mut c = Config::new("127.0.0.1:0");
+        c.set_text("cluster_redis_url", url).unwrap();
+        let err = Server::bind(c).err().expect(url).to_string();
+        assert!(
+            err.contains(&format!("cluster_redis_url {url:?} is not a Redis URL")),
+            "{url}: {err}"
+        );
+        assert!(
+            err.to_lowercase().contains(&why.to_lowercase()),
+            "{url}: {err}"
+        );
+    }
+    let mut c = Config::new("127.0.0.1:0");
+    let err = c
+        .set("clusterRedisUrl", OptionValue::Int(6379))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("clusterRedisUrl must be a string"), "{err}");
+    // A refusal at bind names the option as it was set.
+    c.set("clusterRedisUrl", OptionValue::Str("http://h/"))
+        .unwrap();
+    let err = Server::bind(c.clone()).err().unwrap().to_string();
+    assert!(
+        err.starts_with("clusterRedisUrl \"http://h/\" is not a Redis URL"),
+        "{err}"
+    );
+    c.set("clusterRedisUrl", OptionValue::Str("redis://h/"))
+        .unwrap();
+    assert_eq!(c.cluster.redis_url, "redis://h/");
+    c.set("cluster_redis_url", OptionValue::Default).unwrap();
+    assert_eq!(c.cluster.redis_url, "");
+}

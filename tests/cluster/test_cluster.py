@@ -1,0 +1,324 @@
+"""A cluster of three example servers -- C, Python and Node -- over one
+Redis (Debian's redis-server on a free port of 127.0.0.1, no persistence).
+
+Each server runs through examples/run with PORT and REDIS_URL. A WebSocket
+client on each server's /broadcast and an SSE client on /events must get
+every message sent on any server exactly once, in the order its sender sent
+it. Redis stopped (SIGTERM) and started again on the same port: the servers
+keep serving their own clients meanwhile, count the publishes that could
+not reach Redis (read from each example's /stats), subscribe again, and
+deliver across servers again.
+
+Run with `make test-cluster` (which builds the three examples first).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+START_TIMEOUT = 600.0  # examples/run builds what changed (a no-op after make)
+STOP_TIMEOUT = 8.0
+WAIT = 20.0
+FRONTS = ("c", "python", "node")
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what: str, pred, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+class Redis:
+    """redis-server of our own on `port`."""
+
+    def __init__(self, port: int, log_path: Path):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: run tests/tools/ensure-deps.sh", pytrace=False)
+        self.port = port
+        self._log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no",
+             "--dir", str(log_path.parent), "--loglevel", "warning"],
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+        )
+        wait_until("redis-server to answer PING", self.answers)
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/"
+
+    def answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"redis-server exited with {self.proc.returncode}")
+        try:
+            with socket.create_connection((HOST, self.port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM, as a restart does; waits for it to exit."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=10)
+        self._log.close()
+
+
+class Example:
+    """One example server (examples/run FRONT) in the cluster."""
+
+    def __init__(self, front: str, redis_url: str, log_path: Path):
+        self.front = front
+        self.port = free_port()
+        self.log_path = log_path
+        env = dict(os.environ, PORT=str(self.port), REDIS_URL=redis_url)
+        for name in ("WSRT_DEMO_PAGE", "DEFLATE", "TLS_CERT", "TLS_KEY", "TLS_PORT"):
+            env.pop(name, None)
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [str(ROOT / "examples" / "run"), front], cwd=ROOT, env=env,
+            stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+        )
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{front} exited with {self.proc.returncode} before listening:\n{self.log()}")
+            try:
+                with socket.create_connection((HOST, self.port), timeout=1):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(f"{front} not listening after {START_TIMEOUT}s:\n{self.log()}")
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ws(self, path: str = "/broadcast") -> ClientConnection:
+        return connect(f"ws://{HOST}:{self.port}{path}", open_timeout=WAIT, max_size=None)
+
+    def stats(self) -> dict[str, int]:
+        """The example's /stats, with snake_case names (Node's are camelCase)."""
+        with self.ws("/stats") as ws:
+            raw = json.loads(ws.recv(timeout=WAIT))
+        return {re.sub(r"(?<!^)([A-Z])", r"_\1", k).lower(): v for k, v in raw.items()}
+
+    def stop_and_check(self) -> None:
+        already = self.proc.poll()
+        if already is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = None
+        self._log.close()
+        assert already is None, f"{self.front} died during the tests (exit {already}):\n{self.log()}"
+        assert code == 0, f"{self.front} exited {code} after SIGTERM:\n{self.log()}"
+
+
+class Listener:
+    """What one client received, in order: a WebSocket on /broadcast or
+    an SSE stream on /events (text data only)."""
+
+    def __init__(self, name: str, ws: ClientConnection | None = None, sse: socket.socket | None = None):
+        self.name, self.ws, self.sse = name, ws, sse
+        self.got: list[str] = []
+        self._buf = b""
+
+    def send(self, text: str) -> None:
+        assert self.ws is not None
+        self.ws.send(text)
+
+    def pump(self, wait: float = 0.02) -> None:
+        """Reads what has arrived (waits up to `wait` for the first)."""
+        if self.ws is not None:
+            while True:
+                try:
+                    msg = self.ws.recv(timeout=wait)
+                except TimeoutError:
+                    return
+                assert isinstance(msg, str), msg
+                self.got.append(msg)
+                wait = 0
+        else:
+            assert self.sse is not None
+            self.sse.settimeout(wait)
+            try:
+                chunk = self.sse.recv(65536)
+            except (TimeoutError, socket.timeout):
+                return
+            assert chunk, "the event stream ended"
+            self._buf += chunk
+            while b"\n\n" in self._buf:
+                event, self._buf = self._buf.split(b"\n\n", 1)
+                data = [ln[6:] for ln in event.split(b"\n") if ln.startswith(b"data: ")]
+                if data:
+                    self.got.append(b"\n".join(data).decode())
+
+    def until(self, what: str, pred) -> None:
+        deadline = time.monotonic() + WAIT
+        while not pred(self.got):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name}: timed out waiting for {what}; got {self.got[-20:]}")
+            self.pump()
+
+    def frm(self, prefix: str) -> list[str]:
+        return [m for m in self.got if m.startswith(prefix)]
+
+
+def sse_client(port: int) -> socket.socket:
+    s = socket.create_connection((HOST, port), timeout=WAIT)
+    s.sendall(f"GET /events HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = s.recv(4096)
+        assert chunk, "no answer to the SSE request"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return s
+
+
+_links = iter(range(10**6))
+
+
+def link(senders: list[Listener], listeners: list[Listener]) -> None:
+    """Probes from every sender until every listener heard every sender:
+    each server is then subscribed to the topic on Redis. (Probes of an
+    earlier link do not count.)"""
+    tag = next(_links)
+    deadline = time.monotonic() + WAIT
+    for rnd in range(10**6):
+        for i, s in enumerate(senders):
+            s.send(f"probe:{tag}:{i}:{rnd}")
+        for listener in listeners:
+            listener.pump()
+        if all(listener.frm(f"probe:{tag}:{i}:") for listener in listeners for i in range(len(senders))):
+            return
+        if time.monotonic() > deadline:
+            missing = [(listener.name, i) for listener in listeners for i in range(len(senders))
+                       if not listener.frm(f"probe:{tag}:{i}:")]
+            raise AssertionError(f"servers never linked; unheard (listener, sender): {missing}")
+        time.sleep(0.05)
+
+
+def send_all(sender: Listener, prefix: str, n: int) -> None:
+    for i in range(n):
+        sender.send(f"{prefix}{i}")
+    sender.send(f"{prefix}end")
+
+
+def check_exactly_once(listener: Listener, prefixes: list[str], n: int) -> None:
+    listener.until("every end marker", lambda got: all(f"{p}end" in got for p in prefixes))
+    for p in prefixes:
+        want = [f"{p}{i}" for i in range(n)] + [f"{p}end"]
+        assert listener.frm(p) == want, f"{listener.name}: what {p} sent, once each and in order"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    logs = tmp_path_factory.mktemp("cluster")
+    redis = Redis(free_port(), logs / "redis.log")
+    servers: dict[str, Example] = {}
+    try:
+        for front in FRONTS:
+            servers[front] = Example(front, redis.url, logs / f"{front}.stderr")
+        yield redis, servers
+    finally:
+        errors = []
+        for s in servers.values():
+            try:
+                s.stop_and_check()
+            except AssertionError as e:
+                errors.append(str(e))
+        redis.stop()
+        assert not errors, "\n".join(errors)
+
+
+def test_every_message_reaches_every_server_once_and_in_order(cluster):
+    redis, servers = cluster
+    with contextlib.ExitStack() as stack:
+        clients = [Listener(front, ws=stack.enter_context(servers[front].ws())) for front in FRONTS]
+        sse = Listener("sse on python", sse=stack.enter_context(sse_client(servers["python"].port)))
+        link(clients, clients + [sse])
+        n = 200
+        for i in range(n):  # interleaved across the three servers
+            for c in clients:
+                c.send(f"{c.name}:{i}")
+        for c in clients:
+            c.send(f"{c.name}:end")
+        for listener in clients + [sse]:
+            check_exactly_once(listener, [f"{f}:" for f in FRONTS], n)
+        for front, srv in servers.items():
+            st = srv.stats()
+            assert st["cluster_dropped"] == 0, (front, st)
+            assert st["cluster_received"] >= 2 * (n + 1), (front, st)
+
+
+def test_redis_restart_local_delivery_goes_on_drops_counted_delivery_resumes(cluster, tmp_path):
+    redis, servers = cluster
+    with contextlib.ExitStack() as stack:
+        clients = [Listener(front, ws=stack.enter_context(servers[front].ws())) for front in FRONTS]
+        local = Listener("second client on c", ws=stack.enter_context(servers["c"].ws()))
+        sse = Listener("sse on node", sse=stack.enter_context(sse_client(servers["node"].port)))
+        link(clients, clients + [local, sse])
+        before = {front: srv.stats()["cluster_dropped"] for front, srv in servers.items()}
+        redis.stop()
+        # Every server keeps serving its own clients, and counts what
+        # could not reach Redis.
+        sent = {front: 0 for front in FRONTS}
+        deadline = time.monotonic() + WAIT
+        while not all(servers[f].stats()["cluster_dropped"] > before[f] for f in FRONTS):
+            assert time.monotonic() < deadline, {f: servers[f].stats() for f in FRONTS}
+            for c in clients:
+                c.send(f"down:{c.name}:{sent[c.name]}")
+                sent[c.name] += 1
+            time.sleep(0.05)
+        for c in clients:
+            c.send(f"down:{c.name}:end")
+        for c in clients:
+            want = [f"down:{c.name}:{i}" for i in range(sent[c.name])] + [f"down:{c.name}:end"]
+            c.until("its own server's publishes", lambda got, w=want[-1]: w in got)
+            assert c.frm("down:") == want, f"{c.name}: only its own server's publishes, all of them"
+        local.until("the c client's publishes", lambda got: "down:c:end" in got)
+        assert local.frm("down:") == [f"down:c:{i}" for i in range(sent["c"])] + ["down:c:end"]
+        # Back on the same port: every server reconnects and subscribes anew.
+        restarted = Redis(redis.port, tmp_path / "redis.log")
+        # The fixture stops the Redis it started; this one is ours.
+        stack.callback(restarted.stop)
+        link(clients, clients + [local, sse])
+        n = 50
+        for c in clients:
+            send_all(c, f"{c.name}:again:", n)
+        for listener in clients + [local, sse]:
+            check_exactly_once(listener, [f"{f}:again:" for f in FRONTS], n)
+        assert not [m for m in sse.got if m.startswith("down:") and not m.startswith("down:node:")], \
+            "nothing published elsewhere while Redis was away arrives"
