@@ -31,6 +31,7 @@ pub mod config;
 mod driver;
 pub mod error;
 pub mod event;
+mod event_id;
 mod handle;
 pub mod options;
 pub mod pubsub;

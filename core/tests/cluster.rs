@@ -14,7 +14,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
-use wsrt::{Config, EventType, Events, OptionValue, Publish, Server, Stats};
+use wsrt::{
+    Config, EventType, Events, HistoryLimit, OptionValue, Publish, Replay, Server, SseEvent, Stats,
+};
+
+mod common;
+use common::sse::{Sse, SseMsg};
 
 const WAIT: Duration = Duration::from_secs(15);
 const TOPIC: &str = "room";
@@ -129,11 +134,24 @@ struct Node {
 
 impl Node {
     fn start(redis_url: &str) -> Node {
-        let mut config = Config::new("127.0.0.1:0").websocket("/ws");
+        Node::start_with(redis_url, false)
+    }
+
+    /// `history`: "room" keeps 1,000 events, and /sse resumes it from the
+    /// client's Last-Event-ID, with `event: snapshot` when it cannot.
+    fn start_with(redis_url: &str, history: bool) -> Node {
+        let mut config = Config::new("127.0.0.1:0").websocket("/ws").sse("/sse");
         config
             .set("cluster_redis_url", OptionValue::Str(redis_url))
             .unwrap();
         let mut server = Server::bind(config).expect("bind");
+        if history {
+            let limit = HistoryLimit {
+                max_events: 1000,
+                max_age: Duration::ZERO,
+            };
+            server.set_topic_history(TOPIC, limit).unwrap();
+        }
         let addr = server.local_addr();
         let (calls, call_rx) = mpsc::channel::<Call>();
         let stop = Arc::new(AtomicBool::new(false));
@@ -153,6 +171,16 @@ impl Node {
                             let data = events.payload(ev).to_vec();
                             let msg = Publish::new(ev.message_kind(), &data);
                             server.publish(TOPIC, &msg).unwrap();
+                        }
+                        EventType::SseOpen
+                            if server.resume(ev.conn, TOPIC, None).unwrap() == Replay::Missed =>
+                        {
+                            let snapshot = SseEvent {
+                                event: Some("snapshot"),
+                                data: "full state",
+                                ..SseEvent::default()
+                            };
+                            server.sse_send(ev.conn, &snapshot).unwrap();
                         }
                         _ => {}
                     }
@@ -510,4 +538,157 @@ fn a_bad_url_is_refused_at_bind() {
     assert_eq!(c.cluster.redis_url, "redis://h/");
     c.set("cluster_redis_url", OptionValue::Default).unwrap();
     assert_eq!(c.cluster.redis_url, "");
+}
+
+/// An SSE client that heard every text of `want` (and nothing else but
+/// probes) returns their ids.
+fn sse_texts(s: &mut Sse, want: &[String]) -> Vec<u64> {
+    let mut ids = Vec::new();
+    let mut got = Vec::new();
+    while got.len() < want.len() {
+        let (id, event, data): SseMsg = s.next();
+        assert_eq!(event, None, "{data}");
+        if data.starts_with("probe:") {
+            continue;
+        }
+        ids.push(id.expect("an id").parse::<u64>().unwrap());
+        got.push(data);
+    }
+    assert_eq!(got, want);
+    ids
+}
+
+fn texts(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+/// A cluster id: the epoch's top bit set, exact as a JavaScript number.
+fn is_cluster_id(id: u64) -> bool {
+    (1 << 52..1 << 53).contains(&id)
+}
+
+#[test]
+fn an_sse_client_resumes_on_another_server_with_exactly_what_it_missed() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let (a, b) = (
+        Node::start_with(&redis.url(), true),
+        Node::start_with(&redis.url(), true),
+    );
+    let (mut a1, mut b1) = (a.client(), b.client());
+    link(&mut [&mut a1, &mut b1]);
+    let mut s = Sse::connect(a.addr, None);
+    // Published on both servers; the SSE stream is on a.
+    let (seen_a, seen_b) = (texts("x:", 3), texts("w:", 3));
+    send_all(&mut a1, "x:", 2);
+    a1.until("x:end", |g| g.iter().any(|m| m == "x:end"));
+    send_all(&mut b1, "w:", 2);
+    b1.until("w:end", |g| g.iter().any(|m| m == "w:end"));
+    let mut seen: Vec<String> = seen_a[..2].to_vec();
+    seen.push("x:end".into());
+    seen.extend(seen_b[..2].iter().cloned());
+    seen.push("w:end".into());
+    let ids = sse_texts(&mut s, &seen);
+    assert!(ids.iter().all(|&i| is_cluster_id(i)), "{ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "one sequence: {ids:?}"
+    );
+    let last_seen = *ids.last().unwrap();
+    drop(s);
+    // Missed by the client: publishes on both servers, interleaved.
+    for i in 0..5 {
+        a1.send(&format!("y:{i}"));
+        b1.send(&format!("z:{i}"));
+    }
+    a1.send("y:end");
+    b1.send("z:end");
+    a1.until("both ends", |g| {
+        g.iter().any(|m| m == "y:end") && g.iter().any(|m| m == "z:end")
+    });
+    b1.until("both ends", |g| {
+        g.iter().any(|m| m == "y:end") && g.iter().any(|m| m == "z:end")
+    });
+    // Every server delivered them in the one order Redis gave them.
+    let order = |c: &Client| -> Vec<String> {
+        c.got
+            .iter()
+            .filter(|m| m.starts_with("y:") || m.starts_with("z:"))
+            .cloned()
+            .collect()
+    };
+    let missed = order(&a1);
+    assert_eq!(missed, order(&b1), "the same order on every server");
+    // Resumed on b, and on a: exactly the missed events, with the ids a
+    // gave the client's first stream (one sequence, on every server).
+    for node in [&b, &a] {
+        let mut again = Sse::connect(node.addr, Some(&last_seen.to_string()));
+        let ids = sse_texts(&mut again, &missed);
+        let want: Vec<u64> = (1..=missed.len() as u64).map(|i| last_seen + i).collect();
+        assert_eq!(ids, want);
+        // And then live, next in line.
+        a1.send("live");
+        let next = sse_texts(&mut again, &["live".to_string()]);
+        assert!(next[0] > want[want.len() - 1]);
+    }
+    // An id from the future (or another epoch) is a miss: a snapshot.
+    let mut forged = Sse::connect(b.addr, Some(&(last_seen + 1_000_000).to_string()));
+    assert_eq!(forged.next().1.as_deref(), Some("snapshot"));
+    for node in [&a, &b] {
+        let st = node.stats();
+        assert_eq!(st.cluster_dropped, 0, "{st:?}");
+    }
+}
+
+/// Publishes `prefix:0`, `prefix:1`, ... until the SSE stream gets one
+/// with a cluster id (Redis relays the topic to its server); returns it.
+fn first_sequenced(c: &mut Client, s: &mut Sse, prefix: &str) -> u64 {
+    let deadline = Instant::now() + WAIT;
+    (0..)
+        .map(|k| {
+            assert!(Instant::now() < deadline, "never sequenced");
+            c.send(&format!("{prefix}:{k}"));
+            sse_texts(s, &[format!("{prefix}:{k}")])[0]
+        })
+        .find(|&id| is_cluster_id(id))
+        .unwrap()
+}
+
+#[test]
+fn while_redis_is_away_a_topic_with_history_is_served_locally_and_old_ids_miss() {
+    if !have_redis() {
+        return;
+    }
+    let port = free_port();
+    let mut redis = Redis::start(port);
+    let a = Node::start_with(&redis.url(), true);
+    let mut a1 = a.client();
+    link(&mut [&mut a1]);
+    let mut s = Sse::connect(a.addr, None);
+    let before = first_sequenced(&mut a1, &mut s, "before");
+    redis.stop();
+    // Local clients are served, with ids of this server's own.
+    send_all(&mut a1, "during:", 3);
+    a1.until("during:end", |g| g.iter().any(|m| m == "during:end"));
+    let mut during = texts("during:", 3);
+    during.push("during:end".into());
+    let ids = sse_texts(&mut s, &during);
+    assert!(ids.iter().all(|&i| i < 1 << 52), "{ids:?}");
+    a.wait_stats("drops counted", |st| st.cluster_dropped > 0);
+    // The mirror lacks them: a client that last saw `before` starts over.
+    let mut old = Sse::connect(a.addr, Some(&before.to_string()));
+    assert_eq!(old.next().1.as_deref(), Some("snapshot"));
+    // Redis back (empty): once it relays the topic again, a new epoch.
+    let redis = Redis::start(port);
+    let after = first_sequenced(&mut a1, &mut s, "after");
+    assert_ne!(after >> 33, before >> 33, "{after} after {before}");
+    let mut fresh = Sse::connect(a.addr, Some(&after.to_string()));
+    a1.send("next");
+    assert_eq!(
+        sse_texts(&mut fresh, &["next".to_string()]),
+        vec![after + 1]
+    );
+    drop(redis);
 }

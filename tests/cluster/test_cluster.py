@@ -4,7 +4,10 @@ Redis (Debian's redis-server on a free port of 127.0.0.1, no persistence).
 Each server runs through examples/run with PORT and REDIS_URL. A WebSocket
 client on each server's /broadcast and an SSE client on /events must get
 every message sent on any server exactly once, in the order its sender sent
-it. Redis stopped (SIGTERM) and started again on the same port: the servers
+it. An SSE client that leaves one server and comes back to another with its
+Last-Event-ID gets exactly the events it missed, with the ids and in the
+order the first server gave them (the examples keep history on the topic,
+so Redis sequences it). Redis stopped (SIGTERM) and started again on the same port: the servers
 keep serving their own clients meanwhile, count the publishes that could
 not reach Redis (read from each example's /stats), subscribe again, and
 deliver across servers again.
@@ -152,6 +155,7 @@ class Listener:
     def __init__(self, name: str, ws: ClientConnection | None = None, sse: socket.socket | None = None):
         self.name, self.ws, self.sse = name, ws, sse
         self.got: list[str] = []
+        self.ids: list[str | None] = []  # SSE: each event's id, beside `got`
         self._buf = b""
 
     def send(self, text: str) -> None:
@@ -177,12 +181,24 @@ class Listener:
             except (TimeoutError, socket.timeout):
                 return
             assert chunk, "the event stream ended"
-            self._buf += chunk
-            while b"\n\n" in self._buf:
+            self.feed(chunk)
+
+    def feed(self, chunk: bytes) -> None:
+        """Parses SSE bytes into `got` and `ids`."""
+        self._buf += chunk
+        while b"\n\n" in self._buf:
                 event, self._buf = self._buf.split(b"\n\n", 1)
-                data = [ln[6:] for ln in event.split(b"\n") if ln.startswith(b"data: ")]
+                lines = event.split(b"\n")
+                data = [ln[6:] for ln in lines if ln.startswith(b"data: ")]
+                ids = [ln[4:].decode() for ln in lines if ln.startswith(b"id: ")]
                 if data:
                     self.got.append(b"\n".join(data).decode())
+                    self.ids.append(ids[-1] if ids else None)
+
+    def close(self) -> None:
+        for conn in (self.ws, self.sse):
+            if conn is not None:
+                conn.close()
 
     def until(self, what: str, pred) -> None:
         deadline = time.monotonic() + WAIT
@@ -195,16 +211,22 @@ class Listener:
         return [m for m in self.got if m.startswith(prefix)]
 
 
-def sse_client(port: int) -> socket.socket:
+def sse_listener(name: str, port: int, last_event_id: str | None = None) -> Listener:
+    """An SSE client on /events, its response head read (events that came
+    with the head are kept for the listener)."""
     s = socket.create_connection((HOST, port), timeout=WAIT)
-    s.sendall(f"GET /events HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    resume = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id else ""
+    s.sendall(f"GET /events HTTP/1.1\r\nHost: {HOST}\r\nAccept: text/event-stream\r\n{resume}\r\n".encode())
     head = b""
     while b"\r\n\r\n" not in head:
         chunk = s.recv(4096)
         assert chunk, "no answer to the SSE request"
         head += chunk
+    head, rest = head.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200"), head
-    return s
+    listener = Listener(name, sse=s)
+    listener.feed(rest)
+    return listener
 
 
 _links = iter(range(10**6))
@@ -267,7 +289,7 @@ def test_every_message_reaches_every_server_once_and_in_order(cluster):
     redis, servers = cluster
     with contextlib.ExitStack() as stack:
         clients = [Listener(front, ws=stack.enter_context(servers[front].ws())) for front in FRONTS]
-        sse = Listener("sse on python", sse=stack.enter_context(sse_client(servers["python"].port)))
+        sse = stack.enter_context(contextlib.closing(sse_listener("sse on python", servers["python"].port)))
         link(clients, clients + [sse])
         n = 200
         for i in range(n):  # interleaved across the three servers
@@ -283,12 +305,46 @@ def test_every_message_reaches_every_server_once_and_in_order(cluster):
             assert st["cluster_received"] >= 2 * (n + 1), (front, st)
 
 
+def test_sse_resumes_on_another_server_with_exactly_what_it_missed(cluster):
+    redis, servers = cluster
+    with contextlib.ExitStack() as stack:
+        clients = [Listener(front, ws=stack.enter_context(servers[front].ws())) for front in FRONTS]
+        first = sse_listener("sse on c", servers["c"].port)
+        link(clients, clients + [first])
+        for i in range(3):
+            for c in clients:
+                c.send(f"seen:{c.name}:{i}")
+        first.until("what it saw", lambda got: len([m for m in got if m.startswith("seen:")]) == 9)
+        last_seen = first.ids[-1]
+        assert last_seen is not None and first.got[-1].startswith("seen:")
+        first.close()
+        # Missed by the client: published on every server, interleaved.
+        for i in range(5):
+            for c in clients:
+                c.send(f"missed:{c.name}:{i}")
+        for c in clients:
+            c.until("every missed event", lambda got: len([m for m in got if m.startswith("missed:")]) == 15)
+        order = clients[0].frm("missed:")
+        assert all(c.frm("missed:") == order for c in clients), "one order on every server"
+        for front in ("python", "node", "c"):
+            back = stack.enter_context(contextlib.closing(sse_listener(f"sse back on {front}", servers[front].port, last_seen)))
+            back.until("the missed events", lambda got: len(got) >= 15)
+            assert back.got[:15] == order, f"{front}: exactly the missed events, in order (no snapshot)"
+            want = [str(int(last_seen) + i) for i in range(1, 16)]
+            assert back.ids[:15] == want, f"{front}: the ids the cluster gave them"
+            assert int(want[-1]) < 2**53, "exact as a JavaScript number"
+        # An id the history cannot place is told so (a snapshot).
+        forged = stack.enter_context(contextlib.closing(sse_listener("forged id", servers["python"].port, "12345")))
+        forged.until("a snapshot", lambda got: len(got) >= 1)
+        assert forged.got[0] == "history unavailable: start over", forged.got
+
+
 def test_redis_restart_local_delivery_goes_on_drops_counted_delivery_resumes(cluster, tmp_path):
     redis, servers = cluster
     with contextlib.ExitStack() as stack:
         clients = [Listener(front, ws=stack.enter_context(servers[front].ws())) for front in FRONTS]
         local = Listener("second client on c", ws=stack.enter_context(servers["c"].ws()))
-        sse = Listener("sse on node", sse=stack.enter_context(sse_client(servers["node"].port)))
+        sse = stack.enter_context(contextlib.closing(sse_listener("sse on node", servers["node"].port)))
         link(clients, clients + [local, sse])
         before = {front: srv.stats()["cluster_dropped"] for front, srv in servers.items()}
         redis.stop()

@@ -5,19 +5,30 @@
 //! version u8 (1) | node u64 LE | flags u8 | [event length u32 LE | event] | payload
 //! flags: bit 0 binary (else text), bit 1 an SSE event name follows,
 //!        bits 2-3 the publish's slow-consumer policy (0: the receiving
-//!        server's own, 1 drop, 2 close); other bits 0
+//!        server's own, 1 drop, 2 close), bit 4 the publishing server
+//!        delivered it itself (a sequenced publish it does not wait for);
+//!        other bits 0
 //! ```
 //!
-//! The topic is not in it: it is the channel's name.
+//! The topic is not in it: it is the channel's name. A publish to a topic
+//! with history is sequenced by Redis ([`super::sequence`]), which
+//! prefixes the envelope with the event id it gave it:
+//!
+//! ```text
+//! 0x02 | epoch (ASCII decimal) | ':' | sequence (ASCII decimal) | ':' | envelope
+//! ```
 
 use crate::config::SlowConsumerPolicy;
 use crate::proto::MessageKind;
 
 pub(crate) const VERSION: u8 = 1;
+/// First byte of a sequenced message (written by the Lua script).
+pub(crate) const SEQUENCED: u8 = 2;
 const BINARY: u8 = 1;
 const HAS_EVENT: u8 = 2;
 const POLICY_SHIFT: u8 = 2;
 const POLICY_MASK: u8 = 3 << POLICY_SHIFT;
+const DELIVERED_AT_ORIGIN: u8 = 16;
 const HEADER: usize = 1 + 8 + 1;
 
 /// One publish as it crosses the bus.
@@ -28,6 +39,8 @@ pub(crate) struct Envelope<'a> {
     pub kind: MessageKind,
     pub sse_event: Option<&'a str>,
     pub on_slow: Option<SlowConsumerPolicy>,
+    /// The publishing server delivered it to its own subscribers already.
+    pub delivered_at_origin: bool,
     pub payload: &'a [u8],
 }
 
@@ -48,6 +61,9 @@ impl Envelope<'_> {
         }
         if self.sse_event.is_some() {
             flags |= HAS_EVENT;
+        }
+        if self.delivered_at_origin {
+            flags |= DELIVERED_AT_ORIGIN;
         }
         v.push(flags);
         if let Some(e) = self.sse_event {
@@ -71,7 +87,7 @@ pub(crate) fn decode(b: &[u8]) -> Result<Envelope<'_>, &'static str> {
     }
     let node = u64::from_le_bytes(b[1..9].try_into().expect("8 bytes"));
     let flags = b[9];
-    if flags & !(BINARY | HAS_EVENT | POLICY_MASK) != 0 {
+    if flags & !(BINARY | HAS_EVENT | POLICY_MASK | DELIVERED_AT_ORIGIN) != 0 {
         return Err("unknown flags");
     }
     let on_slow = match (flags & POLICY_MASK) >> POLICY_SHIFT {
@@ -109,8 +125,31 @@ pub(crate) fn decode(b: &[u8]) -> Result<Envelope<'_>, &'static str> {
         kind,
         sse_event,
         on_slow,
+        delivered_at_origin: flags & DELIVERED_AT_ORIGIN != 0,
         payload: rest,
     })
+}
+
+/// Splits a message off the bus into the event id Redis gave it (a
+/// sequenced publish) and the envelope.
+pub(crate) fn split_sequenced(b: &[u8]) -> Result<(Option<u64>, &[u8]), &'static str> {
+    if b.first() != Some(&SEQUENCED) {
+        return Ok((None, b));
+    }
+    let mut parts = b[1..].splitn(3, |&c| c == b':');
+    let mut number = || -> Option<u64> {
+        let digits = parts.next()?;
+        if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(digits).ok()?.parse().ok()
+    };
+    let (Some(epoch), Some(seq)) = (number(), number()) else {
+        return Err("malformed sequence prefix");
+    };
+    let rest = parts.next().ok_or("malformed sequence prefix")?;
+    let id = crate::event_id::cluster_id(epoch, seq).ok_or("sequence out of range")?;
+    Ok((Some(id), rest))
 }
 
 #[cfg(test)]
@@ -125,6 +164,7 @@ mod tests {
                 kind: MessageKind::Text,
                 sse_event: None,
                 on_slow: None,
+                delivered_at_origin: false,
                 payload: b"",
             },
             Envelope {
@@ -132,6 +172,7 @@ mod tests {
                 kind: MessageKind::Text,
                 sse_event: Some("price"),
                 on_slow: Some(SlowConsumerPolicy::Drop),
+                delivered_at_origin: true,
                 payload: "h\u{e9}llo".as_bytes(),
             },
             Envelope {
@@ -139,6 +180,7 @@ mod tests {
                 kind: MessageKind::Binary,
                 sse_event: Some(""),
                 on_slow: Some(SlowConsumerPolicy::Close),
+                delivered_at_origin: false,
                 payload: &[0, 0xff, 0xfe, 1],
             },
         ];
@@ -152,6 +194,7 @@ mod tests {
             kind: MessageKind::Binary,
             sse_event: None,
             on_slow: None,
+            delivered_at_origin: false,
             payload: &big,
         };
         assert_eq!(e.encode().len(), HEADER + big.len());
@@ -165,13 +208,14 @@ mod tests {
             kind: MessageKind::Text,
             sse_event: Some("tick"),
             on_slow: None,
+            delivered_at_origin: false,
             payload: b"data",
         }
         .encode();
         assert_eq!(decode(b""), Err("shorter than the header"));
         assert_eq!(decode(&good[..HEADER - 1]), Err("shorter than the header"));
         let mut v = good.clone();
-        v[0] = 2;
+        v[0] = 3;
         assert_eq!(decode(&v), Err("unknown version"));
         let mut v = good.clone();
         v[9] |= 0x80;
@@ -197,5 +241,30 @@ mod tests {
         // The same bytes are a fine binary message.
         v[9] |= BINARY;
         assert_eq!(decode(&v).unwrap().kind, MessageKind::Binary);
+    }
+
+    #[test]
+    fn a_sequenced_message_carries_its_id_before_the_envelope() {
+        let env = b"\x01rest";
+        assert_eq!(split_sequenced(env), Ok((None, &env[..])));
+        let epoch = crate::event_id::CLUSTER_EPOCH + 5;
+        let msg = [&[SEQUENCED][..], format!("{epoch}:42:").as_bytes(), env].concat();
+        let (id, rest) = split_sequenced(&msg).unwrap();
+        assert_eq!(id, Some(epoch << 33 | 42));
+        assert_eq!(rest, env);
+        for bad in [&b"\x02"[..], b"\x02:1:", b"\x021:", b"\x02x:1:", b"\x021:2"] {
+            assert_eq!(
+                split_sequenced(bad),
+                Err("malformed sequence prefix"),
+                "{bad:?}"
+            );
+        }
+        // Epoch 1 is a server's own tag, not Redis's; sequence 0 is never given.
+        assert_eq!(split_sequenced(b"\x021:5:x"), Err("sequence out of range"));
+        let zero = format!("\x02{epoch}:0:x");
+        assert_eq!(
+            split_sequenced(zero.as_bytes()),
+            Err("sequence out of range")
+        );
     }
 }

@@ -4,46 +4,51 @@
 //! Beside the loop run two threads with a connection each (redis-rs's
 //! synchronous client; the loop never waits on Redis):
 //!
-//! - the publisher takes the loop's publishes from a bounded queue and
-//!   PUBLISHes them to `wsrt:t:<topic>` (`wsrt:all` for a publish to
-//!   everyone), everything queued in one pipelined round trip;
-//! - the subscriber listens on `wsrt:all` and on the channel of every topic
-//!   with local subscribers (the loop tells it when a topic gains its first
-//!   or loses its last one), and hands what other servers published to the
-//!   loop, which delivers it locally and never forwards it again.
+//! - the [`publisher`] takes the loop's publishes from a bounded queue and
+//!   sends them, everything queued in one pipelined round trip: a publish
+//!   to a topic without history is a `PUBLISH` to `wsrt:t:<topic>`
+//!   (`wsrt:all` for a publish to everyone); one to a topic with history
+//!   is [`sequence`]d: Redis gives it its event id and keeps it in the
+//!   topic's stream;
+//! - the [`subscriber`] listens on `wsrt:all` and on the channel of every
+//!   topic with local subscribers or history (the loop tells it when a
+//!   topic gains or loses its interest), and hands what comes to the loop.
 //!
-//! Every message carries its server's random node id ([`envelope`]): a
-//! server skips its own (it delivered them when they were published), so
-//! each subscriber gets a message once, in the order its server published.
+//! Every message carries its server's random node id ([`envelope`]). A
+//! plain publish is delivered by its own server at once and skipped when
+//! Redis brings it back; a sequenced one is delivered by every server,
+//! its own included, when Redis brings it back, so all agree on its id and
+//! order. While Redis does not relay a topic back (no connection, not yet
+//! subscribed), its server delivers sequenced publishes itself, with ids
+//! of its own ([`crate::event_id`]).
 //!
 //! Faults: a publish that cannot be queued (queue full) or sent (no
-//! connection, connection lost) is counted as dropped, never kept; both
-//! threads reconnect with back-off (100 ms doubling to 2 s) and the
-//! subscriber subscribes anew to every current topic. What other servers
-//! publish while the subscriber is away is not delivered here.
+//! connection, connection lost) is counted as dropped, never kept; a
+//! sequenced one its server waited for comes back to it to deliver
+//! locally. Both threads reconnect with back-off (100 ms doubling to 2 s)
+//! and the subscriber subscribes anew to every current topic. What other
+//! servers publish while the subscriber is away is not delivered here.
 
 mod envelope;
+mod publisher;
+mod sequence;
+mod subscriber;
 
 use crate::config::SlowConsumerPolicy;
 use crate::error::{Error, Result};
 use crate::proto::MessageKind;
-use crate::pubsub::Publish;
+use crate::pubsub::{HistoryLimit, Publish};
 use bytes::Bytes;
-use std::collections::HashSet;
+use publisher::{Outgoing, Publisher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
+use subscriber::{Change, Subscriber};
 
 /// Publishes waiting for the publisher thread; past this they are dropped.
 const QUEUE: usize = 65_536;
-/// Most publishes in one pipelined round trip.
-const MAX_BATCH: usize = 1024;
-/// Channels per SUBSCRIBE when subscribing anew.
-const SUBSCRIBE_CHUNK: usize = 512;
-/// How often the subscriber looks at topic changes while no message comes.
-const POLL: Duration = Duration::from_millis(50);
 /// Connecting, and any command's reply: longer is a lost connection.
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
@@ -54,7 +59,11 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 const ALL: &str = "wsrt:all";
 const TOPIC_PREFIX: &str = "wsrt:t:";
 
-/// A publish from another server, for the loop to deliver locally.
+fn channel_of(topic: &str) -> String {
+    format!("{TOPIC_PREFIX}{topic}")
+}
+
+/// A publish for the loop to deliver locally.
 #[derive(Debug)]
 pub(crate) struct Remote {
     pub topic: Option<String>,
@@ -62,10 +71,27 @@ pub(crate) struct Remote {
     pub data: Bytes,
     pub sse_event: Option<String>,
     pub on_slow: Option<SlowConsumerPolicy>,
+    /// The event id Redis gave a sequenced publish.
+    pub id: Option<u64>,
 }
 
-/// Hands a [`Remote`] to the loop; false once the loop is gone.
-pub(crate) type Sink = Box<dyn Fn(Remote) -> bool + Send>;
+/// What the cluster's threads tell the loop.
+#[derive(Debug)]
+pub(crate) enum FromCluster {
+    /// A publish to deliver here.
+    Publish(Remote),
+    /// Redis relays these topics (with the interest numbers the loop gave
+    /// them when asking) to this server now.
+    Relayed(Vec<(String, u64)>),
+    /// The subscription is lost: Redis relays nothing until `Relayed`.
+    Lost,
+    /// Sequenced publishes of this server that Redis did not take: deliver
+    /// them here, with ids of this server's own.
+    Unsent(Vec<Remote>),
+}
+
+/// Hands a [`FromCluster`] to the loop; false once the loop is gone.
+pub(crate) type Sink = Arc<dyn Fn(FromCluster) -> bool + Send + Sync>;
 
 /// The cluster's counters in `Stats`.
 #[derive(Debug, Default)]
@@ -78,22 +104,17 @@ struct Counters {
 /// `(cluster_published, cluster_received, cluster_dropped)`.
 pub(crate) type ClusterStats = (u64, u64, u64);
 
-struct Outgoing {
-    channel: String,
-    envelope: Vec<u8>,
-}
-
-enum Change {
-    Join(String),
-    Leave(String),
-}
-
 /// This server's end of the bus; dropping it stops both threads.
 pub(crate) struct Cluster {
     node: u64,
     queue: Option<SyncSender<Outgoing>>,
     changes: Option<Sender<Change>>,
+    /// Numbers the topics' interests, so that the loop can tell which
+    /// interest a `Relayed` answers.
+    interests: u64,
     counters: Arc<Counters>,
+    /// The publisher is connected (sequenced publishes can be sent).
+    publisher_up: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     /// Disconnected once both threads have ended.
     done: Receiver<()>,
@@ -140,33 +161,34 @@ fn node_id() -> u64 {
 
 impl Cluster {
     /// Checks `url` (the option's value, named `name` in a refusal) and
-    /// starts both threads; `sink` takes what other servers publish.
+    /// starts both threads; `sink` takes what they have for the loop.
     pub fn start(url: &str, name: &str, sink: Sink) -> Result<Cluster> {
         let client = client(url, name)?;
         let node = node_id();
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
+        let publisher_up = Arc::new(AtomicBool::new(false));
         let (queue, queued) = mpsc::sync_channel(QUEUE);
         let (changes, changed) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
-        let publisher = Publisher {
-            client: client.clone(),
-            queue: queued,
-            counters: counters.clone(),
-            stop: stop.clone(),
-            _done: done_tx.clone(),
-        };
-        let subscriber = Subscriber {
+        let publisher = Publisher::new(
+            client.clone(),
+            queued,
+            sink.clone(),
+            counters.clone(),
+            publisher_up.clone(),
+            stop.clone(),
+            done_tx.clone(),
+        );
+        let subscriber = Subscriber::new(
             client,
-            changes: changed,
-            sink,
             node,
-            counters: counters.clone(),
-            stop: stop.clone(),
-            wanted: HashSet::new(),
-            backoff: Backoff::default(),
-            _done: done_tx,
-        };
+            changed,
+            sink,
+            counters.clone(),
+            stop.clone(),
+            done_tx,
+        );
         thread::Builder::new()
             .name("wsrt-cluster-pub".into())
             .spawn(move || publisher.run())?;
@@ -177,46 +199,79 @@ impl Cluster {
             node,
             queue: Some(queue),
             changes: Some(changes),
+            interests: 0,
             counters,
+            publisher_up,
             stop,
             done,
         })
     }
 
-    /// Queues a local publish for the other servers (never blocks: a full
-    /// queue drops it, counted).
-    pub fn publish(&self, topic: Option<&str>, msg: &Publish<'_>) {
+    /// Whether a sequenced publish can go out now.
+    pub fn publisher_up(&self) -> bool {
+        self.publisher_up.load(Ordering::Acquire)
+    }
+
+    /// Queues a local publish for the other servers; false if it could
+    /// not be (a full queue drops it, counted: it never blocks).
+    /// `history`: the topic keeps history, so Redis sequences it;
+    /// `delivered`: this server delivered it already (else it waits for
+    /// Redis to bring it back, and delivers it itself if it was not
+    /// queued).
+    pub fn publish(
+        &self,
+        topic: Option<&str>,
+        msg: &Publish<'_>,
+        history: Option<HistoryLimit>,
+        delivered: bool,
+    ) -> bool {
         let Some(queue) = &self.queue else {
-            return;
-        };
-        let channel = match topic {
-            Some(t) => format!("{TOPIC_PREFIX}{t}"),
-            None => ALL.to_string(),
+            return false;
         };
         let envelope = envelope::Envelope {
             node: self.node,
             kind: msg.kind,
             sse_event: msg.sse_event,
             on_slow: msg.on_slow,
+            delivered_at_origin: delivered,
             payload: msg.data,
         }
         .encode();
-        match queue.try_send(Outgoing { channel, envelope }) {
-            Ok(()) => {}
+        let out = match (topic, history) {
+            (Some(t), Some(limit)) => Outgoing::Sequenced {
+                topic: t.to_string(),
+                limit,
+                envelope,
+            },
+            (Some(t), None) => Outgoing::Plain {
+                channel: channel_of(t),
+                envelope,
+            },
+            (None, _) => Outgoing::Plain {
+                channel: ALL.to_string(),
+                envelope,
+            },
+        };
+        match queue.try_send(out) {
+            Ok(()) => true,
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                false
             }
         }
     }
 
-    /// `topic` gained its first local subscriber.
-    pub fn joined(&self, topic: &str) {
+    /// `topic` gained interest here (its first local subscriber, or
+    /// history): returns the number a `Relayed` for it will carry.
+    pub fn joined(&mut self, topic: &str) -> u64 {
+        self.interests += 1;
         if let Some(c) = &self.changes {
-            let _ = c.send(Change::Join(topic.to_string()));
+            let _ = c.send(Change::Join(topic.to_string(), self.interests));
         }
+        self.interests
     }
 
-    /// `topic` lost its last local subscriber.
+    /// `topic` lost its last local subscriber and its history.
     pub fn left(&self, topic: &str) {
         if let Some(c) = &self.changes {
             let _ = c.send(Change::Leave(topic.to_string()));
@@ -285,237 +340,5 @@ impl Backoff {
 
     fn connected(&mut self) {
         *self = Backoff::default();
-    }
-}
-
-struct Publisher {
-    client: redis::Client,
-    queue: Receiver<Outgoing>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    _done: Sender<()>,
-}
-
-impl Publisher {
-    /// Until the loop lets go of the queue and it is empty.
-    fn run(self) {
-        // Connected before the first publish, if Redis is there.
-        let mut con: Option<redis::Connection> = connect(&self.client).ok();
-        let mut backoff = Backoff::default();
-        let mut batch: Vec<Outgoing> = Vec::new();
-        while let Ok(first) = self.queue.recv() {
-            batch.push(first);
-            while batch.len() < MAX_BATCH {
-                match self.queue.try_recv() {
-                    Ok(m) => batch.push(m),
-                    Err(_) => break,
-                }
-            }
-            if con.is_none() && backoff.due() && !self.stop.load(Ordering::Acquire) {
-                match connect(&self.client) {
-                    Ok(c) => {
-                        con = Some(c);
-                        backoff.connected();
-                    }
-                    Err(_) => backoff.failed(),
-                }
-            }
-            let sent = con.as_mut().is_some_and(|c| {
-                let mut p = redis::pipe();
-                for m in &batch {
-                    p.cmd("PUBLISH")
-                        .arg(&m.channel)
-                        .arg(&m.envelope[..])
-                        .ignore();
-                }
-                p.query::<()>(c).is_ok()
-            });
-            let n = batch.len() as u64;
-            batch.clear();
-            if sent {
-                self.counters.published.fetch_add(n, Ordering::Relaxed);
-            } else {
-                // Not confirmed: some may have reached Redis before the
-                // connection broke, but none is sent twice.
-                self.counters.dropped.fetch_add(n, Ordering::Relaxed);
-                if con.take().is_some() {
-                    backoff.failed();
-                }
-            }
-        }
-    }
-}
-
-/// Why the subscriber stopped listening.
-enum Ended {
-    /// The server is stopping or gone.
-    Stop,
-    /// The connection failed: connect again.
-    Lost,
-}
-
-struct Subscriber {
-    client: redis::Client,
-    changes: Receiver<Change>,
-    sink: Sink,
-    node: u64,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-    /// Topics with local subscribers.
-    wanted: HashSet<String>,
-    backoff: Backoff,
-    _done: Sender<()>,
-}
-
-fn channel_of(topic: &str) -> String {
-    format!("{TOPIC_PREFIX}{topic}")
-}
-
-impl Subscriber {
-    fn run(mut self) {
-        loop {
-            if self.stop.load(Ordering::Acquire) {
-                return;
-            }
-            let ended = match connect(&self.client) {
-                Ok(mut con) => self.listen(&mut con),
-                Err(_) => Ended::Lost,
-            };
-            match ended {
-                Ended::Stop => return,
-                Ended::Lost => {
-                    self.backoff.failed();
-                    if !self.wait() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Waits out the back-off, keeping up with topic changes; false if
-    /// the server stops meanwhile.
-    fn wait(&mut self) -> bool {
-        let until = self.backoff.next.unwrap_or_else(Instant::now);
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return true;
-            }
-            match self.changes.recv_timeout(left) {
-                Ok(c) => {
-                    self.apply(c);
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => return true,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
-            }
-        }
-    }
-
-    /// Records a change in `wanted`; returns its topic.
-    fn apply(&mut self, c: Change) -> String {
-        match c {
-            Change::Join(t) => {
-                self.wanted.insert(t.clone());
-                t
-            }
-            Change::Leave(t) => {
-                self.wanted.remove(&t);
-                t
-            }
-        }
-    }
-
-    fn listen(&mut self, con: &mut redis::Connection) -> Ended {
-        let mut ps = con.as_pubsub();
-        // Replies within IO_TIMEOUT while (un)subscribing; POLL while
-        // waiting for messages, to look at topic changes.
-        let mut subscribed: HashSet<String> = HashSet::new();
-        let initial: Vec<String> = std::iter::once(ALL.to_string())
-            .chain(self.wanted.iter().map(|t| channel_of(t)))
-            .collect();
-        let ok = ps.set_read_timeout(Some(IO_TIMEOUT)).is_ok()
-            && initial
-                .chunks(SUBSCRIBE_CHUNK)
-                .all(|c| ps.subscribe(c).is_ok())
-            && ps.set_read_timeout(Some(POLL)).is_ok();
-        if !ok {
-            return Ended::Lost;
-        }
-        subscribed.extend(self.wanted.iter().cloned());
-        self.backoff.connected();
-        loop {
-            if self.stop.load(Ordering::Acquire) {
-                return Ended::Stop;
-            }
-            let mut touched: Vec<String> = Vec::new();
-            loop {
-                match self.changes.try_recv() {
-                    Ok(c) => touched.push(self.apply(c)),
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return Ended::Stop,
-                }
-            }
-            if !touched.is_empty() {
-                touched.sort_unstable();
-                touched.dedup();
-                let (mut sub, mut unsub) = (Vec::new(), Vec::new());
-                for t in touched {
-                    match (self.wanted.contains(&t), subscribed.contains(&t)) {
-                        (true, false) => sub.push(t),
-                        (false, true) => unsub.push(t),
-                        _ => {}
-                    }
-                }
-                let channels = |ts: &[String]| ts.iter().map(|t| channel_of(t)).collect::<Vec<_>>();
-                let ok = ps.set_read_timeout(Some(IO_TIMEOUT)).is_ok()
-                    && (sub.is_empty() || ps.subscribe(channels(&sub)).is_ok())
-                    && (unsub.is_empty() || ps.unsubscribe(channels(&unsub)).is_ok())
-                    && ps.set_read_timeout(Some(POLL)).is_ok();
-                if !ok {
-                    return Ended::Lost;
-                }
-                for t in unsub {
-                    subscribed.remove(&t);
-                }
-                subscribed.extend(sub);
-            }
-            match ps.get_message() {
-                Ok(msg) => {
-                    if !self.deliver(&msg) {
-                        return Ended::Stop;
-                    }
-                }
-                Err(e) if e.is_timeout() => {}
-                Err(_) => return Ended::Lost,
-            }
-        }
-    }
-
-    /// Hands another server's publish to the loop; false once the loop is
-    /// gone. Our own messages and anything unreadable are skipped.
-    fn deliver(&self, msg: &redis::Msg) -> bool {
-        let channel = msg.get_channel_name();
-        let topic = match channel {
-            ALL => None,
-            c => match c.strip_prefix(TOPIC_PREFIX) {
-                Some(t) => Some(t.to_string()),
-                None => return true,
-            },
-        };
-        let Ok(e) = envelope::decode(msg.get_payload_bytes()) else {
-            return true;
-        };
-        if e.node == self.node {
-            return true;
-        }
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
-        (self.sink)(Remote {
-            topic,
-            kind: e.kind,
-            data: Bytes::copy_from_slice(e.payload),
-            sse_event: e.sse_event.map(str::to_string),
-            on_slow: e.on_slow,
-        })
     }
 }

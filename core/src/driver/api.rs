@@ -339,16 +339,9 @@ impl Driver {
                     })
                     .map(drop)
                 }
-                Command::Remote(r) => {
-                    let msg = Publish {
-                        kind: r.kind,
-                        data: &r.data,
-                        exclude: None,
-                        on_slow: r.on_slow,
-                        sse_event: r.sse_event.as_deref(),
-                    };
-                    self.deliver_publish(r.topic.as_deref(), &msg, false)
-                        .map(drop)
+                Command::Cluster(m) => {
+                    self.apply_cluster(*m);
+                    Ok(())
                 }
                 Command::Shutdown => {
                     self.begin_shutdown();

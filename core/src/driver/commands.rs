@@ -85,9 +85,9 @@ pub(crate) enum Command {
         attachments: Vec<Bytes>,
     },
     Broadcast(Box<OwnedBroadcast>),
-    /// A publish of another server of the cluster: delivered here, never
-    /// forwarded.
-    Remote(Box<crate::cluster::Remote>),
+    /// From the cluster's threads: a publish to deliver here (never
+    /// forwarded), or news of what Redis relays.
+    Cluster(Box<crate::cluster::FromCluster>),
     Shutdown,
 }
 

@@ -4,7 +4,7 @@
 
 use super::sio_fanout::{EngineChores, EngineMessage};
 use super::topics::Memberships;
-use super::topics::{Entry, Membership, Subscriber};
+use super::topics::{Entry, Membership, Sequenced, Subscriber};
 use super::Driver;
 use crate::args::check_publish;
 use crate::config::SlowConsumerPolicy;
@@ -36,6 +36,17 @@ struct Encoded<'a> {
     /// Compressed frames for subscribers without server context takeover,
     /// by their window bits; made on first need.
     deflated: [Option<Bytes>; 16],
+}
+
+/// Where a publish being delivered comes from.
+pub(super) enum Origin {
+    /// Published on this server: counted in `published`, sent to the
+    /// cluster.
+    Here,
+    /// Brought by the cluster, with the id Redis gave it if sequenced.
+    Relayed(Option<u64>),
+    /// Published here, but Redis did not take it: delivered here alone.
+    Unsent,
 }
 
 /// How one subscriber gets the message.
@@ -124,11 +135,7 @@ impl Driver {
                 id,
             },
         );
-        if m.pos == 0 {
-            if let Some(c) = &self.cluster {
-                c.joined(name);
-            }
-        }
+        self.sync_interest(key);
         if let Some(t) = self.memberships_mut(id) {
             t.push(m);
         }
@@ -203,12 +210,6 @@ impl Driver {
     }
 
     pub(super) fn leave(&mut self, m: Membership) {
-        if let Some(c) = &self.cluster {
-            let t = &self.topics.list[m.topic as usize];
-            if t.subs.len() == 1 {
-                c.left(&t.name);
-            }
-        }
         if let Some(moved) = self.topics.leave(m) {
             if let Some(t) = self.memberships_mut(moved.id) {
                 if let Some(mm) = t.iter_mut().find(|x| x.topic == m.topic) {
@@ -216,6 +217,7 @@ impl Driver {
                 }
             }
         }
+        self.sync_interest(m.topic);
     }
 
     /// Leaves every topic (the connection, session or socket is no longer
@@ -235,30 +237,55 @@ impl Driver {
     pub fn set_topic_history(&mut self, name: &str, limit: HistoryLimit) {
         self.now = std::time::Instant::now();
         self.topics.set_history(name, limit, self.now);
+        if let Some(key) = self.topics.key(name) {
+            self.sync_interest(key);
+        }
     }
 
     pub fn clear_topic_history(&mut self, name: &str) {
         self.topics.clear_history(name);
+        if let Some(key) = self.topics.key(name) {
+            self.sync_interest(key);
+        }
     }
 
     /// Publishes here and, in a cluster, to the other servers.
     pub fn publish(&mut self, topic: Option<&str>, msg: &Publish<'_>) -> Result<Published> {
-        self.deliver_publish(topic, msg, true)
+        self.deliver_publish(topic, msg, Origin::Here)
     }
 
-    /// Delivers a publish to this server's subscribers; `local`: it was
-    /// published here (counted in `published`, and sent to the cluster),
-    /// not by another server of the cluster.
+    /// Delivers a publish to this server's subscribers (in a cluster, a
+    /// publish here to a topic with history waits for Redis to sequence
+    /// it and bring it back, when Redis relays the topic: `Published`
+    /// then reports nothing delivered yet and no id).
     pub(super) fn deliver_publish(
         &mut self,
         topic: Option<&str>,
         msg: &Publish<'_>,
-        local: bool,
+        origin: Origin,
     ) -> Result<Published> {
         check_publish(msg)?;
-        if local {
-            if let Some(c) = &self.cluster {
-                c.publish(topic, msg);
+        let local = matches!(origin, Origin::Here);
+        if let (true, Some(c)) = (local, &self.cluster) {
+            let t = topic
+                .and_then(|n| self.topics.key(n))
+                .map(|k| &self.topics.list[k as usize]);
+            let history = t.and_then(|t| t.history.as_ref().map(|h| h.limit));
+            let wait = history.is_some() && t.is_some_and(|t| t.relayed) && c.publisher_up();
+            if c.publish(topic, msg, history, !wait) && wait {
+                self.topics.counters.published += 1;
+                return Ok(Published::default());
+            }
+        }
+        let cluster_id = match origin {
+            Origin::Relayed(id) => id,
+            _ => None,
+        };
+        if let (Some(id), Some(k)) = (cluster_id, topic.and_then(|n| self.topics.key(n))) {
+            if let Some(h) = self.topics.list[k as usize].history.as_mut() {
+                if h.sequenced(id) == Sequenced::Duplicate {
+                    return Ok(Published::default());
+                }
             }
         }
         self.now = std::time::Instant::now();
@@ -286,8 +313,15 @@ impl Driver {
             },
             None => None,
         };
-        let keeps_history = key.is_some_and(|k| self.topics.list[k].history.is_some());
-        let event_id = keeps_history.then(|| self.topics.next_event_id());
+        let history = key.and_then(|k| self.topics.list[k].history.as_mut());
+        let keeps_history = history.is_some();
+        if let (Some(h), None) = (history, cluster_id) {
+            h.unsequenced();
+        }
+        let event_id = match cluster_id {
+            Some(id) => Some(id),
+            None => keeps_history.then(|| self.topics.next_event_id()),
+        };
         let (frame, header_len) = frame_bytes(opcode(msg.kind), false, msg.data);
         let sse = (msg.kind == MessageKind::Text).then(|| {
             let id = event_id.map(|i| i.to_string());
@@ -364,7 +398,10 @@ impl Driver {
         self.finish_engine_delivery(later);
         if let (Some(k), Some(id)) = (key, event_id) {
             let now = self.now;
-            if let Some(h) = self.topics.list[k].history.as_mut() {
+            let history = self.topics.list[k].history.as_mut();
+            // While Redis sequences the topic, the history mirrors its
+            // events only (`unsequenced` noted this one's absence).
+            if let Some(h) = history.filter(|h| h.cluster.is_none() || cluster_id.is_some()) {
                 h.entries.push_back(Entry {
                     id,
                     at: now,
@@ -501,14 +538,19 @@ impl Driver {
             return Replay::Missed;
         };
         let last = match last_event_id.trim().parse::<u64>() {
-            // Not an id of this instance: another server, an earlier run,
-            // a forged header.
-            Ok(l) if self.topics.is_ours(l) => l,
+            Ok(l) => l,
             _ => return Replay::Missed,
         };
+        let ours = self.topics.is_ours(last);
         let Some(h) = self.topics.list[key as usize].history.as_mut() else {
             return Replay::Missed;
         };
+        // Not an id this history can place: another server outside a
+        // cluster, an earlier run, a Redis that lost its data, a forged
+        // header.
+        if !h.knows(last, ours) {
+            return Replay::Missed;
+        }
         h.trim(self.now);
         // Everything after `complete_after` is still in the history, so a
         // client that saw at least that far missed nothing we lost.

@@ -16,6 +16,7 @@ mod fanout;
 mod ids;
 mod inbox;
 mod io;
+mod relay;
 mod sio_fanout;
 mod sockets;
 mod stream;
@@ -138,7 +139,8 @@ impl Driver {
             "" => None,
             url => {
                 let to_loop = inbox.clone();
-                let sink = Box::new(move |r| to_loop.submit(Command::Remote(Box::new(r))).is_ok());
+                let sink: crate::cluster::Sink =
+                    Arc::new(move |m| to_loop.submit(Command::Cluster(Box::new(m))).is_ok());
                 let name = config.cluster.url_name();
                 Some(crate::cluster::Cluster::start(url, name, sink)?)
             }

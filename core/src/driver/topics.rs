@@ -21,13 +21,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 use std::time::Instant;
 
-/// Event ids are `instance << SEQ_BITS | sequence`: 20 bits name this
-/// server instance (random at start), 33 count its events. 53 bits in all,
-/// so an id is exact as a JavaScript number (and in JSON).
-const SEQ_BITS: u32 = 33;
-const TAG_BITS: u32 = 20;
-const SEQ_MAX: u64 = (1 << SEQ_BITS) - 1;
-const TAG_MAX: u64 = (1 << TAG_BITS) - 1;
+use crate::event_id::{self, LOCAL_TAG_MAX as TAG_MAX, SEQ_BITS, SEQ_MAX};
 
 /// A connection's topics. Most connections have none, so the list costs a
 /// pointer until the first subscription (a `Vec` would cost three words on
@@ -106,9 +100,60 @@ pub(super) struct History {
     /// Every event of this topic with an id at or below this may be gone
     /// from `entries`: a client that last saw an older id missed some.
     pub complete_after: u64,
+    /// In a cluster, once Redis sequences the topic: the epoch of its ids
+    /// and the last one recorded. `entries` then mirror the topic's
+    /// history in Redis, as far as this server heard it.
+    pub cluster: Option<(u64, u64)>,
+}
+
+/// What a history makes of an event with a cluster id.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Sequenced {
+    /// Next in line (or after a gap, which it records).
+    New,
+    /// Heard already.
+    Duplicate,
 }
 
 impl History {
+    /// Takes note of an event Redis sequenced, before it is delivered: a
+    /// new epoch starts the mirror afresh; a gap (this server was not
+    /// listening) means clients that last saw an id before it missed
+    /// events the mirror lacks.
+    pub fn sequenced(&mut self, id: u64) -> Sequenced {
+        let (epoch, last) = (event_id::epoch(id), id - 1);
+        match self.cluster {
+            Some((e, l)) if e == epoch && id <= l => return Sequenced::Duplicate,
+            Some((e, l)) if e == epoch && id == l + 1 => {}
+            Some((e, _)) if e == epoch => self.complete_after = self.complete_after.max(last),
+            _ => {
+                self.entries.clear();
+                self.complete_after = last;
+            }
+        }
+        self.cluster = Some((epoch, id));
+        Sequenced::New
+    }
+
+    /// Takes note of an event this server delivered with an id of its own
+    /// while Redis sequences the topic (Redis was away): it is not in the
+    /// mirror, so a client that last saw any cluster id so far missed it.
+    pub fn unsequenced(&mut self) {
+        if let Some((_, last)) = self.cluster {
+            self.complete_after = last + 1;
+        }
+    }
+
+    /// Whether `id` is one this history can place: its server's (`ours`)
+    /// or, once Redis sequences the topic, the cluster's, and not from
+    /// its future.
+    pub fn knows(&self, id: u64, ours: bool) -> bool {
+        match self.cluster {
+            Some((epoch, last)) => event_id::epoch(id) == epoch && id <= last,
+            None => ours,
+        }
+    }
+
     /// Drops what the limit no longer allows.
     pub fn trim(&mut self, now: Instant) {
         let max_events = match self.limit.max_events {
@@ -136,6 +181,18 @@ pub(super) struct Topic {
     pub name: Box<str>,
     pub subs: Vec<Subscriber>,
     pub history: Option<History>,
+    /// In a cluster: the number of the interest (subscribers or history)
+    /// the subscriber thread was told of; 0 while there is none.
+    pub interest: u64,
+    /// Redis relays this topic's publishes back to this server.
+    pub relayed: bool,
+}
+
+impl Topic {
+    /// Whether the cluster should relay it here.
+    pub fn wanted(&self) -> bool {
+        !self.subs.is_empty() || self.history.is_some()
+    }
 }
 
 /// Counters reported by [`crate::Server::stats`].
@@ -191,15 +248,18 @@ impl Topics {
             name: name.into(),
             subs: Vec::new(),
             history: None,
+            interest: 0,
+            relayed: false,
         }) as u32;
         self.by_name.insert(name.into(), key);
         key
     }
 
-    /// Forgets a topic nobody hears and nothing is remembered of.
+    /// Forgets a topic nobody hears, nothing is remembered of and the
+    /// cluster was not told of.
     pub fn drop_if_unused(&mut self, key: u32) {
         let t = &self.list[key as usize];
-        if t.subs.is_empty() && t.history.is_none() {
+        if t.subs.is_empty() && t.history.is_none() && t.interest == 0 {
             let t = self.list.remove(key as usize);
             self.by_name.remove(&t.name);
         }
@@ -262,6 +322,7 @@ impl Topics {
                 limit,
                 entries: VecDeque::new(),
                 complete_after: floor,
+                cluster: None,
             });
         }
         let h = self.list[key as usize].history.as_mut().expect("just set");
@@ -299,6 +360,7 @@ mod tests {
             },
             entries: VecDeque::new(),
             complete_after: 100,
+            cluster: None,
         };
         for i in 0..5 {
             h.entries
@@ -311,6 +373,51 @@ mod tests {
         h.trim(t0 + Duration::from_secs(13));
         assert_eq!(h.entries.front().unwrap().id, 104);
         assert_eq!(h.complete_after, 103);
+    }
+
+    #[test]
+    fn a_mirror_of_the_cluster_history_knows_what_it_may_replay() {
+        let epoch = event_id::CLUSTER_EPOCH + 7;
+        let id = |seq: u64| event_id::cluster_id(epoch, seq).unwrap();
+        let limit = HistoryLimit {
+            max_events: 100,
+            max_age: Duration::ZERO,
+        };
+        let mut h = History {
+            limit,
+            entries: VecDeque::from([entry(3, Instant::now())]),
+            complete_after: 1,
+            cluster: None,
+        };
+        // The first sequenced event starts the mirror: local entries go,
+        // a client that saw the one before it missed nothing.
+        assert_eq!(h.sequenced(id(10)), Sequenced::New);
+        assert!(h.entries.is_empty());
+        assert_eq!(
+            (h.complete_after, h.cluster),
+            (id(9), Some((epoch, id(10))))
+        );
+        assert!(h.knows(id(10), false) && h.knows(id(9), false));
+        assert!(!h.knows(id(11), false), "an id from the future");
+        assert!(
+            !h.knows(3, true),
+            "a local id once Redis sequences the topic"
+        );
+        assert_eq!(h.sequenced(id(11)), Sequenced::New);
+        assert_eq!(h.complete_after, id(9));
+        assert_eq!(h.sequenced(id(11)), Sequenced::Duplicate);
+        assert_eq!(h.sequenced(id(5)), Sequenced::Duplicate);
+        // A gap: whoever saw less than 14 missed 12 and 13.
+        assert_eq!(h.sequenced(id(14)), Sequenced::New);
+        assert_eq!(h.complete_after, id(13));
+        // Delivered here while Redis was away: a client that saw 14 missed it.
+        h.unsequenced();
+        assert_eq!(h.complete_after, id(15));
+        // Another epoch (Redis lost its data): the old ids are unknown.
+        h.entries.push_back(entry(id(14), Instant::now()));
+        let other = event_id::cluster_id(epoch + 1, 1).unwrap();
+        assert_eq!(h.sequenced(other), Sequenced::New);
+        assert!(h.entries.is_empty() && !h.knows(id(14), false) && h.knows(other, false));
     }
 
     #[test]

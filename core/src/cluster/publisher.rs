@@ -1,0 +1,184 @@
+//! The publisher thread: sends the loop's publishes to Redis, everything
+//! queued in one pipelined round trip.
+
+use super::{connect, envelope, sequence, Backoff, Counters, FromCluster, Remote, Sink};
+use crate::pubsub::HistoryLimit;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Most publishes in one pipelined round trip.
+const MAX_BATCH: usize = 1024;
+
+pub(super) enum Outgoing {
+    /// A `PUBLISH` of the envelope.
+    Plain { channel: String, envelope: Vec<u8> },
+    /// A run of the sequencing script.
+    Sequenced {
+        topic: String,
+        limit: HistoryLimit,
+        envelope: Vec<u8>,
+    },
+}
+
+impl Outgoing {
+    /// A sequenced publish its server waits for, as the loop delivers it
+    /// when Redis did not take it.
+    fn unsent(&self) -> Option<Remote> {
+        let Outgoing::Sequenced {
+            topic, envelope, ..
+        } = self
+        else {
+            return None;
+        };
+        let e = envelope::decode(envelope).ok()?;
+        (!e.delivered_at_origin).then(|| Remote {
+            topic: Some(topic.clone()),
+            kind: e.kind,
+            data: Bytes::copy_from_slice(e.payload),
+            sse_event: e.sse_event.map(str::to_string),
+            on_slow: e.on_slow,
+            id: None,
+        })
+    }
+}
+
+pub(super) struct Publisher {
+    client: redis::Client,
+    queue: Receiver<Outgoing>,
+    sink: Sink,
+    counters: Arc<Counters>,
+    up: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    _done: Sender<()>,
+}
+
+/// A connection with the sequencing script loaded.
+struct Link {
+    con: redis::Connection,
+    sha: String,
+    /// The epoch proposed for topics Redis has none for: random per
+    /// connection, so that a Redis restarted without its data starts
+    /// topics in an epoch their old ids do not belong to.
+    epoch: u64,
+}
+
+impl Publisher {
+    #[allow(clippy::too_many_arguments)] // one call site, each piece named there
+    pub fn new(
+        client: redis::Client,
+        queue: Receiver<Outgoing>,
+        sink: Sink,
+        counters: Arc<Counters>,
+        up: Arc<AtomicBool>,
+        stop: Arc<AtomicBool>,
+        done: Sender<()>,
+    ) -> Publisher {
+        Publisher {
+            client,
+            queue,
+            sink,
+            counters,
+            up,
+            stop,
+            _done: done,
+        }
+    }
+
+    fn link(&self) -> Option<Link> {
+        let mut con = connect(&self.client).ok()?;
+        let sha = sequence::load(&mut con).ok()?;
+        let epoch = sequence::proposed_epoch(super::node_id());
+        Some(Link { con, sha, epoch })
+    }
+
+    /// Until the loop lets go of the queue and it is empty.
+    pub fn run(self) {
+        // Connected before the first publish, if Redis is there.
+        let mut link = self.link();
+        self.up.store(link.is_some(), Ordering::Release);
+        let mut backoff = Backoff::default();
+        let mut batch: Vec<Outgoing> = Vec::new();
+        loop {
+            // Disconnected, it connects again when the back-off allows
+            // even if nothing is published, so that sequenced publishes
+            // wait for Redis again as soon as they can.
+            let first = match (&link, backoff.next) {
+                (None, Some(at)) => {
+                    match self
+                        .queue
+                        .recv_timeout(at.saturating_duration_since(Instant::now()))
+                    {
+                        Ok(m) => Some(m),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                _ => match self.queue.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => return,
+                },
+            };
+            batch.extend(first);
+            while batch.len() < MAX_BATCH {
+                match self.queue.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            if link.is_none() && backoff.due() && !self.stop.load(Ordering::Acquire) {
+                link = self.link();
+                match link {
+                    Some(_) => backoff.connected(),
+                    None => backoff.failed(),
+                }
+                self.up.store(link.is_some(), Ordering::Release);
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            let sent = link.as_mut().is_some_and(|l| self.send(l, &batch));
+            let n = batch.len() as u64;
+            if sent {
+                self.counters.published.fetch_add(n, Ordering::Relaxed);
+            } else {
+                // Not confirmed: some may have reached Redis before the
+                // connection broke, but none is sent twice.
+                self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+                let unsent: Vec<Remote> = batch.iter().filter_map(Outgoing::unsent).collect();
+                if !unsent.is_empty() && !(self.sink)(FromCluster::Unsent(unsent)) {
+                    return;
+                }
+                if link.take().is_some() {
+                    self.up.store(false, Ordering::Release);
+                    backoff.failed();
+                }
+            }
+            batch.clear();
+        }
+    }
+
+    fn send(&self, link: &mut Link, batch: &[Outgoing]) -> bool {
+        let mut p = redis::pipe();
+        for m in batch {
+            match m {
+                Outgoing::Plain { channel, envelope } => {
+                    p.cmd("PUBLISH").arg(channel).arg(&envelope[..]).ignore();
+                }
+                Outgoing::Sequenced {
+                    topic,
+                    limit,
+                    envelope,
+                } => {
+                    let channel = super::channel_of(topic);
+                    sequence::add_to(
+                        &mut p, &link.sha, topic, &channel, link.epoch, *limit, envelope,
+                    );
+                }
+            }
+        }
+        p.query::<()>(&mut link.con).is_ok()
+    }
+}

@@ -1,0 +1,244 @@
+//! The subscriber thread: listens on `wsrt:all` and on the channel of
+//! every topic the loop has an interest in, and hands what comes to the
+//! loop.
+
+use super::{channel_of, connect, envelope, Backoff, Counters, FromCluster, Remote, Sink};
+use super::{ALL, IO_TIMEOUT, TOPIC_PREFIX};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Channels per SUBSCRIBE when subscribing anew.
+const SUBSCRIBE_CHUNK: usize = 512;
+/// How often the subscriber looks at topic changes while no message comes.
+const POLL: Duration = Duration::from_millis(50);
+
+pub(super) enum Change {
+    /// Interest in a topic, with the number `Relayed` answers it with.
+    Join(String, u64),
+    Leave(String),
+}
+
+/// Why the subscriber stopped listening.
+enum Ended {
+    /// The server is stopping or gone.
+    Stop,
+    /// The connection failed: connect again.
+    Lost,
+}
+
+pub(super) struct Subscriber {
+    client: redis::Client,
+    changes: Receiver<Change>,
+    sink: Sink,
+    node: u64,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+    /// Topics the loop has an interest in, with its numbers.
+    wanted: HashMap<String, u64>,
+    backoff: Backoff,
+    _done: Sender<()>,
+}
+
+impl Subscriber {
+    pub fn new(
+        client: redis::Client,
+        node: u64,
+        changes: Receiver<Change>,
+        sink: Sink,
+        counters: Arc<Counters>,
+        stop: Arc<AtomicBool>,
+        done: Sender<()>,
+    ) -> Subscriber {
+        Subscriber {
+            client,
+            changes,
+            sink,
+            node,
+            counters,
+            stop,
+            wanted: HashMap::new(),
+            backoff: Backoff::default(),
+            _done: done,
+        }
+    }
+
+    pub fn run(mut self) {
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return;
+            }
+            let ended = match connect(&self.client) {
+                Ok(mut con) => self.listen(&mut con),
+                Err(_) => Ended::Lost,
+            };
+            match ended {
+                Ended::Stop => return,
+                Ended::Lost => {
+                    self.backoff.failed();
+                    if !self.wait() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits out the back-off, keeping up with topic changes; false if
+    /// the server stops meanwhile.
+    fn wait(&mut self) -> bool {
+        let until = self.backoff.next.unwrap_or_else(Instant::now);
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            match self.changes.recv_timeout(left) {
+                Ok(c) => {
+                    self.apply(c);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => return true,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return false,
+            }
+        }
+    }
+
+    /// Records a change in `wanted`; returns its topic.
+    fn apply(&mut self, c: Change) -> String {
+        match c {
+            Change::Join(t, n) => {
+                self.wanted.insert(t.clone(), n);
+                t
+            }
+            Change::Leave(t) => {
+                self.wanted.remove(&t);
+                t
+            }
+        }
+    }
+
+    /// Tells the loop Redis relays these topics now; false once the loop
+    /// is gone.
+    fn relayed<'a>(&self, topics: impl Iterator<Item = &'a String>) -> bool {
+        let list: Vec<(String, u64)> = topics
+            .filter_map(|t| self.wanted.get(t).map(|&n| (t.clone(), n)))
+            .collect();
+        list.is_empty() || (self.sink)(FromCluster::Relayed(list))
+    }
+
+    fn listen(&mut self, con: &mut redis::Connection) -> Ended {
+        let mut ps = con.as_pubsub();
+        // Replies within IO_TIMEOUT while (un)subscribing; POLL while
+        // waiting for messages, to look at topic changes.
+        let initial: Vec<String> = std::iter::once(ALL.to_string())
+            .chain(self.wanted.keys().map(|t| channel_of(t)))
+            .collect();
+        let ok = ps.set_read_timeout(Some(IO_TIMEOUT)).is_ok()
+            && initial
+                .chunks(SUBSCRIBE_CHUNK)
+                .all(|c| ps.subscribe(c).is_ok())
+            && ps.set_read_timeout(Some(POLL)).is_ok();
+        if !ok {
+            return Ended::Lost;
+        }
+        let mut subscribed: std::collections::HashSet<String> =
+            self.wanted.keys().cloned().collect();
+        self.backoff.connected();
+        if !self.relayed(subscribed.iter()) {
+            return Ended::Stop;
+        }
+        let ended = loop {
+            if self.stop.load(Ordering::Acquire) {
+                break Ended::Stop;
+            }
+            let mut touched: Vec<String> = Vec::new();
+            loop {
+                match self.changes.try_recv() {
+                    Ok(c) => touched.push(self.apply(c)),
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Ended::Stop,
+                }
+            }
+            if !touched.is_empty() {
+                touched.sort_unstable();
+                touched.dedup();
+                let (mut sub, mut unsub) = (Vec::new(), Vec::new());
+                for t in &touched {
+                    match (self.wanted.contains_key(t), subscribed.contains(t)) {
+                        (true, false) => sub.push(t.clone()),
+                        (false, true) => unsub.push(t.clone()),
+                        _ => {}
+                    }
+                }
+                let channels = |ts: &[String]| ts.iter().map(|t| channel_of(t)).collect::<Vec<_>>();
+                let ok = ps.set_read_timeout(Some(IO_TIMEOUT)).is_ok()
+                    && (sub.is_empty() || ps.subscribe(channels(&sub)).is_ok())
+                    && (unsub.is_empty() || ps.unsubscribe(channels(&unsub)).is_ok())
+                    && ps.set_read_timeout(Some(POLL)).is_ok();
+                if !ok {
+                    break Ended::Lost;
+                }
+                for t in unsub {
+                    subscribed.remove(&t);
+                }
+                subscribed.extend(sub);
+                // Every touched topic still wanted is relayed now, under
+                // the number of its latest join.
+                if !self.relayed(touched.iter()) {
+                    return Ended::Stop;
+                }
+            }
+            match ps.get_message() {
+                Ok(msg) => {
+                    if !self.deliver(&msg) {
+                        return Ended::Stop;
+                    }
+                }
+                Err(e) if e.is_timeout() => {}
+                Err(_) => break Ended::Lost,
+            }
+        };
+        if matches!(ended, Ended::Lost) && !(self.sink)(FromCluster::Lost) {
+            return Ended::Stop;
+        }
+        ended
+    }
+
+    /// Hands a publish to the loop; false once the loop is gone. A plain
+    /// publish of ours (delivered when it was published) and anything
+    /// unreadable are skipped.
+    fn deliver(&self, msg: &redis::Msg) -> bool {
+        let channel = msg.get_channel_name();
+        let topic = match channel {
+            ALL => None,
+            c => match c.strip_prefix(TOPIC_PREFIX) {
+                Some(t) => Some(t.to_string()),
+                None => return true,
+            },
+        };
+        let Ok((id, bytes)) = envelope::split_sequenced(msg.get_payload_bytes()) else {
+            return true;
+        };
+        let Ok(e) = envelope::decode(bytes) else {
+            return true;
+        };
+        let ours = e.node == self.node;
+        if ours && (id.is_none() || e.delivered_at_origin) {
+            return true;
+        }
+        if !ours {
+            self.counters.received.fetch_add(1, Ordering::Relaxed);
+        }
+        (self.sink)(FromCluster::Publish(Remote {
+            topic,
+            kind: e.kind,
+            data: Bytes::copy_from_slice(e.payload),
+            sse_event: e.sse_event.map(str::to_string),
+            on_slow: e.on_slow,
+            id,
+        }))
+    }
+}

@@ -1,0 +1,69 @@
+//! The loop's side of the cluster: which topics the subscriber thread
+//! listens to for this server, and what the cluster's threads hand back.
+
+use super::fanout::Origin;
+use super::Driver;
+use crate::cluster::{FromCluster, Remote};
+use crate::pubsub::Publish;
+
+impl Driver {
+    /// Tells the cluster when a topic's interest (local subscribers or
+    /// history) begins or ends; call after every change of either. A topic
+    /// the cluster was told of is kept until it is told the interest ended.
+    pub(super) fn sync_interest(&mut self, key: u32) {
+        let Some(c) = self.cluster.as_mut() else {
+            return;
+        };
+        let Some(t) = self.topics.list.get_mut(key as usize) else {
+            return;
+        };
+        match (t.wanted(), t.interest) {
+            (true, 0) => t.interest = c.joined(&t.name),
+            (false, n) if n != 0 => {
+                c.left(&t.name);
+                t.interest = 0;
+                t.relayed = false;
+                self.topics.drop_if_unused(key);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn apply_cluster(&mut self, m: FromCluster) {
+        match m {
+            FromCluster::Publish(r) => self.deliver_remote(&r, Origin::Relayed(r.id)),
+            FromCluster::Relayed(list) => {
+                for (name, interest) in list {
+                    if let Some(k) = self.topics.key(&name) {
+                        let t = &mut self.topics.list[k as usize];
+                        // An answer to an interest since ended is stale.
+                        t.relayed |= t.interest == interest;
+                    }
+                }
+            }
+            FromCluster::Lost => {
+                for (_, t) in self.topics.list.iter_mut() {
+                    t.relayed = false;
+                }
+            }
+            FromCluster::Unsent(list) => {
+                for r in &list {
+                    self.deliver_remote(r, Origin::Unsent);
+                }
+            }
+        }
+    }
+
+    fn deliver_remote(&mut self, r: &Remote, origin: Origin) {
+        let msg = Publish {
+            kind: r.kind,
+            data: &r.data,
+            exclude: None,
+            on_slow: r.on_slow,
+            sse_event: r.sse_event.as_deref(),
+        };
+        // What fails a check was checked by the publishing server (or is
+        // another version's): nothing to tell anyone.
+        let _ = self.deliver_publish(r.topic.as_deref(), &msg, origin);
+    }
+}
