@@ -148,7 +148,9 @@ lint: check-version
 # Debian redis-server (tests/cluster/).
 test-cluster: deps examples python-dev node-addon
 	@tests/tools/venv.sh
-	.cache/venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster
+	@tests/socketio/venv.sh
+	.cache/venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster/test_cluster.py
+	.cache/sio-venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster/test_cluster_socketio.py
 
 # The cross-front contract (tests/contract/README.md): Rust, C, Python and
 # Node given the same edge values must agree.

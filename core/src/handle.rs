@@ -5,13 +5,13 @@
 //! full) is not reported back: the loop's events and `stats` tell.
 
 use crate::args::{check_history, check_message, check_publish, check_topic};
-use crate::driver::{Command, Inbox, OwnedBroadcast};
+use crate::driver::{Command, Inbox};
 use crate::error::{Error, Result};
 use crate::event::ConnId;
 use crate::proto::sio::check_outgoing;
 use crate::proto::sse::{self, SseEvent};
 use crate::proto::{check_close, MessageKind};
-use crate::pubsub::{Broadcast, HistoryLimit, Publish};
+use crate::pubsub::{Broadcast, HistoryLimit, OwnedBroadcast, Publish};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -172,17 +172,8 @@ impl Handle {
             check_topic(room)?;
         }
         check_outgoing(Some(b.event), b.args, b.attachments.len()).map_err(Error::invalid)?;
-        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
         self.inbox
-            .submit(Command::Broadcast(Box::new(OwnedBroadcast {
-                namespace: b.namespace.to_string(),
-                rooms: strings(b.rooms),
-                except_rooms: strings(b.except_rooms),
-                except: b.except,
-                event: b.event.to_string(),
-                args: b.args.to_string(),
-                attachments: owned(b.attachments),
-            })))
+            .submit(Command::Broadcast(Box::new(OwnedBroadcast::new(b))))
     }
 
     /// Begins a graceful shutdown, as `Server::begin_shutdown`.

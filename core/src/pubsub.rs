@@ -106,6 +106,54 @@ impl<'a> Broadcast<'a> {
     }
 }
 
+/// A [`Broadcast`] that crosses threads (a handle's) or servers (the
+/// cluster's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OwnedBroadcast {
+    pub namespace: String,
+    pub rooms: Vec<String>,
+    pub except_rooms: Vec<String>,
+    pub except: Option<ConnId>,
+    pub event: String,
+    pub args: String,
+    pub attachments: Vec<bytes::Bytes>,
+}
+
+impl OwnedBroadcast {
+    pub fn new(b: &Broadcast<'_>) -> OwnedBroadcast {
+        let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect();
+        OwnedBroadcast {
+            namespace: b.namespace.to_string(),
+            rooms: strings(b.rooms),
+            except_rooms: strings(b.except_rooms),
+            except: b.except,
+            event: b.event.to_string(),
+            args: b.args.to_string(),
+            attachments: b
+                .attachments
+                .iter()
+                .map(|a| bytes::Bytes::copy_from_slice(a))
+                .collect(),
+        }
+    }
+
+    /// Runs `f` on it as a borrowed [`Broadcast`].
+    pub fn borrowed<R>(&self, f: impl FnOnce(&Broadcast<'_>) -> R) -> R {
+        let rooms: Vec<&str> = self.rooms.iter().map(String::as_str).collect();
+        let except_rooms: Vec<&str> = self.except_rooms.iter().map(String::as_str).collect();
+        let attachments: Vec<&[u8]> = self.attachments.iter().map(|a| &a[..]).collect();
+        f(&Broadcast {
+            namespace: &self.namespace,
+            rooms: &rooms,
+            except_rooms: &except_rooms,
+            except: self.except,
+            event: &self.event,
+            args: &self.args,
+            attachments: &attachments,
+        })
+    }
+}
+
 /// What one publish did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Published {

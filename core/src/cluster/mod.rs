@@ -10,7 +10,8 @@
 //!   (`wsrt:all` for a publish to everyone); one to a topic with history
 //!   is [`sequence`]d: Redis gives it its event id and keeps it in the
 //!   topic's stream;
-//! - the [`subscriber`] listens on `wsrt:all` and on the channel of every
+//! - the [`subscriber`] listens on `wsrt:all`, on `wsrt:sio` (Socket.IO
+//!   broadcasts, [`broadcast`]) and on the channel of every
 //!   topic with local subscribers or history (the loop tells it when a
 //!   topic gains or loses its interest), and hands what comes to the loop.
 //!
@@ -29,6 +30,7 @@
 //! and the subscriber subscribes anew to every current topic. What other
 //! servers publish while the subscriber is away is not delivered here.
 
+mod broadcast;
 mod envelope;
 mod publisher;
 mod sequence;
@@ -57,6 +59,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 const STOP_WAIT: Duration = Duration::from_secs(2);
 
 const ALL: &str = "wsrt:all";
+/// Socket.IO broadcasts (room emits) of every namespace.
+const SIO: &str = "wsrt:sio";
 const TOPIC_PREFIX: &str = "wsrt:t:";
 
 fn channel_of(topic: &str) -> String {
@@ -88,6 +92,8 @@ pub(crate) enum FromCluster {
     /// Sequenced publishes of this server that Redis did not take: deliver
     /// them here, with ids of this server's own.
     Unsent(Vec<Remote>),
+    /// Another server's Socket.IO broadcast, for this server's sockets.
+    Broadcast(Box<crate::pubsub::OwnedBroadcast>),
 }
 
 /// Hands a [`FromCluster`] to the loop; false once the loop is gone.
@@ -258,6 +264,21 @@ impl Cluster {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
                 false
             }
+        }
+    }
+
+    /// Queues a local Socket.IO broadcast for the other servers (never
+    /// blocks: a full queue drops it, counted).
+    pub fn broadcast(&self, b: &crate::pubsub::Broadcast<'_>) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        let out = Outgoing::Plain {
+            channel: SIO.to_string(),
+            envelope: broadcast::encode(self.node, b),
+        };
+        if queue.try_send(out).is_err() {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 

@@ -2,8 +2,8 @@
 //! every topic the loop has an interest in, and hands what comes to the
 //! loop.
 
+use super::{broadcast, ALL, IO_TIMEOUT, SIO, TOPIC_PREFIX};
 use super::{channel_of, connect, envelope, Backoff, Counters, FromCluster, Remote, Sink};
-use super::{ALL, IO_TIMEOUT, TOPIC_PREFIX};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,7 +133,8 @@ impl Subscriber {
         let mut ps = con.as_pubsub();
         // Replies within IO_TIMEOUT while (un)subscribing; POLL while
         // waiting for messages, to look at topic changes.
-        let initial: Vec<String> = std::iter::once(ALL.to_string())
+        let initial: Vec<String> = [ALL.to_string(), SIO.to_string()]
+            .into_iter()
             .chain(self.wanted.keys().map(|t| channel_of(t)))
             .collect();
         let ok = ps.set_read_timeout(Some(IO_TIMEOUT)).is_ok()
@@ -212,6 +213,16 @@ impl Subscriber {
     /// unreadable are skipped.
     fn deliver(&self, msg: &redis::Msg) -> bool {
         let channel = msg.get_channel_name();
+        if channel == SIO {
+            return match broadcast::decode(msg.get_payload_bytes()) {
+                Ok((node, _)) if node == self.node => true,
+                Ok((_, b)) => {
+                    self.counters.received.fetch_add(1, Ordering::Relaxed);
+                    (self.sink)(FromCluster::Broadcast(Box::new(b)))
+                }
+                Err(_) => true,
+            };
+        }
         let topic = match channel {
             ALL => None,
             c => match c.strip_prefix(TOPIC_PREFIX) {

@@ -9,7 +9,7 @@ use crate::proto::engine::http::Transport;
 use crate::proto::engine::reason;
 use crate::proto::sse::SseEvent;
 use crate::proto::{ConnState, MessageKind, Refusal};
-use crate::pubsub::{Broadcast, Publish};
+use crate::pubsub::Publish;
 use std::net::SocketAddr;
 
 impl Driver {
@@ -323,22 +323,7 @@ impl Driver {
                     let att: Vec<&[u8]> = attachments.iter().map(|a| &a[..]).collect();
                     self.ack(socket, id, &args, &att)
                 }
-                Command::Broadcast(b) => {
-                    let rooms: Vec<&str> = b.rooms.iter().map(String::as_str).collect();
-                    let except_rooms: Vec<&str> =
-                        b.except_rooms.iter().map(String::as_str).collect();
-                    let att: Vec<&[u8]> = b.attachments.iter().map(|a| &a[..]).collect();
-                    self.broadcast(&Broadcast {
-                        namespace: &b.namespace,
-                        rooms: &rooms,
-                        except_rooms: &except_rooms,
-                        except: b.except,
-                        event: &b.event,
-                        args: &b.args,
-                        attachments: &att,
-                    })
-                    .map(drop)
-                }
+                Command::Broadcast(b) => b.borrowed(|b| self.broadcast(b)).map(drop),
                 Command::Cluster(m) => {
                     self.apply_cluster(*m);
                     Ok(())

@@ -84,23 +84,11 @@ pub(crate) enum Command {
         args: String,
         attachments: Vec<Bytes>,
     },
-    Broadcast(Box<OwnedBroadcast>),
+    Broadcast(Box<crate::pubsub::OwnedBroadcast>),
     /// From the cluster's threads: a publish to deliver here (never
     /// forwarded), or news of what Redis relays.
     Cluster(Box<crate::cluster::FromCluster>),
     Shutdown,
-}
-
-/// A [`crate::Broadcast`] that crosses threads.
-#[derive(Debug)]
-pub(crate) struct OwnedBroadcast {
-    pub namespace: String,
-    pub rooms: Vec<String>,
-    pub except_rooms: Vec<String>,
-    pub except: Option<ConnId>,
-    pub event: String,
-    pub args: String,
-    pub attachments: Vec<Bytes>,
 }
 
 /// The loop's inbox, shared with every handle.

@@ -24,7 +24,7 @@ mod timers;
 mod topics;
 mod writeq;
 
-pub(crate) use commands::{Command, Inbox, OwnedBroadcast};
+pub(crate) use commands::{Command, Inbox};
 
 use crate::config::Config;
 use crate::error::Result;

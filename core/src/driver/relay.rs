@@ -51,6 +51,11 @@ impl Driver {
                     self.deliver_remote(r, Origin::Unsent);
                 }
             }
+            FromCluster::Broadcast(b) => {
+                // As for a publish: what fails the checks is not ours to
+                // report.
+                let _ = b.borrowed(|b| self.deliver_broadcast(b, false));
+            }
         }
     }
 

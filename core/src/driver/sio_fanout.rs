@@ -372,9 +372,20 @@ impl Driver {
     /// Emits an event to the sockets of a namespace: those in any of
     /// `rooms` (a room may also be a socket's id), or all of them; never
     /// those in `except_rooms` or `except`. Each socket gets one copy.
+    /// Emits to this server's sockets and, in a cluster, to the other
+    /// servers'.
     pub fn broadcast(&mut self, b: &Broadcast<'_>) -> Result<usize> {
+        self.deliver_broadcast(b, true)
+    }
+
+    /// Emits to this server's sockets; `local`: emitted here (counted in
+    /// `published`, and sent to the cluster), not by another server.
+    pub(super) fn deliver_broadcast(&mut self, b: &Broadcast<'_>, local: bool) -> Result<usize> {
         let inner = sio::check_outgoing(Some(b.event), b.args, b.attachments.len())
             .map_err(Error::invalid)?;
+        if let (true, Some(c)) = (local, &self.cluster) {
+            c.broadcast(b);
+        }
         self.now = Instant::now();
         let attachments: Vec<Bytes> = b
             .attachments
@@ -406,7 +417,7 @@ impl Driver {
         }
         self.finish_engine_delivery(later);
         let c = &mut self.topics.counters;
-        c.published += 1;
+        c.published += local as u64;
         c.delivered += report.delivered as u64;
         c.dropped += report.dropped as u64;
         c.slow_closed += report.closed as u64;
