@@ -526,6 +526,86 @@ fn messages_queued_together_go_out_in_few_records() {
     assert!(records <= 3, "{records} records for 32,000 bytes");
 }
 
+/// A masked binary WebSocket frame, as a client sends it.
+fn client_frame(payload: &[u8]) -> Vec<u8> {
+    assert!((126..=0xffff).contains(&payload.len()));
+    let mask = [0x11, 0x22, 0x33, 0x44];
+    let mut frame = vec![0x82, 0x80 | 126];
+    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
+
+/// The records rustls has sealed for the client, as bytes for the wire.
+fn sealed(tls: &mut Tls) -> Vec<u8> {
+    let mut wire = Vec::new();
+    while tls.conn.wants_write() {
+        tls.conn.write_tls(&mut wire).unwrap();
+    }
+    wire
+}
+
+#[test]
+fn a_read_that_completes_more_plaintext_than_it_brings_delivers_all_of_it() {
+    let ca = Ca::new("Test CA");
+    let leaf = ca.server(&["localhost"]);
+    let server = TestServer::start(tls_config(&[&leaf]));
+    let mut ws = wss(server.addr, client_config(&ca, None), "localhost");
+    assert!(matches!(server.next_seen(), Seen::Open(..)));
+    // One message filling one full record (16 KiB of plaintext), its
+    // ciphertext sent in two reads: the second completes the record, so
+    // it yields more plaintext than the ciphertext it brings. All of it
+    // must reach the protocol now: the socket is drained, no further
+    // readable edge would fetch a rest left inside rustls.
+    let payload: Vec<u8> = (0..16 * 1024 - 8).map(|i| (i % 251) as u8).collect();
+    let tls = ws.get_mut();
+    tls.conn
+        .writer()
+        .write_all(&client_frame(&payload))
+        .unwrap();
+    let wire = sealed(tls);
+    assert_eq!(
+        wire.len(),
+        5 + 16 * 1024 + 1 + 16,
+        "one full TLS 1.3 record"
+    );
+    tls.sock.write_all(&wire[..1000]).unwrap();
+    // Long enough for the server to read the first part alone.
+    std::thread::sleep(Duration::from_millis(200));
+    tls.sock.write_all(&wire[1000..]).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::binary(payload));
+
+    // And many large messages in a row, the way a client streams them.
+    let big: Vec<u8> = (0..(1 << 20)).map(|i| (i % 253) as u8).collect();
+    for _ in 0..5 {
+        ws.send(Message::binary(big.clone())).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::binary(big.clone()));
+    }
+}
+
+#[test]
+fn bytes_after_close_notify_in_the_same_read_end_the_connection() {
+    let ca = Ca::new("Test CA");
+    let leaf = ca.server(&["localhost"]);
+    let server = TestServer::start(tls_config(&[&leaf]));
+    let mut ws = wss(server.addr, client_config(&ca, None), "localhost");
+    assert!(matches!(server.next_seen(), Seen::Open(..)));
+    // close_notify and records after it, in one write and more than
+    // rustls takes in at once: it takes no ciphertext after close_notify,
+    // which must not keep the loop on the rest.
+    let tls = ws.get_mut();
+    tls.conn.send_close_notify();
+    tls.conn.writer().write_all(&[b'x'; 32 * 1024]).unwrap();
+    let wire = sealed(tls);
+    tls.sock.write_all(&wire).unwrap();
+    // The loop still serves others, and ends this connection.
+    let mut other = wss(server.addr, client_config(&ca, None), "localhost");
+    other.send(Message::text("served")).unwrap();
+    assert_eq!(other.read().unwrap(), Message::text("served"));
+    server.wait_stats("the closed connection ended", |s| s.connections == 1);
+}
+
 /// One HTTP/1.1 exchange on a kept-alive TLS stream: the body of the answer.
 fn exchange(tls: &mut Tls, request: &str) -> String {
     tls.write_all(request.as_bytes()).unwrap();

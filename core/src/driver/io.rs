@@ -93,7 +93,6 @@ impl Driver {
     /// closed).
     fn receive_tls(&mut self, slot: usize, cipher: &[u8]) -> bool {
         let mut plain = std::mem::take(&mut self.tls_plain);
-        plain.resize(cipher.len().max(plain.len()), 0);
         let Stream::Tls(t) = &mut self.conns[slot].socket else {
             unreachable!("receive_tls is for TLS connections")
         };

@@ -118,14 +118,13 @@ impl Stream {
 
 impl TlsStream {
     /// Hands received ciphertext to rustls, one piece at a time, and
-    /// collects the plaintext into `plain` (ciphertext is never shorter
-    /// than its plaintext, so `plain` as long as `cipher` holds it all).
+    /// collects the plaintext into `plain`, growing it as needed.
     /// Returns the plaintext's length, or `Closed` once close_notify came.
     /// `Ok(true)` in the second field: the handshake completed now.
     pub fn receive(
         &mut self,
         mut cipher: &[u8],
-        plain: &mut [u8],
+        plain: &mut Vec<u8>,
     ) -> Result<(TlsInput, bool), TlsFailure> {
         if std::mem::take(&mut self.fresh) && cipher.first() != Some(&0x16) {
             // Not a handshake record: every TLS client starts with one.
@@ -139,23 +138,32 @@ impl TlsStream {
             if self.tls.read_tls(&mut cipher).is_err() {
                 break;
             }
-            self.tls
+            let state = self
+                .tls
                 .process_new_packets()
                 .map_err(TlsFailure::Refused)?;
-            loop {
-                match io::Read::read(&mut self.tls.reader(), &mut plain[filled..]) {
-                    Ok(0) if filled < plain.len() => {
-                        closed = true;
-                        break;
-                    }
-                    Ok(n) => {
-                        filled += n;
-                        if filled == plain.len() {
-                            break;
-                        }
-                    }
-                    Err(_) => break, // WouldBlock: no more plaintext yet
+            // All of it, always: a piece can complete a record whose start
+            // came with an earlier read, so there can be more plaintext
+            // than the ciphertext handed in here. Whatever stayed inside
+            // rustls would wait for a readable edge that never comes, the
+            // socket being drained.
+            let end = filled + state.plaintext_bytes_to_read();
+            if plain.len() < end {
+                plain.resize(end, 0);
+            }
+            // Cannot block: rustls holds exactly this much (read in a loop
+            // all the same, in case a read stops at a record's end).
+            while filled < end {
+                match io::Read::read(&mut self.tls.reader(), &mut plain[filled..end]) {
+                    Ok(n) if n > 0 => filled += n,
+                    _ => break,
                 }
+            }
+            if state.peer_has_closed() {
+                // rustls takes no more ciphertext after close_notify: the
+                // rest of `cipher` would never shrink.
+                closed = true;
+                break;
             }
         }
         let now_established = !self.established && !self.tls.is_handshaking();
