@@ -640,6 +640,13 @@ export declare class Server {
   /** Live subscribers of `topic`. */
   subscriberCount(topic: string): number;
   /**
+   * Live subscribers of `topic` on every server of the cluster: this
+   * server's as they are, each other server's as it last announced them
+   * (within about a second; a server not heard from for 5 s is left out).
+   * Without a cluster, `subscriberCount`.
+   */
+  clusterSubscriberCount(topic: string): number;
+  /**
    * Makes `topic` keep its recent events for `stream.resume` (at least one
    * bound). Event ids increase across topics; an id from another server
    * instance (an earlier run, another worker) is a miss.

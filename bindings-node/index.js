@@ -838,6 +838,10 @@ class Server {
     return this._native.subscriberCount(topic);
   }
 
+  clusterSubscriberCount(topic) {
+    return this._native.clusterSubscriberCount(topic);
+  }
+
   setTopicHistory(topic, options) {
     this._native.setTopicHistory(topic, options?.maxEvents, options?.maxAgeMs);
     return this;

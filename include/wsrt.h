@@ -802,6 +802,13 @@ wsrt_result wsrt_publish(struct wsrt_server *server, const char *topic, const ui
 // Live subscribers of `topic` (0 for a NULL or non-UTF-8 argument).
 size_t wsrt_subscriber_count(const struct wsrt_server *server, const char *topic);
 
+// Live subscribers of `topic` on every server of the cluster: this
+// server's as they are, each other server's as it last announced them
+// (within about a second; a server not heard from for 5 s is left out).
+// Without a cluster, the same as wsrt_subscriber_count. 0 for a NULL or
+// non-UTF-8 argument.
+size_t wsrt_cluster_subscriber_count(const struct wsrt_server *server, const char *topic);
+
 // Makes `topic` keep its recent events for wsrt_resume: at most
 // `max_events` of them (0: no count limit), each for at most `max_age_ms`
 // (0: no age limit); one bound at least must be set. Event ids increase

@@ -595,6 +595,11 @@ impl NativeServer {
         self.srv(|s| Ok(s.subscriber_count(&topic.string("topic")?) as u32))
     }
 
+    #[napi]
+    pub fn cluster_subscriber_count(&self, topic: Js) -> Result<u32> {
+        self.srv(|s| Ok(s.cluster_subscriber_count(&topic.string("topic")?) as u32))
+    }
+
     /// Keeps `topic`'s recent events (0 or undefined turns a bound off).
     #[napi]
     pub fn set_topic_history(&self, topic: Js, max_events: Js, max_age_ms: Js) -> Result<()> {

@@ -940,6 +940,10 @@ impl Core {
         self.with(py, |s| s.subscriber_count(topic))
     }
 
+    fn cluster_subscriber_count(&self, py: Python<'_>, topic: &str) -> usize {
+        self.with(py, |s| s.cluster_subscriber_count(topic))
+    }
+
     fn set_topic_history(
         &self,
         py: Python<'_>,

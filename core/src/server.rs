@@ -276,6 +276,14 @@ impl Server {
         self.driver.subscriber_count(topic)
     }
 
+    /// Live subscribers of `topic` on every server of the cluster: this
+    /// server's as they are, each other server's as it last announced
+    /// them (within about a second; a server not heard from for 5 s is
+    /// left out). Without a cluster, the same as `subscriber_count`.
+    pub fn cluster_subscriber_count(&self, topic: &str) -> usize {
+        self.driver.cluster_subscriber_count(topic)
+    }
+
     /// Makes `topic` keep its recent events for [`Server::resume`]. Event
     /// ids increase across all topics of this server instance; an id from
     /// another instance (an earlier run, another worker) is a miss. Exact

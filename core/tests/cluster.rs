@@ -692,3 +692,60 @@ fn while_redis_is_away_a_topic_with_history_is_served_locally_and_old_ids_miss()
     );
     drop(redis);
 }
+
+/// Waits until `node` counts `want` subscribers of "room" in the cluster.
+fn wait_cluster_count(node: &Node, want: usize) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let got = node.call(|s| s.cluster_subscriber_count(TOPIC));
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster count {got}, want {want}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn subscriber_counts_add_up_across_the_cluster() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let (a, mut b, c) = (
+        Node::start(&redis.url()),
+        Node::start(&redis.url()),
+        Node::start(&redis.url()),
+    );
+    let a_clients: Vec<Client> = (0..2).map(|_| a.client()).collect();
+    let mut b_clients: Vec<Client> = (0..3).map(|_| b.client()).collect();
+    for node in [&a, &b, &c] {
+        wait_cluster_count(node, 5);
+    }
+    assert_eq!(
+        a.call(|s| s.subscriber_count(TOPIC)),
+        2,
+        "local stays local"
+    );
+    assert_eq!(c.call(|s| s.subscriber_count(TOPIC)), 0);
+    b_clients.pop();
+    for node in [&a, &b, &c] {
+        wait_cluster_count(node, 4);
+    }
+    // A server that stops says so: the others drop its count at once
+    // (not after the 5 s a silent one takes).
+    let stopped = Instant::now();
+    b.stop();
+    for node in [&a, &c] {
+        wait_cluster_count(node, 2);
+    }
+    assert!(
+        stopped.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        stopped.elapsed()
+    );
+    drop((a_clients, b_clients));
+}

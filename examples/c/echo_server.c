@@ -13,7 +13,8 @@
  *          reconnecting with Last-Event-ID gets exactly what it missed, or
  *          an event "snapshot" when that is no longer known
  *   /stats  a WebSocket that gets the server's counters as one JSON text
- *          (wsrt_stats's fields) and is closed (1000)
+ *          (wsrt_stats's fields, and broadcast_subscribers: the topic's
+ *          subscribers across the cluster) and is closed (1000)
  *   /      if $WSRT_DEMO_PAGE names an HTML file, that page
  *   /socket.io/, /engine.io/, /chat  the Socket.IO example contract
  *          (sio_contract.c): namespaces "/" and "/custom", rooms, acks,
@@ -118,10 +119,11 @@ static void send_stats(wsrt_server *srv, wsrt_conn conn) {
                        "\"topics\":%zu,\"published\":%" PRIu64 ",\"delivered\":%" PRIu64 ",\"dropped\":%" PRIu64
                        ",\"slow_closed\":%" PRIu64 ",\"tls_handshakes\":%" PRIu64 ",\"tls_failures\":%" PRIu64
                        ",\"cluster_published\":%" PRIu64 ",\"cluster_received\":%" PRIu64
-                       ",\"cluster_dropped\":%" PRIu64 "}",
+                       ",\"cluster_dropped\":%" PRIu64 ",\"broadcast_subscribers\":%zu}",
                        st.connections, st.websockets, st.sse_streams, st.buffered_bytes, st.topics, st.published,
                        st.delivered, st.dropped, st.slow_closed, st.tls_handshakes, st.tls_failures,
-                       st.cluster_published, st.cluster_received, st.cluster_dropped);
+                       st.cluster_published, st.cluster_received, st.cluster_dropped,
+                       wsrt_cluster_subscriber_count(srv, "broadcast"));
     if (len > 0 && (size_t)len < sizeof json) wsrt_send(srv, conn, (const uint8_t *)json, (size_t)len, true);
     wsrt_close(srv, conn, 1000, NULL);
 }

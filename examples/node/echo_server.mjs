@@ -41,8 +41,9 @@
 // servers sharing that Redis form one cluster: /broadcast and /events span
 // them all. Redis away: each server goes on serving its own clients.
 //
-// /stats  a WebSocket that gets server.stats() as one JSON text and is
-//         closed (1000).
+// /stats  a WebSocket that gets server.stats() (and broadcastSubscribers:
+//         the topic's subscribers across the cluster) as one JSON text and
+//         is closed (1000).
 import { readFileSync } from 'node:fs';
 import { Server } from 'wsrt';
 
@@ -114,7 +115,7 @@ server.ws('/broadcast', {
 
 server.ws('/stats', {
   open(ws) {
-    ws.send(JSON.stringify(server.stats()));
+    ws.send(JSON.stringify({ ...server.stats(), broadcastSubscribers: server.clusterSubscriberCount('broadcast') }));
     ws.close(1000);
   },
 });

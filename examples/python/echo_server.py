@@ -12,7 +12,8 @@
          reconnecting with Last-Event-ID gets exactly what it missed, or
          an event "snapshot" when that is no longer known
   /stats a WebSocket that gets the server's counters as one JSON text
-         (the fields of wsrt.Stats) and is closed (1000)
+         (the fields of wsrt.Stats, and broadcast_subscribers: the topic's
+         subscribers across the cluster) and is closed (1000)
   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 
 and the Socket.IO example contract (tests/socketio/README.md), as
@@ -193,7 +194,9 @@ async def main() -> None:
 
     @server.websocket("/stats").on_open
     def stats(ws: wsrt.WebSocket) -> None:
-        ws.send(json.dumps(server.stats()._asdict()))
+        counters = server.stats()._asdict()
+        counters["broadcast_subscribers"] = server.cluster_subscriber_count("broadcast")
+        ws.send(json.dumps(counters))
         ws.close(1000)
 
     page = os.environ.get("WSRT_DEMO_PAGE")

@@ -262,6 +262,22 @@ pub unsafe extern "C" fn wsrt_subscriber_count(
     })
 }
 
+/// Live subscribers of `topic` on every server of the cluster: this
+/// server's as they are, each other server's as it last announced them
+/// (within about a second; a server not heard from for 5 s is left out).
+/// Without a cluster, the same as wsrt_subscriber_count. 0 for a NULL or
+/// non-UTF-8 argument.
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_cluster_subscriber_count(
+    server: *const wsrt_server,
+    topic: *const c_char,
+) -> usize {
+    guard_value(0, || match (srv_ref(server), req_str(topic, "topic")) {
+        (Ok(s), Ok(t)) => s.cluster_subscriber_count(t),
+        _ => 0,
+    })
+}
+
 /// Makes `topic` keep its recent events for wsrt_resume: at most
 /// `max_events` of them (0: no count limit), each for at most `max_age_ms`
 /// (0: no age limit); one bound at least must be set. Event ids increase

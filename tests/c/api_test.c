@@ -2981,6 +2981,9 @@ int main(void) {
               "wsrt_is_subscribed is false for unknown ids and NULL");
         check(wsrt_subscriber_count(g.srv, "hist") == 0 && wsrt_subscriber_count(g.srv, NULL) == 0,
               "wsrt_subscriber_count of an unsubscribed topic and of NULL is 0");
+        check(wsrt_cluster_subscriber_count(g.srv, "hist") == 0 && wsrt_cluster_subscriber_count(g.srv, NULL) == 0 &&
+                  wsrt_cluster_subscriber_count(NULL, "t") == 0,
+              "wsrt_cluster_subscriber_count without a cluster is the local count; NULL gives 0");
         wsrt_stats st;
         check_rc(wsrt_server_stats(g.srv, &st), WSRT_OK, "wsrt_server_stats");
         check(st.published >= 4 && st.topics >= 1, "stats count publishes (%" PRIu64 ") and topics (%zu)", st.published,

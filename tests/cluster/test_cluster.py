@@ -170,6 +170,22 @@ def test_every_message_reaches_every_server_once_and_in_order(cluster):
             assert st["cluster_received"] >= 2 * (n + 1), (front, st)
 
 
+def test_subscriber_counts_add_up_across_the_servers(cluster):
+    redis, servers = cluster
+    with contextlib.ExitStack() as stack:
+        per_front = {"c": 1, "python": 2, "node": 3}
+        clients = {f: [stack.enter_context(servers[f].ws()) for _ in range(n)] for f, n in per_front.items()}
+
+        def counts() -> dict[str, int]:
+            return {f: srv.stats()["broadcast_subscribers"] for f, srv in servers.items()}
+
+        # Every front's example asks its front's cluster_subscriber_count.
+        wait_until("6 subscribers seen on every server", lambda: set(counts().values()) == {6})
+        clients["node"].pop().close()
+        wait_until("5 once one left", lambda: set(counts().values()) == {5})
+        assert clients["c"]
+
+
 def test_sse_resumes_on_another_server_with_exactly_what_it_missed(cluster):
     redis, servers = cluster
     with contextlib.ExitStack() as stack:

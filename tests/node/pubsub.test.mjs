@@ -85,6 +85,8 @@ describe('publish/subscribe', () => {
     }));
     const [a, b, c] = await Promise.all(['a', 'b', 'c'].map((n) => connect(`ws://127.0.0.1:${server.port}/room?${n}`)));
     await until(() => server.subscriberCount('room') === 3, 'three subscribers');
+    // Without a cluster, the cluster's count is this server's.
+    assert.equal(server.clusterSubscriberCount('room'), 3);
     const got = { a: collect(a), b: collect(b), c: collect(c) };
     a.send('from a');
     b.send(Buffer.from([1, 2, 3]));

@@ -145,6 +145,8 @@ def test_exclude_sender_and_publish_from_handler() -> None:
         async def go() -> None:
             a, b, c = [await ws_connect(f"{srv.ws_url}/ws") for _ in range(3)]
             await asyncio.to_thread(wait_until, lambda: srv.server.subscriber_count("t") == 3, "subs")
+            # Without a cluster, the cluster's count is this server's.
+            assert srv.server.cluster_subscriber_count("t") == 3
             await a.send("x:not to me")
             assert await w(b.recv()) == "x:not to me"
             assert await w(c.recv()) == "x:not to me"

@@ -278,6 +278,13 @@ class Server:
         """Live subscribers of `topic`."""
         return self._c.subscriber_count(topic)
 
+    def cluster_subscriber_count(self, topic: str) -> int:
+        """Live subscribers of `topic` on every server of the cluster:
+        this server's as they are, each other server's as it last
+        announced them (within about a second; a server not heard from
+        for 5 s is left out). Without a cluster, `subscriber_count`."""
+        return self._c.cluster_subscriber_count(topic)
+
     def set_topic_history(self, topic: str, max_events: Any = 0, max_age_ms: Any = 0) -> None:
         """Makes `topic` keep its last `max_events` events, each for at
         most `max_age_ms` (0: no such bound; a timedelta is fine), for

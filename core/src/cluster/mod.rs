@@ -31,6 +31,7 @@
 //! servers publish while the subscriber is away is not delivered here.
 
 mod broadcast;
+mod counts;
 mod envelope;
 mod publisher;
 mod sequence;
@@ -44,7 +45,7 @@ use bytes::Bytes;
 use publisher::{Outgoing, Publisher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 use subscriber::{Change, Subscriber};
@@ -61,6 +62,8 @@ const STOP_WAIT: Duration = Duration::from_secs(2);
 const ALL: &str = "wsrt:all";
 /// Socket.IO broadcasts (room emits) of every namespace.
 const SIO: &str = "wsrt:sio";
+/// Subscriber counts ([`counts`]).
+const COUNTS: &str = "wsrt:counts";
 const TOPIC_PREFIX: &str = "wsrt:t:";
 
 fn channel_of(topic: &str) -> String {
@@ -121,6 +124,8 @@ pub(crate) struct Cluster {
     counters: Arc<Counters>,
     /// The publisher is connected (sequenced publishes can be sent).
     publisher_up: Arc<AtomicBool>,
+    /// Subscriber counts the other servers announced.
+    elsewhere: Arc<Mutex<counts::Elsewhere>>,
     stop: Arc<AtomicBool>,
     /// Disconnected once both threads have ended.
     done: Receiver<()>,
@@ -174,11 +179,13 @@ impl Cluster {
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let publisher_up = Arc::new(AtomicBool::new(false));
+        let elsewhere = Arc::new(Mutex::new(counts::Elsewhere::default()));
         let (queue, queued) = mpsc::sync_channel(QUEUE);
         let (changes, changed) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
         let publisher = Publisher::new(
             client.clone(),
+            node,
             queued,
             sink.clone(),
             counters.clone(),
@@ -191,6 +198,7 @@ impl Cluster {
             node,
             changed,
             sink,
+            elsewhere.clone(),
             counters.clone(),
             stop.clone(),
             done_tx,
@@ -208,6 +216,7 @@ impl Cluster {
             interests: 0,
             counters,
             publisher_up,
+            elsewhere,
             stop,
             done,
         })
@@ -280,6 +289,26 @@ impl Cluster {
         if queue.try_send(out).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// This server's count of `topic`'s subscribers changed to `n`; the
+    /// others hear of it soon (never blocks: a full queue drops it, and
+    /// the next heartbeat says it again).
+    pub fn count(&self, topic: &str, n: usize) {
+        let Some(queue) = &self.queue else {
+            return;
+        };
+        let _ = queue.try_send(Outgoing::Count {
+            topic: topic.to_string(),
+            n: n as u64,
+        });
+    }
+
+    /// Subscribers of `topic` on the other servers, as they last
+    /// announced.
+    pub fn count_elsewhere(&self, topic: &str) -> usize {
+        let e = self.elsewhere.lock().unwrap_or_else(|e| e.into_inner());
+        e.count(topic) as usize
     }
 
     /// `topic` gained interest here (its first local subscriber, or

@@ -1,9 +1,11 @@
 //! The publisher thread: sends the loop's publishes to Redis, everything
 //! queued in one pipelined round trip.
 
-use super::{connect, envelope, sequence, Backoff, Counters, FromCluster, Remote, Sink};
+use super::counts::{Announcement, HEARTBEAT};
+use super::{connect, envelope, sequence, Backoff, Counters, FromCluster, Remote, Sink, COUNTS};
 use crate::pubsub::HistoryLimit;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -21,6 +23,8 @@ pub(super) enum Outgoing {
         limit: HistoryLimit,
         envelope: Vec<u8>,
     },
+    /// This server's count of a topic's subscribers, to announce.
+    Count { topic: String, n: u64 },
 }
 
 impl Outgoing {
@@ -47,6 +51,14 @@ impl Outgoing {
 
 pub(super) struct Publisher {
     client: redis::Client,
+    node: u64,
+    /// This server's subscriber counts (topics with none left out), and
+    /// those changed since they were last announced.
+    counts: HashMap<String, u64>,
+    changed: HashMap<String, u64>,
+    /// Whether the others may hold a count of ours (so that stopping
+    /// tells them there is none).
+    announced_any: bool,
     queue: Receiver<Outgoing>,
     sink: Sink,
     counters: Arc<Counters>,
@@ -69,6 +81,7 @@ impl Publisher {
     #[allow(clippy::too_many_arguments)] // one call site, each piece named there
     pub fn new(
         client: redis::Client,
+        node: u64,
         queue: Receiver<Outgoing>,
         sink: Sink,
         counters: Arc<Counters>,
@@ -78,6 +91,10 @@ impl Publisher {
     ) -> Publisher {
         Publisher {
             client,
+            node,
+            counts: HashMap::new(),
+            changed: HashMap::new(),
+            announced_any: false,
             queue,
             sink,
             counters,
@@ -95,33 +112,29 @@ impl Publisher {
     }
 
     /// Until the loop lets go of the queue and it is empty.
-    pub fn run(self) {
+    pub fn run(mut self) {
         // Connected before the first publish, if Redis is there.
         let mut link = self.link();
         self.up.store(link.is_some(), Ordering::Release);
         let mut backoff = Backoff::default();
+        let mut heartbeat = Instant::now() + HEARTBEAT;
         let mut batch: Vec<Outgoing> = Vec::new();
         loop {
-            // Disconnected, it connects again when the back-off allows
-            // even if nothing is published, so that sequenced publishes
-            // wait for Redis again as soon as they can.
-            let first = match (&link, backoff.next) {
-                (None, Some(at)) => {
-                    match self
-                        .queue
-                        .recv_timeout(at.saturating_duration_since(Instant::now()))
-                    {
-                        Ok(m) => Some(m),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => return,
-                    }
-                }
-                _ => match self.queue.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => return,
-                },
+            // Wakes for the heartbeat and, disconnected, to connect again
+            // when the back-off allows even if nothing is published, so
+            // that sequenced publishes wait for Redis again soon.
+            let wake = match (&link, backoff.next) {
+                (None, Some(at)) => at.min(heartbeat),
+                _ => heartbeat,
             };
-            batch.extend(first);
+            match self
+                .queue
+                .recv_timeout(wake.saturating_duration_since(Instant::now()))
+            {
+                Ok(m) => batch.push(m),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
             while batch.len() < MAX_BATCH {
                 match self.queue.try_recv() {
                     Ok(m) => batch.push(m),
@@ -136,10 +149,17 @@ impl Publisher {
                 }
                 self.up.store(link.is_some(), Ordering::Release);
             }
-            if batch.is_empty() {
+            let everything = Instant::now() >= heartbeat;
+            if everything {
+                heartbeat = Instant::now() + HEARTBEAT;
+            }
+            let announcement = self.announcement(&mut batch, everything);
+            if batch.is_empty() && announcement.is_none() {
                 continue;
             }
-            let sent = link.as_mut().is_some_and(|l| self.send(l, &batch));
+            let sent = link
+                .as_mut()
+                .is_some_and(|l| self.send(l, &batch, announcement.as_deref()));
             let n = batch.len() as u64;
             if sent {
                 self.counters.published.fetch_add(n, Ordering::Relaxed);
@@ -158,10 +178,60 @@ impl Publisher {
             }
             batch.clear();
         }
+        // Stopping: the others forget this server's counts now rather
+        // than when they expire.
+        if let (Some(l), true) = (link.as_mut(), self.announced_any) {
+            self.counts.clear();
+            if let Some(a) = self.announcement(&mut batch, true) {
+                let _ = self.send(l, &[], Some(&a));
+            }
+        }
     }
 
-    fn send(&self, link: &mut Link, batch: &[Outgoing]) -> bool {
+    /// Takes the count changes out of `batch` into this server's counts;
+    /// returns what to announce (the changes, or `everything`), if
+    /// anything.
+    fn announcement(&mut self, batch: &mut Vec<Outgoing>, everything: bool) -> Option<Vec<u8>> {
+        batch.retain(|m| match m {
+            Outgoing::Count { topic, n } => {
+                match n {
+                    0 => self.counts.remove(topic),
+                    n => self.counts.insert(topic.clone(), *n),
+                };
+                self.changed.insert(topic.clone(), *n);
+                false
+            }
+            _ => true,
+        });
+        let entries: Vec<(String, u64)> = match everything {
+            true => {
+                if self.counts.is_empty() && !self.announced_any {
+                    return None;
+                }
+                self.announced_any = !self.counts.is_empty();
+                self.changed.clear();
+                self.counts.iter().map(|(t, n)| (t.clone(), *n)).collect()
+            }
+            false if self.changed.is_empty() => return None,
+            false => {
+                let changed: Vec<(String, u64)> = self.changed.drain().collect();
+                self.announced_any |= changed.iter().any(|(_, n)| *n > 0);
+                changed
+            }
+        };
+        let a = Announcement {
+            node: self.node,
+            everything,
+            entries,
+        };
+        Some(a.encode())
+    }
+
+    fn send(&self, link: &mut Link, batch: &[Outgoing], counts: Option<&[u8]>) -> bool {
         let mut p = redis::pipe();
+        if let Some(a) = counts {
+            p.cmd("PUBLISH").arg(COUNTS).arg(a).ignore();
+        }
         for m in batch {
             match m {
                 Outgoing::Plain { channel, envelope } => {
@@ -177,6 +247,7 @@ impl Publisher {
                         &mut p, &link.sha, topic, &channel, link.epoch, *limit, envelope,
                     );
                 }
+                Outgoing::Count { .. } => {} // taken into the announcement
             }
         }
         p.query::<()>(&mut link.con).is_ok()

@@ -2,13 +2,14 @@
 //! every topic the loop has an interest in, and hands what comes to the
 //! loop.
 
-use super::{broadcast, ALL, IO_TIMEOUT, SIO, TOPIC_PREFIX};
+use super::counts::{Announcement, Elsewhere};
+use super::{broadcast, ALL, COUNTS, IO_TIMEOUT, SIO, TOPIC_PREFIX};
 use super::{channel_of, connect, envelope, Backoff, Counters, FromCluster, Remote, Sink};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Channels per SUBSCRIBE when subscribing anew.
@@ -35,6 +36,7 @@ pub(super) struct Subscriber {
     changes: Receiver<Change>,
     sink: Sink,
     node: u64,
+    elsewhere: Arc<Mutex<Elsewhere>>,
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     /// Topics the loop has an interest in, with its numbers.
@@ -44,11 +46,13 @@ pub(super) struct Subscriber {
 }
 
 impl Subscriber {
+    #[allow(clippy::too_many_arguments)] // one call site, each piece named there
     pub fn new(
         client: redis::Client,
         node: u64,
         changes: Receiver<Change>,
         sink: Sink,
+        elsewhere: Arc<Mutex<Elsewhere>>,
         counters: Arc<Counters>,
         stop: Arc<AtomicBool>,
         done: Sender<()>,
@@ -58,6 +62,7 @@ impl Subscriber {
             changes,
             sink,
             node,
+            elsewhere,
             counters,
             stop,
             wanted: HashMap::new(),
@@ -120,6 +125,10 @@ impl Subscriber {
         }
     }
 
+    fn counts(&self) -> std::sync::MutexGuard<'_, Elsewhere> {
+        self.elsewhere.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Tells the loop Redis relays these topics now; false once the loop
     /// is gone.
     fn relayed<'a>(&self, topics: impl Iterator<Item = &'a String>) -> bool {
@@ -133,8 +142,9 @@ impl Subscriber {
         let mut ps = con.as_pubsub();
         // Replies within IO_TIMEOUT while (un)subscribing; POLL while
         // waiting for messages, to look at topic changes.
-        let initial: Vec<String> = [ALL.to_string(), SIO.to_string()]
+        let initial: Vec<String> = [ALL, SIO, COUNTS]
             .into_iter()
+            .map(str::to_string)
             .chain(self.wanted.keys().map(|t| channel_of(t)))
             .collect();
         let ok = ps.set_read_timeout(Some(IO_TIMEOUT)).is_ok()
@@ -192,6 +202,7 @@ impl Subscriber {
                     return Ended::Stop;
                 }
             }
+            self.counts().expire(Instant::now());
             match ps.get_message() {
                 Ok(msg) => {
                     if !self.deliver(&msg) {
@@ -202,6 +213,8 @@ impl Subscriber {
                 Err(_) => break Ended::Lost,
             }
         };
+        // Announcements missed while away would leave counts wrong.
+        self.counts().clear();
         if matches!(ended, Ended::Lost) && !(self.sink)(FromCluster::Lost) {
             return Ended::Stop;
         }
@@ -213,6 +226,14 @@ impl Subscriber {
     /// unreadable are skipped.
     fn deliver(&self, msg: &redis::Msg) -> bool {
         let channel = msg.get_channel_name();
+        if channel == COUNTS {
+            if let Ok(a) = Announcement::decode(msg.get_payload_bytes()) {
+                if a.node != self.node {
+                    self.counts().apply(a, Instant::now());
+                }
+            }
+            return true;
+        }
         if channel == SIO {
             return match broadcast::decode(msg.get_payload_bytes()) {
                 Ok((node, _)) if node == self.node => true,

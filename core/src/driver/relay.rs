@@ -7,9 +7,10 @@ use crate::cluster::{FromCluster, Remote};
 use crate::pubsub::Publish;
 
 impl Driver {
-    /// Tells the cluster when a topic's interest (local subscribers or
-    /// history) begins or ends; call after every change of either. A topic
-    /// the cluster was told of is kept until it is told the interest ended.
+    /// Tells the cluster when a topic's subscriber count changes and when
+    /// its interest (local subscribers or history) begins or ends; call
+    /// after every change of either. A topic the cluster was told of is
+    /// kept until it is told the interest ended.
     pub(super) fn sync_interest(&mut self, key: u32) {
         let Some(c) = self.cluster.as_mut() else {
             return;
@@ -17,6 +18,10 @@ impl Driver {
         let Some(t) = self.topics.list.get_mut(key as usize) else {
             return;
         };
+        if t.subs.len() != t.announced {
+            t.announced = t.subs.len();
+            c.count(&t.name, t.announced);
+        }
         match (t.wanted(), t.interest) {
             (true, 0) => t.interest = c.joined(&t.name),
             (false, n) if n != 0 => {
@@ -27,6 +32,16 @@ impl Driver {
             }
             _ => {}
         }
+    }
+
+    /// Subscribers of `topic` on every server of the cluster (this one's
+    /// as they are, the others' as they last announced them).
+    pub fn cluster_subscriber_count(&self, topic: &str) -> usize {
+        let here = self.subscriber_count(topic);
+        here + self
+            .cluster
+            .as_ref()
+            .map_or(0, |c| c.count_elsewhere(topic))
     }
 
     pub(super) fn apply_cluster(&mut self, m: FromCluster) {

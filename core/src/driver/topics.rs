@@ -186,6 +186,8 @@ pub(super) struct Topic {
     pub interest: u64,
     /// Redis relays this topic's publishes back to this server.
     pub relayed: bool,
+    /// The subscriber count last announced to the cluster.
+    pub announced: usize,
 }
 
 impl Topic {
@@ -250,6 +252,7 @@ impl Topics {
             history: None,
             interest: 0,
             relayed: false,
+            announced: 0,
         }) as u32;
         self.by_name.insert(name.into(), key);
         key
