@@ -6,6 +6,7 @@
 //! loadgen echo      --conns C --inflight P --size S --secs T
 //! loadgen latency   --conns C --rate R --size S --secs T
 //! loadgen broadcast --conns N --rate R --size S --secs T   (path /broadcast)
+//!                   [--sub-addr HOST:PORT] [--cpu-pid PID ...]
 //! loadgen idle      --conns N --secs HOLD [--idle-send K]    (needs --server-pid for memory)
 //! loadgen sse       --conns N --secs T [--interval-ms MS]   (path /sse)
 //! loadgen handshake --conns C --size S --secs T   (C at a time: connect,
@@ -33,6 +34,11 @@
 //! `idle --idle-send K`: after the idle connections are open and the
 //! server's memory is read, every connection sends K messages (and checks
 //! their echoes) before the hold, so memory per used connection shows.
+//! `broadcast --sub-addr`: the subscribers connect there, the publisher
+//! to `--addr` (two servers of a cluster); `--cpu-pid` (repeatable): more
+//! processes of the system under test (the other server, Redis) whose CPU
+//! over the measured window is reported beside the `--server-pid`'s and
+//! summed with it (`total_cpu_s`, deliveries per total CPU-second).
 //!
 //! Prints one JSON line on stdout and one line for people on stderr; exits
 //! 1 if any connection failed or any echo or event did not verify.
@@ -56,6 +62,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 struct Opts {
     mode: String,
     addr: SocketAddr,
+    /// Broadcast: the subscribers' server, if not `addr`.
+    sub_addr: Option<SocketAddr>,
     path: Option<String>,
     conns: usize,
     inflight: usize,
@@ -65,6 +73,8 @@ struct Opts {
     rate: f64,
     interval_ms: f64,
     server_pid: Option<u32>,
+    /// More processes whose CPU the measured window reads (broadcast).
+    cpu_pids: Vec<u32>,
     label: String,
     max_pending: usize,
     json: bool,
@@ -84,7 +94,7 @@ struct Opts {
 const USAGE: &str = "usage: loadgen echo|latency|broadcast|idle|sse|sio-ack|sio-room|sio-idle \
 [--addr HOST:PORT] [--path P] \
 [--conns N] [--inflight P] [--size BYTES] [--secs T] [--warmup W] [--rate MSGS_PER_S] \
-[--interval-ms MS] [--server-pid PID] [--label NAME] [--max-pending N] [--payload binary|json] \
+[--interval-ms MS] [--server-pid PID] [--sub-addr HOST:PORT] [--cpu-pid PID] [--label NAME] [--max-pending N] [--payload binary|json] \
 [--deflate off|takeover|no-takeover] [--deflate-level 0-9] [--idle-send K] \
 [--publishers P] [--window W] [--room NAME] [--expect-pings K] \
 [--tls CA.pem] [--tls-version 1.2|1.3] [--tls-cipher aes256|aes128|chacha20] [--sni NAME]";
@@ -110,6 +120,7 @@ fn parse_opts() -> Result<Opts, String> {
     let mut o = Opts {
         mode,
         addr: "127.0.0.1:9001".parse().unwrap(),
+        sub_addr: None,
         path: None,
         conns: 64,
         inflight: 16,
@@ -119,6 +130,7 @@ fn parse_opts() -> Result<Opts, String> {
         rate: 10_000.0,
         interval_ms: 0.0,
         server_pid: None,
+        cpu_pids: Vec::new(),
         label: String::new(),
         max_pending: 100,
         json: false,
@@ -152,6 +164,8 @@ fn parse_opts() -> Result<Opts, String> {
             }
             "--interval-ms" => o.interval_ms = v.parse().map_err(|_| bad())?,
             "--server-pid" => o.server_pid = Some(v.parse().map_err(|_| bad())?),
+            "--sub-addr" => o.sub_addr = Some(v.parse().map_err(|_| format!("bad address {v:?}"))?),
+            "--cpu-pid" => o.cpu_pids.push(v.parse().map_err(|_| bad())?),
             "--label" => o.label = v,
             "--max-pending" => o.max_pending = v.parse().map_err(|_| bad())?,
             "--payload" => {
@@ -202,6 +216,9 @@ fn parse_opts() -> Result<Opts, String> {
     {
         return Err("--payload and --deflate apply to echo, latency and idle".into());
     }
+    if (o.sub_addr.is_some() || !o.cpu_pids.is_empty()) && o.mode != "broadcast" {
+        return Err("--sub-addr and --cpu-pid apply to broadcast".into());
+    }
     if o.mode == "handshake" && o.size < 8 {
         o.size = 8; // the connection's serial number
     }
@@ -236,6 +253,8 @@ struct Window {
     faults0: Option<u64>,
     gen0: f64,
     cores0: Vec<(u64, u64)>,
+    /// The `--cpu-pid` processes and their CPU at the start.
+    others0: Vec<(u32, Option<f64>)>,
 }
 
 struct Measured {
@@ -249,6 +268,8 @@ struct Measured {
     /// Busy share of each core over the window (everything on it: the
     /// kernel's softirq network work, other processes, not only ours).
     core_busy: Vec<f64>,
+    /// CPU of each `--cpu-pid` process over the window.
+    others: Vec<(u32, Option<f64>)>,
 }
 
 impl Window {
@@ -260,7 +281,13 @@ impl Window {
             faults0: pid.and_then(stats::proc_faults),
             gen0: stats::self_cpu(),
             cores0: stats::core_times(),
+            others0: Vec::new(),
         }
+    }
+    /// Reads the CPU of these processes too.
+    fn also(mut self, pids: &[u32]) -> Window {
+        self.others0 = pids.iter().map(|&p| (p, stats::proc_cpu(p))).collect();
+        self
     }
     fn end(&self, pid: Option<u32>) -> Measured {
         let server1 = pid.and_then(stats::proc_cpu);
@@ -280,6 +307,11 @@ impl Window {
                 .iter()
                 .zip(&self.cores0)
                 .map(|((b1, t1), (b0, t0))| (b1 - b0) as f64 / (t1 - t0).max(1) as f64)
+                .collect(),
+            others: self
+                .others0
+                .iter()
+                .map(|&(p, c0)| (p, c0.zip(stats::proc_cpu(p)).map(|(a, b)| b - a)))
                 .collect(),
         }
     }
@@ -884,7 +916,7 @@ fn run_broadcast(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String
         }
         if window.is_none() && now >= measure_at {
             h.count_from = seq;
-            window = Some(Window::start(o.server_pid));
+            window = Some(Window::start(o.server_pid).also(&o.cpu_pids));
         }
         while next_send <= now && next_send < end {
             let (size, pat, base) = (h.size, &h.pattern, h.base);
@@ -930,10 +962,16 @@ fn run_broadcast(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String
     j.num("msgs_per_s", rate.round())
         .num("mb_per_s", rate * o.size as f64 / 1e6);
     put_cpu(j, &m, delivered, "msgs_per_server_cpu_s");
+    let total = put_total_cpu(j, &m, delivered);
     let n = h.latency.len();
     let mut human = format!(
-        "broadcast {subs} subs x {:.0}/s x {}B: {rate:.0} deliveries/s, {lost:.0} lost of {expected:.0}",
-        o.rate, o.size
+        "broadcast {subs} subs{} x {:.0}/s x {}B: {rate:.0} deliveries/s, {lost:.0} lost of {expected:.0}",
+        match o.sub_addr {
+            Some(a) => format!(" on {a} (publisher on {})", o.addr),
+            None => String::new(),
+        },
+        o.rate,
+        o.size
     );
     if let Some(p) = h.latency.summary() {
         put_percentiles(j, "delivery_us", &p, n);
@@ -945,7 +983,36 @@ fn run_broadcast(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String
     if published == 0.0 {
         return Err("nothing published".into());
     }
+    if let Some(c) = total.filter(|c| *c > 0.0) {
+        human += &format!(
+            "; with the --cpu-pid processes {:.0}% CPU, {:.0} deliveries/CPU-s",
+            100.0 * c / m.secs,
+            delivered / c
+        );
+    }
     Ok(human + &cpu_human(&m, delivered, "deliveries"))
+}
+
+/// The CPU of each `--cpu-pid` process (`cpu_s_pid<PID>`) and the total
+/// with the server's (`total_cpu_s`, `msgs_per_total_cpu_s`), if any was
+/// given; returns the total.
+fn put_total_cpu(j: &mut Json, m: &Measured, count: f64) -> Option<f64> {
+    if m.others.is_empty() {
+        return None;
+    }
+    for (pid, c) in &m.others {
+        j.opt(&format!("cpu_s_pid{pid}"), *c);
+    }
+    let total = m
+        .others
+        .iter()
+        .try_fold(m.server_cpu?, |t, (_, c)| c.map(|c| t + c));
+    j.opt("total_cpu_s", total);
+    j.opt(
+        "msgs_per_total_cpu_s",
+        total.filter(|c| *c > 0.0).map(|c| (count / c).round()),
+    );
+    total
 }
 
 // ---------------------------------------------------------------- idle
@@ -1347,9 +1414,17 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    if let Some(a) = o.sub_addr {
+        j.str("sub_addr", &a.to_string());
+    }
     let result = Net::new(o.addr, request, n, o.max_pending)
         .map(|net| match tls {
             Some(t) => net.with_tls(t),
+            None => net,
+        })
+        .map(|net| match o.sub_addr {
+            // Connection 0 publishes; the subscribers are 1 and after.
+            Some(a) => net.with_split(1, a, ws::upgrade_request(&a.to_string(), path, "")),
             None => net,
         })
         .map_err(|e| format!("poll: {e}"))

@@ -10,6 +10,10 @@
 //! plaintext; what the handler queues is sealed on its way out. The byte
 //! counts are then of the wire: records, headers and handshakes included.
 //!
+//! `Net::with_split` sends the connections from some id on to another
+//! address (broadcast `--sub-addr`: the publisher on one server of a
+//! cluster, its subscribers on another).
+//!
 //! `Handler::done` lets a scenario end a connection (the handshake
 //! scenario: connect, handshake, one echo, close); its slot is reset
 //! (SO_LINGER 0, so no TIME_WAIT piles up) and opened again at once.
@@ -71,6 +75,8 @@ pub struct Net {
     timer: OwnedFd,
     addr: SocketAddr,
     request: Vec<u8>,
+    /// Connections from this id on go to this address, with this request.
+    split: Option<(usize, SocketAddr, Vec<u8>)>,
     buf: Vec<u8>,
     pub conns: Vec<Conn>,
     target: usize,
@@ -134,6 +140,7 @@ impl Net {
             ready: Vec::with_capacity(1024),
             addr,
             request,
+            split: None,
             buf: vec![0; 256 * 1024],
             conns: Vec::with_capacity(target),
             target,
@@ -156,8 +163,19 @@ impl Net {
         self
     }
 
+    /// Connections `from` and after connect to `addr` and send `request`
+    /// (its Host header naming `addr`); those before, to the first address.
+    pub fn with_split(mut self, from: usize, addr: SocketAddr, request: Vec<u8>) -> Net {
+        self.split = Some((from, addr, request));
+        self
+    }
+
     fn open_conn(&mut self, id: usize) -> io::Result<Conn> {
-        let mut sock = TcpStream::connect(self.addr)?;
+        let (addr, request) = match &self.split {
+            Some((from, addr, request)) if id >= *from => (*addr, request),
+            _ => (self.addr, &self.request),
+        };
+        let mut sock = TcpStream::connect(addr)?;
         sock.set_nodelay(true)?;
         self.poll.registry().register(
             &mut sock,
@@ -172,7 +190,7 @@ impl Net {
             sock,
             tls,
             inbuf: Vec::new(),
-            out: self.request.clone(),
+            out: request.clone(),
             out_pos: 0,
             state: State::Handshake,
         })
