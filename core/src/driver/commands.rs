@@ -113,11 +113,18 @@ impl Inbox {
         if !self.alive.load(Ordering::Acquire) {
             return Err(Error::stopped());
         }
-        self.list
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(cmd);
-        self.waker.wake().map_err(Error::from)
+        let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
+        let first = list.is_empty();
+        list.push(cmd);
+        drop(list);
+        // The loop takes the whole list after a wake: one wake for a list
+        // that was empty covers everything queued before it is taken (a
+        // busy sender, such as the cluster's subscriber thread, then costs
+        // the loop one eventfd write and one wake-up per batch).
+        match first {
+            true => self.waker.wake().map_err(Error::from),
+            false => Ok(()),
+        }
     }
 
     pub fn take(&self) -> Vec<Command> {
