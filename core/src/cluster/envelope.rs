@@ -75,6 +75,20 @@ impl Envelope<'_> {
     }
 }
 
+impl Envelope<'_> {
+    /// The publish it carries, for the loop to deliver.
+    pub fn to_remote(self, topic: Option<String>, id: Option<u64>) -> super::Remote {
+        super::Remote {
+            topic,
+            kind: self.kind,
+            data: bytes::Bytes::copy_from_slice(self.payload),
+            sse_event: self.sse_event.map(str::to_string),
+            on_slow: self.on_slow,
+            id,
+        }
+    }
+}
+
 /// Reads an envelope; anything malformed (another version, a truncated
 /// header, unknown flags, an event name or a text that is not UTF-8) is
 /// refused with what is wrong.

@@ -97,6 +97,14 @@ pub(crate) enum FromCluster {
     Unsent(Vec<Remote>),
     /// Another server's Socket.IO broadcast, for this server's sockets.
     Broadcast(Box<crate::pubsub::OwnedBroadcast>),
+    /// A topic's events as Redis kept them (oldest first, each with its
+    /// age), read after every event this server was going to hear live up
+    /// to the read was handed over.
+    History {
+        topic: String,
+        epoch: u64,
+        events: Vec<(Duration, Remote)>,
+    },
 }
 
 /// Hands a [`FromCluster`] to the loop; false once the loop is gone.
@@ -319,6 +327,15 @@ impl Cluster {
             let _ = c.send(Change::Join(topic.to_string(), self.interests));
         }
         self.interests
+    }
+
+    /// Asks for `topic`'s events as Redis keeps them (at most `count`, 0:
+    /// all), to fill this server's history; they come as
+    /// [`FromCluster::History`]. For a topic Redis relays here.
+    pub fn backfill(&self, topic: &str, count: usize) {
+        if let Some(c) = &self.changes {
+            let _ = c.send(Change::Backfill(topic.to_string(), count));
+        }
     }
 
     /// `topic` lost its last local subscriber and its history.

@@ -4,7 +4,6 @@
 use super::counts::{Announcement, HEARTBEAT};
 use super::{connect, envelope, sequence, Backoff, Counters, FromCluster, Remote, Sink, COUNTS};
 use crate::pubsub::HistoryLimit;
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
@@ -38,14 +37,7 @@ impl Outgoing {
             return None;
         };
         let e = envelope::decode(envelope).ok()?;
-        (!e.delivered_at_origin).then(|| Remote {
-            topic: Some(topic.clone()),
-            kind: e.kind,
-            data: Bytes::copy_from_slice(e.payload),
-            sse_event: e.sse_event.map(str::to_string),
-            on_slow: e.on_slow,
-            id: None,
-        })
+        (!e.delivered_at_origin).then(|| e.to_remote(Some(topic.clone()), None))
     }
 }
 

@@ -14,8 +14,10 @@
 //! Every subscribed server, the publisher included, delivers it when it
 //! comes back from Redis, so all of them agree on id and order.
 
+use super::Remote;
 use crate::event_id::{CLUSTER_EPOCH, SEQ_MAX};
 use crate::pubsub::HistoryLimit;
+use std::time::Duration;
 
 /// KEYS: sequence hash, history stream, channel.
 /// ARGV: epoch to use if the topic has none, most events (0: any), most
@@ -65,6 +67,46 @@ pub(super) fn history_key(topic: &str) -> String {
 /// number.
 pub(super) fn proposed_epoch(random: u64) -> u64 {
     CLUSTER_EPOCH + random % CLUSTER_EPOCH
+}
+
+/// The events of an `XREVRANGE` of a topic's stream (newest first), oldest
+/// first, each with its age; entries that do not read as ours are left
+/// out.
+pub(super) fn read_kept(epoch: u64, kept: &redis::Value) -> Vec<(Duration, Remote)> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let redis::Value::Array(entries) = kept else {
+        return Vec::new();
+    };
+    let mut out: Vec<(Duration, Remote)> = entries
+        .iter()
+        .filter_map(|entry| {
+            let redis::Value::Array(parts) = entry else {
+                return None;
+            };
+            let redis::Value::Array(fields) = parts.get(1)? else {
+                return None;
+            };
+            let field = |name: &[u8]| -> Option<&[u8]> {
+                fields.chunks(2).find_map(|kv| match kv {
+                    [redis::Value::BulkString(k), redis::Value::BulkString(v)] if k == name => {
+                        Some(&v[..])
+                    }
+                    _ => None,
+                })
+            };
+            let number = |name: &[u8]| -> Option<u64> {
+                std::str::from_utf8(field(name)?).ok()?.parse().ok()
+            };
+            let id = crate::event_id::cluster_id(epoch, number(b"seq")?)?;
+            let age = Duration::from_millis(now_ms.saturating_sub(number(b"at")?));
+            let e = super::envelope::decode(field(b"m")?).ok()?;
+            Some((age, e.to_remote(None, Some(id))))
+        })
+        .collect();
+    out.reverse();
+    out
 }
 
 /// Adds one run of the script to `pipe`.

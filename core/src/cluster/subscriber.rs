@@ -3,9 +3,8 @@
 //! loop.
 
 use super::counts::{Announcement, Elsewhere};
-use super::{broadcast, ALL, COUNTS, IO_TIMEOUT, SIO, TOPIC_PREFIX};
+use super::{broadcast, sequence, ALL, COUNTS, IO_TIMEOUT, SIO, TOPIC_PREFIX};
 use super::{channel_of, connect, envelope, Backoff, Counters, FromCluster, Remote, Sink};
-use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -21,6 +20,16 @@ pub(super) enum Change {
     /// Interest in a topic, with the number `Relayed` answers it with.
     Join(String, u64),
     Leave(String),
+    /// Read a relayed topic's events back from its stream (at most this
+    /// many, 0: all).
+    Backfill(String, usize),
+}
+
+/// A backfill read, waiting for its marker.
+struct Pending {
+    topic: String,
+    epoch: u64,
+    events: Vec<(Duration, Remote)>,
 }
 
 /// Why the subscriber stopped listening.
@@ -41,6 +50,13 @@ pub(super) struct Subscriber {
     stop: Arc<AtomicBool>,
     /// Topics the loop has an interest in, with its numbers.
     wanted: HashMap<String, u64>,
+    /// For backfill reads: a plain connection (a subscribed one takes no
+    /// other command), this server's own channel for the markers, and
+    /// the reads waiting for theirs.
+    reader: Option<redis::Connection>,
+    own_channel: String,
+    pending: HashMap<u64, Pending>,
+    markers: u64,
     backoff: Backoff,
     _done: Sender<()>,
 }
@@ -66,6 +82,10 @@ impl Subscriber {
             counters,
             stop,
             wanted: HashMap::new(),
+            reader: None,
+            own_channel: format!("wsrt:n:{node:016x}"),
+            pending: HashMap::new(),
+            markers: 0,
             backoff: Backoff::default(),
             _done: done,
         }
@@ -103,6 +123,8 @@ impl Subscriber {
             }
             match self.changes.recv_timeout(left) {
                 Ok(c) => {
+                    // Not subscribed: a backfill is asked again once
+                    // relayed.
                     self.apply(c);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => return true,
@@ -111,17 +133,66 @@ impl Subscriber {
         }
     }
 
-    /// Records a change in `wanted`; returns its topic.
-    fn apply(&mut self, c: Change) -> String {
+    /// Records a change in `wanted` and returns its topic; a backfill
+    /// (None) is left to the caller.
+    fn apply(&mut self, c: Change) -> Option<String> {
         match c {
             Change::Join(t, n) => {
                 self.wanted.insert(t.clone(), n);
-                t
+                Some(t)
             }
             Change::Leave(t) => {
                 self.wanted.remove(&t);
-                t
+                Some(t)
             }
+            Change::Backfill(..) => None,
+        }
+    }
+
+    /// Reads `topic`'s stream and, in the same transaction, publishes a
+    /// marker to this server's own channel: Redis writes the marker to the
+    /// subscription after every event published before the read, so when
+    /// the marker comes, everything this server was going to hear live up
+    /// to the read has been handed to the loop, and the read goes after it.
+    fn backfill(&mut self, topic: &str, count: usize) {
+        if self.reader.is_none() {
+            self.reader = connect(&self.client).ok();
+        }
+        let Some(con) = self.reader.as_mut() else {
+            return; // asked again when the topic is relayed anew
+        };
+        self.markers += 1;
+        let marker = self.markers;
+        let mut p = redis::pipe();
+        p.atomic();
+        p.cmd("HGET").arg(sequence::seq_key(topic)).arg("epoch");
+        let read = p
+            .cmd("XREVRANGE")
+            .arg(sequence::history_key(topic))
+            .arg("+")
+            .arg("-");
+        if count > 0 {
+            read.arg("COUNT").arg(count);
+        }
+        p.cmd("PUBLISH")
+            .arg(&self.own_channel)
+            .arg(&marker.to_le_bytes()[..])
+            .ignore();
+        match p.query::<(Option<u64>, redis::Value)>(con) {
+            Ok((Some(epoch), kept)) => {
+                let events = sequence::read_kept(epoch, &kept);
+                let topic = topic.to_string();
+                self.pending.insert(
+                    marker,
+                    Pending {
+                        topic,
+                        epoch,
+                        events,
+                    },
+                );
+            }
+            Ok((None, _)) => {} // never sequenced: nothing kept
+            Err(_) => self.reader = None,
         }
     }
 
@@ -142,7 +213,8 @@ impl Subscriber {
         let mut ps = con.as_pubsub();
         // Replies within IO_TIMEOUT while (un)subscribing; POLL while
         // waiting for messages, to look at topic changes.
-        let initial: Vec<String> = [ALL, SIO, COUNTS]
+        self.pending.clear(); // their markers went with the old connection
+        let initial: Vec<String> = [ALL, SIO, COUNTS, self.own_channel.as_str()]
             .into_iter()
             .map(str::to_string)
             .chain(self.wanted.keys().map(|t| channel_of(t)))
@@ -166,12 +238,17 @@ impl Subscriber {
                 break Ended::Stop;
             }
             let mut touched: Vec<String> = Vec::new();
+            let mut backfills: Vec<(String, usize)> = Vec::new();
             loop {
                 match self.changes.try_recv() {
-                    Ok(c) => touched.push(self.apply(c)),
+                    Ok(Change::Backfill(t, n)) => backfills.push((t, n)),
+                    Ok(c) => touched.extend(self.apply(c)),
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => return Ended::Stop,
                 }
+            }
+            for (t, n) in backfills {
+                self.backfill(&t, n);
             }
             if !touched.is_empty() {
                 touched.sort_unstable();
@@ -224,8 +301,19 @@ impl Subscriber {
     /// Hands a publish to the loop; false once the loop is gone. A plain
     /// publish of ours (delivered when it was published) and anything
     /// unreadable are skipped.
-    fn deliver(&self, msg: &redis::Msg) -> bool {
+    fn deliver(&mut self, msg: &redis::Msg) -> bool {
         let channel = msg.get_channel_name();
+        if channel == self.own_channel {
+            let marker = msg.get_payload_bytes().try_into().map(u64::from_le_bytes);
+            return match marker.ok().and_then(|m| self.pending.remove(&m)) {
+                Some(p) => (self.sink)(FromCluster::History {
+                    topic: p.topic,
+                    epoch: p.epoch,
+                    events: p.events,
+                }),
+                None => true,
+            };
+        }
         if channel == COUNTS {
             if let Ok(a) = Announcement::decode(msg.get_payload_bytes()) {
                 if a.node != self.node {
@@ -264,13 +352,6 @@ impl Subscriber {
         if !ours {
             self.counters.received.fetch_add(1, Ordering::Relaxed);
         }
-        (self.sink)(FromCluster::Publish(Remote {
-            topic,
-            kind: e.kind,
-            data: Bytes::copy_from_slice(e.payload),
-            sse_event: e.sse_event.map(str::to_string),
-            on_slow: e.on_slow,
-            id,
-        }))
+        (self.sink)(FromCluster::Publish(e.to_remote(topic, id)))
     }
 }

@@ -49,6 +49,30 @@ pub(super) enum Origin {
     Unsent,
 }
 
+/// A checked message's WebSocket frame (uncompressed), the frame's header
+/// length and, for text, its SSE event (with `event_id` as `id:`): the
+/// forms every subscriber and the history share.
+pub(super) fn encode_forms(
+    msg: &Publish<'_>,
+    event_id: Option<u64>,
+) -> (Bytes, usize, Option<Bytes>) {
+    let (frame, header_len) = frame_bytes(opcode(msg.kind), false, msg.data);
+    let sse = (msg.kind == MessageKind::Text).then(|| {
+        let id = event_id.map(|i| i.to_string());
+        let ev = SseEvent {
+            event: msg.sse_event,
+            id: id.as_deref(),
+            retry: None,
+            // Checked as UTF-8 by the caller.
+            data: std::str::from_utf8(msg.data).unwrap_or_default(),
+        };
+        let mut v = Vec::with_capacity(sse::encoded_len_hint(&ev));
+        let _ = sse::encode_event(&mut v, &ev);
+        Bytes::from(v)
+    });
+    (frame, header_len, sse)
+}
+
 /// How one subscriber gets the message.
 enum Via {
     /// These shared bytes (uncompressed, compressed once, or SSE).
@@ -239,6 +263,8 @@ impl Driver {
         self.topics.set_history(name, limit, self.now);
         if let Some(key) = self.topics.key(name) {
             self.sync_interest(key);
+            // Already relayed (it has subscribers): what Redis kept.
+            self.backfill(key);
         }
     }
 
@@ -322,20 +348,7 @@ impl Driver {
             Some(id) => Some(id),
             None => keeps_history.then(|| self.topics.next_event_id()),
         };
-        let (frame, header_len) = frame_bytes(opcode(msg.kind), false, msg.data);
-        let sse = (msg.kind == MessageKind::Text).then(|| {
-            let id = event_id.map(|i| i.to_string());
-            let ev = SseEvent {
-                event: msg.sse_event,
-                id: id.as_deref(),
-                retry: None,
-                // Checked as UTF-8 above.
-                data: std::str::from_utf8(msg.data).unwrap_or_default(),
-            };
-            let mut v = Vec::with_capacity(sse::encoded_len_hint(&ev));
-            let _ = sse::encode_event(&mut v, &ev);
-            Bytes::from(v)
-        });
+        let (frame, header_len, sse) = encode_forms(msg, event_id);
         let mut enc = Encoded {
             kind: msg.kind,
             payload: msg.data,

@@ -1,10 +1,13 @@
 //! The loop's side of the cluster: which topics the subscriber thread
 //! listens to for this server, and what the cluster's threads hand back.
 
-use super::fanout::Origin;
+use super::fanout::{encode_forms, Origin};
+use super::topics::Entry;
 use super::Driver;
+use crate::args::check_publish;
 use crate::cluster::{FromCluster, Remote};
 use crate::pubsub::Publish;
+use std::time::{Duration, Instant};
 
 impl Driver {
     /// Tells the cluster when a topic's subscriber count changes and when
@@ -49,13 +52,23 @@ impl Driver {
             FromCluster::Publish(r) => self.deliver_remote(&r, Origin::Relayed(r.id)),
             FromCluster::Relayed(list) => {
                 for (name, interest) in list {
-                    if let Some(k) = self.topics.key(&name) {
-                        let t = &mut self.topics.list[k as usize];
-                        // An answer to an interest since ended is stale.
-                        t.relayed |= t.interest == interest;
+                    let Some(k) = self.topics.key(&name) else {
+                        continue;
+                    };
+                    let t = &mut self.topics.list[k as usize];
+                    // An answer to an interest since ended is stale.
+                    if t.interest != interest || t.relayed {
+                        continue;
                     }
+                    t.relayed = true;
+                    self.backfill(k);
                 }
             }
+            FromCluster::History {
+                topic,
+                epoch,
+                events,
+            } => self.fill_history(&topic, epoch, events),
             FromCluster::Lost => {
                 for (_, t) in self.topics.list.iter_mut() {
                     t.relayed = false;
@@ -71,6 +84,48 @@ impl Driver {
                 // report.
                 let _ = b.borrowed(|b| self.deliver_broadcast(b, false));
             }
+        }
+    }
+
+    /// Asks Redis for what it keeps of a relayed topic with history, to
+    /// fill this server's (events published before it listened, or while
+    /// it was away).
+    pub(super) fn backfill(&mut self, key: u32) {
+        let (Some(c), Some(t)) = (&self.cluster, self.topics.list.get(key as usize)) else {
+            return;
+        };
+        if let (true, Some(h)) = (t.relayed, &t.history) {
+            c.backfill(&t.name, h.limit.max_events);
+        }
+    }
+
+    fn fill_history(&mut self, topic: &str, epoch: u64, events: Vec<(Duration, Remote)>) {
+        let Some(k) = self.topics.key(topic) else {
+            return;
+        };
+        let now = Instant::now();
+        let entries: Vec<Entry> = events
+            .iter()
+            .filter_map(|(age, r)| {
+                let msg = Publish::new(r.kind, &r.data);
+                let msg = Publish {
+                    sse_event: r.sse_event.as_deref(),
+                    ..msg
+                };
+                check_publish(&msg).ok()?;
+                let (frame, header_len, sse) = encode_forms(&msg, r.id);
+                Some(Entry {
+                    id: r.id?,
+                    at: now.checked_sub(*age).unwrap_or(now),
+                    kind: r.kind,
+                    payload: frame.slice(header_len..),
+                    frame,
+                    sse,
+                })
+            })
+            .collect();
+        if let Some(h) = self.topics.list[k as usize].history.as_mut() {
+            h.backfill(epoch, entries, now);
         }
     }
 

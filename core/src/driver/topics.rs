@@ -102,8 +102,12 @@ pub(super) struct History {
     pub complete_after: u64,
     /// In a cluster, once Redis sequences the topic: the epoch of its ids
     /// and the last one recorded. `entries` then mirror the topic's
-    /// history in Redis, as far as this server heard it.
+    /// history in Redis, as far as this server heard it or read it back.
     pub cluster: Option<(u64, u64)>,
+    /// In a cluster: this server delivered events of its own after the
+    /// cluster events below this (Redis was away); no replay may start
+    /// before it, whatever Redis holds.
+    pub floor: u64,
 }
 
 /// What a history makes of an event with a cluster id.
@@ -129,10 +133,47 @@ impl History {
             _ => {
                 self.entries.clear();
                 self.complete_after = last;
+                self.floor = 0;
             }
         }
         self.cluster = Some((epoch, id));
         Sequenced::New
+    }
+
+    /// Fills the mirror with events read back from the topic's stream in
+    /// Redis (oldest first). The read waited for every event this server
+    /// was going to hear live up to it, so what it holds and this server
+    /// has not heard never comes: the newest run without a gap, live and
+    /// read back together, is what a client may be replayed.
+    pub fn backfill(&mut self, epoch: u64, stored: Vec<Entry>, now: Instant) {
+        let Some(newest) = stored.last().map(|e| e.id) else {
+            return;
+        };
+        let last = match self.cluster {
+            Some((e, last)) if e == epoch => last,
+            _ => {
+                // None yet, or of an epoch Redis has left behind.
+                self.entries.clear();
+                self.floor = 0;
+                0
+            }
+        };
+        let mut all: std::collections::BTreeMap<u64, Entry> =
+            stored.into_iter().map(|e| (e.id, e)).collect();
+        all.extend(self.entries.drain(..).map(|e| (e.id, e)));
+        let mut run: Vec<Entry> = Vec::new();
+        for (id, e) in all.into_iter().rev() {
+            if run.last().is_some_and(|next| next.id != id + 1) {
+                break;
+            }
+            run.push(e);
+        }
+        run.reverse();
+        let start = run.first().map_or(newest, |e| e.id);
+        self.entries = run.into();
+        self.cluster = Some((epoch, last.max(newest)));
+        self.complete_after = self.floor.max(start - 1);
+        self.trim(now);
     }
 
     /// Takes note of an event this server delivered with an id of its own
@@ -140,7 +181,8 @@ impl History {
     /// mirror, so a client that last saw any cluster id so far missed it.
     pub fn unsequenced(&mut self) {
         if let Some((_, last)) = self.cluster {
-            self.complete_after = last + 1;
+            self.floor = last + 1;
+            self.complete_after = self.complete_after.max(self.floor);
         }
     }
 
@@ -326,6 +368,7 @@ impl Topics {
                 entries: VecDeque::new(),
                 complete_after: floor,
                 cluster: None,
+                floor: 0,
             });
         }
         let h = self.list[key as usize].history.as_mut().expect("just set");
@@ -364,6 +407,7 @@ mod tests {
             entries: VecDeque::new(),
             complete_after: 100,
             cluster: None,
+            floor: 0,
         };
         for i in 0..5 {
             h.entries
@@ -391,6 +435,7 @@ mod tests {
             entries: VecDeque::from([entry(3, Instant::now())]),
             complete_after: 1,
             cluster: None,
+            floor: 0,
         };
         // The first sequenced event starts the mirror: local entries go,
         // a client that saw the one before it missed nothing.
@@ -421,6 +466,63 @@ mod tests {
         let other = event_id::cluster_id(epoch + 1, 1).unwrap();
         assert_eq!(h.sequenced(other), Sequenced::New);
         assert!(h.entries.is_empty() && !h.knows(id(14), false) && h.knows(other, false));
+    }
+
+    #[test]
+    fn a_backfill_joins_what_redis_kept_to_what_was_heard_live() {
+        let t0 = Instant::now();
+        let epoch = event_id::CLUSTER_EPOCH + 2;
+        let id = |seq: u64| event_id::cluster_id(epoch, seq).unwrap();
+        let stored = |seqs: std::ops::RangeInclusive<u64>| seqs.map(|q| entry(id(q), t0)).collect();
+        let mut h = History {
+            limit: HistoryLimit {
+                max_events: 100,
+                max_age: Duration::ZERO,
+            },
+            entries: VecDeque::new(),
+            complete_after: 1,
+            cluster: None,
+            floor: 0,
+        };
+        // Heard live from 50 on (subscribed late): a gap before it.
+        for q in 50..=60 {
+            assert_eq!(h.sequenced(id(q)), Sequenced::New);
+            h.entries.push_back(entry(id(q), t0)); // as the loop records it
+        }
+        assert_eq!(h.complete_after, id(49));
+        // Redis kept 20..=55: one run from 20 to 60.
+        h.backfill(epoch, stored(20..=55), t0);
+        let ids: Vec<u64> = h.entries.iter().map(|e| e.id).collect();
+        assert_eq!(ids, (20..=60).map(id).collect::<Vec<_>>());
+        assert_eq!(
+            (h.complete_after, h.cluster),
+            (id(19), Some((epoch, id(60))))
+        );
+        assert!(h.knows(id(19), false));
+        // Events it delivered alone set a floor no backfill lowers.
+        h.unsequenced();
+        h.backfill(epoch, stored(1..=60), t0);
+        assert_eq!(h.complete_after, id(61));
+        // A kept run with a hole: only the newest part counts.
+        let mut h2 = History {
+            cluster: None,
+            floor: 0,
+            entries: VecDeque::new(),
+            ..h
+        };
+        let mut holed: Vec<Entry> = stored(1..=5);
+        holed.extend(stored(8..=9));
+        h2.backfill(epoch, holed, t0);
+        assert_eq!(h2.entries.len(), 2);
+        assert_eq!(h2.complete_after, id(7));
+        // The limit holds.
+        h2.limit.max_events = 3;
+        h2.backfill(epoch, stored(1..=9), t0);
+        assert_eq!(
+            h2.entries.iter().map(|e| e.id).collect::<Vec<_>>(),
+            vec![id(7), id(8), id(9)]
+        );
+        assert_eq!(h2.complete_after, id(6));
     }
 
     #[test]
