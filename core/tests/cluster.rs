@@ -169,7 +169,10 @@ impl Node {
                         }
                         EventType::Message => {
                             let data = events.payload(ev).to_vec();
-                            let msg = Publish::new(ev.message_kind(), &data);
+                            let mut msg = Publish::new(ev.message_kind(), &data);
+                            if data.starts_with(b"not-me:") {
+                                msg = msg.with_exclude(ev.conn); // to all but the sender
+                            }
                             server.publish(TOPIC, &msg).unwrap();
                         }
                         EventType::SseOpen
@@ -786,4 +789,30 @@ fn a_server_started_later_fills_its_history_from_redis() {
     let mut all = Sse::connect(b.addr, Some(&(seen - 1).to_string()));
     let first = all.next();
     assert_eq!(first.0, Some(seen.to_string()), "{first:?}");
+}
+
+#[test]
+fn a_sequenced_publish_still_excludes_its_sender() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let (a, b) = (
+        Node::start_with(&redis.url(), true),
+        Node::start_with(&redis.url(), true),
+    );
+    let (mut a1, mut a2, mut b1) = (a.client(), a.client(), b.client());
+    link(&mut [&mut a1, &mut b1]);
+    let mut s = Sse::connect(a.addr, None);
+    first_sequenced(&mut a1, &mut s, "sequenced");
+    // Comes back from Redis to a, where a1 is left out.
+    a1.send("not-me:hello");
+    a1.send("mark");
+    sse_texts(&mut s, &["not-me:hello".to_string(), "mark".to_string()]);
+    for c in [&mut a2, &mut b1] {
+        c.until("both", |g| g.iter().any(|m| m == "mark"));
+        assert!(c.got.iter().any(|m| m == "not-me:hello"));
+    }
+    a1.until("its mark", |g| g.iter().any(|m| m == "mark"));
+    assert!(!a1.got.iter().any(|m| m == "not-me:hello"), "{:?}", a1.got);
 }

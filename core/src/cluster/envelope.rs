@@ -2,12 +2,15 @@
 //! once by the publishing server, decoded once by each other server.
 //!
 //! ```text
-//! version u8 (1) | node u64 LE | flags u8 | [event length u32 LE | event] | payload
+//! version u8 (1) | node u64 LE | flags u8 | [excluded u64 LE]
+//!   | [event length u32 LE | event] | payload
 //! flags: bit 0 binary (else text), bit 1 an SSE event name follows,
 //!        bits 2-3 the publish's slow-consumer policy (0: the receiving
 //!        server's own, 1 drop, 2 close), bit 4 the publishing server
-//!        delivered it itself (a sequenced publish it does not wait for);
-//!        other bits 0
+//!        delivered it itself (a sequenced publish it does not wait for),
+//!        bit 5 the id of the connection the publish excludes follows
+//!        (meaningful to the publishing server alone, which applies it
+//!        when a sequenced publish comes back); other bits 0
 //! ```
 //!
 //! The topic is not in it: it is the channel's name. A publish to a topic
@@ -29,6 +32,7 @@ const HAS_EVENT: u8 = 2;
 const POLICY_SHIFT: u8 = 2;
 const POLICY_MASK: u8 = 3 << POLICY_SHIFT;
 const DELIVERED_AT_ORIGIN: u8 = 16;
+const HAS_EXCLUDED: u8 = 32;
 const HEADER: usize = 1 + 8 + 1;
 
 /// One publish as it crosses the bus.
@@ -41,6 +45,8 @@ pub(crate) struct Envelope<'a> {
     pub on_slow: Option<SlowConsumerPolicy>,
     /// The publishing server delivered it to its own subscribers already.
     pub delivered_at_origin: bool,
+    /// The connection of the publishing server the publish excludes.
+    pub excluded: Option<crate::ConnId>,
     pub payload: &'a [u8],
 }
 
@@ -65,7 +71,13 @@ impl Envelope<'_> {
         if self.delivered_at_origin {
             flags |= DELIVERED_AT_ORIGIN;
         }
+        if self.excluded.is_some() {
+            flags |= HAS_EXCLUDED;
+        }
         v.push(flags);
+        if let Some(x) = self.excluded {
+            v.extend_from_slice(&x.raw().to_le_bytes());
+        }
         if let Some(e) = self.sse_event {
             v.extend_from_slice(&(e.len() as u32).to_le_bytes());
             v.extend_from_slice(e.as_bytes());
@@ -76,8 +88,9 @@ impl Envelope<'_> {
 }
 
 impl Envelope<'_> {
-    /// The publish it carries, for the loop to deliver.
-    pub fn to_remote(self, topic: Option<String>, id: Option<u64>) -> super::Remote {
+    /// The publish it carries, for the loop to deliver; `ours`: this
+    /// server published it (so its exclusion applies here).
+    pub fn to_remote(self, topic: Option<String>, id: Option<u64>, ours: bool) -> super::Remote {
         super::Remote {
             topic,
             kind: self.kind,
@@ -85,6 +98,7 @@ impl Envelope<'_> {
             sse_event: self.sse_event.map(str::to_string),
             on_slow: self.on_slow,
             id,
+            exclude: self.excluded.filter(|_| ours),
         }
     }
 }
@@ -101,7 +115,7 @@ pub(crate) fn decode(b: &[u8]) -> Result<Envelope<'_>, &'static str> {
     }
     let node = u64::from_le_bytes(b[1..9].try_into().expect("8 bytes"));
     let flags = b[9];
-    if flags & !(BINARY | HAS_EVENT | POLICY_MASK | DELIVERED_AT_ORIGIN) != 0 {
+    if flags & !(BINARY | HAS_EVENT | POLICY_MASK | DELIVERED_AT_ORIGIN | HAS_EXCLUDED) != 0 {
         return Err("unknown flags");
     }
     let on_slow = match (flags & POLICY_MASK) >> POLICY_SHIFT {
@@ -111,6 +125,16 @@ pub(crate) fn decode(b: &[u8]) -> Result<Envelope<'_>, &'static str> {
         _ => return Err("unknown slow-consumer policy"),
     };
     let mut rest = &b[HEADER..];
+    let excluded = match flags & HAS_EXCLUDED {
+        0 => None,
+        _ => {
+            let raw = rest.get(..8).ok_or("truncated excluded connection")?;
+            rest = &rest[8..];
+            Some(crate::ConnId::from_raw(u64::from_le_bytes(
+                raw.try_into().expect("8 bytes"),
+            )))
+        }
+    };
     let sse_event = match flags & HAS_EVENT {
         0 => None,
         _ => {
@@ -140,6 +164,7 @@ pub(crate) fn decode(b: &[u8]) -> Result<Envelope<'_>, &'static str> {
         sse_event,
         on_slow,
         delivered_at_origin: flags & DELIVERED_AT_ORIGIN != 0,
+        excluded,
         payload: rest,
     })
 }
@@ -179,6 +204,7 @@ mod tests {
                 sse_event: None,
                 on_slow: None,
                 delivered_at_origin: false,
+                excluded: None,
                 payload: b"",
             },
             Envelope {
@@ -187,6 +213,7 @@ mod tests {
                 sse_event: Some("price"),
                 on_slow: Some(SlowConsumerPolicy::Drop),
                 delivered_at_origin: true,
+                excluded: Some(crate::ConnId::from_raw(0x1234_5678_9abc)),
                 payload: "h\u{e9}llo".as_bytes(),
             },
             Envelope {
@@ -195,6 +222,7 @@ mod tests {
                 sse_event: Some(""),
                 on_slow: Some(SlowConsumerPolicy::Close),
                 delivered_at_origin: false,
+                excluded: None,
                 payload: &[0, 0xff, 0xfe, 1],
             },
         ];
@@ -209,6 +237,7 @@ mod tests {
             sse_event: None,
             on_slow: None,
             delivered_at_origin: false,
+            excluded: None,
             payload: &big,
         };
         assert_eq!(e.encode().len(), HEADER + big.len());
@@ -223,6 +252,7 @@ mod tests {
             sse_event: Some("tick"),
             on_slow: None,
             delivered_at_origin: false,
+            excluded: None,
             payload: b"data",
         }
         .encode();

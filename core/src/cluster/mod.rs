@@ -80,6 +80,9 @@ pub(crate) struct Remote {
     pub on_slow: Option<SlowConsumerPolicy>,
     /// The event id Redis gave a sequenced publish.
     pub id: Option<u64>,
+    /// This server's connection the publish excludes (a sequenced publish
+    /// of this server's, come back).
+    pub exclude: Option<crate::ConnId>,
 }
 
 /// What the cluster's threads tell the loop.
@@ -257,6 +260,8 @@ impl Cluster {
             sse_event: msg.sse_event,
             on_slow: msg.on_slow,
             delivered_at_origin: delivered,
+            // Only a publish this server waits for needs it back.
+            excluded: msg.exclude.filter(|_| !delivered),
             payload: msg.data,
         }
         .encode();

@@ -37,7 +37,7 @@ impl Outgoing {
             return None;
         };
         let e = envelope::decode(envelope).ok()?;
-        (!e.delivered_at_origin).then(|| e.to_remote(Some(topic.clone()), None))
+        (!e.delivered_at_origin).then(|| e.to_remote(Some(topic.clone()), None, true))
     }
 }
 

@@ -102,7 +102,8 @@ pub(super) fn read_kept(epoch: u64, kept: &redis::Value) -> Vec<(Duration, Remot
             let id = crate::event_id::cluster_id(epoch, number(b"seq")?)?;
             let age = Duration::from_millis(now_ms.saturating_sub(number(b"at")?));
             let e = super::envelope::decode(field(b"m")?).ok()?;
-            Some((age, e.to_remote(None, Some(id))))
+            // A replay excludes no one.
+            Some((age, e.to_remote(None, Some(id), false)))
         })
         .collect();
     out.reverse();

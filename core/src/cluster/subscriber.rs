@@ -352,6 +352,6 @@ impl Subscriber {
         if !ours {
             self.counters.received.fetch_add(1, Ordering::Relaxed);
         }
-        (self.sink)(FromCluster::Publish(e.to_remote(topic, id)))
+        (self.sink)(FromCluster::Publish(e.to_remote(topic, id, ours)))
     }
 }

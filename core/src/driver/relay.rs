@@ -133,7 +133,7 @@ impl Driver {
         let msg = Publish {
             kind: r.kind,
             data: &r.data,
-            exclude: None,
+            exclude: r.exclude,
             on_slow: r.on_slow,
             sse_event: r.sse_event.as_deref(),
         };
