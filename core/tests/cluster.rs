@@ -565,6 +565,14 @@ fn texts(prefix: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{prefix}{i}")).collect()
 }
 
+/// Two servers on `redis` whose "room" keeps history.
+fn history_pair(redis: &Redis) -> (Node, Node) {
+    (
+        Node::start_with(&redis.url(), true),
+        Node::start_with(&redis.url(), true),
+    )
+}
+
 /// A cluster id: the epoch's top bit set, exact as a JavaScript number.
 fn is_cluster_id(id: u64) -> bool {
     (1 << 52..1 << 53).contains(&id)
@@ -576,10 +584,7 @@ fn an_sse_client_resumes_on_another_server_with_exactly_what_it_missed() {
         return;
     }
     let redis = Redis::start(free_port());
-    let (a, b) = (
-        Node::start_with(&redis.url(), true),
-        Node::start_with(&redis.url(), true),
-    );
+    let (a, b) = history_pair(&redis);
     let (mut a1, mut b1) = (a.client(), b.client());
     link(&mut [&mut a1, &mut b1]);
     let mut s = Sse::connect(a.addr, None);
@@ -797,10 +802,7 @@ fn a_sequenced_publish_still_excludes_its_sender() {
         return;
     }
     let redis = Redis::start(free_port());
-    let (a, b) = (
-        Node::start_with(&redis.url(), true),
-        Node::start_with(&redis.url(), true),
-    );
+    let (a, b) = history_pair(&redis);
     let (mut a1, mut a2, mut b1) = (a.client(), a.client(), b.client());
     link(&mut [&mut a1, &mut b1]);
     let mut s = Sse::connect(a.addr, None);
