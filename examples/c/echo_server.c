@@ -9,9 +9,9 @@
  *   /broadcast  every WebSocket message from any client here is published
  *          to every client here, the sender included (topic "broadcast")
  *   /events an SSE stream of the text published on /broadcast; the topic
- *          keeps its last $HISTORY events (default 100), so a client
- *          reconnecting with Last-Event-ID gets exactly what it missed, or
- *          an event "snapshot" when that is no longer known
+ *          keeps its last $HISTORY events (default 100; 0: none), so a
+ *          client reconnecting with Last-Event-ID gets exactly what it
+ *          missed, or an event "snapshot" when that is no longer known
  *   /stats  a WebSocket that gets the server's counters as one JSON text
  *          (wsrt_stats's fields, and broadcast_subscribers: the topic's
  *          subscribers across the cluster) and is closed (1000)
@@ -97,17 +97,20 @@ static int fail(const char *what, wsrt_result r) {
     return 1;
 }
 
-static long env_long(const char *name, long fallback) {
+/* $name as an integer of at least `min`, or `fallback` when unset. */
+static long env_at_least(const char *name, long fallback, long min) {
     const char *v = getenv(name);
     if (v == NULL || *v == '\0') return fallback;
     char *end = NULL;
     long n = strtol(v, &end, 10);
-    if (*end != '\0' || n <= 0) {
-        fprintf(stderr, "echo_server: %s must be a positive integer\n", name);
+    if (*end != '\0' || n < min) {
+        fprintf(stderr, "echo_server: %s must be an integer of at least %ld\n", name, min);
         exit(2);
     }
     return n;
 }
+
+static long env_long(const char *name, long fallback) { return env_at_least(name, fallback, 1); }
 
 /* /stats: the counters as one JSON text, then a normal close. */
 static void send_stats(wsrt_server *srv, wsrt_conn conn) {
@@ -195,7 +198,7 @@ static uint64_t resume_id(const wsrt_request *req) {
 int main(void) {
     long port = env_long("PORT", 9001);
     long interval = env_long("SSE_INTERVAL_MS", 1000);
-    long history = env_long("HISTORY", 100);
+    long history = env_at_least("HISTORY", 100, 0); /* 0: no history */
     char listen[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%ld", port);
 
@@ -285,7 +288,8 @@ int main(void) {
     r = wsrt_server_new(cfg, &srv);
     wsrt_config_free(cfg);
     if (r != WSRT_OK) return fail("listen", r);
-    if ((r = wsrt_set_topic_history(srv, "broadcast", (size_t)history, 0)) != WSRT_OK) return fail("history", r);
+    if (history > 0 && (r = wsrt_set_topic_history(srv, "broadcast", (size_t)history, 0)) != WSRT_OK)
+        return fail("history", r);
     unsigned port_bound = wsrt_server_port(srv), tls_bound = wsrt_server_tls_port(srv);
     if (tls_bound == 0 || tls_bound == port_bound)
         fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (%s)", wsrt_version(), port_bound,

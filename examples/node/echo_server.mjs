@@ -8,9 +8,9 @@
 //   /broadcast  every WebSocket message from any client here is published
 //          to every client here, the sender included (topic "broadcast")
 //   /events an SSE stream of the text published on /broadcast; the topic
-//          keeps its last $HISTORY events (default 100), so a client
-//          reconnecting with Last-Event-ID gets exactly what it missed, or
-//          an event "snapshot" when that is no longer known
+//          keeps its last $HISTORY events (default 100; 0: none), so a
+//          client reconnecting with Last-Event-ID gets exactly what it
+//          missed, or an event "snapshot" when that is no longer known
 //   /      if $WSRT_DEMO_PAGE names an HTML file, that page
 //
 // and the Socket.IO example contract (tests/socketio/README.md; the Rust
@@ -47,12 +47,12 @@
 import { readFileSync } from 'node:fs';
 import { Server } from 'wsrt';
 
-function envInt(name, fallback) {
+function envInt(name, fallback, min = 1) {
   const v = process.env[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`echo_server: ${name} must be a positive integer`);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`echo_server: ${name} must be an integer of at least ${min}`);
     process.exit(2);
   }
   return n;
@@ -73,7 +73,7 @@ if (tlsPort !== undefined && tlsCert === undefined) {
 }
 const tls = { tlsCert, tlsKey, tlsListen: tlsPort === undefined ? undefined : `127.0.0.1:${tlsPort}` };
 const interval = envInt('SSE_INTERVAL_MS', 1000);
-const history = envInt('HISTORY', 100);
+const history = envInt('HISTORY', 100, 0); // 0: no history
 const sio = {
   sioPingIntervalMs: envInt('SIO_PING_INTERVAL_MS', 25000),
   sioPingTimeoutMs: envInt('SIO_PING_TIMEOUT_MS', 20000),
@@ -296,7 +296,7 @@ try {
   console.error(`echo_server: listen: ${e.message}`);
   process.exit(1);
 }
-server.setTopicHistory('broadcast', { maxEvents: history });
+if (history > 0) server.setTopicHistory('broadcast', { maxEvents: history });
 const securePort = server.tlsPort;
 const where = securePort === null
   ? `127.0.0.1:${server.port}`

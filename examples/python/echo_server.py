@@ -8,9 +8,9 @@
   /broadcast  every WebSocket message from any client here is published
          to every client here, the sender included (topic "broadcast")
   /events an SSE stream of the text published on /broadcast; the topic
-         keeps its last $HISTORY events (default 100), so a client
-         reconnecting with Last-Event-ID gets exactly what it missed, or
-         an event "snapshot" when that is no longer known
+         keeps its last $HISTORY events (default 100; 0: none), so a
+         client reconnecting with Last-Event-ID gets exactly what it
+         missed, or an event "snapshot" when that is no longer known
   /stats a WebSocket that gets the server's counters as one JSON text
          (the fields of wsrt.Stats, and broadcast_subscribers: the topic's
          subscribers across the cluster) and is closed (1000)
@@ -65,12 +65,12 @@ import time
 import wsrt
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
     value = os.environ.get(name, "")
     if not value:
         return default
-    if not value.isdigit() or int(value) <= 0:
-        sys.exit(f"echo_server.py: {name} must be a positive integer")
+    if not value.isdigit() or int(value) < minimum:
+        sys.exit(f"echo_server.py: {name} must be an integer of at least {minimum}")
     return int(value)
 
 
@@ -137,7 +137,7 @@ async def main() -> None:
     port = env_int("PORT", 9001)
     tls = tls_options()
     interval = env_int("SSE_INTERVAL_MS", 1000) / 1000.0
-    history = env_int("HISTORY", 100)
+    history = env_int("HISTORY", 100, minimum=0)  # 0: no history
     deflate = os.environ.get("DEFLATE") or "off"
     server = wsrt.Server(
         "127.0.0.1", port, deflate=deflate,
@@ -225,7 +225,8 @@ async def main() -> None:
     except (ValueError, TypeError, OSError) as e:
         log(str(e))
         sys.exit(2)
-    server.set_topic_history("broadcast", max_events=history)
+    if history:
+        server.set_topic_history("broadcast", max_events=history)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
