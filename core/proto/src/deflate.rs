@@ -196,29 +196,40 @@ impl Inflater {
         limit: usize,
     ) -> Result<(), InflateError> {
         let start = out.len();
-        let r = self
-            .run(input, out, start, limit)
-            .and_then(|()| self.run(&TAIL, out, start, limit));
-        if self.reset_each_message || r.is_err() {
+        // A message that ends with a final block (BFINAL set, RFC 7692
+        // §7.2.3.5) is whole without the tail, which after the end of the
+        // stream would be refused as data past it.
+        let r = match self.run(input, out, start, limit) {
+            Ok(false) => self.run(&TAIL, out, start, limit),
+            r => r,
+        };
+        // A stream that ended takes nothing more: the peer's next message
+        // starts a new one.
+        if self.reset_each_message || !matches!(r, Ok(false)) {
             self.z.reset(false);
         }
-        r
+        r.map(drop)
     }
 
+    /// Inflates `input`; true if it ended the deflate stream.
     fn run(
         &mut self,
         mut input: &[u8],
         out: &mut Vec<u8>,
         start: usize,
         limit: usize,
-    ) -> Result<(), InflateError> {
+    ) -> Result<bool, InflateError> {
         loop {
             let produced = out.len() - start;
             // Grow geometrically, but never past the limit (+1 byte so an
             // exact-limit message is told apart from an oversized one): a
-            // bomb cannot make us allocate more than the limit.
+            // bomb cannot make us allocate more than the limit. (`produced`
+            // is within the limit here; a limit of usize::MAX is none, and
+            // must not wrap the room to 0: no room, no progress, forever.)
             if out.len() == out.capacity() {
-                let room = (limit + 1 - produced).min(produced.max(16 * 1024));
+                let room = (limit - produced)
+                    .saturating_add(1)
+                    .min(produced.max(16 * 1024));
                 out.reserve_exact(room);
             }
             let before_in = self.z.total_in();
@@ -239,12 +250,12 @@ impl Inflater {
                 // deflate data we can take (RFC 7692 §7.2.2 expects none).
                 Status::StreamEnd => {
                     return if input.is_empty() {
-                        Ok(())
+                        Ok(true)
                     } else {
                         Err(InflateError::Corrupt)
                     }
                 }
-                _ if input.is_empty() && out.len() < out.capacity() => return Ok(()),
+                _ if input.is_empty() && out.len() < out.capacity() => return Ok(false),
                 _ if used == 0 && made == 0 && out.len() < out.capacity() => {
                     return Err(InflateError::Corrupt)
                 }
@@ -409,6 +420,42 @@ mod tests {
             .inflate_message(&c, &mut out, 1000)
             .unwrap();
         assert_eq!(out.len(), 1000);
+    }
+
+    /// Found by fuzzing (fuzz/regressions/inflate/): a limit of
+    /// `usize::MAX` (no limit) wrapped the buffer's room to 0 and the
+    /// first message into an empty buffer never finished.
+    #[test]
+    fn no_limit_is_no_limit() {
+        let mut out = Vec::new();
+        Inflater::new(15, true)
+            .inflate_message(
+                &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+                &mut out,
+                usize::MAX,
+            )
+            .unwrap();
+        assert_eq!(out, b"Hello");
+    }
+
+    /// Found by fuzzing: a message that ends with a final block (BFINAL
+    /// set, RFC 7692 §7.2.3.5) was refused as corrupt, and with context
+    /// takeover the next message (a new stream) must read too.
+    #[test]
+    fn a_final_block_ends_the_message() {
+        let bfinal: &[u8] = &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+        for reset in [false, true] {
+            let mut i = Inflater::new(15, reset);
+            for _ in 0..2 {
+                let mut out = Vec::new();
+                i.inflate_message(bfinal, &mut out, 100).unwrap();
+                assert_eq!(out, b"Hello");
+            }
+            let mut out = Vec::new();
+            i.inflate_message(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
+                .unwrap();
+            assert_eq!(out, b"Hello");
+        }
     }
 
     #[test]

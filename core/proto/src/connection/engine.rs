@@ -152,8 +152,12 @@ impl Connection {
             cors: cors.into(),
             keep_alive,
             ws,
-            leftover: leftover.to_vec(),
+            leftover: Vec::new(),
         }));
+        // Within the same limit as bytes of later reads.
+        if !leftover.is_empty() {
+            self.read_while_waiting(leftover, cx);
+        }
     }
 
     /// Starts reading a POST's body (its length must be given, and at most
@@ -251,8 +255,12 @@ impl Connection {
             cors,
             keep_alive,
             ws: None,
-            leftover: data[take..].to_vec(),
+            leftover: Vec::new(),
         }));
+        // Within the same limit as bytes of later reads.
+        if take < data.len() {
+            self.read_while_waiting(&mut data[take..], cx);
+        }
     }
 
     /// Bytes that arrive while the driver decides are kept for after the

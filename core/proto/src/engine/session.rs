@@ -76,6 +76,10 @@ pub struct EngineSession {
     sio: Option<Box<SocketIo>>,
     /// A plain session's handshake, until its open event takes it.
     opening: Option<Box<RequestHead>>,
+    /// The send buffer overflowed (with the Close policy) while the
+    /// Socket.IO layer had the session lent: the session ends once the
+    /// layer is back, so that its sockets hear of it.
+    overflowed: bool,
 }
 
 impl EngineSession {
@@ -108,6 +112,7 @@ impl EngineSession {
             poll_parked: transport == Transport::Polling,
             sio,
             opening,
+            overflowed: false,
         }
     }
 
@@ -323,8 +328,12 @@ impl EngineSession {
                     };
                 }
             }
+            // Only while open, as for a plain session: after the end
+            // (a parse error earlier in the same read, a close) a CONNECT
+            // would open a socket nobody will ever close.
             PacketType::Message => match &self.sio {
-                Some(_) => self.handle_sio(&p.data, cx),
+                Some(_) if self.state == State::Open => self.handle_sio(&p.data, cx),
+                Some(_) => {}
                 None if self.state == State::Open => {
                     let (kind, data) = match &p.data {
                         Data::Text(t) => (MessageKind::Text, t.as_bytes()),
@@ -426,7 +435,17 @@ impl EngineSession {
         };
         if queued.saturating_add(len + 16) > Settings::limit(cx.settings.max_buffered) {
             if cx.settings.overflow_policy == OverflowPolicy::Close {
-                self.end(reason::FORCED_CLOSE, PacketType::Close, cx);
+                // Without its Socket.IO layer (lent to the call under way),
+                // ending now would report a plain session's end.
+                let lent = self.sio.is_none()
+                    && matches!(
+                        cx.settings.routes[self.route()].kind,
+                        crate::RouteKind::SocketIo { .. }
+                    );
+                match lent {
+                    true => self.overflowed = true,
+                    false => self.end(reason::FORCED_CLOSE, PacketType::Close, cx),
+                }
             }
             return Err(Refusal::Backpressure);
         }
@@ -620,7 +639,15 @@ impl EngineSession {
         };
         let r = f(&mut sio, self, cx);
         self.sio = Some(sio);
+        self.end_if_overflowed(cx);
         r
+    }
+
+    /// Ends the session if it overflowed while its Socket.IO layer was lent.
+    fn end_if_overflowed<O: SessionOutput>(&mut self, cx: &mut EngineCx<'_, O>) {
+        if std::mem::take(&mut self.overflowed) {
+            self.end(reason::FORCED_CLOSE, PacketType::Close, cx);
+        }
     }
 
     /// Accepts a Socket.IO connection awaiting approval.
@@ -704,6 +731,7 @@ impl EngineSession {
         };
         let outcome = sio.handle_message(data, self, cx);
         self.sio = Some(sio);
+        self.end_if_overflowed(cx);
         if let Err(why) = outcome {
             self.end(why, PacketType::Close, cx);
         }
