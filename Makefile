@@ -19,6 +19,7 @@ help:
 	@echo "make autobahn-full Autobahn with compression groups 12/13, every front (long: ~80 min)"
 	@echo "make lib           build libwsrt.so, wsrt.h and wsrt.pc into build/"
 	@echo "make header        regenerate include/wsrt.h with cbindgen"
+	@echo "make fuzz          coverage-guided fuzzing, FUZZ_SECS (60) per target; see fuzz/README.md"
 	@echo "make dist          the C tarball, the Python wheel and sdist, the npm tarball, into dist/"
 	@echo "make install       the C library, header and wsrt.pc under PREFIX (/usr/local; DESTDIR honoured)"
 	@echo "make set-version VERSION=x.y.z   one version, written into every package"
@@ -100,7 +101,7 @@ demo-tls:
 
 # test-packaging runs last: its Node part builds the addon from the packed
 # sources into target/, which the checkout's addon would then rebuild.
-test: deps lint lint-python test-rust test-c test-python test-python-binding test-node test-contract test-cluster test-socketio bench-smoke test-autobahn-quick test-packaging
+test: deps lint lint-python test-rust test-fuzz-regressions test-c test-python test-python-binding test-node test-contract test-cluster test-socketio bench-smoke test-autobahn-quick test-packaging
 
 # The ci-test profile (Cargo.toml): release code without LTO, three times
 # quicker to build for the same tests.
@@ -139,7 +140,7 @@ autobahn-full: examples
 	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh python
 	AUTOBAHN_EXCLUDE='[]' DEFLATE=per-connection tests/autobahn/run-example.sh node
 
-lint: check-version
+lint: check-version fuzz-lint
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	python3 tests/tools/import_cycles.py core/src core/proto/src ffi/src bindings-python/src bindings-node/src
@@ -185,3 +186,4 @@ include bindings-node/node.mk
 include tests/socketio/socketio.mk
 include bench/bench.mk
 include ffi/dist.mk
+include fuzz/fuzz.mk
