@@ -246,15 +246,11 @@ impl Inflater {
                 return Err(InflateError::TooBig);
             }
             match status {
-                // The final block ended the stream: anything after it is not
-                // deflate data we can take (RFC 7692 §7.2.2 expects none).
-                Status::StreamEnd => {
-                    return if input.is_empty() {
-                        Ok(true)
-                    } else {
-                        Err(InflateError::Corrupt)
-                    }
-                }
+                // The final block ended the stream. What follows it in the
+                // message is not data: RFC 7692's own example (§7.2.3.5)
+                // puts an empty block's header byte there, and zlib-based
+                // peers ignore it, as we do.
+                Status::StreamEnd => return Ok(true),
                 _ if input.is_empty() && out.len() < out.capacity() => return Ok(false),
                 _ if used == 0 && made == 0 && out.len() < out.capacity() => {
                     return Err(InflateError::Corrupt)
@@ -454,6 +450,12 @@ mod tests {
             let mut out = Vec::new();
             i.inflate_message(&[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00], &mut out, 100)
                 .unwrap();
+            assert_eq!(out, b"Hello");
+            // RFC 7692 §7.2.3.5's example: the final block, then the
+            // header byte it says is needed.
+            let mut out = Vec::new();
+            let rfc: &[u8] = &[0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00];
+            i.inflate_message(rfc, &mut out, 100).unwrap();
             assert_eq!(out, b"Hello");
         }
     }
