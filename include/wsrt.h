@@ -65,7 +65,9 @@
 
 // handshake_timeout_ms: milliseconds, 1-2147483647; 0: timer off; default
 // 10000. Time to send a complete request head (and for the app to approve
-// it); then the connection is dropped.
+// it), from accept; then the connection is dropped. On Linux a connection is
+// accepted once its first bytes are in, or about 1 s after it opened if it
+// sent none (TCP_DEFER_ACCEPT).
 #define WSRT_OPT_HANDSHAKE_TIMEOUT_MS 4
 
 // idle_timeout_ms: milliseconds, 1-2147483647; 0: timer off; default 120000.

@@ -210,7 +210,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     spec!(3, "max_headers", "maxHeaders", "max_headers", Unit::Count, 1, 65_535, defaults::MAX_HEADERS,
         "Most request headers; more is answered 431."),
     spec!(4, "handshake_timeout_ms", "handshakeTimeoutMs", "handshake_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::HANDSHAKE_TIMEOUT_MS,
-        "Time to send a complete request head (and for the app to approve it); then the connection is dropped."),
+        "Time to send a complete request head (and for the app to approve it), from accept; then the connection is dropped. On Linux a connection is accepted once its first bytes are in, or about 1 s after it opened if it sent none (TCP_DEFER_ACCEPT)."),
     spec!(5, "idle_timeout_ms", "idleTimeoutMs", "idle_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::IDLE_TIMEOUT_MS,
         "A WebSocket peer silent for half of this is pinged; silent for all of it, dropped (1006)."),
     spec!(6, "close_timeout_ms", "closeTimeoutMs", "close_timeout", Unit::Millis, 1, MAX_MILLIS, defaults::CLOSE_TIMEOUT_MS,

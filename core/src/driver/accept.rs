@@ -81,6 +81,7 @@ fn bind_all(listen: &str) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
         }
         match TcpListener::bind(addr) {
             Ok(l) => {
+                defer_accept(&l);
                 bound.push(l.local_addr()?);
                 listeners.push(l);
             }
@@ -101,34 +102,18 @@ fn bind_all(listen: &str) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
 
 impl Driver {
     pub(super) fn accept_all(&mut self, listener: usize) {
-        loop {
+        for _ in 0..ACCEPT_BUDGET {
             let Some(l) = self.listeners.get(listener) else {
                 return;
             };
             let tls = l.tls;
             match l.socket.accept() {
-                Ok((mut socket, _peer)) => {
+                Ok((socket, _peer)) => {
                     let max = self.config.max_connections;
                     if (max != 0 && self.conns.len() >= max) || self.conns.len() >= MAX_SLOTS - 1 {
                         continue; // dropped: closed at once
                     }
                     let _ = socket.set_nodelay(true);
-                    let entry = self.conns.vacant_entry();
-                    let slot = entry.key();
-                    // Edge-triggered, both directions, registered once: no
-                    // epoll_ctl per write that would block.
-                    if self
-                        .poll
-                        .registry()
-                        .register(
-                            &mut socket,
-                            Token(slot),
-                            Interest::READABLE | Interest::WRITABLE,
-                        )
-                        .is_err()
-                    {
-                        continue;
-                    }
                     let stream = match (tls, &self.tls) {
                         (true, Some(config)) => match Stream::tls(socket, config) {
                             Ok(s) => s,
@@ -136,26 +121,61 @@ impl Driver {
                         },
                         _ => Stream::Plain(socket),
                     };
+                    let entry = self.conns.vacant_entry();
+                    let slot = entry.key();
                     self.next_generation = self.next_generation.wrapping_add(1).max(1);
                     let id = ConnId::new(self.next_generation, IdKind::Conn, slot);
                     entry.insert(Conn::new(id, stream, self.now));
-                    self.after(slot, false); // arms the handshake timer
+                    // Arms the handshake timer.
+                    self.after(slot, false);
+                    // The listener reported this connection once its first
+                    // bytes were in (TCP_DEFER_ACCEPT): read them in this
+                    // turn rather than after another wait for an edge.
+                    self.on_readable(slot, false);
+                    // Its answer goes out now, as it would have from the
+                    // readiness event: one pooled buffer serves a whole
+                    // batch of accepted connections instead of one each.
+                    if self.conns.get(slot).is_some_and(|c| c.id == id) {
+                        self.flush_slot(slot);
+                    }
+                    // Registered after that read, so epoll reports only
+                    // what comes next (and what that read left: an ADD
+                    // reports the current readiness, no edge is lost).
+                    // Edge-triggered, both directions, registered once: no
+                    // epoll_ctl per write that would block.
+                    let Some(conn) = self.conns.get_mut(slot).filter(|c| c.id == id) else {
+                        continue; // already over (a refused request, a reset)
+                    };
+                    let registered = self.poll.registry().register(
+                        conn.socket.tcp_mut(),
+                        Token(slot),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                    if registered.is_err() {
+                        self.end(slot, 1006, "cannot watch the connection");
+                    }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if is_resource_exhaustion(&e) => {
                     // Out of descriptors or memory: the pending connections
                     // stay in the backlog; try again shortly rather than spin.
                     self.accept_retry_at = Some(self.now + Duration::from_millis(100));
-                    break;
+                    return;
                 }
                 Err(_) => continue, // aborted before accept; next
             }
         }
+        // The budget ran out with connections perhaps still queued (no new
+        // edge will say so): the next turn accepts on without waiting.
+        let now = self.now;
+        self.accept_retry_at = Some(self.accept_retry_at.map_or(now, |t| t.min(now)));
     }
 
-    /// Accepting again after running out of descriptors.
+    /// Accepting again after running out of descriptors, or in the turn
+    /// after one that used up its budget (strictly after: not in that
+    /// turn's own timer run).
     pub(super) fn retry_accept(&mut self) {
-        if self.accept_retry_at.is_some_and(|t| t <= self.now) {
+        if self.accept_retry_at.is_some_and(|t| t < self.now) {
             self.accept_retry_at = None;
             for i in 0..self.listeners.len() {
                 self.accept_all(i);
@@ -163,6 +183,54 @@ impl Driver {
         }
     }
 }
+
+/// Connections accepted (and served their first read) per listener per
+/// turn, so that a burst of new clients neither delays the established
+/// ones for long nor grows one batch of events without bound; the listen
+/// backlog's size.
+const ACCEPT_BUDGET: usize = 128;
+
+/// How long (seconds) the kernel holds a connection whose client has sent
+/// nothing yet before handing it to `accept` anyway.
+const DEFER_ACCEPT_SECS: i32 = 1;
+
+/// Linux's TCP_DEFER_ACCEPT: the listener becomes readable when a
+/// connection's first bytes (the request head, the TLS ClientHello) have
+/// arrived, not when its handshake completes, so one wake-up of the loop
+/// accepts, reads and answers it. Every protocol served here speaks
+/// first from the client. A client silent for DEFER_ACCEPT_SECS is
+/// accepted then, and the handshake timeout runs from there. Best effort:
+/// without it, the first read after accept finds nothing and epoll
+/// reports the bytes later, as before.
+#[cfg(target_os = "linux")]
+fn defer_accept(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    extern "C" {
+        fn setsockopt(
+            fd: i32,
+            level: i32,
+            name: i32,
+            value: *const std::ffi::c_void,
+            len: u32,
+        ) -> i32;
+    }
+    const IPPROTO_TCP: i32 = 6;
+    const TCP_DEFER_ACCEPT: i32 = 9;
+    let secs: i32 = DEFER_ACCEPT_SECS;
+    // SAFETY: a valid descriptor and a pointer to an int of the given size.
+    unsafe {
+        setsockopt(
+            listener.as_raw_fd(),
+            IPPROTO_TCP,
+            TCP_DEFER_ACCEPT,
+            (&secs as *const i32).cast(),
+            std::mem::size_of::<i32>() as u32,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn defer_accept(_listener: &TcpListener) {}
 
 fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(
