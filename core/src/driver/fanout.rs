@@ -292,10 +292,11 @@ impl Driver {
     ) -> Result<Published> {
         check_publish(msg)?;
         let local = matches!(origin, Origin::Here);
+        // Looked up once: nothing below adds or drops topics before the
+        // fan-out.
+        let key = topic.and_then(|n| self.topics.key(n)).map(|k| k as usize);
         if let (true, Some(c)) = (local, &self.cluster) {
-            let t = topic
-                .and_then(|n| self.topics.key(n))
-                .map(|k| &self.topics.list[k as usize]);
+            let t = key.map(|k| &self.topics.list[k]);
             let history = t.and_then(|t| t.history.as_ref().map(|h| h.limit));
             let wait = history.is_some() && t.is_some_and(|t| t.relayed) && c.publisher_up();
             if c.publish(topic, msg, history, !wait) && wait {
@@ -307,8 +308,8 @@ impl Driver {
             Origin::Relayed(id) => id,
             _ => None,
         };
-        if let (Some(id), Some(k)) = (cluster_id, topic.and_then(|n| self.topics.key(n))) {
-            if let Some(h) = self.topics.list[k as usize].history.as_mut() {
+        if let (Some(id), Some(k)) = (cluster_id, key) {
+            if let Some(h) = self.topics.list[k].history.as_mut() {
                 if h.sequenced(id) == Sequenced::Duplicate {
                     return Ok(Published::default());
                 }
@@ -329,16 +330,10 @@ impl Driver {
             }
             _ => None,
         };
-        let key = match topic {
-            Some(name) => match self.topics.key(name) {
-                Some(k) => Some(k as usize),
-                None => {
-                    self.topics.counters.published += local as u64;
-                    return Ok(Published::default()); // nobody listens, nothing kept
-                }
-            },
-            None => None,
-        };
+        if topic.is_some() && key.is_none() {
+            self.topics.counters.published += local as u64;
+            return Ok(Published::default()); // nobody listens, nothing kept
+        }
         let history = key.and_then(|k| self.topics.list[k].history.as_mut());
         let keeps_history = history.is_some();
         if let (Some(h), None) = (history, cluster_id) {
