@@ -121,7 +121,7 @@ impl Drop for Redis {
     }
 }
 
-type Call = Box<dyn FnOnce(&mut Server) + Send>;
+use common::calls::Call;
 
 /// A server on its own thread: /ws subscribes every WebSocket to "room"
 /// and publishes what each sends to it (as the examples' /broadcast).
@@ -202,13 +202,7 @@ impl Node {
     }
 
     fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Server) -> R + Send + 'static) -> R {
-        let (tx, rx) = mpsc::channel();
-        self.calls
-            .send(Box::new(move |s| {
-                let _ = tx.send(f(s));
-            }))
-            .unwrap();
-        rx.recv_timeout(WAIT).expect("server thread ran the call")
+        common::calls::call(&self.calls, f)
     }
 
     fn stats(&self) -> Stats {

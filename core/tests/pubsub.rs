@@ -25,7 +25,7 @@ use wsrt::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-type Call = Box<dyn FnOnce(&mut Server) + Send>;
+use common::calls::Call;
 
 /// What the app saw, for the test to check.
 #[derive(Default)]
@@ -77,13 +77,7 @@ impl Harness {
     }
 
     fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Server) -> R + Send + 'static) -> R {
-        let (tx, rx) = mpsc::channel();
-        self.calls
-            .send(Box::new(move |s| {
-                let _ = tx.send(f(s));
-            }))
-            .unwrap();
-        rx.recv_timeout(WAIT).expect("server thread ran the call")
+        common::calls::call(&self.calls, f)
     }
 
     fn stats(&self) -> Stats {

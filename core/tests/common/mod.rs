@@ -3,4 +3,5 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod calls;
 pub mod sse;
