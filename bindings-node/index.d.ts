@@ -584,6 +584,14 @@ export interface ServerOptions {
    * one's subscribers. Default: no cluster.
    */
   clusterRedisUrl?: string | null;
+  /**
+   * Event loops, each on a thread of its own with its own listener on the
+   * shared port: I/O, TLS, parsing and compression run in parallel while
+   * handlers run on this thread and see one stream of events. 0 or "auto":
+   * one per usable core. Default 1. Engine.IO/Socket.IO routes and
+   * `clusterRedisUrl` need 1 for now.
+   */
+  workers?: number | 'auto' | null;
 }
 
 export declare class Server {

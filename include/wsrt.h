@@ -235,6 +235,14 @@
 // publishes are dropped (counted) until it is back. Empty: no cluster.
 #define WSRT_OPT_CLUSTER_REDIS_URL 33
 
+// workers: a count of threads, 1-64; 0: one per usable core; default 1. Event
+// loops, each on a thread of its own with its own listener on the shared port
+// (SO_REUSEPORT): I/O, TLS, parsing and compression run in parallel; handlers
+// still run on the application's one thread and see one stream of events. 0
+// or "auto": one per usable core. Engine.IO/Socket.IO routes and
+// cluster_redis_url need 1 for now.
+#define WSRT_OPT_WORKERS 34
+
 // ABI major version; also the SONAME suffix (libwsrt.so.0).
 #define WSRT_ABI_VERSION 0
 

@@ -56,6 +56,7 @@ fn schema() -> Value {
                 Unit::List => ("list", vec![]),
                 Unit::Text => ("text", vec![]),
                 Unit::Flag => ("flag", vec![]),
+                Unit::Threads => ("threads", vec![]),
             };
             json!({
                 "id": o.id, "name": o.name, "js_name": o.js_name, "unit": unit,

@@ -223,6 +223,9 @@ pub struct Config {
     pub tls: TlsOptions,
     /// The cluster bus (off unless a Redis URL is set).
     pub cluster: ClusterOptions,
+    /// Event loops, each on its own thread (0: one per usable core); see
+    /// [`Config::loops`].
+    pub workers: usize,
 }
 
 fn ms(v: u64) -> Duration {
@@ -266,7 +269,18 @@ impl Config {
             cors_credentials: false,
             tls: TlsOptions::default(),
             cluster: ClusterOptions::default(),
+            workers: 1,
         }
+    }
+
+    /// How many loops `workers` asks for: 0 is one per core the process
+    /// may run on (its CPU affinity), at most what ids can tell apart.
+    pub fn loops(&self) -> usize {
+        let n = match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        n.min(crate::event::MAX_LOOPS)
     }
 
     /// A configuration listening on `host` (a name, an IPv4 or an IPv6

@@ -13,17 +13,26 @@ use std::net::SocketAddr;
 /// and never look inside.
 ///
 /// Ids are unique among live connections, and a closed connection's id is
-/// not given to another until at least 2^32 further connections have been
-/// accepted by its loop (at 10,000 a second, five days), so a stale id
-/// does not reach a newer connection in practice. 0 is never an id.
+/// not given to another until at least 2^29 further connections have been
+/// accepted by its loop (at 10,000 a second, fifteen hours), so a stale
+/// id does not reach a newer connection in practice. 0 is never an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(u64);
 
-/// `generation:32 | unused:6 | kind:2 | slot:24`.
+/// `loop_bits:3 | generation:29 | loop:6 | kind:2 | slot:24`, where
+/// `loop_bits` is how many bits the server's loop numbers take (0 with one
+/// loop, 1 with two, ...): [`ConnId::index`] needs it to stay small.
 const SLOT_BITS: u32 = 24;
 const KIND_SHIFT: u32 = SLOT_BITS;
+const LOOP_SHIFT: u32 = KIND_SHIFT + 2;
+const GENERATION_SHIFT: u32 = 32;
+const LOOP_BITS_SHIFT: u32 = 61;
 /// Most connections one loop can hold at once (the slot field's size).
 pub(crate) const MAX_SLOTS: usize = 1 << SLOT_BITS;
+/// Most loops one server runs (the loop field's size).
+pub(crate) const MAX_LOOPS: usize = 64;
+/// Generations count up to this and start again at 1.
+pub(crate) const MAX_GENERATION: u32 = (1 << (LOOP_BITS_SHIFT - GENERATION_SHIFT)) - 1;
 
 /// What an id names; each kind has its own table in the loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +43,20 @@ pub(crate) enum IdKind {
     Session = 1,
     /// A Socket.IO socket.
     Socket = 2,
+}
+
+/// The bits every id a loop makes carries: which loop, and how many bits
+/// the server's loop numbers take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct LoopTag(u64);
+
+impl LoopTag {
+    /// Loop `index` of a server running `loops` loops.
+    pub fn new(index: usize, loops: usize) -> LoopTag {
+        debug_assert!(index < loops && loops <= MAX_LOOPS);
+        let bits = usize::BITS - (loops - 1).leading_zeros();
+        LoopTag((bits as u64) << LOOP_BITS_SHIFT | (index as u64) << LOOP_SHIFT)
+    }
 }
 
 impl ConnId {
@@ -51,17 +74,35 @@ impl ConnId {
     }
 
     /// A small number (below four times the high-water mark of live
-    /// connections, sessions and sockets) unique among live ids: a front
-    /// may use it to index a table of host objects. Reused after the
-    /// connection ends; compare the id itself to tell connections apart.
+    /// connections, sessions and sockets of the busiest loop, times the
+    /// number of loops rounded up to a power of two) unique among live
+    /// ids: a front may use it to index a table of host objects. Reused
+    /// after the connection ends; compare the id itself to tell
+    /// connections apart.
     pub fn index(self) -> u32 {
-        (self.slot() as u32) << 2 | ((self.0 >> KIND_SHIFT) & 3) as u32
+        let bits = (self.0 >> LOOP_BITS_SHIFT) as u32;
+        let per_loop = (self.slot() as u32) << 2 | ((self.0 >> KIND_SHIFT) & 3) as u32;
+        per_loop << bits | self.loop_index() as u32
     }
 
     /// `generation` is at least 1, so no id is 0.
     pub(crate) fn new(generation: u32, kind: IdKind, slot: usize) -> ConnId {
-        debug_assert!(slot < MAX_SLOTS && generation != 0);
-        ConnId(((generation as u64) << 32) | (kind as u64) << KIND_SHIFT | slot as u64)
+        debug_assert!(slot < MAX_SLOTS && generation != 0 && generation <= MAX_GENERATION);
+        ConnId(
+            ((generation as u64) << GENERATION_SHIFT) | (kind as u64) << KIND_SHIFT | slot as u64,
+        )
+    }
+
+    /// The id as made by the loop `tag` names.
+    pub(crate) fn tagged(self, tag: LoopTag) -> ConnId {
+        const TAG_MASK: u64 = 7 << LOOP_BITS_SHIFT | 63 << LOOP_SHIFT;
+        ConnId(self.0 & !TAG_MASK | tag.0)
+    }
+
+    /// The loop that owns the connection: 0 to `workers` - 1 (0 with one
+    /// loop). A thread-per-core program may keep its state per loop.
+    pub fn loop_index(self) -> usize {
+        ((self.0 >> LOOP_SHIFT) & 63) as usize
     }
 
     pub(crate) fn slot(self) -> usize {
@@ -74,6 +115,14 @@ impl ConnId {
             2 => IdKind::Socket,
             _ => IdKind::Conn,
         }
+    }
+}
+
+/// The next generation after `g` (1 after [`MAX_GENERATION`]).
+pub(crate) fn next_generation(g: u32) -> u32 {
+    match g >= MAX_GENERATION {
+        true => 1,
+        false => g + 1,
     }
 }
 

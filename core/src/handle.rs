@@ -8,6 +8,7 @@ use crate::args::{check_history, check_message, check_publish, check_topic};
 use crate::driver::{Command, Inbox};
 use crate::error::{Error, Result};
 use crate::event::ConnId;
+use crate::group::Loops;
 use crate::proto::sio::check_outgoing;
 use crate::proto::sse::{self, SseEvent};
 use crate::proto::{check_close, MessageKind};
@@ -15,38 +16,73 @@ use crate::pubsub::{Broadcast, HistoryLimit, OwnedBroadcast, Publish};
 use bytes::Bytes;
 use std::sync::Arc;
 
-/// Cheap to clone; calls never block on I/O.
+/// Cheap to clone; calls never block on I/O. With several loops
+/// (`workers`), a call on a connection goes to its loop's queue, and a
+/// publish or a history change is made on the calling thread, through
+/// every loop in the one order all publishes take (it waits for a loop's
+/// turn in progress, never for I/O).
 #[derive(Clone)]
 pub struct Handle {
-    inbox: Arc<Inbox>,
+    route: Route,
+}
+
+#[derive(Clone)]
+enum Route {
+    One(Arc<Inbox>),
+    Group(Arc<Loops>),
 }
 
 impl Handle {
     pub(crate) fn new(inbox: Arc<Inbox>) -> Handle {
-        Handle { inbox }
+        Handle {
+            route: Route::One(inbox),
+        }
+    }
+
+    pub(crate) fn group(loops: Arc<Loops>) -> Handle {
+        Handle {
+            route: Route::Group(loops),
+        }
+    }
+
+    /// The queue of the loop `conn` belongs to.
+    fn inbox_of(&self, conn: ConnId) -> Result<&Inbox> {
+        match &self.route {
+            Route::One(inbox) => Ok(inbox),
+            Route::Group(loops) => Ok(loops.inbox(loops.owner(conn)?)),
+        }
+    }
+
+    /// The queue of the first loop (what is not about one connection).
+    fn first_inbox(&self) -> &Inbox {
+        match &self.route {
+            Route::One(inbox) => inbox,
+            Route::Group(loops) => loops.inbox(0),
+        }
     }
 
     /// Makes the next (or current) `poll` return with a wake event.
     pub fn wake(&self) -> Result<()> {
-        self.inbox.submit(Command::Wake)
+        self.first_inbox().submit(Command::Wake)
     }
 
     /// Queues a message.
     pub fn send(&self, conn: ConnId, kind: MessageKind, data: Bytes) -> Result<()> {
         check_message(kind, &data)?;
-        self.inbox.submit(Command::Send { conn, kind, data })
+        self.inbox_of(conn)?
+            .submit(Command::Send { conn, kind, data })
     }
 
     pub fn ping(&self, conn: ConnId, data: Bytes) -> Result<()> {
         if data.len() > 125 {
             return Err(Error::invalid("ping payload is over 125 bytes"));
         }
-        self.inbox.submit(Command::Ping { conn, data })
+        self.inbox_of(conn)?.submit(Command::Ping { conn, data })
     }
 
     pub fn close(&self, conn: ConnId, code: u16, reason: &str) -> Result<()> {
         check_close(code, reason)?;
-        self.inbox.submit(Command::Close {
+        self.inbox_of(conn)?.submit(Command::Close {
             conn,
             code,
             reason: reason.to_string(),
@@ -54,12 +90,12 @@ impl Handle {
     }
 
     pub fn terminate(&self, conn: ConnId) -> Result<()> {
-        self.inbox.submit(Command::Terminate { conn })
+        self.inbox_of(conn)?.submit(Command::Terminate { conn })
     }
 
     pub fn sse_send(&self, conn: ConnId, event: &SseEvent<'_>) -> Result<()> {
         sse::validate(event).map_err(|e| Error::invalid(e.to_string()))?;
-        self.inbox.submit(Command::SseSend {
+        self.inbox_of(conn)?.submit(Command::SseSend {
             conn,
             event: event.event.map(str::to_string),
             id: event.id.map(str::to_string),
@@ -69,7 +105,7 @@ impl Handle {
     }
 
     pub fn sse_comment(&self, conn: ConnId, text: &str) -> Result<()> {
-        self.inbox.submit(Command::SseComment {
+        self.inbox_of(conn)?.submit(Command::SseComment {
             conn,
             text: text.to_string(),
         })
@@ -77,7 +113,7 @@ impl Handle {
 
     pub fn subscribe(&self, conn: ConnId, topic: &str) -> Result<()> {
         check_topic(topic)?;
-        self.inbox.submit(Command::Subscribe {
+        self.inbox_of(conn)?.submit(Command::Subscribe {
             conn,
             topic: topic.to_string(),
         })
@@ -85,7 +121,7 @@ impl Handle {
 
     pub fn unsubscribe(&self, conn: ConnId, topic: &str) -> Result<()> {
         check_topic(topic)?;
-        self.inbox.submit(Command::Unsubscribe {
+        self.inbox_of(conn)?.submit(Command::Unsubscribe {
             conn,
             topic: topic.to_string(),
         })
@@ -96,7 +132,7 @@ impl Handle {
     /// loop thread when the app must send a snapshot on a miss).
     pub fn resume(&self, conn: ConnId, topic: &str, last_event_id: Option<&str>) -> Result<()> {
         check_topic(topic)?;
-        self.inbox.submit(Command::Resume {
+        self.inbox_of(conn)?.submit(Command::Resume {
             conn,
             topic: topic.to_string(),
             last_event_id: last_event_id.map(str::to_string),
@@ -106,7 +142,10 @@ impl Handle {
     pub fn set_topic_history(&self, topic: &str, limit: HistoryLimit) -> Result<()> {
         check_topic(topic)?;
         check_history(&limit)?;
-        self.inbox.submit(Command::SetTopicHistory {
+        if let Route::Group(loops) = &self.route {
+            return loops.set_topic_history(topic, limit);
+        }
+        self.first_inbox().submit(Command::SetTopicHistory {
             topic: topic.to_string(),
             limit,
         })
@@ -114,7 +153,10 @@ impl Handle {
 
     pub fn clear_topic_history(&self, topic: &str) -> Result<()> {
         check_topic(topic)?;
-        self.inbox.submit(Command::ClearTopicHistory {
+        if let Route::Group(loops) = &self.route {
+            return loops.clear_topic_history(topic);
+        }
+        self.first_inbox().submit(Command::ClearTopicHistory {
             topic: topic.to_string(),
         })
     }
@@ -126,7 +168,12 @@ impl Handle {
             check_topic(t)?;
         }
         check_publish(msg)?;
-        self.inbox.submit(Command::Publish {
+        if let Route::Group(loops) = &self.route {
+            loops.publish(topic, msg)?;
+            loops.nudge_all();
+            return Ok(());
+        }
+        self.first_inbox().submit(Command::Publish {
             topic: topic.map(str::to_string),
             kind: msg.kind,
             data: Bytes::copy_from_slice(msg.data),
@@ -147,7 +194,7 @@ impl Handle {
         attachments: &[&[u8]],
     ) -> Result<()> {
         check_outgoing(Some(event), args, attachments.len()).map_err(Error::invalid)?;
-        self.inbox.submit(Command::Emit {
+        self.inbox_of(socket)?.submit(Command::Emit {
             socket,
             event: event.to_string(),
             args: args.to_string(),
@@ -158,7 +205,7 @@ impl Handle {
     /// Acknowledges a client's event, as `Server::ack`.
     pub fn ack(&self, socket: ConnId, id: u64, args: &str, attachments: &[&[u8]]) -> Result<()> {
         check_outgoing(None, args, attachments.len()).map_err(Error::invalid)?;
-        self.inbox.submit(Command::Ack {
+        self.inbox_of(socket)?.submit(Command::Ack {
             socket,
             id,
             args: args.to_string(),
@@ -172,13 +219,18 @@ impl Handle {
             check_topic(room)?;
         }
         check_outgoing(Some(b.event), b.args, b.attachments.len()).map_err(Error::invalid)?;
-        self.inbox
+        self.first_inbox()
             .submit(Command::Broadcast(Box::new(OwnedBroadcast::new(b))))
     }
 
     /// Begins a graceful shutdown, as `Server::begin_shutdown`.
     pub fn shutdown(&self) -> Result<()> {
-        self.inbox.submit(Command::Shutdown)
+        match &self.route {
+            Route::One(inbox) => inbox.submit(Command::Shutdown),
+            Route::Group(loops) => {
+                (0..loops.len()).try_for_each(|i| loops.inbox(i).submit(Command::Shutdown))
+            }
+        }
     }
 }
 

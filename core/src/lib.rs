@@ -32,6 +32,7 @@ mod driver;
 pub mod error;
 pub mod event;
 mod event_id;
+mod group;
 mod handle;
 pub mod options;
 pub mod pubsub;

@@ -33,6 +33,9 @@ pub enum Unit {
     Text,
     /// On or off: a boolean (C: 1 or 0); 0 is off.
     Flag,
+    /// A number of threads; 0 (or the string "auto") is one per core the
+    /// process may run on.
+    Threads,
 }
 
 /// One option of the contract.
@@ -73,6 +76,7 @@ impl OptionSpec {
             Unit::Bytes | Unit::Count => "no limit",
             Unit::Level if self.min == 0 => "a value",
             Unit::Flag => "off",
+            Unit::Threads => "one per usable core",
             Unit::List | Unit::Text => "empty: unset",
             Unit::Choice(c) if c.iter().any(|(_, v)| *v == 0) => "a value",
             _ => "refused",
@@ -97,7 +101,7 @@ impl OptionSpec {
     /// Checks a number for this option; the message names the option as
     /// `shown`.
     fn check(&self, v: u64, shown: &str) -> Result<u64> {
-        if v == 0 && self.zero_is_off() {
+        if v == 0 && (self.zero_is_off() || self.unit == Unit::Threads) {
             return Ok(0);
         }
         let valid = match self.unit {
@@ -122,6 +126,7 @@ impl OptionSpec {
         let off = match self.unit {
             Unit::Millis => "0 (off) or ",
             Unit::Bytes | Unit::Count => "0 (no limit) or ",
+            Unit::Threads => "0 or \"auto\" (one per usable core) or ",
             _ => "",
         };
         let unit = match self.unit {
@@ -269,6 +274,8 @@ pub static OPTIONS: &[OptionSpec] = &[
         "host:port for TLS beside a plain listen (the two side by side, one server). Empty: listen itself speaks TLS when tls_cert is set."),
     spec!(33, "cluster_redis_url", "clusterRedisUrl", "cluster.redis_url", Unit::Text, 0, 0, 0,
         "Where the cluster's Redis is (redis://host:port/, redis+unix:///path): every publish also goes to the servers sharing it, and theirs reach this one's subscribers. Redis down: local delivery goes on, cross-server publishes are dropped (counted) until it is back. Empty: no cluster."),
+    spec!(34, "workers", "workers", "workers", Unit::Threads, 1, crate::event::MAX_LOOPS as u64, 1,
+        "Event loops, each on a thread of its own with its own listener on the shared port (SO_REUSEPORT): I/O, TLS, parsing and compression run in parallel; handlers still run on the application's one thread and see one stream of events. 0 or \"auto\": one per usable core. Engine.IO/Socket.IO routes and cluster_redis_url need 1 for now."),
 ];
 
 /// The option with this C id.
@@ -472,6 +479,12 @@ impl Config {
                 Unit::Choice(_) => spec
                     .choice(s)
                     .ok_or_else(|| spec.refusal(shown, &format!("{s:?}")))?,
+                Unit::Threads if s == "auto" => 0,
+                Unit::Threads => {
+                    return Err(Error::invalid_type(format!(
+                        "{shown} must be a number or \"auto\", not {s:?}"
+                    )))
+                }
                 _ => {
                     return Err(Error::invalid_type(format!(
                         "{shown} must be a number, not a string"
@@ -555,6 +568,7 @@ impl Config {
             24 => millis(self.sio_recovery_window),
             26 => self.cors_credentials as u64,
             30 => self.tls.client_auth as u64,
+            34 => self.workers as u64,
             31 => self.tls.min_version as u64,
             _ => return None,
         })
@@ -618,6 +632,7 @@ impl Config {
                     _ => TlsVersion::Tls12,
                 }
             }
+            34 => self.workers = v as usize,
             _ => unreachable!("option ids are checked before storing"),
         }
     }
@@ -654,6 +669,19 @@ impl Config {
                 .map_err(|_| Error::invalid("origins must not contain CR, LF or NUL"))?;
         }
         self.tls.check()?;
+        if self.loops() > 1 {
+            if let Some(r) = self.routes.iter().find(|r| r.kind.is_engine()) {
+                return Err(Error::invalid(format!(
+                    "workers must be 1 with an Engine.IO or Socket.IO route ({:?}): a long-poll may reach another loop than its session's, and handing it over is not built yet",
+                    r.path
+                )));
+            }
+            if !self.cluster.redis_url.is_empty() {
+                return Err(Error::invalid(
+                    "workers must be 1 with cluster_redis_url: one loop per server speaks to the cluster for now",
+                ));
+            }
+        }
         for r in &self.routes {
             if r.kind.is_engine() && !r.subprotocols.is_empty() {
                 return Err(Error::invalid("Engine.IO routes take no subprotocols"));

@@ -222,3 +222,44 @@ pub struct Stats {
     /// confirmed them. Local subscribers got them all the same.
     pub cluster_dropped: u64,
 }
+
+impl Stats {
+    /// Adds another loop's figures to these (every field is a count; the
+    /// pattern names them all, so a new field must be added here too).
+    pub(crate) fn add(&mut self, o: &Stats) {
+        let Stats {
+            connections,
+            websockets,
+            sse_streams,
+            engine_sessions,
+            sockets,
+            buffered_bytes,
+            topics,
+            published,
+            delivered,
+            dropped,
+            slow_closed,
+            tls_handshakes,
+            tls_failures,
+            cluster_published,
+            cluster_received,
+            cluster_dropped,
+        } = *o;
+        self.connections += connections;
+        self.websockets += websockets;
+        self.sse_streams += sse_streams;
+        self.engine_sessions += engine_sessions;
+        self.sockets += sockets;
+        self.buffered_bytes += buffered_bytes;
+        self.topics += topics;
+        self.published += published;
+        self.delivered += delivered;
+        self.dropped += dropped;
+        self.slow_closed += slow_closed;
+        self.tls_handshakes += tls_handshakes;
+        self.tls_failures += tls_failures;
+        self.cluster_published += cluster_published;
+        self.cluster_received += cluster_received;
+        self.cluster_dropped += cluster_dropped;
+    }
+}

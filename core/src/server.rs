@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::event::{ConnId, Events};
+use crate::group::Group;
 use crate::handle::Handle;
 use crate::proto::sse::SseEvent;
 use crate::proto::{check_close, ConnState, MessageKind};
@@ -17,47 +18,114 @@ use std::time::Duration;
 /// A WebSocket and SSE server, driven by [`Server::poll`].
 ///
 /// Threading: a `Server` is used from one thread at a time (it is `Send`,
-/// not `Sync`). Other threads reach it through a [`Handle`].
+/// not `Sync`). Other threads reach it through a [`Handle`]. With
+/// `workers` > 1 it runs that many loops on threads of their own; this
+/// thread still sees every event, one loop's batch per `poll`.
 ///
 /// Output is batched: sends queue bytes, and the queue is written with
 /// `writev` at the next `poll` (or [`Server::flush`]), so the replies to a
 /// whole batch of events leave in one system call per connection.
 pub struct Server {
-    driver: Driver,
+    loops: Loops,
+}
+
+/// One loop on the application's thread, or a group of loops on threads
+/// of their own. One per server, so the size difference costs nothing;
+/// the single loop stays inline, without a pointer to follow per call.
+#[allow(clippy::large_enum_variant)]
+enum Loops {
+    One(Driver),
+    Group(Group),
+}
+
+/// Refuses a call that does work once the server has shut down.
+fn running(d: &mut Driver) -> Result<&mut Driver> {
+    match d.is_finished() {
+        true => Err(Error::stopped()),
+        false => Ok(d),
+    }
 }
 
 impl Server {
-    /// The loop, for a call that does work: refused once the server has
-    /// shut down.
-    fn running(&mut self) -> Result<&mut Driver> {
-        match self.driver.is_finished() {
-            true => Err(Error::stopped()),
-            false => Ok(&mut self.driver),
+    /// Runs a call that does work on the loop of `conn`.
+    fn call<R>(&mut self, conn: ConnId, f: impl FnOnce(&mut Driver) -> Result<R>) -> Result<R> {
+        match &mut self.loops {
+            Loops::One(d) => f(running(d)?),
+            Loops::Group(g) => g.on(conn, |d| f(running(d)?)),
+        }
+    }
+
+    /// Reads from the loop of `conn`.
+    fn read<R>(&self, conn: ConnId, f: impl FnOnce(&Driver) -> Result<R>) -> Result<R> {
+        match &self.loops {
+            Loops::One(d) => f(d),
+            Loops::Group(g) => g.read(conn, f)?,
+        }
+    }
+
+    /// Publishes on the loop, or on every loop of the group in the one
+    /// order publishes take (the forms made once).
+    fn publish_to(&mut self, topic: Option<&str>, msg: &Publish<'_>) -> Result<Published> {
+        match &mut self.loops {
+            Loops::One(d) => running(d)?.publish(topic, msg),
+            Loops::Group(g) => {
+                crate::args::check_publish(msg)?;
+                if g.is_finished() {
+                    return Err(Error::stopped());
+                }
+                g.touch_all();
+                g.loops().publish(topic, msg)
+            }
+        }
+    }
+
+    /// Adds up a count over the loops.
+    fn sum(&self, f: impl Fn(&Driver) -> usize) -> usize {
+        match &self.loops {
+            Loops::One(d) => f(d),
+            Loops::Group(g) => g.sum(f),
         }
     }
 
     /// Checks the configuration, binds the listening sockets and prepares
-    /// the loop.
+    /// the loop (or, with `workers` > 1, the loops and their threads).
     pub fn bind(config: Config) -> Result<Server> {
-        Ok(Server {
-            driver: Driver::bind(config)?,
-        })
+        config.validate()?;
+        let loops = match config.loops() {
+            1 => Loops::One(Driver::bind(config)?),
+            n => Loops::Group(Group::bind(config, n)?),
+        };
+        Ok(Server { loops })
+    }
+
+    /// How many loops the server runs (`workers`, resolved).
+    pub fn loop_count(&self) -> usize {
+        match &self.loops {
+            Loops::One(_) => 1,
+            Loops::Group(g) => g.loops().len(),
+        }
     }
 
     /// The first address bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
-        self.driver.local_addrs()[0]
+        self.local_addrs()[0]
     }
 
     /// Every address bound (a host name may resolve to several).
     pub fn local_addrs(&self) -> &[SocketAddr] {
-        self.driver.local_addrs()
+        match &self.loops {
+            Loops::One(d) => d.local_addrs(),
+            Loops::Group(g) => g.local_addrs(),
+        }
     }
 
     /// The address TLS is spoken on (`listen`'s when it speaks TLS,
     /// `tls_listen`'s when that is set); `None` without TLS.
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.driver.tls_addr()
+        match &self.loops {
+            Loops::One(d) => d.tls_addr(),
+            Loops::Group(g) => g.tls_addr(),
+        }
     }
 
     /// Replaces the certificates and the client-certificate settings by
@@ -66,7 +134,10 @@ impl Server {
     /// what it had. New connections use the new certificates, open ones
     /// keep theirs.
     pub fn reload_tls(&mut self, tls: &crate::config::TlsOptions) -> Result<()> {
-        self.driver.reload_tls(tls)
+        match &mut self.loops {
+            Loops::One(d) => d.reload_tls(tls),
+            Loops::Group(g) => g.reload_tls(tls),
+        }
     }
 
     /// A reload to prepare by option name (the fronts' keyword
@@ -77,59 +148,79 @@ impl Server {
     }
 
     pub fn config(&self) -> &Config {
-        self.driver.config()
+        match &self.loops {
+            Loops::One(d) => d.config(),
+            Loops::Group(g) => g.config(),
+        }
     }
 
     /// Runs the loop once: flushes queued output, waits up to `timeout` for
     /// I/O (`None` waits until something happens), handles it, and replaces
     /// the contents of `events` with everything that happened. Payloads in
     /// `events` stay valid until it is next cleared or reused.
+    ///
+    /// With several loops: hands `events` back to the loop it came from
+    /// and replaces it with the next batch of any loop, waiting up to
+    /// `timeout` for one. Each loop waits for its batch back before its
+    /// next turn, as one loop does.
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
-        self.driver.poll(events, timeout)
+        match &mut self.loops {
+            Loops::One(d) => d.poll(events, timeout),
+            Loops::Group(g) => g.poll(events, timeout),
+        }
     }
 
     /// Writes queued output now instead of at the next `poll`. A host loop
     /// that sends outside of event handling (a timer, another task) calls
     /// this after sending. Events it causes arrive with the next `poll`.
     pub fn flush(&mut self) {
-        self.driver.flush();
+        match &mut self.loops {
+            Loops::One(d) => d.flush(),
+            Loops::Group(g) => g.flush(),
+        }
     }
 
     /// How long a host event loop may sleep before calling `poll` again
-    /// (timers), or `None` if only I/O can wake it.
+    /// (timers), or `None` if only I/O can wake it (always, with several
+    /// loops: each runs its own timers).
     pub fn next_timeout(&self) -> Option<Duration> {
-        self.driver.next_timeout()
+        match &self.loops {
+            Loops::One(d) => d.next_timeout(),
+            Loops::Group(_) => None,
+        }
     }
 
     /// A thread-safe handle for other threads.
     pub fn handle(&self) -> Handle {
-        Handle::new(self.driver.inbox())
+        match &self.loops {
+            Loops::One(d) => Handle::new(d.inbox()),
+            Loops::Group(g) => Handle::group(g.loops()),
+        }
     }
 
     /// Live connections (in any phase).
     pub fn connection_count(&self) -> usize {
-        self.driver.connection_count()
+        self.sum(Driver::connection_count)
     }
 
     /// Sends a message. Text must be valid UTF-8.
     pub fn send(&mut self, conn: ConnId, kind: MessageKind, data: &[u8]) -> Result<()> {
         check_message(kind, data)?;
-        self.running()?.send(conn, kind, data)
+        self.call(conn, |d| d.send(conn, kind, data))
     }
 
     pub fn send_text(&mut self, conn: ConnId, text: &str) -> Result<()> {
-        self.running()?
-            .send(conn, MessageKind::Text, text.as_bytes())
+        self.call(conn, |d| d.send(conn, MessageKind::Text, text.as_bytes()))
     }
 
     pub fn send_binary(&mut self, conn: ConnId, data: &[u8]) -> Result<()> {
-        self.running()?.send(conn, MessageKind::Binary, data)
+        self.call(conn, |d| d.send(conn, MessageKind::Binary, data))
     }
 
     /// Sends a ping (payload at most 125 bytes); the answer arrives as a
     /// pong event.
     pub fn ping(&mut self, conn: ConnId, payload: &[u8]) -> Result<()> {
-        self.running()?.ping(conn, payload)
+        self.call(conn, |d| d.ping(conn, payload))
     }
 
     /// Closes a WebSocket with `code` and `reason` (the close handshake
@@ -137,13 +228,13 @@ impl Server {
     /// ends an event stream (its stream-close event follows).
     pub fn close(&mut self, conn: ConnId, code: u16, reason: &str) -> Result<()> {
         check_close(code, reason)?;
-        self.running()?.close(conn, code, reason)
+        self.call(conn, |d| d.close(conn, code, reason))
     }
 
     /// Drops a connection at once, without a close handshake (as `ws`'s
     /// `terminate()`); its close event follows with 1006.
     pub fn terminate(&mut self, conn: ConnId) -> Result<()> {
-        self.running()?.terminate(conn)
+        self.call(conn, |d| d.terminate(conn))
     }
 
     /// Accepts a request delivered as a request event, optionally choosing
@@ -156,7 +247,7 @@ impl Server {
         headers: &[(String, String)],
     ) -> Result<()> {
         check_headers(headers)?;
-        self.running()?.accept(conn, protocol, headers)
+        self.call(conn, |d| d.accept(conn, protocol, headers))
     }
 
     /// Refuses a request delivered as a request event with an HTTP status
@@ -175,43 +266,44 @@ impl Server {
             )));
         }
         check_headers(headers)?;
-        self.running()?.reject(conn, status, body, headers)
+        self.call(conn, |d| d.reject(conn, status, body, headers))
     }
 
     /// Sends one event on an event stream.
     pub fn sse_send(&mut self, conn: ConnId, event: &SseEvent<'_>) -> Result<()> {
-        self.running()?.sse_send(conn, event)
+        self.call(conn, |d| d.sse_send(conn, event))
     }
 
     /// Sends a comment on an event stream (ignored by clients).
     pub fn sse_comment(&mut self, conn: ConnId, text: &str) -> Result<()> {
-        self.running()?.sse_comment(conn, text)
+        self.call(conn, |d| d.sse_comment(conn, text))
     }
 
     /// Bytes queued for a connection and not yet taken by the socket.
     pub fn buffered_amount(&self, conn: ConnId) -> Result<usize> {
-        self.driver.buffered_amount(conn)
+        self.read(conn, |d| d.buffered_amount(conn))
     }
 
     /// The peer address of a live connection.
     pub fn peer_addr(&self, conn: ConnId) -> Result<SocketAddr> {
-        self.driver.peer_addr(conn)
+        self.read(conn, |d| d.peer_addr(conn))
     }
 
     /// The connection's state as the application sees it (`Closed` for an
     /// id the server does not know).
     pub fn state(&self, conn: ConnId) -> ConnState {
-        self.driver.state(conn)
+        self.read(conn, |d| Ok(d.state(conn)))
+            .unwrap_or(ConnState::Closed)
     }
 
     /// Stores a value (a C pointer, an index) with a connection; every
     /// later event of the connection carries it.
     pub fn set_user_data(&mut self, conn: ConnId, data: usize) -> Result<()> {
-        self.running()?.set_user_data(conn, data)
+        self.call(conn, |d| d.set_user_data(conn, data))
     }
 
     pub fn user_data(&self, conn: ConnId) -> Result<usize> {
-        self.driver.user_data(conn)
+        self.read(conn, |d| d.user_data(conn))
     }
 
     /// Adds a WebSocket, SSE stream, plain Engine.IO session or Socket.IO
@@ -219,7 +311,7 @@ impl Server {
     /// subscribed. A connection leaves all its topics when it closes.
     pub fn subscribe(&mut self, conn: ConnId, topic: &str) -> Result<bool> {
         check_topic(topic)?;
-        self.running()?.subscribe(conn, topic)
+        self.call(conn, |d| d.subscribe(conn, topic))
     }
 
     /// Subscribes and replays, from the topic's history, what the client
@@ -233,18 +325,19 @@ impl Server {
         last_event_id: Option<&str>,
     ) -> Result<Replay> {
         check_topic(topic)?;
-        self.running()?.resume(conn, topic, last_event_id)
+        self.call(conn, |d| d.resume(conn, topic, last_event_id))
     }
 
     /// Removes a connection from `topic`; false if it was not subscribed.
     pub fn unsubscribe(&mut self, conn: ConnId, topic: &str) -> Result<bool> {
         check_topic(topic)?;
-        self.running()?.unsubscribe(conn, topic)
+        self.call(conn, |d| d.unsubscribe(conn, topic))
     }
 
     /// Whether `conn` is subscribed to `topic` (false for unknown ids).
     pub fn is_subscribed(&self, conn: ConnId, topic: &str) -> bool {
-        self.driver.is_subscribed(conn, topic)
+        self.read(conn, |d| Ok(d.is_subscribed(conn, topic)))
+            .unwrap_or(false)
     }
 
     /// Sends a message to every subscriber of `topic`: WebSockets, SSE
@@ -262,18 +355,18 @@ impl Server {
     /// event id and the returned counts are this server's.
     pub fn publish(&mut self, topic: &str, msg: &Publish<'_>) -> Result<Published> {
         check_topic(topic)?;
-        self.running()?.publish(Some(topic), msg)
+        self.publish_to(Some(topic), msg)
     }
 
     /// Sends a message to every open WebSocket, SSE stream, Engine.IO
     /// session and Socket.IO socket (of every server of a cluster).
     pub fn publish_all(&mut self, msg: &Publish<'_>) -> Result<Published> {
-        self.running()?.publish(None, msg)
+        self.publish_to(None, msg)
     }
 
     /// Live subscribers of `topic`.
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        self.driver.subscriber_count(topic)
+        self.sum(|d| d.subscriber_count(topic))
     }
 
     /// Live subscribers of `topic` on every server of the cluster: this
@@ -281,7 +374,11 @@ impl Server {
     /// them (within about a second; a server not heard from for 5 s is
     /// left out). Without a cluster, the same as `subscriber_count`.
     pub fn cluster_subscriber_count(&self, topic: &str) -> usize {
-        self.driver.cluster_subscriber_count(topic)
+        match &self.loops {
+            Loops::One(d) => d.cluster_subscriber_count(topic),
+            // No cluster with several loops (yet).
+            Loops::Group(g) => g.sum(|d| d.subscriber_count(topic)),
+        }
     }
 
     /// Makes `topic` keep its recent events for [`Server::resume`]. Event
@@ -293,19 +390,28 @@ impl Server {
     pub fn set_topic_history(&mut self, topic: &str, limit: HistoryLimit) -> Result<()> {
         check_topic(topic)?;
         check_history(&limit)?;
-        self.running()?.set_topic_history(topic, limit);
+        match &mut self.loops {
+            Loops::One(d) => running(d)?.set_topic_history(topic, limit),
+            Loops::Group(g) => g.loops().set_topic_history(topic, limit)?,
+        }
         Ok(())
     }
 
     /// Stops keeping `topic`'s history and forgets it.
     pub fn clear_topic_history(&mut self, topic: &str) -> Result<()> {
         check_topic(topic)?;
-        self.running()?.clear_topic_history(topic);
+        match &mut self.loops {
+            Loops::One(d) => running(d)?.clear_topic_history(topic),
+            Loops::Group(g) => g.loops().clear_topic_history(topic)?,
+        }
         Ok(())
     }
 
     pub fn stats(&self) -> Stats {
-        self.driver.stats()
+        match &self.loops {
+            Loops::One(d) => d.stats(),
+            Loops::Group(g) => g.stats(),
+        }
     }
 
     /// Emits a Socket.IO event to one socket. `args` is a JSON array
@@ -322,7 +428,7 @@ impl Server {
         attachments: &[&[u8]],
         ack: Option<Option<Duration>>,
     ) -> Result<Option<u64>> {
-        self.running()?.emit(socket, event, args, attachments, ack)
+        self.call(socket, |d| d.emit(socket, event, args, attachments, ack))
     }
 
     /// Acknowledges a client's event (`ack` of its `SioEvent`) with
@@ -334,7 +440,7 @@ impl Server {
         args: &str,
         attachments: &[&[u8]],
     ) -> Result<()> {
-        self.running()?.ack(socket, ack, args, attachments)
+        self.call(socket, |d| d.ack(socket, ack, args, attachments))
     }
 
     /// Emits a Socket.IO event to many sockets of a namespace (see
@@ -344,7 +450,17 @@ impl Server {
         for room in b.rooms.iter().chain(b.except_rooms) {
             check_topic(room)?;
         }
-        self.running()?.broadcast(b)
+        match &mut self.loops {
+            Loops::One(d) => running(d)?.broadcast(b),
+            Loops::Group(g) => {
+                let mut queued = 0;
+                g.each(|d| {
+                    queued += running(d)?.broadcast(b)?;
+                    Ok(())
+                })?;
+                Ok(queued)
+            }
+        }
     }
 
     /// Refuses a Socket.IO connection awaiting approval: the client's
@@ -355,28 +471,31 @@ impl Server {
         message: &str,
         data: Option<&str>,
     ) -> Result<()> {
-        self.running()?.reject_socket(socket, message, data)
+        self.call(socket, |d| d.reject_socket(socket, message, data))
     }
 
     /// A socket's id as Socket.IO clients know it (`socket.id`).
     pub fn socket_id(&self, socket: ConnId) -> Result<String> {
-        self.driver.socket_sid(socket)
+        self.read(socket, |d| d.socket_sid(socket))
     }
 
     /// The socket whose Socket.IO id is `sid`, if it is connected here.
     pub fn socket_by_id(&self, sid: &str) -> Option<ConnId> {
-        self.driver.socket_by_sid(sid)
+        match &self.loops {
+            Loops::One(d) => d.socket_by_sid(sid),
+            Loops::Group(g) => g.find(|d| d.socket_by_sid(sid)),
+        }
     }
 
     /// A socket's namespace.
     pub fn namespace(&self, socket: ConnId) -> Result<String> {
-        self.driver.socket_namespace(socket)
+        self.read(socket, |d| d.socket_namespace(socket))
     }
 
     /// The topics (a socket's rooms) a connection, session or socket is
     /// subscribed to.
     pub fn topics(&self, conn: ConnId) -> Result<Vec<String>> {
-        self.driver.topics_of(conn)
+        self.read(conn, |d| d.topics_of(conn))
     }
 
     /// Starts a graceful shutdown: stop accepting, close every WebSocket
@@ -384,12 +503,18 @@ impl Server {
     /// polling until [`Server::is_finished`]; connections still open after
     /// `close_timeout` are dropped.
     pub fn begin_shutdown(&mut self) {
-        self.driver.begin_shutdown();
+        match &mut self.loops {
+            Loops::One(d) => d.begin_shutdown(),
+            Loops::Group(g) => g.begin_shutdown(),
+        }
     }
 
     /// True once a shutdown has begun and every connection is gone.
     pub fn is_finished(&self) -> bool {
-        self.driver.is_finished()
+        match &self.loops {
+            Loops::One(d) => d.is_finished(),
+            Loops::Group(g) => g.is_finished(),
+        }
     }
 
     /// Shuts down and polls until done, discarding events.
@@ -408,6 +533,9 @@ impl Server {
 /// calls `poll` with a zero timeout; it must also honour `next_timeout`.
 impl AsRawFd for Server {
     fn as_raw_fd(&self) -> RawFd {
-        self.driver.raw_fd()
+        match &self.loops {
+            Loops::One(d) => d.raw_fd(),
+            Loops::Group(g) => g.raw_fd(),
+        }
     }
 }

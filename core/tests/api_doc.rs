@@ -23,6 +23,7 @@ fn options_table() -> String {
             Unit::List => "string or list of strings".to_string(),
             Unit::Text => "string".to_string(),
             Unit::Flag => "flag".to_string(),
+            Unit::Threads => "threads".to_string(),
         };
         let range = match o.unit {
             Unit::Choice(c) => c

@@ -123,6 +123,20 @@ def cases() -> list[tuple[str, object, str, bool, bool]]:
             out.append((name, 1, "ok", True, True))
             out.append((name, 2, "invalid_argument", True, True))
             continue
+        if unit == "threads":
+            # 0 and "auto" are one loop per core (two here), the maximum
+            # 64 loops: every front serves through several loops.
+            out.append((name, 0, "ok", True, True))
+            out.append((name, "auto", "ok", False, True))
+            out.append((name, 2, "ok", True, True))
+            out.append((name, o["max"], "ok", True, True))
+            out.append((name, o["max"] + 1, "invalid_argument", True, True))
+            out.append((name, -1, "invalid_argument", False, True))
+            out.append((name, 1.5, "invalid_argument", False, True))
+            out.append((name, "5", "invalid_type", False, True))
+            out.append((name, True, "invalid_type", False, True))
+            out.append((name, None, "ok", False, True))
+            continue
         if unit == "choice":
             numbers = [v for _, v in o["choices"]]
             for choice, number in o["choices"]:

@@ -4,7 +4,7 @@ use super::stream::Stream;
 use super::{Conn, Driver, FIRST_LISTENER};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::event::{ConnId, IdKind, MAX_SLOTS};
+use crate::event::{IdKind, MAX_SLOTS};
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 use std::io;
@@ -20,9 +20,13 @@ pub(super) struct Listener {
 /// Binds `listen` and, when set, `tls_listen`: every address each
 /// resolves to, registered with consecutive tokens. `listen` speaks TLS
 /// when certificates are set and `tls_listen` is not.
+/// With `share_port`, every listener sets `SO_REUSEPORT`, so that the
+/// other loops of a group bind the same addresses and the kernel spreads
+/// new connections over them.
 pub(super) fn bind_listeners(
     config: &Config,
     registry: &Registry,
+    share_port: bool,
 ) -> Result<(Vec<Listener>, Vec<SocketAddr>)> {
     let tls = &config.tls;
     let mut plan = vec![(
@@ -35,7 +39,7 @@ pub(super) fn bind_listeners(
     let mut listeners = Vec::new();
     let mut addrs = Vec::new();
     for (listen, is_tls) in plan {
-        let (sockets, bound) = bind_all(listen)?;
+        let (sockets, bound) = bind_all(listen, share_port)?;
         listeners.extend(sockets.into_iter().map(|socket| Listener {
             socket,
             tls: is_tls,
@@ -53,7 +57,7 @@ pub(super) fn bind_listeners(
 /// With port 0 the first bind picks the port and the others follow it. An
 /// address after the first that cannot be bound (no IPv6 on this host) is
 /// skipped; the first must bind.
-fn bind_all(listen: &str) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
+fn bind_all(listen: &str, share_port: bool) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
     let bad = || {
         Error::invalid(format!(
             "listen address must be host:port (\"127.0.0.1:9001\", \"localhost:0\", \"[::1]:9001\"), not {listen:?}"
@@ -79,7 +83,7 @@ fn bind_all(listen: &str) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
             let first: &SocketAddr = first;
             addr.set_port(first.port());
         }
-        match TcpListener::bind(addr) {
+        match bind_one(addr, share_port) {
             Ok(l) => {
                 defer_accept(&l);
                 bound.push(l.local_addr()?);
@@ -98,6 +102,25 @@ fn bind_all(listen: &str) -> Result<(Vec<TcpListener>, Vec<SocketAddr>)> {
         return Err(bad());
     }
     Ok((listeners, bound))
+}
+
+/// A non-blocking listener on `addr` (what `TcpListener::bind` does, with
+/// `SO_REUSEPORT` first when the port is shared).
+fn bind_one(addr: SocketAddr, share_port: bool) -> io::Result<TcpListener> {
+    if !share_port {
+        return TcpListener::bind(addr);
+    }
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(TcpListener::from_std(socket.into()))
 }
 
 impl Driver {
@@ -123,8 +146,7 @@ impl Driver {
                     };
                     let entry = self.conns.vacant_entry();
                     let slot = entry.key();
-                    self.next_generation = self.next_generation.wrapping_add(1).max(1);
-                    let id = ConnId::new(self.next_generation, IdKind::Conn, slot);
+                    let id = self.id_counter.next(IdKind::Conn, slot);
                     entry.insert(Conn::new(id, stream, self.now));
                     // Arms the handshake timer.
                     self.after(slot, false);

@@ -127,6 +127,12 @@ impl Inbox {
         }
     }
 
+    /// Makes the loop run a turn (to write what another thread queued on
+    /// it), without a command or an event.
+    pub fn nudge(&self) {
+        let _ = self.waker.wake();
+    }
+
     pub fn take(&self) -> Vec<Command> {
         std::mem::take(&mut *self.list.lock().unwrap_or_else(|e| e.into_inner()))
     }

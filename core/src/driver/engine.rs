@@ -64,7 +64,7 @@ pub(super) struct SessionOut<'a> {
     pub tls: Option<&'a crate::tls::TlsInfo>,
     pub sockets: &'a mut Slab<Socket>,
     pub ids: &'a mut ids::IdSource,
-    pub generation: &'a mut u32,
+    pub id_counter: &'a mut super::ids::IdCounter,
     pub recovery: bool,
     pub log: &'a super::sio_fanout::RecoveryLog,
     pub after: &'a mut Vec<AfterSession>,
@@ -208,9 +208,8 @@ impl SessionOutput for SessionOut<'_> {
     }
 
     fn new_socket(&mut self, nsp: &str) -> SocketKey {
-        *self.generation = self.generation.wrapping_add(1).max(1);
         let entry = self.sockets.vacant_entry();
-        let id = ConnId::new(*self.generation, IdKind::Socket, entry.key());
+        let id = self.id_counter.next(IdKind::Socket, entry.key());
         let sid = self.ids.make(id);
         let pid = self.recovery.then(|| self.ids.make(id));
         entry.insert(Socket::new(id, sid, pid, self.session_slot, nsp));
@@ -222,7 +221,7 @@ impl SessionOutput for SessionOut<'_> {
     }
 
     fn recover_socket(&mut self, nsp: &str, pid: &str, offset: &str) -> Option<SocketKey> {
-        let id = ids::decode(pid, IdKind::Socket)?;
+        let id = ids::decode(pid, IdKind::Socket, self.id_counter.tag())?;
         let offset: u64 = offset.parse().ok()?;
         if !self.log.covers(offset) {
             return None; // some of what it missed is gone: a new socket
@@ -312,7 +311,7 @@ impl Driver {
 
     /// The session a request's sid names.
     fn session_by_sid(&self, sid: &str) -> Option<usize> {
-        let id = ids::decode(sid, IdKind::Session)?;
+        let id = ids::decode(sid, IdKind::Session, self.id_counter.tag())?;
         let slot = self.session_slot(id)?;
         (ids::as_str(&self.sessions[slot].sid) == sid).then_some(slot)
     }
@@ -371,9 +370,8 @@ impl Driver {
         if max != 0 && self.sessions.len() >= max {
             return self.refuse(c, EngineError::BadRequest);
         }
-        self.next_generation = self.next_generation.wrapping_add(1).max(1);
         let slot = self.sessions.vacant_entry().key();
-        let id = ConnId::new(self.next_generation, IdKind::Session, slot);
+        let id = self.id_counter.next(IdKind::Session, slot);
         let sid = self.ids.make(id);
         let peer = self.conns[c]
             .socket
@@ -548,7 +546,7 @@ impl Driver {
                 tls: sess.tls.as_deref(),
                 sockets: &mut self.sockets,
                 ids: &mut self.ids,
-                generation: &mut self.next_generation,
+                id_counter: &mut self.id_counter,
                 recovery,
                 log: &self.recovery,
                 after: &mut self.session_chores,

@@ -38,11 +38,29 @@ struct Encoded<'a> {
     deflated: [Option<Bytes>; 16],
 }
 
+/// The forms of a publish made by one loop of a group, handed to the
+/// next: each form is made once for the whole server (and the compressed
+/// ones on first need by whichever loop needs them first). Loops deliver
+/// a group's publishes in one order, so the event id is the same on each.
+#[derive(Default)]
+pub(crate) struct CarriedForms(Option<Forms>);
+
+struct Forms {
+    event_id: Option<u64>,
+    frame: Bytes,
+    header_len: usize,
+    sse: Option<Bytes>,
+    deflated: [Option<Bytes>; 16],
+}
+
 /// Where a publish being delivered comes from.
 pub(super) enum Origin {
     /// Published on this server: counted in `published`, sent to the
     /// cluster.
     Here,
+    /// Published on this server and delivered by another of its loops
+    /// first: counted there.
+    Sibling,
     /// Brought by the cluster, with the id Redis gave it if sequenced.
     Relayed(Option<u64>),
     /// Published here, but Redis did not take it: delivered here alone.
@@ -277,7 +295,24 @@ impl Driver {
 
     /// Publishes here and, in a cluster, to the other servers.
     pub fn publish(&mut self, topic: Option<&str>, msg: &Publish<'_>) -> Result<Published> {
-        self.deliver_publish(topic, msg, Origin::Here)
+        self.deliver_publish(topic, msg, Origin::Here, None)
+    }
+
+    /// Delivers a publish made on a group of loops to this loop's
+    /// subscribers (`first`: the loop that counts it), with the forms an
+    /// earlier loop made.
+    pub fn publish_in_group(
+        &mut self,
+        topic: Option<&str>,
+        msg: &Publish<'_>,
+        first: bool,
+        carried: &mut CarriedForms,
+    ) -> Result<Published> {
+        let origin = match first {
+            true => Origin::Here,
+            false => Origin::Sibling,
+        };
+        self.deliver_publish(topic, msg, origin, Some(carried))
     }
 
     /// Delivers a publish to this server's subscribers (in a cluster, a
@@ -289,6 +324,7 @@ impl Driver {
         topic: Option<&str>,
         msg: &Publish<'_>,
         origin: Origin,
+        mut carried: Option<&mut CarriedForms>,
     ) -> Result<Published> {
         check_publish(msg)?;
         let local = matches!(origin, Origin::Here);
@@ -343,15 +379,31 @@ impl Driver {
             Some(id) => Some(id),
             None => keeps_history.then(|| self.topics.next_event_id()),
         };
-        let (frame, header_len, sse) = encode_forms(msg, event_id);
-        let mut enc = Encoded {
-            kind: msg.kind,
-            payload: msg.data,
-            frame,
-            header_len,
-            sse,
-            has_id: event_id.is_some(),
-            deflated: Default::default(),
+        let mut enc = match carried.as_mut().and_then(|c| c.0.take()) {
+            Some(f) => {
+                debug_assert_eq!(f.event_id, event_id, "a group's loops publish in one order");
+                Encoded {
+                    kind: msg.kind,
+                    payload: msg.data,
+                    frame: f.frame,
+                    header_len: f.header_len,
+                    sse: f.sse,
+                    has_id: event_id.is_some(),
+                    deflated: f.deflated,
+                }
+            }
+            None => {
+                let (frame, header_len, sse) = encode_forms(msg, event_id);
+                Encoded {
+                    kind: msg.kind,
+                    payload: msg.data,
+                    frame,
+                    header_len,
+                    sse,
+                    has_id: event_id.is_some(),
+                    deflated: Default::default(),
+                }
+            }
         };
         let policy = msg.on_slow.unwrap_or(self.config.slow_consumer_policy);
         let mut report = Published {
@@ -404,6 +456,15 @@ impl Driver {
             }
         }
         self.finish_engine_delivery(later);
+        if let Some(c) = carried {
+            c.0 = Some(Forms {
+                event_id,
+                frame: enc.frame.clone(),
+                header_len: enc.header_len,
+                sse: enc.sse.clone(),
+                deflated: std::mem::take(&mut enc.deflated),
+            });
+        }
         if let (Some(k), Some(id)) = (key, event_id) {
             let now = self.now;
             let history = self.topics.list[k].history.as_mut();

@@ -3,7 +3,7 @@
 //! entity's slot and generation (so that a lookup costs no map) and 64
 //! random bits (so that an id cannot be guessed from another).
 
-use crate::event::{ConnId, IdKind};
+use crate::event::{ConnId, IdKind, LoopTag, MAX_GENERATION};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 
@@ -12,6 +12,30 @@ pub(super) const ID_LEN: usize = 20;
 
 /// A session id, socket id or private session id as text.
 pub(super) type IdText = [u8; ID_LEN];
+
+/// Makes the ids of one loop: each new entity gets the next generation,
+/// and every id carries the loop's tag.
+#[derive(Default)]
+pub(crate) struct IdCounter {
+    generation: u32,
+    tag: LoopTag,
+}
+
+impl IdCounter {
+    pub fn new(tag: LoopTag) -> IdCounter {
+        IdCounter { generation: 0, tag }
+    }
+
+    /// A new id for the entity of `kind` in `slot`.
+    pub fn next(&mut self, kind: IdKind, slot: usize) -> ConnId {
+        self.generation = crate::event::next_generation(self.generation);
+        ConnId::new(self.generation, kind, slot).tagged(self.tag)
+    }
+
+    pub fn tag(&self) -> LoopTag {
+        self.tag
+    }
+}
 
 /// Random bytes from the OS, fetched a few hundred at a time.
 #[derive(Default)]
@@ -52,8 +76,9 @@ impl IdSource {
 }
 
 /// The entity an id text names, if it is well formed: its `ConnId` of
-/// `kind` (the caller still compares the whole text with the entity's).
-pub(super) fn decode(text: &str, kind: IdKind) -> Option<ConnId> {
+/// `kind` on the loop `tag` names (the text does not carry the loop; the
+/// caller still compares the whole text with the entity's).
+pub(super) fn decode(text: &str, kind: IdKind, tag: LoopTag) -> Option<ConnId> {
     if text.len() != ID_LEN {
         return None;
     }
@@ -64,7 +89,8 @@ pub(super) fn decode(text: &str, kind: IdKind) -> Option<ConnId> {
     }
     let slot = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
     let generation = u32::from_be_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]);
-    (generation != 0).then(|| ConnId::new(generation, kind, slot))
+    let generation = generation & MAX_GENERATION;
+    (generation != 0).then(|| ConnId::new(generation, kind, slot).tagged(tag))
 }
 
 /// The text of an id, for the protocol.
@@ -83,8 +109,15 @@ mod tests {
         let a = src.make(id);
         let b = src.make(id);
         assert_ne!(a, b, "64 random bits each");
-        assert_eq!(decode(as_str(&a), IdKind::Socket), Some(id));
-        assert_eq!(decode("short", IdKind::Socket), None);
-        assert_eq!(decode("!!!!!!!!!!!!!!!!!!!!", IdKind::Socket), None);
+        let tag = LoopTag::default();
+        assert_eq!(decode(as_str(&a), IdKind::Socket, tag), Some(id));
+        assert_eq!(decode("short", IdKind::Socket, tag), None);
+        assert_eq!(decode("!!!!!!!!!!!!!!!!!!!!", IdKind::Socket, tag), None);
+        let on_loop_3 = ConnId::new(77, IdKind::Socket, 12345).tagged(LoopTag::new(3, 4));
+        let text = src.make(on_loop_3);
+        assert_eq!(
+            decode(as_str(&text), IdKind::Socket, LoopTag::new(3, 4)),
+            Some(on_loop_3)
+        );
     }
 }

@@ -25,10 +25,11 @@ mod topics;
 mod writeq;
 
 pub(crate) use commands::{Command, Inbox};
+pub(crate) use fanout::CarriedForms;
 
 use crate::config::Config;
 use crate::error::Result;
-use crate::event::{ConnId, Events};
+use crate::event::{ConnId, Events, LoopTag};
 use crate::proto::compress::SharedDeflate;
 use crate::proto::{Connection, Cx, Settings};
 use accept::Listener;
@@ -82,7 +83,7 @@ pub(crate) struct Driver {
     /// Counts broadcasts (a socket in several of a broadcast's rooms gets
     /// one copy).
     broadcast_seq: u64,
-    next_generation: u32,
+    id_counter: ids::IdCounter,
     timers: TimerHeap,
     pool: BufferPool,
     read_buf: Vec<u8>,
@@ -127,6 +128,13 @@ impl Driver {
     /// Binds every address `config.listen` names and prepares the loop.
     pub fn bind(config: Config) -> Result<Driver> {
         config.validate()?;
+        Driver::bind_loop(config, LoopTag::default(), false)
+    }
+
+    /// Prepares one loop of a group (`tag`), its listeners sharing their
+    /// port with the other loops' when `share_port`. The configuration
+    /// has been validated.
+    pub fn bind_loop(config: Config, tag: LoopTag, share_port: bool) -> Result<Driver> {
         let poll = Poll::new()?;
         let tls = match config.tls.enabled() {
             true => Some(crate::tls::acceptor(&config.tls)?),
@@ -145,7 +153,8 @@ impl Driver {
                 Some(crate::cluster::Cluster::start(url, name, sink)?)
             }
         };
-        let (listeners, local_addrs) = accept::bind_listeners(&config, poll.registry())?;
+        let (listeners, local_addrs) =
+            accept::bind_listeners(&config, poll.registry(), share_port)?;
         let settings = config.settings();
         Ok(Driver {
             poll,
@@ -168,7 +177,7 @@ impl Driver {
             ids: ids::IdSource::default(),
             recovery: sio_fanout::RecoveryLog::default(),
             broadcast_seq: 0,
-            next_generation: 0,
+            id_counter: ids::IdCounter::new(tag),
             timers: TimerHeap::default(),
             pool: BufferPool::default(),
             read_buf: vec![0; READ_BUFFER],
@@ -224,6 +233,18 @@ impl Driver {
 
     pub fn inbox(&self) -> Arc<Inbox> {
         self.inbox.clone()
+    }
+
+    /// Makes this loop's event ids continue `other`'s sequence, so that
+    /// the loops of a group, given the same publishes in the same order,
+    /// hand out the same ids.
+    pub fn share_event_ids(&mut self, other: &Driver) {
+        self.topics.last_event_id = other.topics.last_event_id;
+    }
+
+    /// Names of the topics this loop knows (subscribed or with history).
+    pub fn topic_names(&self) -> impl Iterator<Item = &str> {
+        self.topics.names()
     }
 
     pub fn raw_fd(&self) -> std::os::fd::RawFd {

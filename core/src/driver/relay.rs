@@ -139,6 +139,6 @@ impl Driver {
         };
         // What fails a check was checked by the publishing server (or is
         // another version's): nothing to tell anyone.
-        let _ = self.deliver_publish(r.topic.as_deref(), &msg, origin);
+        let _ = self.deliver_publish(r.topic.as_deref(), &msg, origin, None);
     }
 }

@@ -280,6 +280,10 @@ impl Default for Topics {
 }
 
 impl Topics {
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(|k| &**k)
+    }
+
     pub fn key(&self, name: &str) -> Option<u32> {
         self.by_name.get(name).copied()
     }

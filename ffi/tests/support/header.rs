@@ -136,6 +136,13 @@ pub fn options_block() -> String {
                 .to_string(),
             Unit::Text => "a string: wsrt_config_set_str sets it; default empty.".to_string(),
             Unit::Flag => format!("a flag, 1 on or 0 off; default {}.", o.default),
+            Unit::Threads => format!(
+                "a count of threads, {}-{}; 0: {}; default {}.",
+                o.min,
+                o.max,
+                o.zero_meaning(),
+                o.default
+            ),
         };
         s.push('\n');
         s.push_str(&comment(&format!("{}: {what} {}", o.name, o.doc)));

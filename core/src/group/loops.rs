@@ -1,0 +1,160 @@
+//! What the application thread, the workers and handles share: the loops
+//! (each behind a mutex held for one turn or one call, never while a
+//! worker waits for I/O), the queue of batches waiting for the
+//! application, and the one order publishes reach the loops in.
+
+use super::wait::{wait_readable, EventFd};
+use crate::driver::{CarriedForms, Driver, Inbox};
+use crate::error::{Error, Result};
+use crate::event::{ConnId, Events};
+use crate::pubsub::{HistoryLimit, Publish, Published};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// One turn's events of one loop, lent to the application.
+pub(super) struct Batch {
+    pub loop_index: usize,
+    pub events: Events,
+}
+
+pub(crate) struct Loops {
+    /// `None` once the server is dropped (handles may outlive it).
+    drivers: Vec<Mutex<Option<Driver>>>,
+    inboxes: Vec<Arc<Inbox>>,
+    /// Held while a publish or a history change goes through every loop,
+    /// so that each sees them in one order and hands out the same ids.
+    order: Mutex<()>,
+    ready: Mutex<VecDeque<Batch>>,
+    /// Readable while `ready` holds a batch (written and drained under its
+    /// lock): what the application's event loop watches.
+    ready_fd: EventFd,
+    stop: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic in a handler of another thread does not make the loop's
+    // state unusable: every call leaves it consistent between steps.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Loops {
+    pub fn new(drivers: Vec<Driver>) -> Result<Loops> {
+        Ok(Loops {
+            inboxes: drivers.iter().map(Driver::inbox).collect(),
+            drivers: drivers.into_iter().map(|d| Mutex::new(Some(d))).collect(),
+            order: Mutex::new(()),
+            ready: Mutex::new(VecDeque::new()),
+            ready_fd: EventFd::new()?,
+            stop: AtomicBool::new(false),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.drivers.len()
+    }
+
+    /// Runs `f` on loop `i` (locked for the call); an error once the
+    /// server is gone.
+    pub fn with<R>(&self, i: usize, f: impl FnOnce(&mut Driver) -> R) -> Result<R> {
+        match lock(&self.drivers[i]).as_mut() {
+            Some(d) => Ok(f(d)),
+            None => Err(Error::stopped()),
+        }
+    }
+
+    /// The loop that owns `conn`; an id no loop of this server made is
+    /// unknown.
+    pub fn owner(&self, conn: ConnId) -> Result<usize> {
+        match conn.loop_index() {
+            i if i < self.len() => Ok(i),
+            _ => Err(Error::unknown_connection()),
+        }
+    }
+
+    pub fn inbox(&self, i: usize) -> &Inbox {
+        &self.inboxes[i]
+    }
+
+    /// Makes every loop run a turn (to write what was queued from here).
+    pub fn nudge_all(&self) {
+        self.inboxes.iter().for_each(|i| i.nudge());
+    }
+
+    /// Publishes on every loop in turn, the first counting it: the forms
+    /// are made once and shared, the ids agree, the counts add up.
+    pub fn publish(&self, topic: Option<&str>, msg: &Publish<'_>) -> Result<Published> {
+        let _order = lock(&self.order);
+        let mut carried = CarriedForms::default();
+        let mut total = Published::default();
+        for i in 0..self.len() {
+            let r = self.with(i, |d| d.publish_in_group(topic, msg, i == 0, &mut carried))??;
+            total.delivered += r.delivered;
+            total.dropped += r.dropped;
+            total.closed += r.closed;
+            total.event_id = total.event_id.or(r.event_id);
+        }
+        Ok(total)
+    }
+
+    pub fn set_topic_history(&self, topic: &str, limit: HistoryLimit) -> Result<()> {
+        let _order = lock(&self.order);
+        (0..self.len()).try_for_each(|i| self.with(i, |d| d.set_topic_history(topic, limit)))
+    }
+
+    pub fn clear_topic_history(&self, topic: &str) -> Result<()> {
+        let _order = lock(&self.order);
+        (0..self.len()).try_for_each(|i| self.with(i, |d| d.clear_topic_history(topic)))
+    }
+
+    /// A worker hands its turn's events over.
+    pub(super) fn push_ready(&self, batch: Batch) {
+        let mut ready = lock(&self.ready);
+        ready.push_back(batch);
+        if ready.len() == 1 {
+            self.ready_fd.signal();
+        }
+    }
+
+    /// The next batch, waiting up to `timeout` (`None`: until one comes).
+    pub(super) fn pop_ready(&self, timeout: Option<Duration>) -> Option<Batch> {
+        if let Some(b) = self.try_pop() {
+            return Some(b);
+        }
+        if timeout != Some(Duration::ZERO) {
+            wait_readable(self.ready_fd.raw(), timeout);
+        }
+        self.try_pop()
+    }
+
+    fn try_pop(&self) -> Option<Batch> {
+        let mut ready = lock(&self.ready);
+        let b = ready.pop_front();
+        if b.is_some() && ready.is_empty() {
+            self.ready_fd.drain();
+        }
+        b
+    }
+
+    pub fn ready_fd(&self) -> std::os::fd::RawFd {
+        self.ready_fd.raw()
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Stops the workers (they see it at their next wake) and closes the
+    /// loops once they have: sockets close, handles fail from then on.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.nudge_all();
+    }
+
+    pub fn close_all(&self) {
+        for d in &self.drivers {
+            lock(d).take();
+        }
+    }
+}

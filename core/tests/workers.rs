@@ -1,0 +1,346 @@
+//! Several loops in one process (`workers`): a real `Server` with two
+//! loops, its application on one thread, real clients (`tungstenite`,
+//! plain TCP for SSE) on 127.0.0.1, publishes from a third thread.
+//!
+//! The app under test: WebSockets on `/ws` and SSE streams on `/sse` join
+//! topic "room" (SSE with `resume`); a WebSocket message is echoed, or
+//! answered with its connection's loop when it is "loop?".
+
+mod common;
+
+use common::calls::Call;
+use common::sse::Sse;
+use std::collections::HashSet;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tungstenite::Message;
+use wsrt::{Config, ConnId, EventType, Events, HistoryLimit, Publish, Server};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Harness {
+    addr: SocketAddr,
+    calls: Sender<Call>,
+    /// Every connection the app saw open, in order.
+    opened: Arc<Mutex<Vec<ConnId>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn two_loops() -> Config {
+    let mut c = Config::new("127.0.0.1:0").websocket("/ws").sse("/sse");
+    c.workers = 2;
+    c
+}
+
+impl Harness {
+    fn start(config: Config) -> Harness {
+        let mut server = Server::bind(config).expect("bind");
+        assert_eq!(server.loop_count(), 2);
+        let addr = server.local_addr();
+        let (calls, call_rx) = mpsc::channel::<Call>();
+        let opened = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (opened2, stop2) = (opened.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut events = Events::new();
+            while !stop2.load(Ordering::SeqCst) {
+                server
+                    .poll(&mut events, Some(Duration::from_millis(2)))
+                    .expect("poll");
+                for ev in &events {
+                    let conn = ev.conn;
+                    match ev.kind {
+                        EventType::Open => {
+                            server.subscribe(conn, "room").unwrap();
+                            opened2.lock().unwrap().push(conn);
+                        }
+                        EventType::SseOpen => {
+                            server.resume(conn, "room", None).unwrap();
+                            opened2.lock().unwrap().push(conn);
+                        }
+                        EventType::Message if events.payload(ev) == b"loop?" => {
+                            let reply = conn.loop_index().to_string();
+                            server.send_text(conn, &reply).unwrap();
+                        }
+                        EventType::Message => {
+                            let data = events.payload(ev).to_vec();
+                            server.send(conn, ev.message_kind(), &data).unwrap();
+                        }
+                        _ => {}
+                    }
+                }
+                while let Ok(call) = call_rx.try_recv() {
+                    call(&mut server);
+                }
+            }
+        });
+        Harness {
+            addr,
+            calls,
+            opened,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Server) -> R + Send + 'static) -> R {
+        common::calls::call(&self.calls, f)
+    }
+
+    /// Waits until the app has seen `n` connections open.
+    fn wait_opened(&self, n: usize) -> Vec<ConnId> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let opened = self.opened.lock().unwrap().clone();
+            if opened.len() >= n {
+                return opened;
+            }
+            assert!(Instant::now() < deadline, "{} of {n} opened", opened.len());
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn ws(&self) -> tungstenite::WebSocket<TcpStream> {
+        let stream = TcpStream::connect(self.addr).unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        let url = format!("ws://{}/ws", self.addr);
+        tungstenite::client(url, stream).expect("handshake").0
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let r = t.join();
+            if r.is_err() && !std::thread::panicking() {
+                panic!("server thread panicked");
+            }
+        }
+    }
+}
+
+fn text(ws: &mut tungstenite::WebSocket<TcpStream>) -> String {
+    loop {
+        match ws.read().expect("read") {
+            Message::Text(t) => return t.to_string(),
+            Message::Ping(_) | Message::Pong(_) => {}
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+fn history(max_events: usize) -> HistoryLimit {
+    HistoryLimit {
+        max_events,
+        max_age: Duration::ZERO,
+    }
+}
+
+/// How many of `ids` each loop owns.
+fn per_loop(ids: &[ConnId]) -> [usize; 2] {
+    let mut n = [0; 2];
+    ids.iter().for_each(|id| n[id.loop_index()] += 1);
+    n
+}
+
+#[test]
+fn two_loops_deliver_ten_thousand_publishes_from_a_third_thread_to_a_thousand_subscribers() {
+    const SUBS: usize = 1000;
+    const STREAMS: usize = 20;
+    const MSGS: usize = 10_000;
+    let h = Harness::start(two_loops());
+    h.call(|s| s.set_topic_history("room", history(100)))
+        .unwrap();
+    let clients: Vec<_> = (0..SUBS).map(|_| h.ws()).collect();
+    let streams: Vec<_> = (0..STREAMS).map(|_| Sse::connect(h.addr, None)).collect();
+    let opened = h.wait_opened(SUBS + STREAMS);
+    let spread = per_loop(&opened);
+    assert!(
+        spread.iter().all(|&n| n >= 100),
+        "the kernel spreads connections over both loops: {spread:?}"
+    );
+    let unique: HashSet<_> = opened.iter().collect();
+    assert_eq!(unique.len(), opened.len(), "ids are unique across loops");
+    let indexes: HashSet<_> = opened.iter().map(|c| c.index()).collect();
+    assert_eq!(indexes.len(), opened.len(), "so are their table indexes");
+    assert_eq!(
+        h.call(|s| s.subscriber_count("room")),
+        SUBS + STREAMS,
+        "counts add up over the loops"
+    );
+    let st = h.call(|s| s.stats());
+    assert_eq!((st.websockets, st.sse_streams), (SUBS, STREAMS));
+
+    // Readers on four threads, each client checked for 0..MSGS in order.
+    let mut it = clients.into_iter();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let mut socks: Vec<_> = it.by_ref().take(SUBS / 4).collect();
+            std::thread::spawn(move || {
+                for i in 0..MSGS {
+                    let want = format!("m{i}");
+                    for ws in socks.iter_mut() {
+                        assert_eq!(text(ws), want);
+                    }
+                }
+                socks.len()
+            })
+        })
+        .collect();
+    let sse_reader = std::thread::spawn(move || {
+        let mut streams = streams;
+        let mut first_id = None;
+        for i in 0..MSGS {
+            for s in streams.iter_mut() {
+                let (id, _, data) = s.next();
+                assert_eq!(data, format!("m{i}"));
+                let id: u64 = id.expect("history gives ids").parse().unwrap();
+                let first = *first_id.get_or_insert(id - i as u64);
+                assert_eq!(id, first + i as u64, "one sequence of ids on both loops");
+            }
+        }
+        streams.len()
+    });
+
+    // The third thread: publishes through a handle.
+    let handle = h.call(|s| s.handle());
+    let publisher = std::thread::spawn(move || {
+        for i in 0..MSGS {
+            handle
+                .publish(Some("room"), &Publish::text(&format!("m{i}")))
+                .unwrap();
+        }
+    });
+    publisher.join().unwrap();
+    let got: usize = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert_eq!(got, SUBS);
+    assert_eq!(sse_reader.join().unwrap(), STREAMS);
+    let st = h.call(|s| s.stats());
+    assert_eq!(st.published, MSGS as u64, "one publish counted once");
+    assert_eq!(st.delivered, ((SUBS + STREAMS) * MSGS) as u64);
+    assert_eq!((st.dropped, st.slow_closed), (0, 0));
+    assert_eq!(st.topics, 1, "a topic on both loops counts once");
+}
+
+#[test]
+fn a_resume_on_either_loop_replays_exactly_what_was_missed() {
+    let h = Harness::start(two_loops());
+    h.call(|s| s.set_topic_history("room", history(100)))
+        .unwrap();
+    let ids: Vec<u64> = h.call(|s| {
+        (0..50)
+            .map(|i| {
+                let r = s.publish("room", &Publish::text(&format!("e{i}"))).unwrap();
+                r.event_id.expect("a topic with history")
+            })
+            .collect()
+    });
+    // Enough reconnects that both loops serve some (checked below).
+    let mut loops_seen = HashSet::new();
+    for n in 0..16 {
+        let mut s = Sse::connect(h.addr, Some(&ids[19].to_string()));
+        let opened = h.wait_opened(n + 1);
+        loops_seen.insert(opened[n].loop_index());
+        for (i, id) in ids.iter().enumerate().skip(20) {
+            let (got_id, _, data) = s.next();
+            assert_eq!((data, got_id), (format!("e{i}"), Some(id.to_string())));
+        }
+        s.assert_quiet(Duration::from_millis(20));
+    }
+    assert_eq!(loops_seen.len(), 2, "16 streams all landed on one loop");
+}
+
+#[test]
+fn calls_on_an_id_reach_its_loop_from_the_app_and_from_handles() {
+    let h = Harness::start(two_loops());
+    let mut clients: Vec<_> = (0..24).map(|_| h.ws()).collect();
+    let opened = h.wait_opened(clients.len());
+    assert!(
+        per_loop(&opened).iter().all(|&n| n > 0),
+        "24 clients on one loop"
+    );
+    for (ws, id) in clients.iter_mut().zip(&opened) {
+        ws.send(Message::text("loop?")).unwrap();
+        assert_eq!(text(ws), id.loop_index().to_string());
+        ws.send(Message::text("echo")).unwrap();
+        assert_eq!(text(ws), "echo");
+    }
+    // A handle sends to each connection on its own loop.
+    let handle = h.call(|s| s.handle());
+    for (ws, id) in clients.iter_mut().zip(&opened) {
+        handle
+            .send(
+                *id,
+                wsrt::MessageKind::Text,
+                format!("to {}", id.raw()).into(),
+            )
+            .unwrap();
+        assert_eq!(text(ws), format!("to {}", id.raw()));
+    }
+    // An id no loop of this server made is unknown, not another's.
+    let stray = ConnId::from_raw(opened[0].raw() | 63 << 26);
+    let err = h.call(move |s| s.send_text(stray, "x")).unwrap_err();
+    assert_eq!(err.kind(), wsrt::ErrorKind::UnknownConnection);
+    assert!(handle
+        .send(stray, wsrt::MessageKind::Text, "x".into())
+        .is_err());
+    // Closing from the app reaches the right loop.
+    for (ws, id) in clients.iter_mut().zip(&opened) {
+        let id = *id;
+        h.call(move |s| s.close(id, 4000, "bye")).unwrap();
+        match ws.read() {
+            Ok(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 4000),
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_shutdown_drains_every_loop() {
+    let h = Harness::start(two_loops());
+    let mut clients: Vec<_> = (0..16).map(|_| h.ws()).collect();
+    let opened = h.wait_opened(clients.len());
+    assert!(
+        per_loop(&opened).iter().all(|&n| n > 0),
+        "16 clients on one loop"
+    );
+    h.call(|s| s.begin_shutdown());
+    for ws in clients.iter_mut() {
+        match ws.read() {
+            Ok(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1001),
+            other => panic!("expected 1001, got {other:?}"),
+        }
+    }
+    drop(clients);
+    let deadline = Instant::now() + WAIT;
+    while !h.call(|s| s.is_finished()) {
+        assert!(Instant::now() < deadline, "the loops never finished");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(TcpStream::connect(h.addr).is_err(), "still listening");
+}
+
+#[test]
+fn workers_zero_is_one_per_core_and_engine_io_needs_one_loop() {
+    let mut c = Config::new("127.0.0.1:0").websocket("/ws");
+    c.workers = 0;
+    let cores = std::thread::available_parallelism().unwrap().get().min(64);
+    assert_eq!(Server::bind(c).unwrap().loop_count(), cores);
+
+    let mut c = Config::new("127.0.0.1:0").socket_io("/socket.io/", ["/"]);
+    c.workers = 2;
+    let err = Server::bind(c).err().expect("refused");
+    assert!(err.to_string().contains("workers must be 1"), "{err}");
+
+    let mut c = Config::new("127.0.0.1:0").websocket("/ws");
+    c.workers = 2;
+    c.cluster.redis_url = "redis://127.0.0.1:1/".into();
+    let err = Server::bind(c).err().expect("refused");
+    assert!(err.to_string().contains("cluster_redis_url"), "{err}");
+}
