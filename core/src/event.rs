@@ -57,6 +57,10 @@ impl LoopTag {
         let bits = usize::BITS - (loops - 1).leading_zeros();
         LoopTag((bits as u64) << LOOP_BITS_SHIFT | (index as u64) << LOOP_SHIFT)
     }
+
+    pub fn index(self) -> usize {
+        ((self.0 >> LOOP_SHIFT) & 63) as usize
+    }
 }
 
 impl ConnId {

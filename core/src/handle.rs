@@ -219,8 +219,16 @@ impl Handle {
             check_topic(room)?;
         }
         check_outgoing(Some(b.event), b.args, b.attachments.len()).map_err(Error::invalid)?;
-        self.first_inbox()
-            .submit(Command::Broadcast(Box::new(OwnedBroadcast::new(b))))
+        let owned = OwnedBroadcast::new(b);
+        match &self.route {
+            Route::One(inbox) => inbox.submit(Command::Broadcast(Box::new(owned))),
+            // Each loop emits to its own sockets of the rooms.
+            Route::Group(loops) => (0..loops.len()).try_for_each(|i| {
+                loops
+                    .inbox(i)
+                    .submit(Command::Broadcast(Box::new(owned.clone())))
+            }),
+        }
     }
 
     /// Begins a graceful shutdown, as `Server::begin_shutdown`.

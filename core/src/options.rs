@@ -275,7 +275,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     spec!(33, "cluster_redis_url", "clusterRedisUrl", "cluster.redis_url", Unit::Text, 0, 0, 0,
         "Where the cluster's Redis is (redis://host:port/, redis+unix:///path): every publish also goes to the servers sharing it, and theirs reach this one's subscribers. Redis down: local delivery goes on, cross-server publishes are dropped (counted) until it is back. Empty: no cluster."),
     spec!(34, "workers", "workers", "workers", Unit::Threads, 1, crate::event::MAX_LOOPS as u64, 1,
-        "Event loops, each on a thread of its own with its own listener on the shared port (SO_REUSEPORT): I/O, TLS, parsing and compression run in parallel; handlers still run on the application's one thread and see one stream of events. 0 or \"auto\": one per usable core. Engine.IO/Socket.IO routes and cluster_redis_url need 1 for now."),
+        "Event loops, each on a thread of its own with its own listener on the shared port (SO_REUSEPORT): I/O, TLS, parsing and compression run in parallel; handlers still run on the application's one thread and see one stream of events. 0 or \"auto\": one per usable core. cluster_redis_url needs 1 for now."),
 ];
 
 /// The option with this C id.
@@ -669,18 +669,10 @@ impl Config {
                 .map_err(|_| Error::invalid("origins must not contain CR, LF or NUL"))?;
         }
         self.tls.check()?;
-        if self.loops() > 1 {
-            if let Some(r) = self.routes.iter().find(|r| r.kind.is_engine()) {
-                return Err(Error::invalid(format!(
-                    "workers must be 1 with an Engine.IO or Socket.IO route ({:?}): a long-poll may reach another loop than its session's, and handing it over is not built yet",
-                    r.path
-                )));
-            }
-            if !self.cluster.redis_url.is_empty() {
-                return Err(Error::invalid(
-                    "workers must be 1 with cluster_redis_url: one loop per server speaks to the cluster for now",
-                ));
-            }
+        if self.loops() > 1 && !self.cluster.redis_url.is_empty() {
+            return Err(Error::invalid(
+                "workers must be 1 with cluster_redis_url: one loop per server speaks to the cluster for now",
+            ));
         }
         for r in &self.routes {
             if r.kind.is_engine() && !r.subprotocols.is_empty() {

@@ -173,6 +173,8 @@ impl Server {
     /// Writes queued output now instead of at the next `poll`. A host loop
     /// that sends outside of event handling (a timer, another task) calls
     /// this after sending. Events it causes arrive with the next `poll`.
+    /// Like a single loop's flush, it ends the handling of the batch (close
+    /// frames owed are sent; with several loops, the batch's loop goes on).
     pub fn flush(&mut self) {
         match &mut self.loops {
             Loops::One(d) => d.flush(),
@@ -181,12 +183,13 @@ impl Server {
     }
 
     /// How long a host event loop may sleep before calling `poll` again
-    /// (timers), or `None` if only I/O can wake it (always, with several
-    /// loops: each runs its own timers).
+    /// (timers), or `None` if only I/O can wake it. With several loops
+    /// (each runs its own timers): zero while a batch is being handled and
+    /// not yet ended by `flush`, else `None`.
     pub fn next_timeout(&self) -> Option<Duration> {
         match &self.loops {
             Loops::One(d) => d.next_timeout(),
-            Loops::Group(_) => None,
+            Loops::Group(g) => g.next_timeout(),
         }
     }
 

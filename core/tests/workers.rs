@@ -4,7 +4,8 @@
 //!
 //! The app under test: WebSockets on `/ws` and SSE streams on `/sse` join
 //! topic "room" (SSE with `resume`); a WebSocket message is echoed, or
-//! answered with its connection's loop when it is "loop?".
+//! answered with its connection's id and loop when it is "who?"; Engine.IO
+//! sessions on `/engine.io/` get their messages back.
 
 mod common;
 
@@ -32,9 +33,49 @@ struct Harness {
 }
 
 fn two_loops() -> Config {
-    let mut c = Config::new("127.0.0.1:0").websocket("/ws").sse("/sse");
+    let mut c = Config::new("127.0.0.1:0")
+        .websocket("/ws")
+        .sse("/sse")
+        .engine_io("/engine.io/");
     c.workers = 2;
     c
+}
+
+/// One HTTP/1.1 request on a connection of its own (so that each lands on
+/// either loop): the answer's status line and body.
+fn http(addr: SocketAddr, request: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("an answer");
+    (head.lines().next().unwrap().to_string(), body.to_string())
+}
+
+fn eio_get(addr: SocketAddr, sid: &str) -> String {
+    let req = format!(
+        "GET /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let (status, body) = http(addr, &req);
+    assert!(status.contains("200"), "{status}: {body}");
+    body
+}
+
+fn eio_post(addr: SocketAddr, sid: &str, body: &str) {
+    let req = format!(
+        "POST /engine.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+         Content-Type: text/plain;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let (status, answer) = http(addr, &req);
+    assert_eq!(
+        (status.contains("200"), answer.as_str()),
+        (true, "ok"),
+        "{status}"
+    );
 }
 
 impl Harness {
@@ -63,8 +104,8 @@ impl Harness {
                             server.resume(conn, "room", None).unwrap();
                             opened2.lock().unwrap().push(conn);
                         }
-                        EventType::Message if events.payload(ev) == b"loop?" => {
-                            let reply = conn.loop_index().to_string();
+                        EventType::Message if events.payload(ev) == b"who?" => {
+                            let reply = format!("{} {}", conn.raw(), conn.loop_index());
                             server.send_text(conn, &reply).unwrap();
                         }
                         EventType::Message => {
@@ -265,12 +306,21 @@ fn calls_on_an_id_reach_its_loop_from_the_app_and_from_handles() {
         per_loop(&opened).iter().all(|&n| n > 0),
         "24 clients on one loop"
     );
-    for (ws, id) in clients.iter_mut().zip(&opened) {
-        ws.send(Message::text("loop?")).unwrap();
-        assert_eq!(text(ws), id.loop_index().to_string());
+    // Opens from two loops reach the app in either order: each client asks
+    // for its id.
+    let mut ids = Vec::new();
+    for ws in clients.iter_mut() {
+        ws.send(Message::text("who?")).unwrap();
+        let who = text(ws);
+        let (raw, loop_index) = who.split_once(' ').unwrap();
+        let id = ConnId::from_raw(raw.parse().unwrap());
+        assert!(opened.contains(&id), "{who}");
+        assert_eq!(loop_index, id.loop_index().to_string());
         ws.send(Message::text("echo")).unwrap();
         assert_eq!(text(ws), "echo");
+        ids.push(id);
     }
+    let opened = ids;
     // A handle sends to each connection on its own loop.
     let handle = h.call(|s| s.handle());
     for (ws, id) in clients.iter_mut().zip(&opened) {
@@ -327,7 +377,7 @@ fn a_shutdown_drains_every_loop() {
 }
 
 #[test]
-fn workers_zero_is_one_per_core_and_engine_io_needs_one_loop() {
+fn workers_zero_is_one_per_core_and_the_cluster_needs_one_loop() {
     let mut c = Config::new("127.0.0.1:0").websocket("/ws");
     c.workers = 0;
     let cores = std::thread::available_parallelism().unwrap().get().min(64);
@@ -335,12 +385,72 @@ fn workers_zero_is_one_per_core_and_engine_io_needs_one_loop() {
 
     let mut c = Config::new("127.0.0.1:0").socket_io("/socket.io/", ["/"]);
     c.workers = 2;
-    let err = Server::bind(c).err().expect("refused");
-    assert!(err.to_string().contains("workers must be 1"), "{err}");
+    assert_eq!(
+        Server::bind(c).unwrap().loop_count(),
+        2,
+        "Socket.IO on two loops"
+    );
 
     let mut c = Config::new("127.0.0.1:0").websocket("/ws");
     c.workers = 2;
     c.cluster.redis_url = "redis://127.0.0.1:1/".into();
     let err = Server::bind(c).err().expect("refused");
-    assert!(err.to_string().contains("cluster_redis_url"), "{err}");
+    assert!(err.to_string().contains("workers must be 1"), "{err}");
+}
+
+#[test]
+fn a_shutdown_from_a_handle_ends_a_poll_that_waits_without_a_timeout() {
+    let mut server = Server::bind(two_loops()).expect("bind");
+    let handle = server.handle();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        handle.shutdown().unwrap();
+    });
+    let mut events = Events::new();
+    let deadline = Instant::now() + WAIT;
+    // No connection, so no batch: only the loops finishing can wake it.
+    while !server.is_finished() {
+        assert!(Instant::now() < deadline, "never finished");
+        server.poll(&mut events, None).unwrap();
+    }
+    stopper.join().unwrap();
+}
+
+#[test]
+fn engine_io_requests_reach_their_session_on_either_loop() {
+    let h = Harness::start(two_loops());
+    let (status, open) = http(
+        h.addr,
+        "GET /engine.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(status.contains("200"), "{status}");
+    let sid = open
+        .split("\"sid\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    // Each request on a new connection: 40 of them land on both loops;
+    // those on the other loop are handed to the session's.
+    for i in 0..20 {
+        eio_post(h.addr, &sid, &format!("4m{i}"));
+        assert_eq!(eio_get(h.addr, &sid), format!("4m{i}"), "the echo of m{i}");
+    }
+    // The upgrade too, on a connection of its own (either loop).
+    let url = format!(
+        "ws://{}/engine.io/?EIO=4&transport=websocket&sid={sid}",
+        h.addr
+    );
+    let stream = TcpStream::connect(h.addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let (mut ws, _) = tungstenite::client(url, stream).expect("upgrade");
+    ws.send(Message::text("2probe")).unwrap();
+    assert_eq!(text(&mut ws), "3probe");
+    // The parked poll is answered (noop) so the client can upgrade.
+    assert_eq!(eio_get(h.addr, &sid), "6");
+    ws.send(Message::text("5")).unwrap();
+    ws.send(Message::text("4over ws")).unwrap();
+    assert_eq!(text(&mut ws), "4over ws");
 }

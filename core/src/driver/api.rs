@@ -328,6 +328,10 @@ impl Driver {
                     self.apply_cluster(*m);
                     Ok(())
                 }
+                Command::Adopt(a) => {
+                    self.adopt(*a);
+                    Ok(())
+                }
                 Command::Shutdown => {
                     self.begin_shutdown();
                     Ok(())

@@ -88,6 +88,9 @@ pub(crate) enum Command {
     /// From the cluster's threads: a publish to deliver here (never
     /// forwarded), or news of what Redis relays.
     Cluster(Box<crate::cluster::FromCluster>),
+    /// From another loop of the group: an Engine.IO request of a session
+    /// of this loop, with its connection.
+    Adopt(Box<super::handoff::Adoption>),
     Shutdown,
 }
 

@@ -221,7 +221,7 @@ impl SessionOutput for SessionOut<'_> {
     }
 
     fn recover_socket(&mut self, nsp: &str, pid: &str, offset: &str) -> Option<SocketKey> {
-        let id = ids::decode(pid, IdKind::Socket, self.id_counter.tag())?;
+        let id = ids::decode(pid, IdKind::Socket)?;
         let offset: u64 = offset.parse().ok()?;
         if !self.log.covers(offset) {
             return None; // some of what it missed is gone: a new socket
@@ -311,7 +311,7 @@ impl Driver {
 
     /// The session a request's sid names.
     fn session_by_sid(&self, sid: &str) -> Option<usize> {
-        let id = ids::decode(sid, IdKind::Session, self.id_counter.tag())?;
+        let id = ids::decode(sid, IdKind::Session)?;
         let slot = self.session_slot(id)?;
         (ids::as_str(&self.sessions[slot].sid) == sid).then_some(slot)
     }
@@ -325,7 +325,7 @@ impl Driver {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn on_engine_request(
+    pub(super) fn on_engine_request(
         &mut self,
         conn: ConnId,
         route: usize,
@@ -335,6 +335,19 @@ impl Driver {
         body: &[u8],
         head: Option<Box<RequestHead>>,
     ) {
+        if let Some((sid, owner)) = sid.and_then(|s| Some((s, self.owner_elsewhere(s)?))) {
+            if let Some(c) = self.conn_alive(conn) {
+                let req = super::handoff::Request {
+                    route,
+                    transport,
+                    kind,
+                    sid,
+                    body,
+                };
+                self.hand_over(c, owner, req);
+            }
+            return;
+        }
         let session = sid.and_then(|s| self.session_by_sid(s));
         if kind == RequestKind::RefusedPost {
             // Over maxPayload or not text: answered; the session ends.

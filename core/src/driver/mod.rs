@@ -13,6 +13,7 @@ mod commands;
 mod conn;
 mod engine;
 mod fanout;
+mod handoff;
 mod ids;
 mod inbox;
 mod io;
@@ -106,6 +107,9 @@ pub(crate) struct Driver {
     shutdown: Option<Shutdown>,
     /// The cluster bus, with `cluster_redis_url`; stopped by a shutdown.
     cluster: Option<crate::cluster::Cluster>,
+    /// The inboxes of every loop of this one's group (none alone): where
+    /// Engine.IO requests of another loop's sessions are handed.
+    siblings: Vec<Arc<Inbox>>,
 }
 
 /// TLS handshakes, reported by [`crate::Server::stats`].
@@ -192,6 +196,7 @@ impl Driver {
             accept_retry_at: None,
             shutdown: None,
             cluster,
+            siblings: Vec::new(),
         })
     }
 
@@ -318,7 +323,13 @@ impl Driver {
     /// less per turn; the few microseconds since only make the wait longer
     /// by as much).
     fn wait_time(&self, requested: Option<Duration>, now: Instant) -> Option<Duration> {
-        if !self.events.is_empty() || !self.resume.is_empty() || !self.dirty.is_empty() {
+        if !self.events.is_empty()
+            || !self.resume.is_empty()
+            || !self.dirty.is_empty()
+            || !self.owed.is_empty()
+        {
+            // Owed close frames go out at the start of the next turn (a
+            // loop of a group runs it as soon as its batch is done).
             return Some(Duration::ZERO);
         }
         let earliest = |a: Option<Instant>, b: Option<Instant>| match (a, b) {

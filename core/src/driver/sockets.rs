@@ -103,7 +103,7 @@ impl Driver {
 
     /// The socket named by its public id (Socket.IO's `socket.id`).
     pub fn socket_by_sid(&self, sid: &str) -> Option<ConnId> {
-        let id = ids::decode(sid, IdKind::Socket, self.id_counter.tag())?;
+        let id = ids::decode(sid, IdKind::Socket)?;
         let slot = self.socket_slot(id)?;
         (ids::as_str(&self.sockets[slot].sid) == sid).then_some(id)
     }

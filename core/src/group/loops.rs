@@ -30,6 +30,9 @@ pub(crate) struct Loops {
     /// Readable while `ready` holds a batch (written and drained under its
     /// lock): what the application's event loop watches.
     ready_fd: EventFd,
+    /// Batch buffers the application is done with, for the workers to
+    /// fill again (their arenas keep their capacity).
+    spare: Mutex<Vec<Events>>,
     stop: AtomicBool,
 }
 
@@ -47,6 +50,7 @@ impl Loops {
             order: Mutex::new(()),
             ready: Mutex::new(VecDeque::new()),
             ready_fd: EventFd::new()?,
+            spare: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         })
     }
@@ -131,10 +135,32 @@ impl Loops {
     fn try_pop(&self) -> Option<Batch> {
         let mut ready = lock(&self.ready);
         let b = ready.pop_front();
-        if b.is_some() && ready.is_empty() {
+        if ready.is_empty() {
+            // Also clears a wake without a batch (`wake_app`).
             self.ready_fd.drain();
         }
         b
+    }
+
+    /// Wakes the application without a batch: a loop has finished (its
+    /// shutdown is over), so `is_finished` may have changed.
+    pub(super) fn wake_app(&self) {
+        let _ready = lock(&self.ready);
+        self.ready_fd.signal();
+    }
+
+    /// A buffer the application is done with (emptied).
+    pub(super) fn recycle(&self, mut events: Events) {
+        events.clear();
+        let mut spare = lock(&self.spare);
+        if spare.len() <= self.len() {
+            spare.push(events);
+        }
+    }
+
+    /// A buffer for a worker's next turn.
+    pub(super) fn buffer(&self) -> Events {
+        lock(&self.spare).pop().unwrap_or_default()
     }
 
     pub fn ready_fd(&self) -> std::os::fd::RawFd {

@@ -36,18 +36,17 @@ pub(crate) struct Group {
     config: Config,
     local_addrs: Vec<SocketAddr>,
     tls_addr: Option<SocketAddr>,
-    /// The loop whose batch the application holds (its worker waits for
-    /// it back).
+    /// The loop whose batch the application is handling (its worker
+    /// waits until the application is done: its next `poll` or `flush`).
     lent: Option<usize>,
-    /// Loops the application queued output on since it last polled.
+    /// Loops the application queued output on since it last flushed.
     touched: u64,
-    /// An empty `Events` to give the application when no batch comes.
-    spare: Events,
 }
 
 struct Worker {
     thread: Option<JoinHandle<()>>,
-    give_back: Sender<Events>,
+    /// Tells the worker the application is done with its batch.
+    done: Sender<()>,
 }
 
 /// `listen` ("host:port") on `port`.
@@ -74,17 +73,21 @@ impl Group {
             d.share_event_ids(&drivers[0]);
             drivers.push(d);
         }
+        let inboxes: Vec<_> = drivers.iter().map(Driver::inbox).collect();
+        for d in &mut drivers {
+            d.set_siblings(inboxes.clone());
+        }
         let loops = Arc::new(Loops::new(drivers)?);
         let mut workers = Vec::new();
         for i in 0..loops.len() {
-            let (give_back, returned) = channel();
+            let (done, done_rx) = channel();
             let shared = loops.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("wsrt-loop-{i}"))
-                .spawn(move || worker::run(shared, i, returned))?;
+                .spawn(move || worker::run(shared, i, done_rx))?;
             workers.push(Worker {
                 thread: Some(thread),
-                give_back,
+                done,
             });
         }
         Ok(Group {
@@ -95,7 +98,6 @@ impl Group {
             tls_addr,
             lent: None,
             touched: 0,
-            spare: Events::new(),
         })
     }
 
@@ -119,42 +121,43 @@ impl Group {
         self.loops.ready_fd()
     }
 
-    /// Gives the application's batch back to its loop, wakes the loops it
-    /// queued output on, and hands over the next batch of any loop
-    /// (waiting up to `timeout`); `events` is left empty if none came.
+    /// Ends the application's batch (its loop goes on; the buffer goes
+    /// back to the workers), wakes the loops it queued output on, and
+    /// hands over the next batch of any loop (waiting up to `timeout`);
+    /// `events` is left empty if none came.
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
-        let mut done = std::mem::take(events);
-        match self.lent.take() {
-            Some(k) => {
-                let _ = self.workers[k].give_back.send(done);
-            }
-            None => {
-                done.clear();
-                self.spare = done;
-            }
-        }
         self.flush();
-        match self.loops.pop_ready(timeout) {
-            Some(batch) => {
-                *events = batch.events;
-                self.lent = Some(batch.loop_index);
-            }
-            None => *events = std::mem::take(&mut self.spare),
+        self.loops.recycle(std::mem::take(events));
+        if let Some(batch) = self.loops.pop_ready(timeout) {
+            *events = batch.events;
+            self.lent = Some(batch.loop_index);
         }
         Ok(())
     }
 
-    /// Wakes the loops the application queued output on, so that they
-    /// write it now.
+    /// The application is done with its batch (its payloads stay valid
+    /// until the next `poll`): its loop may run its next turn. Wakes the
+    /// other loops the application queued output on, so that they write
+    /// it now.
     pub fn flush(&mut self) {
+        if let Some(k) = self.lent.take() {
+            // Its next turn writes what was queued; no wake needed.
+            self.touched &= !(1 << k);
+            let _ = self.workers[k].done.send(());
+        }
         let mut touched = std::mem::take(&mut self.touched);
         while touched != 0 {
             let i = touched.trailing_zeros() as usize;
             touched &= touched - 1;
-            if Some(i) != self.lent {
-                self.loops.inbox(i).nudge();
-            }
+            self.loops.inbox(i).nudge();
         }
+    }
+
+    /// Zero while the application holds a batch (a host loop that honours
+    /// it polls again, which ends the batch); otherwise the loops keep
+    /// their own timers and only the descriptor wakes the application.
+    pub fn next_timeout(&self) -> Option<Duration> {
+        self.lent.map(|_| Duration::ZERO)
     }
 
     /// Runs a call on the loop that owns `conn`.

@@ -1,9 +1,9 @@
 //! A worker: one loop's thread. It waits for its loop's I/O outside the
 //! lock, runs a turn under it, and hands the turn's events to the
-//! application; it then waits until the application is done with them,
-//! as a single loop's next `poll` does (close frames owed after a batch
-//! and the ids of ended connections depend on that), while the other
-//! loops go on.
+//! application; it then waits until the application is done with them
+//! (its next `poll` or `flush`), as a single loop's next turn does (close
+//! frames owed after a batch and the ids of ended connections depend on
+//! that), while the other loops go on.
 
 use super::loops::{Batch, Loops};
 use super::wait::wait_readable;
@@ -12,7 +12,14 @@ use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(super) fn run(loops: Arc<Loops>, index: usize, returned: Receiver<Events>) {
+pub(super) fn run(loops: Arc<Loops>, index: usize, done: Receiver<()>) {
+    turns(&loops, index, done);
+    // Finished (or stopped): the application may be waiting for nothing
+    // but this to see the server finished.
+    loops.wake_app();
+}
+
+fn turns(loops: &Loops, index: usize, done: Receiver<()>) {
     let mut events = Events::new();
     loop {
         if loops.stopping() {
@@ -45,8 +52,8 @@ pub(super) fn run(loops: Arc<Loops>, index: usize, returned: Receiver<Events>) {
             loop_index: index,
             events: std::mem::take(&mut events),
         });
-        match returned.recv() {
-            Ok(e) => events = e,
+        match done.recv() {
+            Ok(()) => events = loops.buffer(),
             Err(_) => return, // the server is gone
         }
     }
