@@ -146,12 +146,13 @@ lint: check-version fuzz-lint
 	python3 tests/tools/import_cycles.py core/src core/proto/src ffi/src bindings-python/src bindings-node/src
 
 # A cluster of the three example servers (C, Python, Node) over one
-# Debian redis-server (tests/cluster/).
+# Debian redis-server, and each example with two loops (WORKERS=2)
+# (tests/cluster/).
 test-cluster: deps examples python-dev node-addon
 	@tests/tools/venv.sh
 	@tests/socketio/venv.sh
-	.cache/venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster/test_cluster.py
-	.cache/sio-venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster/test_cluster_socketio.py
+	.cache/venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster/test_cluster.py tests/cluster/test_workers.py
+	.cache/sio-venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster/test_cluster_socketio.py tests/cluster/test_workers_socketio.py
 
 # The cross-front contract (tests/contract/README.md): Rust, C, Python and
 # Node given the same edge values must agree.

@@ -38,6 +38,10 @@
  * servers sharing that Redis form one cluster: /broadcast and /events span
  * them all. Redis away: each server goes on serving its own clients.
  *
+ * $WORKERS (default 1; 0 or auto: one per core) runs that many event loops
+ * on threads of their own; this thread still runs every handler. More than
+ * one does not combine with $REDIS_URL yet (the library says so).
+ *
  * Signals are taken by a thread of their own (sigwait), which asks the loop
  * to stop (or to reload) through a wsrt_handle: a flag set by a signal
  * handler could be missed by a loop already about to block in
@@ -237,6 +241,13 @@ int main(void) {
             return 2;
         }
     }
+    /* WORKERS: event loops (the library checks the value: a number, or
+     * "auto"). */
+    const char *workers = getenv("WORKERS");
+    if (workers != NULL && *workers != '\0' && (r = wsrt_config_set_by_name(cfg, "workers", workers)) != WSRT_OK) {
+        fail("WORKERS", r);
+        return 2;
+    }
     const char *sio_step = "";
     if ((r = sio_contract_configure(cfg, &sio_step)) != WSRT_OK) {
         fail(sio_step, r);
@@ -297,7 +308,8 @@ int main(void) {
     else
         fprintf(stderr, "echo_server: wsrt %s listening on 127.0.0.1:%u (http, ws) and 127.0.0.1:%u (https, wss)",
                 wsrt_version(), port_bound, tls_bound);
-    fprintf(stderr, " (/echo, /sse, /broadcast, /events, /stats, /socket.io/, /engine.io/)\n");
+    fprintf(stderr, " (/echo, /sse, /broadcast, /events, /stats, /socket.io/, /engine.io/; %s workers)\n",
+            workers != NULL && *workers != '\0' ? workers : "1");
     if (redis_url != NULL && *redis_url != '\0')
         fprintf(stderr, "echo_server: cluster over %s\n", redis_url);
     if (page_path != NULL && *page_path != '\0')

@@ -41,6 +41,10 @@
 // servers sharing that Redis form one cluster: /broadcast and /events span
 // them all. Redis away: each server goes on serving its own clients.
 //
+// $WORKERS (default 1; 0 or auto: one per core) runs that many event loops
+// on threads of their own; handlers still run on this thread. More than
+// one does not combine with $REDIS_URL yet (wsrt says so).
+//
 // /stats  a WebSocket that gets server.stats() (and broadcastSubscribers:
 //         the topic's subscribers across the cluster) as one JSON text and
 //         is closed (1000).
@@ -85,9 +89,12 @@ const sio = {
 
 // DEFLATE=off (default) | shared | per-connection: permessage-deflate.
 const deflate = process.env.DEFLATE || 'off';
+// WORKERS: a number or "auto", as wsrt's `workers` option takes it.
+const workersEnv = process.env.WORKERS || '1';
+const workers = /^[0-9]+$/.test(workersEnv) ? Number(workersEnv) : workersEnv;
 let server;
 try {
-  server = new Server({ host: '127.0.0.1', port, deflate, ...sio, ...tls, clusterRedisUrl: process.env.REDIS_URL || undefined });
+  server = new Server({ host: '127.0.0.1', port, deflate, ...sio, ...tls, clusterRedisUrl: process.env.REDIS_URL || undefined, workers });
 } catch (e) {
   console.error(`echo_server: ${e.message}`);
   process.exit(2);
@@ -303,7 +310,7 @@ const where = securePort === null
   : securePort === server.port
     ? `https/wss 127.0.0.1:${securePort}`
     : `https/wss 127.0.0.1:${securePort} and http/ws 127.0.0.1:${server.port}`;
-console.error(`echo_server: wsrt (node) listening on ${where} (/echo, /sse, /broadcast, /events, /stats, /engine.io/, /socket.io/; deflate ${deflate})`);
+console.error(`echo_server: wsrt (node) listening on ${where} (/echo, /sse, /broadcast, /events, /stats, /engine.io/, /socket.io/; deflate ${deflate}; ${workers} workers)`);
 if (process.env.REDIS_URL) console.error(`echo_server: cluster over ${process.env.REDIS_URL}`);
 if (page) console.error(`echo_server: demo page at ${securePort === null ? 'http' : 'https'}://127.0.0.1:${securePort ?? server.port}/`);
 

@@ -34,6 +34,10 @@ bytes) for the sockets that come back.
 
 $DEFLATE (off, shared, per-connection) turns on permessage-deflate; it goes
 to the server as it is, so a bad value is the core's error.
+
+$WORKERS (default 1; 0 or auto: one per core) runs that many event loops on
+threads of their own; handlers still run on this thread. More than one
+does not combine with $REDIS_URL yet (the library says so).
 Listens on 127.0.0.1:$PORT (default 9001). SIGTERM or SIGINT shuts down
 gracefully (WebSockets closed with 1001) and exits 0.
 
@@ -139,6 +143,10 @@ async def main() -> None:
     interval = env_int("SSE_INTERVAL_MS", 1000) / 1000.0
     history = env_int("HISTORY", 100, minimum=0)  # 0: no history
     deflate = os.environ.get("DEFLATE") or "off"
+    # WORKERS: event loops on threads of their own (0 or "auto": one per
+    # core); handlers still run here.
+    workers_env = os.environ.get("WORKERS") or "1"
+    workers: int | str = int(workers_env) if workers_env.isdigit() else workers_env
     server = wsrt.Server(
         "127.0.0.1", port, deflate=deflate,
         sio_ping_interval_ms=env_int("SIO_PING_INTERVAL_MS", 25_000),
@@ -146,7 +154,7 @@ async def main() -> None:
         sio_connect_timeout_ms=env_int("SIO_CONNECT_TIMEOUT_MS", 45_000),
         sio_max_payload=1_000_000, cors_origins=["*"],
         sio_recovery_window_ms=int(os.environ.get("SIO_RECOVERY_WINDOW_MS") or 120_000),
-        cluster_redis_url=os.environ.get("REDIS_URL") or None, **tls)
+        cluster_redis_url=os.environ.get("REDIS_URL") or None, workers=workers, **tls)
 
     echo = server.websocket("/echo")
 
@@ -240,7 +248,7 @@ async def main() -> None:
                  else f"https/wss 127.0.0.1:{secure}" if secure == server.port
                  else f"https/wss 127.0.0.1:{secure} and http/ws 127.0.0.1:{server.port}")
         log(f"wsrt {wsrt.__version__} (Python) listening on {where} "
-            "(/echo, /sse, /broadcast, /events, /stats, /engine.io/, /socket.io/)"
+            f"(/echo, /sse, /broadcast, /events, /stats, /engine.io/, /socket.io/; {workers} workers)"
             + (f", deflate {deflate}" if deflate != "off" else ""))
         if os.environ.get("REDIS_URL"):
             log(f"cluster over {os.environ['REDIS_URL']}")

@@ -84,15 +84,20 @@ class Redis:
 
 
 class Example:
-    """One example server (examples/run FRONT) in the cluster."""
+    """One example server (examples/run FRONT) in the cluster (`redis_url`
+    None: on its own), with `env` added to its environment."""
 
-    def __init__(self, front: str, redis_url: str, log_path: Path):
+    def __init__(self, front: str, redis_url: str | None, log_path: Path,
+                 extra_env: dict[str, str] | None = None):
         self.front = front
         self.port = free_port()
         self.log_path = log_path
-        env = dict(os.environ, PORT=str(self.port), REDIS_URL=redis_url)
-        for name in ("WSRT_DEMO_PAGE", "DEFLATE", "TLS_CERT", "TLS_KEY", "TLS_PORT"):
+        env = dict(os.environ, PORT=str(self.port))
+        for name in ("WSRT_DEMO_PAGE", "DEFLATE", "TLS_CERT", "TLS_KEY", "TLS_PORT", "REDIS_URL", "WORKERS"):
             env.pop(name, None)
+        if redis_url is not None:
+            env["REDIS_URL"] = redis_url
+        env.update(extra_env or {})
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(
             [str(ROOT / "examples" / "run"), front], cwd=ROOT, env=env,
