@@ -108,7 +108,7 @@ class WebSocket extends Connection {
 
   _end(code, reason) {
     this._server.clients.delete(this);
-    this._route.close?.(this, code, reason);
+    settle(this._server, this._route.close?.(this, code, reason), this);
   }
 }
 
@@ -135,7 +135,7 @@ class SseStream extends Connection {
 
   _end() {
     this._server.streams.delete(this);
-    this._route.close?.(this);
+    settle(this._server, this._route.close?.(this), this);
   }
 }
 
@@ -152,7 +152,7 @@ class EngineIoSession extends Connection {
 
   _end(code, reason) {
     this._server.sessions.delete(this);
-    this._route.close?.(this, reason);
+    settle(this._server, this._route.close?.(this, reason), this);
   }
 }
 
@@ -272,13 +272,17 @@ class Listeners {
   }
 }
 
+/** What a handler returned: a promise that rejects goes to the server's error hook, as a throw does. */
+function settle(server, r, conn) {
+  if (r !== undefined && r !== null && typeof r.then === 'function') r.then(undefined, (e) => server._report(e, conn));
+}
+
 /** Calls each listener; what one throws or rejects goes to the server's error hook. */
 function fire(server, list, self, args, conn) {
   if (list === undefined) return;
   for (const f of list.length === 1 ? list : list.slice()) {
     try {
-      const r = f.apply(self, args);
-      if (r !== null && typeof r === 'object' && typeof r.then === 'function') r.then(undefined, (e) => server._report(e, conn));
+      settle(server, f.apply(self, args), conn);
     } catch (e) {
       server._report(e, conn);
     }
@@ -919,7 +923,8 @@ class Server {
       if (c !== undefined && (c._lo !== lo || c._hi !== hi)) c = undefined;
       try {
         if (type === MESSAGE) {
-          c._route.message?.(c, arena.subarray(start, end), meta[o + 6] === 0);
+          const r = c._route.message?.(c, arena.subarray(start, end), meta[o + 6] === 0);
+          if (r !== undefined) settle(this, r, c);
           continue;
         }
         switch (type) {
@@ -973,21 +978,21 @@ class Server {
             if (endpoint === ENDPOINT_ENGINEIO) {
               c = conns[index] = new EngineIoSession(this, lo, hi, route, req, undefined);
               this.sessions.add(c);
-              route.open?.(c, req);
+              settle(this, route.open?.(c, req), c);
               break;
             }
             const ws = type === EV.OPEN;
             c = conns[index] = new (ws ? WebSocket : SseStream)(this, lo, hi, route, req, c?.data);
             if (ws) c.protocol = arena.toString('utf8', start, end);
             (ws ? this.clients : this.streams).add(c);
-            route.open?.(c, req);
+            settle(this, route.open?.(c, req), c);
             break;
           }
           case EV.PONG:
-            c._route.pong?.(c, arena.subarray(start, end));
+            settle(this, c._route.pong?.(c, arena.subarray(start, end)), c);
             break;
           case EV.DRAIN:
-            c._route?.drain?.(c);
+            settle(this, c._route?.drain?.(c), c);
             break;
           case EV.CLOSE:
           case EV.SSE_CLOSE:
