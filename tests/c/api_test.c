@@ -2762,6 +2762,232 @@ static void test_tls_handshakes(void) {
     system_rm_tls_dir();
 }
 
+/* ------------------------------------------------------------------ */
+/* wsrt_server_free with connections open and events borrowed          */
+/* ------------------------------------------------------------------ */
+
+/* A server is freed in the middle of its life: WebSockets (one with
+ * deflate negotiated, one in its close handshake) and an event stream
+ * open, all subscribed to a topic with history, megabytes queued for a
+ * peer that does not read, user data set, the events of the last
+ * wsrt_server_poll still borrowed (never read after the free: the header
+ * says they die with it), and another thread calling through a
+ * wsrt_handle all along. Under valgrind (`make test-valgrind`,
+ * tests/reliability/README.md) this must free everything without an
+ * invalid read or write and without a leak; here the peers must see their
+ * connections end and the handle must fail with STOPPED. */
+
+enum { FREE_WS_CLIENTS = 2, FREE_BIG = 256 * 1024 };
+
+typedef struct {
+    pthread_t thread;
+    bool started;
+    bool sse;
+    bool deflate;        /* offers permessage-deflate */
+    atomic_bool opened;  /* handshake answered, first message sent */
+    atomic_bool ended;   /* saw EOF or a reset after the free */
+    atomic_bool done;
+} free_client;
+
+static struct {
+    uint16_t port;
+    atomic_bool freed;
+    atomic_bool stop_handle_thread;
+    atomic_int handle_stopped; /* calls that returned WSRT_ERR_STOPPED */
+    atomic_int handle_other;   /* calls that returned anything but OK/STOPPED */
+    wsrt_handle *handle;
+} fr;
+
+static void *free_client_thread(void *arg) {
+    free_client *c = arg;
+    char head[2048];
+    int fd = tcp_connect(fr.port, NULL);
+    if (fd < 0) goto out;
+    if (c->sse) {
+        char req[256];
+        snprintf(req, sizeof req, "GET /sse HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nAccept: text/event-stream\r\n\r\n",
+                 (unsigned)fr.port);
+        if (!send_str(fd, req) || read_head(fd, head, sizeof head) <= 0) goto out;
+    } else {
+        const char *offer = c->deflate ? "Sec-WebSocket-Extensions: permessage-deflate\r\n" : "";
+        if (!ws_handshake(fd, fr.port, "/ws", offer, head, sizeof head)) goto out;
+        if (c->deflate && strstr(head, "permessage-deflate") == NULL) goto out;
+        if (!ws_send_frame(fd, true, OP_TEXT, c->deflate ? "deflate" : "plain", c->deflate ? 7 : 5)) goto out;
+    }
+    atomic_store(&c->opened, true);
+    /* Read nothing until the server is gone, then drain to the end. */
+    int64_t start = now_ms();
+    while (!atomic_load(&fr.freed) && now_ms() - start < PHASE_TIMEOUT_MS) sleep_ms(5);
+    char scratch[16384];
+    for (;;) {
+        ssize_t r = recv(fd, scratch, sizeof scratch, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r > 0) continue;
+        if (r == 0 || errno == ECONNRESET) atomic_store(&c->ended, true);
+        break; /* a timeout (EAGAIN) leaves `ended` false */
+    }
+out:
+    if (fd >= 0) close(fd);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+/* Calls through the handle until the server is gone and a while after. */
+static void *free_handle_thread(void *arg) {
+    (void)arg;
+    const uint8_t *x = (const uint8_t *)"from another thread";
+    while (!atomic_load(&fr.stop_handle_thread)) {
+        wsrt_result r[3] = {wsrt_handle_publish(fr.handle, "room", x, 19, true, NULL), wsrt_handle_wake(fr.handle),
+                            wsrt_handle_send(fr.handle, 1, x, 19, true)};
+        for (int i = 0; i < 3; i++) {
+            if (r[i] == WSRT_ERR_STOPPED)
+                atomic_fetch_add(&fr.handle_stopped, 1);
+            else if (r[i] != WSRT_OK && !(i == 2 && r[i] == WSRT_ERR_UNKNOWN_CONNECTION))
+                atomic_fetch_add(&fr.handle_other, 1);
+        }
+        sleep_ms(1);
+    }
+    return NULL;
+}
+
+static void test_free_with_open_connections(void) {
+    wsrt_config *cfg = NULL;
+    wsrt_server *srv = NULL;
+    if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "free-while-open: wsrt_config_new")) return;
+    check_rc(wsrt_config_add_route(cfg, "/ws", WSRT_ROUTE_WEBSOCKET, 0, NULL), WSRT_OK, "free-while-open: route /ws");
+    check_rc(wsrt_config_add_route(cfg, "/sse", WSRT_ROUTE_SSE, 0, NULL), WSRT_OK, "free-while-open: route /sse");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_DEFLATE, WSRT_DEFLATE_PER_CONNECTION), WSRT_OK,
+             "free-while-open: deflate per connection");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_SSE_KEEPALIVE_MS, 0), WSRT_OK, "free-while-open: no keep-alives");
+    /* The peer with megabytes queued skips publishes rather than being
+     * closed: it must still be open at the free. */
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_SLOW_CONSUMER_POLICY, WSRT_SLOW_DROP), WSRT_OK,
+             "free-while-open: slow subscribers skip publishes");
+    wsrt_result r = wsrt_server_new(cfg, &srv);
+    wsrt_config_free(cfg);
+    if (!check_rc(r, WSRT_OK, "free-while-open: wsrt_server_new") || srv == NULL) return;
+    fr.port = wsrt_server_port(srv);
+    atomic_store(&fr.freed, false);
+    atomic_store(&fr.stop_handle_thread, false);
+    check_rc(wsrt_set_topic_history(srv, "room", 50, 0), WSRT_OK, "free-while-open: topic history");
+    fr.handle = wsrt_server_handle(srv);
+    check(fr.handle != NULL, "free-while-open: wsrt_server_handle");
+
+    free_client clients[FREE_WS_CLIENTS + 1];
+    memset(clients, 0, sizeof clients);
+    clients[0].deflate = true;
+    clients[FREE_WS_CLIENTS].sse = true;
+    for (int i = 0; i <= FREE_WS_CLIENTS; i++)
+        clients[i].started = pthread_create(&clients[i].thread, NULL, free_client_thread, &clients[i]) == 0;
+    pthread_t handle_thread;
+    bool handle_started = fr.handle != NULL && pthread_create(&handle_thread, NULL, free_handle_thread, NULL) == 0;
+
+    /* Incompressible, so deflate cannot shrink what stays queued. */
+    uint8_t *big = malloc(FREE_BIG);
+    if (big != NULL) {
+        uint32_t x = 2463534242u;
+        for (size_t i = 0; i < FREE_BIG; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            big[i] = (uint8_t)x;
+        }
+    }
+    /* Poll until every client is open and each WebSocket's message is in;
+     * the batch that completes this is the last: its events stay borrowed. */
+    int opens = 0, sse_opens = 0, messages = 0, user_data_seen = 0;
+    wsrt_conn deflate_conn = 0;
+    size_t last_n = 0;
+    const wsrt_event *borrowed = NULL;
+    int64_t deadline = now_ms() + PHASE_TIMEOUT_MS;
+    while ((opens < FREE_WS_CLIENTS || sse_opens < 1 || messages < FREE_WS_CLIENTS) && now_ms() < deadline) {
+        const wsrt_event *ev = NULL;
+        size_t n = 0;
+        if (wsrt_server_poll(srv, 20, &ev, &n) != WSRT_OK) break;
+        if (n == 0) continue;
+        borrowed = ev;
+        last_n = n;
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i].user_data == (void *)&fr) user_data_seen++;
+            switch (ev[i].type) {
+            case WSRT_EVENT_OPEN:
+                opens++;
+                wsrt_set_user_data(srv, ev[i].conn, &fr);
+                wsrt_subscribe(srv, ev[i].conn, "room", NULL);
+                break;
+            case WSRT_EVENT_SSE_OPEN:
+                sse_opens++;
+                wsrt_set_user_data(srv, ev[i].conn, &fr);
+                wsrt_resume(srv, ev[i].conn, "room", NULL, NULL);
+                break;
+            case WSRT_EVENT_MESSAGE:
+                messages++;
+                /* Megabytes queued for a peer that does not read (the
+                 * one without deflate: compressing them is slow under
+                 * valgrind), a compressed message for the other: freed
+                 * with the server, never written. */
+                if (big != NULL && ev[i].len == 5)
+                    for (int k = 0; k < 32; k++)
+                        if (wsrt_send(srv, ev[i].conn, big, FREE_BIG, false) != WSRT_OK) break;
+                if (ev[i].len == 7) {
+                    static char text[4096];
+                    memset(text, 'z', sizeof text);
+                    wsrt_send(srv, ev[i].conn, (const uint8_t *)text, sizeof text, true);
+                }
+                wsrt_publish(srv, "room", ev[i].data, ev[i].len, ev[i].is_text, NULL, NULL);
+                if (ev[i].len == 7) deflate_conn = ev[i].conn;
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    free(big);
+    check(opens == FREE_WS_CLIENTS && sse_opens == 1 && messages == FREE_WS_CLIENTS,
+          "free-while-open: %d WebSockets and a stream open, a message from each (opens %d, sse %d, messages %d)",
+          FREE_WS_CLIENTS, opens, sse_opens, messages);
+    check(user_data_seen >= 1, "free-while-open: events carry the user data set (%d)", user_data_seen);
+    check(wsrt_server_connection_count(srv) == FREE_WS_CLIENTS + 1, "free-while-open: %zu connections open at the free",
+          wsrt_server_connection_count(srv));
+    {
+        wsrt_stats st;
+        if (wsrt_server_stats(srv, &st) == WSRT_OK)
+            check(st.buffered_bytes > (size_t)4 * FREE_BIG, "free-while-open: %zu bytes still queued at the free",
+                  st.buffered_bytes);
+    }
+    /* One connection in its close handshake at the free. */
+    check_rc(wsrt_close(srv, deflate_conn, 1001, "going"), WSRT_OK, "free-while-open: wsrt_close one WebSocket");
+    check(borrowed != NULL && last_n > 0, "free-while-open: the last poll's %zu events are still borrowed", last_n);
+
+    wsrt_server_free(srv); /* events borrowed, connections open, bytes queued */
+    srv = NULL;
+    borrowed = NULL; /* dead with the server: never read again */
+    atomic_store(&fr.freed, true);
+    check(true, "free-while-open: wsrt_server_free returned");
+
+    for (int i = 0; i <= FREE_WS_CLIENTS; i++)
+        if (clients[i].started) pthread_join(clients[i].thread, NULL);
+    for (int i = 0; i <= FREE_WS_CLIENTS; i++)
+        check(atomic_load(&clients[i].opened) && atomic_load(&clients[i].ended),
+              "free-while-open: client %d (%s) saw its connection end after the free", i,
+              clients[i].sse ? "SSE" : "WebSocket");
+
+    /* The handle thread goes on a little after the free, then stops. */
+    if (handle_started) {
+        int64_t until = now_ms() + 2000;
+        while (atomic_load(&fr.handle_stopped) == 0 && now_ms() < until) sleep_ms(5);
+        atomic_store(&fr.stop_handle_thread, true);
+        pthread_join(handle_thread, NULL);
+        check(atomic_load(&fr.handle_stopped) > 0, "free-while-open: handle calls fail with STOPPED after the free (%d)",
+              atomic_load(&fr.handle_stopped));
+        check(atomic_load(&fr.handle_other) == 0,
+              "free-while-open: handle calls only ever gave OK or STOPPED (%d others)", atomic_load(&fr.handle_other));
+    }
+    check_rc(wsrt_handle_wake(fr.handle), WSRT_ERR_STOPPED, "free-while-open: wsrt_handle_wake after the free");
+    wsrt_handle_free(fr.handle);
+    fr.handle = NULL;
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
@@ -2777,6 +3003,7 @@ int main(void) {
     test_socketio();
     test_tls_options();
     test_tls_handshakes();
+    test_free_with_open_connections();
 
     /* --- the server under test ------------------------------------ */
     wsrt_config *cfg = NULL;

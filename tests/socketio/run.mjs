@@ -7,7 +7,7 @@
 // and SIO_SHORT_URL set, then stops both servers with SIGTERM, each of
 // which must exit 0. Exits non-zero if any part or any server failed.
 //   node     `node --test` on the *.test.mjs files but the browser one
-//   python   pytest on test_python_client.py, in .cache/sio-venv (venv.sh)
+//   python   pytest on test_python_client.py and test_python_polling.py, in .cache/sio-venv (venv.sh)
 //   browser  `node --test browser.test.mjs` (Debian's chromium)
 // The parts install nothing: `make -f tests/socketio/socketio.mk ...` does.
 import { spawn } from 'node:child_process';
@@ -69,7 +69,7 @@ for (const part of parts) {
       console.error(`socketio: ${PYTHON} is missing: run tests/socketio/venv.sh (the make targets do)`);
       code = 1;
     } else {
-      code = await run(PYTHON, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'test_python_client.py'], env);
+      code = await run(PYTHON, ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'test_python_client.py', 'test_python_polling.py'], env);
     }
   } else {
     code = await run(process.execPath, ['--test', '--test-timeout=120000', 'browser.test.mjs'], env);

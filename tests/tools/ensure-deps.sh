@@ -10,6 +10,8 @@ command -v cc >/dev/null || need+=(gcc)
 command -v openssl >/dev/null || need+=(openssl)
 # the cluster bus (core/tests/cluster.rs, tests/cluster): Debian's Redis
 command -v redis-server >/dev/null || need+=(redis-server)
+# memory checks at the C boundary (make test-valgrind, tests/reliability/valgrind.sh)
+command -v valgrind >/dev/null || need+=(valgrind)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing: ${need[*]}" >&2
