@@ -11,10 +11,7 @@ mod common;
 use common::sse::Sse;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tungstenite::Message;
@@ -25,7 +22,7 @@ use wsrt::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
-use common::calls::Call;
+use common::app::AppThread;
 
 /// What the app saw, for the test to check.
 #[derive(Default)]
@@ -38,46 +35,23 @@ struct Seen {
 
 struct Harness {
     addr: SocketAddr,
-    calls: Sender<Call>,
+    app: AppThread,
     seen: Arc<Mutex<Seen>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Harness {
     fn start(config: Config) -> Harness {
         let config = config.websocket("/ws").sse("/sse");
-        let mut server = Server::bind(config).expect("bind");
+        let server = Server::bind(config).expect("bind");
         let addr = server.local_addr();
-        let (calls, call_rx) = mpsc::channel::<Call>();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut events = Events::new();
-            while !stop2.load(Ordering::SeqCst) {
-                server
-                    .poll(&mut events, Some(Duration::from_millis(2)))
-                    .expect("poll");
-                for ev in &events {
-                    app(&mut server, ev, &events, &seen2);
-                }
-                while let Ok(call) = call_rx.try_recv() {
-                    call(&mut server);
-                }
-            }
-        });
-        Harness {
-            addr,
-            calls,
-            seen,
-            stop,
-            thread: Some(thread),
-        }
+        let seen2 = seen.clone();
+        let app = AppThread::start(server, move |s, ev, events| app(s, ev, events, &seen2));
+        Harness { addr, app, seen }
     }
 
     fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Server) -> R + Send + 'static) -> R {
-        common::calls::call(&self.calls, f)
+        self.app.call(f)
     }
 
     fn stats(&self) -> Stats {
@@ -109,18 +83,6 @@ impl Harness {
             std::thread::sleep(Duration::from_millis(1));
         }
         ws
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let r = t.join();
-            if r.is_err() && !std::thread::panicking() {
-                panic!("server thread panicked");
-            }
-        }
     }
 }
 

@@ -9,14 +9,11 @@
 
 mod common;
 
-use common::calls::Call;
+use common::app::AppThread;
 use common::sse::Sse;
 use std::collections::HashSet;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 use wsrt::{Config, ConnId, EventType, Events, HistoryLimit, Publish, Server};
@@ -25,11 +22,9 @@ const WAIT: Duration = Duration::from_secs(20);
 
 struct Harness {
     addr: SocketAddr,
-    calls: Sender<Call>,
+    app: AppThread,
     /// Every connection the app saw open, in order.
     opened: Arc<Mutex<Vec<ConnId>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 fn two_loops() -> Config {
@@ -80,57 +75,38 @@ fn eio_post(addr: SocketAddr, sid: &str, body: &str) {
 
 impl Harness {
     fn start(config: Config) -> Harness {
-        let mut server = Server::bind(config).expect("bind");
+        let server = Server::bind(config).expect("bind");
         assert_eq!(server.loop_count(), 2);
         let addr = server.local_addr();
-        let (calls, call_rx) = mpsc::channel::<Call>();
         let opened = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (opened2, stop2) = (opened.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            let mut events = Events::new();
-            while !stop2.load(Ordering::SeqCst) {
-                server
-                    .poll(&mut events, Some(Duration::from_millis(2)))
-                    .expect("poll");
-                for ev in &events {
-                    let conn = ev.conn;
-                    match ev.kind {
-                        EventType::Open => {
-                            server.subscribe(conn, "room").unwrap();
-                            opened2.lock().unwrap().push(conn);
-                        }
-                        EventType::SseOpen => {
-                            server.resume(conn, "room", None).unwrap();
-                            opened2.lock().unwrap().push(conn);
-                        }
-                        EventType::Message if events.payload(ev) == b"who?" => {
-                            let reply = format!("{} {}", conn.raw(), conn.loop_index());
-                            server.send_text(conn, &reply).unwrap();
-                        }
-                        EventType::Message => {
-                            let data = events.payload(ev).to_vec();
-                            server.send(conn, ev.message_kind(), &data).unwrap();
-                        }
-                        _ => {}
-                    }
+        let seen = opened.clone();
+        let app = AppThread::start(server, move |server, ev, events| {
+            let conn = ev.conn;
+            match ev.kind {
+                EventType::Open => {
+                    server.subscribe(conn, "room").unwrap();
+                    seen.lock().unwrap().push(conn);
                 }
-                while let Ok(call) = call_rx.try_recv() {
-                    call(&mut server);
+                EventType::SseOpen => {
+                    server.resume(conn, "room", None).unwrap();
+                    seen.lock().unwrap().push(conn);
                 }
+                EventType::Message if events.payload(ev) == b"who?" => {
+                    let reply = format!("{} {}", conn.raw(), conn.loop_index());
+                    server.send_text(conn, &reply).unwrap();
+                }
+                EventType::Message => {
+                    let data = events.payload(ev).to_vec();
+                    server.send(conn, ev.message_kind(), &data).unwrap();
+                }
+                _ => {}
             }
         });
-        Harness {
-            addr,
-            calls,
-            opened,
-            stop,
-            thread: Some(thread),
-        }
+        Harness { addr, app, opened }
     }
 
     fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Server) -> R + Send + 'static) -> R {
-        common::calls::call(&self.calls, f)
+        self.app.call(f)
     }
 
     /// Waits until the app has seen `n` connections open.
@@ -151,18 +127,6 @@ impl Harness {
         stream.set_read_timeout(Some(WAIT)).unwrap();
         let url = format!("ws://{}/ws", self.addr);
         tungstenite::client(url, stream).expect("handshake").0
-    }
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let r = t.join();
-            if r.is_err() && !std::thread::panicking() {
-                panic!("server thread panicked");
-            }
-        }
     }
 }
 

@@ -146,6 +146,16 @@ class Example:
         assert code == 0, f"{self.front} exited {code} after SIGTERM:\n{self.log()}"
 
 
+def on_two_loops(front: str, logs: Path):
+    """The example of `front` alone with WORKERS=2; a generator for a
+    fixture: yields it, stops and checks it."""
+    ex = Example(front, None, logs / f"{front}.stderr", {"WORKERS": "2"})
+    try:
+        yield ex
+    finally:
+        ex.stop_and_check()
+
+
 def start_cluster(logs: Path):
     """A Redis and one example of each front on it; a generator for a
     fixture: yields (redis, {front: Example}), stops and checks them."""

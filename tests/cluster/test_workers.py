@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from servers import FRONTS, HOST, WAIT, Example, wait_until
+from servers import FRONTS, WAIT, Example, on_two_loops, wait_until
 from test_cluster import Listener, send_all, sse_listener
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,11 +29,7 @@ MESSAGES = 100
 
 @pytest.fixture(params=FRONTS)
 def server(request, tmp_path: Path):
-    ex = Example(request.param, None, tmp_path / f"{request.param}.stderr", {"WORKERS": "2"})
-    try:
-        yield ex
-    finally:
-        ex.stop_and_check()
+    yield from on_two_loops(request.param, tmp_path)
 
 
 def test_two_loops_serve_like_one(server: Example) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import engineio.payload
 import pytest
-from servers import FRONTS, Example
+from servers import FRONTS, Example, on_two_loops
 from test_cluster_socketio import WAIT, Client, until
 
 pytestmark = pytest.mark.timeout(300)
@@ -29,11 +29,7 @@ MESSAGES = 30
 
 @pytest.fixture(params=FRONTS)
 def server(request, tmp_path: Path):
-    ex = Example(request.param, None, tmp_path / f"{request.param}.stderr", {"WORKERS": "2"})
-    try:
-        yield ex
-    finally:
-        ex.stop_and_check()
+    yield from on_two_loops(request.param, tmp_path)
 
 
 async def scenario(port: int) -> None:

@@ -3,5 +3,6 @@
 
 #![allow(dead_code)] // each test file uses a part
 
+pub mod app;
 pub mod calls;
 pub mod sse;
