@@ -310,6 +310,11 @@ typedef struct wsrt_config wsrt_config;
 // server: its calls then fail with WSRT_ERR_STOPPED.
 typedef struct wsrt_handle wsrt_handle;
 
+// Opaque: one loop of a split server. Made by wsrt_server_split, freed
+// with wsrt_loop_free. Used from one thread at a time (each loop from a
+// thread of its own is the point).
+typedef struct wsrt_loop wsrt_loop;
+
 // Opaque request (path, query, headers, peer address). Borrowed from an
 // event (REQUEST, OPEN, SSE_OPEN): owned by the server and valid until
 // its next wsrt_server_poll or wsrt_server_free, as is every wsrt_str
@@ -378,6 +383,52 @@ typedef struct wsrt_broadcast_opts {
   const struct wsrt_bytes *attachments;
   size_t n_attachments;
 } wsrt_broadcast_opts;
+
+// An event's type: one of the WSRT_EVENT_* numbers.
+typedef uint32_t wsrt_event_type;
+
+// One event. Pointers in it are borrowed, owned by the server and valid
+// until the next wsrt_server_poll (or wsrt_server_free) on it.
+typedef struct wsrt_event {
+  // WSRT_EVENT_*.
+  wsrt_event_type type;
+  // The connection (0 for WAKE).
+  wsrt_conn conn;
+  // What wsrt_set_user_data stored with the connection (NULL if
+  // nothing).
+  void *user_data;
+  // MESSAGE: true for text, false for binary.
+  bool is_text;
+  // REQUEST: true for an SSE endpoint, false for a WebSocket.
+  bool is_sse;
+  // CLOSE: the close code. SIO_ACK: the outcome (0 answered, 1 timed
+  // out, 2 the socket went away).
+  uint16_t code;
+  // Payload, reason or subprotocol (see the event types); never NULL.
+  const uint8_t *data;
+  size_t len;
+  // REQUEST, OPEN, SSE_OPEN: the request; NULL otherwise.
+  const struct wsrt_request *request;
+  // What the connection is, a WSRT_ENDPOINT_* (set on every event but
+  // WAKE and DRAIN).
+  uint32_t endpoint;
+  // OPEN of a Socket.IO socket: connection state recovery brought the
+  // socket back (same id, same rooms).
+  bool recovered;
+  // Socket.IO: the namespace (REQUEST, OPEN) or the event's name
+  // (SIO_EVENT); UTF-8, not NUL-terminated; never NULL ("" otherwise).
+  const char *name;
+  size_t name_len;
+  // SIO_EVENT: the id to answer with wsrt_ack, or WSRT_NO_ACK. SIO_ACK:
+  // the id wsrt_emit gave.
+  uint64_t ack;
+  // SIO_EVENT, SIO_ACK: the binary attachments, `attachment_count` of
+  // them (NULL when there are none), in the order of their placeholders'
+  // numbers; also read with wsrt_event_attachment. They can be passed
+  // on to wsrt_emit as they are.
+  const struct wsrt_bytes *attachments;
+  size_t attachment_count;
+} wsrt_event;
 
 // What wsrt_resume did.
 typedef struct wsrt_replay {
@@ -470,52 +521,6 @@ typedef struct wsrt_tls_info {
   const uint8_t *peer_certificate;
   size_t peer_certificate_len;
 } wsrt_tls_info;
-
-// An event's type: one of the WSRT_EVENT_* numbers.
-typedef uint32_t wsrt_event_type;
-
-// One event. Pointers in it are borrowed, owned by the server and valid
-// until the next wsrt_server_poll (or wsrt_server_free) on it.
-typedef struct wsrt_event {
-  // WSRT_EVENT_*.
-  wsrt_event_type type;
-  // The connection (0 for WAKE).
-  wsrt_conn conn;
-  // What wsrt_set_user_data stored with the connection (NULL if
-  // nothing).
-  void *user_data;
-  // MESSAGE: true for text, false for binary.
-  bool is_text;
-  // REQUEST: true for an SSE endpoint, false for a WebSocket.
-  bool is_sse;
-  // CLOSE: the close code. SIO_ACK: the outcome (0 answered, 1 timed
-  // out, 2 the socket went away).
-  uint16_t code;
-  // Payload, reason or subprotocol (see the event types); never NULL.
-  const uint8_t *data;
-  size_t len;
-  // REQUEST, OPEN, SSE_OPEN: the request; NULL otherwise.
-  const struct wsrt_request *request;
-  // What the connection is, a WSRT_ENDPOINT_* (set on every event but
-  // WAKE and DRAIN).
-  uint32_t endpoint;
-  // OPEN of a Socket.IO socket: connection state recovery brought the
-  // socket back (same id, same rooms).
-  bool recovered;
-  // Socket.IO: the namespace (REQUEST, OPEN) or the event's name
-  // (SIO_EVENT); UTF-8, not NUL-terminated; never NULL ("" otherwise).
-  const char *name;
-  size_t name_len;
-  // SIO_EVENT: the id to answer with wsrt_ack, or WSRT_NO_ACK. SIO_ACK:
-  // the id wsrt_emit gave.
-  uint64_t ack;
-  // SIO_EVENT, SIO_ACK: the binary attachments, `attachment_count` of
-  // them (NULL when there are none), in the order of their placeholders'
-  // numbers; also read with wsrt_event_attachment. They can be passed
-  // on to wsrt_emit as they are.
-  const struct wsrt_bytes *attachments;
-  size_t attachment_count;
-} wsrt_event;
 
 // One HTTP response header for wsrt_accept and wsrt_reject: two
 // NUL-terminated UTF-8 strings, borrowed for the call (copied).
@@ -781,6 +786,54 @@ wsrt_result wsrt_handle_broadcast(const struct wsrt_handle *handle, const struct
 // thread keeps polling until wsrt_server_is_finished. Safe to call from a
 // signal-handling thread, not from a signal handler itself.
 wsrt_result wsrt_handle_shutdown(const struct wsrt_handle *handle);
+
+// Splits a server into its loops (WSRT_OPT_WORKERS of them; one without
+// the option): instead of wsrt_server_poll, which merges every loop's
+// batches onto one thread, each wsrt_loop is polled by a thread of the
+// program's own and hands it that loop's events. Replies and other calls
+// go through a wsrt_handle (wsrt_loop_handle), which reaches any loop.
+// On success `server` is freed (its loops live on in the wsrt_loops) and
+// `loops[0..*count]` are set; fails with WSRT_ERR_INVALID_ARGUMENT if
+// `capacity` is below the loop count (nothing changes then; see
+// wsrt_server_loop_count). The loops stay open until each is freed.
+wsrt_result wsrt_server_split(struct wsrt_server *server, struct wsrt_loop **loops, size_t capacity, size_t *count);
+
+// How many loops the server runs (WSRT_OPT_WORKERS resolved: 0 is one
+// per usable core); 0 if `server` is NULL.
+size_t wsrt_server_loop_count(const struct wsrt_server *server);
+
+// Closes the loop (its listener and connections; use wsrt_handle_shutdown
+// first for a graceful end) and frees it and the events it handed out.
+// NULL is ignored.
+void wsrt_loop_free(struct wsrt_loop *lp);
+
+// Which loop this is: the loop of every connection whose events it
+// hands out (0 to the loop count - 1); 0 if `lp` is NULL.
+size_t wsrt_loop_index(const struct wsrt_loop *lp);
+
+// Runs the loop once, as wsrt_server_poll does for a whole server:
+// waits up to `timeout_ms` (-1: until something happens) and handles what
+// arrived; `*events` points at `*count` events of this loop, valid until
+// the next wsrt_loop_poll or wsrt_loop_free of this loop.
+wsrt_result wsrt_loop_poll(struct wsrt_loop *lp, int32_t timeout_ms, const struct wsrt_event **events, size_t *count);
+
+// The loop's descriptor for a host event loop: readable when
+// wsrt_loop_poll has work (honour wsrt_loop_next_timeout_ms too); -1 if
+// `lp` is NULL or the loop is closed.
+int32_t wsrt_loop_fd(const struct wsrt_loop *lp);
+
+// Milliseconds until the loop's next timer (rounded up), or -1 if none
+// (or `lp` is NULL).
+int64_t wsrt_loop_next_timeout_ms(const struct wsrt_loop *lp);
+
+// True once a shutdown (wsrt_handle_shutdown reaches every loop) has
+// ended this loop's connections; true if `lp` is NULL.
+bool wsrt_loop_is_finished(const struct wsrt_loop *lp);
+
+// A handle for calls on any loop's connections and topics, from any
+// thread (see wsrt_handle); NULL if `lp` is NULL. Free it with
+// wsrt_handle_free.
+struct wsrt_handle *wsrt_loop_handle(const struct wsrt_loop *lp);
 
 // Subscribes a WebSocket or SSE connection, an Engine.IO session or a
 // Socket.IO socket (joining the room `topic`) to `topic` (1-1024 bytes of

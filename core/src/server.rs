@@ -98,6 +98,23 @@ impl Server {
         Ok(Server { loops })
     }
 
+    /// Hands each loop to a thread of the application's own (thread-per-
+    /// core programs), instead of the merged `poll`: each [`LoopPoller`]
+    /// polls its loop and gets that loop's events; calls go through
+    /// [`LoopPoller::handle`]. With one loop, one poller.
+    ///
+    /// [`LoopPoller`]: crate::LoopPoller
+    /// [`LoopPoller::handle`]: crate::LoopPoller::handle
+    pub fn into_loop_pollers(self) -> Result<Vec<crate::LoopPoller>> {
+        Ok(match self.loops {
+            Loops::One(d) => {
+                let loops = std::sync::Arc::new(crate::group::Loops::new(vec![d])?);
+                vec![crate::LoopPoller::new(loops, 0)]
+            }
+            Loops::Group(g) => g.into_pollers(),
+        })
+    }
+
     /// How many loops the server runs (`workers`, resolved).
     pub fn loop_count(&self) -> usize {
         match &self.loops {

@@ -418,3 +418,90 @@ fn engine_io_requests_reach_their_session_on_either_loop() {
     ws.send(Message::text("4over ws")).unwrap();
     assert_eq!(text(&mut ws), "4over ws");
 }
+
+#[test]
+fn a_thread_per_loop_polls_its_own_loop_and_answers_through_a_handle() {
+    let server = Server::bind(two_loops()).expect("bind");
+    let addr = server.local_addr();
+    let pollers = server.into_loop_pollers().unwrap();
+    assert_eq!(pollers.len(), 2);
+    let handle = pollers[0].handle();
+    let served: Arc<Mutex<Vec<(usize, ConnId)>>> = Arc::default();
+    let threads: Vec<_> = pollers
+        .into_iter()
+        .map(|mut p| {
+            let served = served.clone();
+            std::thread::spawn(move || {
+                let handle = p.handle();
+                let mut events = Events::new();
+                while !p.is_finished() {
+                    p.poll(&mut events, Some(Duration::from_millis(50)))
+                        .unwrap();
+                    for ev in &events {
+                        assert_eq!(ev.conn.loop_index(), p.index(), "only this loop's events");
+                        match ev.kind {
+                            EventType::Open => {
+                                served.lock().unwrap().push((p.index(), ev.conn));
+                                handle.subscribe(ev.conn, "room").unwrap();
+                            }
+                            EventType::Message => {
+                                let data = events.payload(ev).to_vec().into();
+                                handle.send(ev.conn, ev.message_kind(), data).unwrap();
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut clients: Vec<_> = (0..16)
+        .map(|_| {
+            let stream = TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(WAIT)).unwrap();
+            tungstenite::client(format!("ws://{addr}/ws"), stream)
+                .unwrap()
+                .0
+        })
+        .collect();
+    let deadline = Instant::now() + WAIT;
+    while served.lock().unwrap().len() < clients.len() {
+        assert!(Instant::now() < deadline, "not every open was seen");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let on_each: Vec<usize> = (0..2)
+        .map(|i| served.lock().unwrap().iter().filter(|s| s.0 == i).count())
+        .collect();
+    assert!(
+        on_each.iter().all(|&n| n > 0),
+        "16 clients on one loop: {on_each:?}"
+    );
+    for (n, ws) in clients.iter_mut().enumerate() {
+        ws.send(Message::text(format!("echo {n}"))).unwrap();
+        assert_eq!(text(ws), format!("echo {n}"));
+    }
+    // Subscribed through the handle by the loops' threads (subscriptions
+    // queued before this publish have run: each client's echo came after).
+    for i in 0..50 {
+        handle
+            .publish(Some("room"), &Publish::text(&format!("p{i}")))
+            .unwrap();
+    }
+    for ws in clients.iter_mut() {
+        for i in 0..50 {
+            assert_eq!(text(ws), format!("p{i}"));
+        }
+    }
+    // A shutdown through the handle ends both loops' threads.
+    handle.shutdown().unwrap();
+    for ws in clients.iter_mut() {
+        match ws.read() {
+            Ok(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1001),
+            other => panic!("expected 1001, got {other:?}"),
+        }
+    }
+    drop(clients);
+    for t in threads {
+        t.join().unwrap();
+    }
+}

@@ -22,6 +22,12 @@ pub struct wsrt_handle {
     handle: Handle,
 }
 
+impl wsrt_handle {
+    pub(crate) fn new(handle: Handle) -> wsrt_handle {
+        wsrt_handle { handle }
+    }
+}
+
 /// Creates a handle to the server for other threads; NULL if `server` is
 /// NULL. The caller owns it and frees it with wsrt_handle_free (before or
 /// after the server). Call from the server's thread.

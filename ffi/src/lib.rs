@@ -6,7 +6,8 @@
 //!
 //! Modules, bottom up (each imports only from those before it):
 //! `error` (result codes, the guard), `conv` (pointer checks and
-//! conversions), `config`, `request`, `server`, `pubsub`, `sio`, `handle`.
+//! conversions), `config`, `request`, `server`, `pubsub`, `sio`, `handle`,
+//! `loops`.
 //!
 //! Safety contracts of the `unsafe extern "C"` functions are written in
 //! their doc comments, which cbindgen copies into the header for C users.
@@ -16,6 +17,7 @@ mod config;
 mod conv;
 mod error;
 mod handle;
+mod loops;
 mod pubsub;
 mod request;
 mod server;
@@ -25,6 +27,7 @@ pub use config::*;
 pub use conv::{wsrt_bytes, wsrt_conn, wsrt_header, wsrt_str};
 pub use error::*;
 pub use handle::*;
+pub use loops::*;
 pub use pubsub::*;
 pub use request::*;
 pub use server::*;

@@ -20,10 +20,7 @@ use wsrt::{Endpoint, Event, Events, Server};
 /// Opaque server. Create with wsrt_server_new, free with wsrt_server_free.
 pub struct wsrt_server {
     pub(crate) server: Server,
-    events: Events,
-    batch: Vec<wsrt_event>,
-    /// The batch's attachments, pointed at by its events.
-    attachments: Vec<wsrt_bytes>,
+    batch: Batch,
     /// What the last wsrt_topics call handed out.
     pub(crate) topics: Vec<String>,
     pub(crate) topic_strs: Vec<crate::conv::wsrt_str>,
@@ -162,9 +159,7 @@ pub unsafe extern "C" fn wsrt_server_new(
         let server = Server::bind(config.inner.clone())?;
         *out = Box::into_raw(Box::new(wsrt_server {
             server,
-            events: Events::new(),
-            batch: Vec::new(),
-            attachments: Vec::new(),
+            batch: Batch::default(),
             topics: Vec::new(),
             topic_strs: Vec::new(),
         }));
@@ -180,6 +175,12 @@ pub unsafe extern "C" fn wsrt_server_new(
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_free(server: *mut wsrt_server) {
     free_boxed(server)
+}
+
+impl wsrt_server {
+    pub(crate) fn into_server(self) -> Server {
+        self.server
+    }
 }
 
 pub(crate) unsafe fn srv<'a>(server: *mut wsrt_server) -> wsrt::Result<&'a mut Server> {
@@ -247,34 +248,68 @@ pub unsafe extern "C" fn wsrt_server_poll(
 ) -> wsrt_result {
     guard(|| {
         let s = arg_mut(server, "server")?;
+        let (events, count) = s.batch.outputs(events, count)?;
+        s.server.poll(s.batch.events(), timeout(timeout_ms))?;
+        (*events, *count) = s.batch.convert();
+        Ok(())
+    })
+}
+
+/// A poll's timeout in milliseconds (-1: none).
+pub(crate) fn timeout(ms: i32) -> Option<Duration> {
+    u64::try_from(ms).ok().map(Duration::from_millis)
+}
+
+/// A poll's events and their C records, reused from batch to batch.
+#[derive(Default)]
+pub(crate) struct Batch {
+    events: Events,
+    records: Vec<wsrt_event>,
+    /// The batch's attachments, pointed at by its records.
+    attachments: Vec<wsrt_bytes>,
+}
+
+impl Batch {
+    /// Checks a poll's out-pointers and empties what they will show
+    /// (nothing, should the poll fail).
+    pub(crate) unsafe fn outputs<'a>(
+        &mut self,
+        events: *mut *const wsrt_event,
+        count: *mut usize,
+    ) -> wsrt::Result<(&'a mut *const wsrt_event, &'a mut usize)> {
         let events = out_ptr(events, "events")?;
         let count = out_ptr(count, "count")?;
         *count = 0;
         *events = std::ptr::NonNull::dangling().as_ptr();
-        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        s.server.poll(&mut s.events, timeout)?;
-        s.batch.clear();
-        s.attachments.clear();
+        Ok((events, count))
+    }
+
+    pub(crate) fn events(&mut self) -> &mut Events {
+        &mut self.events
+    }
+
+    /// The C records of the events the poll left, and their number.
+    pub(crate) fn convert(&mut self) -> (*const wsrt_event, usize) {
+        self.records.clear();
+        self.attachments.clear();
         // All attachments first, so the events can point into a vector
         // that no longer grows.
-        for ev in s.events.iter() {
-            let parts = s.events.attachments(ev).map(wsrt_bytes::from_slice);
-            s.attachments.extend(parts);
+        for ev in self.events.iter() {
+            let parts = self.events.attachments(ev).map(wsrt_bytes::from_slice);
+            self.attachments.extend(parts);
         }
         let mut next_attachment = 0;
-        for ev in s.events.iter() {
-            let mut out = convert(&s.events, ev);
+        for ev in self.events.iter() {
+            let mut out = convert(&self.events, ev);
             if ev.attachment_count() > 0 {
-                out.attachments = s.attachments[next_attachment..].as_ptr();
+                out.attachments = self.attachments[next_attachment..].as_ptr();
                 out.attachment_count = ev.attachment_count();
                 next_attachment += ev.attachment_count();
             }
-            s.batch.push(out);
+            self.records.push(out);
         }
-        *events = s.batch.as_ptr();
-        *count = s.batch.len();
-        Ok(())
-    })
+        (self.records.as_ptr(), self.records.len())
+    }
 }
 
 fn endpoint(e: Endpoint) -> u32 {

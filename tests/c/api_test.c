@@ -2850,6 +2850,105 @@ static void *free_handle_thread(void *arg) {
     return NULL;
 }
 
+/* --- one poll per loop: wsrt_server_split (thread-per-core) ------------- */
+
+#define SPLIT_CLIENTS 12
+
+typedef struct {
+    wsrt_loop *lp;
+    atomic_int opens;
+    wsrt_result last_rc;
+} split_thread;
+
+/* One loop's thread: polls its loop, answers every message through a
+ * handle, until a shutdown has ended the loop. */
+static void *split_loop_thread(void *arg) {
+    split_thread *t = arg;
+    wsrt_handle *h = wsrt_loop_handle(t->lp);
+    while (!wsrt_loop_is_finished(t->lp)) {
+        const wsrt_event *ev = NULL;
+        size_t n = 0;
+        wsrt_result r = wsrt_loop_poll(t->lp, 50, &ev, &n);
+        if (r != WSRT_OK) {
+            t->last_rc = r;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (ev[i].type == WSRT_EVENT_OPEN) atomic_fetch_add(&t->opens, 1);
+            if (ev[i].type == WSRT_EVENT_MESSAGE) {
+                wsrt_result s = wsrt_handle_send(h, ev[i].conn, ev[i].data, ev[i].len, ev[i].is_text);
+                if (s != WSRT_OK) t->last_rc = s;
+            }
+        }
+    }
+    wsrt_handle_free(h);
+    return NULL;
+}
+
+static void test_split_loops(void) {
+    note("one poll per loop (wsrt_server_split)");
+    wsrt_config *cfg = NULL;
+    if (!check_rc(wsrt_config_new("127.0.0.1:0", &cfg), WSRT_OK, "split: wsrt_config_new")) return;
+    check_rc(wsrt_config_add_route(cfg, "/echo", WSRT_ROUTE_WEBSOCKET, 0, NULL), WSRT_OK, "split: add /echo");
+    check_rc(wsrt_config_set(cfg, WSRT_OPT_WORKERS, 2), WSRT_OK, "split: WSRT_OPT_WORKERS 2");
+    wsrt_server *srv = NULL;
+    wsrt_result r = wsrt_server_new(cfg, &srv);
+    wsrt_config_free(cfg);
+    if (!check_rc(r, WSRT_OK, "split: wsrt_server_new with 2 loops")) return;
+    uint16_t port = wsrt_server_port(srv);
+    check(wsrt_server_loop_count(srv) == 2, "wsrt_server_loop_count is 2 (%zu)", wsrt_server_loop_count(srv));
+    wsrt_loop *loops[2] = {NULL, NULL};
+    size_t count = 99;
+    check_rc(wsrt_server_split(srv, loops, 1, &count), WSRT_ERR_INVALID_ARGUMENT,
+             "wsrt_server_split with room for 1 of 2 loops");
+    check(count == 0 && loops[0] == NULL, "a refused split hands nothing out (count %zu)", count);
+    if (!check_rc(wsrt_server_split(srv, loops, 2, &count), WSRT_OK, "wsrt_server_split into 2 loops")) return;
+    check(count == 2 && wsrt_loop_index(loops[0]) == 0 && wsrt_loop_index(loops[1]) == 1,
+          "two loops, indexes 0 and 1");
+    check(wsrt_loop_fd(loops[0]) >= 0 && wsrt_loop_fd(loops[0]) != wsrt_loop_fd(loops[1]),
+          "each loop has a descriptor of its own");
+    wsrt_handle *h = wsrt_loop_handle(loops[0]);
+    split_thread t[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        t[i].lp = loops[i];
+        atomic_init(&t[i].opens, 0);
+        t[i].last_rc = WSRT_OK;
+        pthread_create(&th[i], NULL, split_loop_thread, &t[i]);
+    }
+    int fds[SPLIT_CLIENTS];
+    char head[1024];
+    for (int i = 0; i < SPLIT_CLIENTS; i++) {
+        fds[i] = tcp_connect(port, NULL);
+        check(fds[i] >= 0 && ws_handshake(fds[i], port, "/echo", "", head, sizeof head) &&
+                  strstr(head, " 101 ") != NULL,
+              "split: client %d opens /echo", i);
+    }
+    for (int i = 0; i < SPLIT_CLIENTS; i++) {
+        char text[32];
+        snprintf(text, sizeof text, "split %d", i);
+        ws_send_frame(fds[i], true, OP_TEXT, text, strlen(text));
+        expect_text(fds[i], text, "split: the loop's thread answers through a handle");
+    }
+    int o0 = atomic_load(&t[0].opens), o1 = atomic_load(&t[1].opens);
+    check(o0 + o1 == SPLIT_CLIENTS && o0 > 0 && o1 > 0,
+          "each loop's thread saw its own opens (%d + %d of %d)", o0, o1, SPLIT_CLIENTS);
+    check_rc(wsrt_handle_shutdown(h), WSRT_OK, "split: wsrt_handle_shutdown reaches every loop");
+    for (int i = 0; i < SPLIT_CLIENTS; i++) {
+        expect_close(fds[i], 1001, "split: every client gets 1001");
+        ws_send_close(fds[i], 1001, "");
+        close(fds[i]);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        check_rc(t[i].last_rc, WSRT_OK, "split: the loop's polls and sends succeeded");
+        check(wsrt_loop_is_finished(loops[i]), "split: loop %d is finished", i);
+        wsrt_loop_free(loops[i]);
+    }
+    check_rc(wsrt_handle_shutdown(h), WSRT_ERR_STOPPED, "split: the handle fails once the loops are freed");
+    wsrt_handle_free(h);
+}
+
 static void test_free_with_open_connections(void) {
     wsrt_config *cfg = NULL;
     wsrt_server *srv = NULL;
@@ -3004,6 +3103,7 @@ int main(void) {
     test_tls_options();
     test_tls_handshakes();
     test_free_with_open_connections();
+    test_split_loops();
 
     /* --- the server under test ------------------------------------ */
     wsrt_config *cfg = NULL;

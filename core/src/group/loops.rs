@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::{ConnId, Events};
 use crate::pubsub::{HistoryLimit, Publish, Published};
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -34,6 +34,10 @@ pub(crate) struct Loops {
     /// fill again (their arenas keep their capacity).
     spare: Mutex<Vec<Events>>,
     stop: AtomicBool,
+    /// Workers that have ended (their loop finished): counted before
+    /// they wake the application, so that a wake it drained unawares is
+    /// still seen.
+    exits: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -52,6 +56,7 @@ impl Loops {
             ready_fd: EventFd::new()?,
             spare: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            exits: AtomicUsize::new(0),
         })
     }
 
@@ -121,10 +126,24 @@ impl Loops {
         }
     }
 
-    /// The next batch, waiting up to `timeout` (`None`: until one comes).
-    pub(super) fn pop_ready(&self, timeout: Option<Duration>) -> Option<Batch> {
+    /// The next batch, waiting up to `timeout` (`None`: until one comes)
+    /// unless a worker has ended since `seen_exits` (the application
+    /// then looks at `is_finished` again).
+    pub(super) fn pop_ready(
+        &self,
+        timeout: Option<Duration>,
+        seen_exits: &mut usize,
+    ) -> Option<Batch> {
         if let Some(b) = self.try_pop() {
             return Some(b);
+        }
+        // Read after the drain in `try_pop`: a worker that ended before
+        // it is counted here; one that ends after it leaves the eventfd
+        // readable for the wait.
+        let exits = self.exits.load(Ordering::SeqCst);
+        if exits != *seen_exits {
+            *seen_exits = exits;
+            return None;
         }
         if timeout != Some(Duration::ZERO) {
             wait_readable(self.ready_fd.raw(), timeout);
@@ -142,9 +161,10 @@ impl Loops {
         b
     }
 
-    /// Wakes the application without a batch: a loop has finished (its
-    /// shutdown is over), so `is_finished` may have changed.
+    /// Wakes the application without a batch: a worker has ended (its
+    /// loop's shutdown is over), so `is_finished` may have changed.
     pub(super) fn wake_app(&self) {
+        self.exits.fetch_add(1, Ordering::SeqCst);
         let _ready = lock(&self.ready);
         self.ready_fd.signal();
     }
@@ -179,8 +199,11 @@ impl Loops {
     }
 
     pub fn close_all(&self) {
-        for d in &self.drivers {
-            lock(d).take();
-        }
+        (0..self.len()).for_each(|i| self.close(i));
+    }
+
+    /// Closes loop `i`: its listener and connections go with it.
+    pub fn close(&self, i: usize) {
+        lock(&self.drivers[i]).take();
     }
 }

@@ -14,10 +14,12 @@
 //! the application touched are woken when it polls again or flushes.
 
 mod loops;
+mod poller;
 mod wait;
 mod worker;
 
 pub(crate) use loops::Loops;
+pub use poller::LoopPoller;
 
 use crate::config::Config;
 use crate::driver::Driver;
@@ -41,6 +43,11 @@ pub(crate) struct Group {
     lent: Option<usize>,
     /// Loops the application queued output on since it last flushed.
     touched: u64,
+    /// Workers' ends the application has been told of (`Loops::pop_ready`).
+    seen_exits: usize,
+    /// The loops were handed to the application's threads
+    /// (`into_pollers`): dropping the group leaves them open.
+    handed_out: bool,
 }
 
 struct Worker {
@@ -98,6 +105,8 @@ impl Group {
             tls_addr,
             lent: None,
             touched: 0,
+            seen_exits: 0,
+            handed_out: false,
         })
     }
 
@@ -128,7 +137,7 @@ impl Group {
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
         self.flush();
         self.loops.recycle(std::mem::take(events));
-        if let Some(batch) = self.loops.pop_ready(timeout) {
+        if let Some(batch) = self.loops.pop_ready(timeout, &mut self.seen_exits) {
             *events = batch.events;
             self.lent = Some(batch.loop_index);
         }
@@ -238,8 +247,11 @@ impl Group {
     }
 }
 
-impl Drop for Group {
-    fn drop(&mut self) {
+impl Group {
+    /// Stops the worker threads (between two turns: a batch the
+    /// application holds is ended first).
+    fn stop_workers(&mut self) {
+        self.flush();
         self.loops.stop();
         // Dropping the senders ends a worker waiting for its batch.
         let threads: Vec<_> = self
@@ -250,6 +262,24 @@ impl Drop for Group {
         for t in threads {
             let _ = t.join();
         }
-        self.loops.close_all();
+    }
+
+    /// Hands each loop to a thread of the application's own instead of the
+    /// worker threads.
+    pub fn into_pollers(mut self) -> Vec<LoopPoller> {
+        self.stop_workers();
+        self.handed_out = true;
+        (0..self.loops.len())
+            .map(|i| LoopPoller::new(self.loops.clone(), i))
+            .collect()
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.stop_workers();
+        if !self.handed_out {
+            self.loops.close_all();
+        }
     }
 }
