@@ -26,6 +26,15 @@
 #                     deliveries per system CPU-second (A + B + Redis) to
 #                     1,000 subscribers; 3 repetitions side by side; writes
 #                     bench/results/<date>-cluster.{json,md} (about 6 min)
+#   make bench-workers  several loops in one process (issue 15): the C
+#                     example with WORKERS=1 and WORKERS=2, pinned (server on
+#                     core 0, generator on core 1) and unpinned (sharing both
+#                     cores): echo 32 B closed loop and at a fixed rate,
+#                     broadcast 1 -> 1,000 subscribers at 1,000 and 2,000
+#                     publishes/s; per server CPU-second, the application
+#                     thread's share, the hand-off cost per message and a
+#                     16-core projection; 3 repetitions side by side; writes
+#                     bench/results/<date>-workers.{json,md} (about 6 min)
 #   make bench-smoke  a few seconds of every generator mode against the C
 #                     example (and the Socket.IO modes against the Rust
 #                     example too, core/examples/sio_contract.rs), for CI:
@@ -34,7 +43,7 @@
 #                     are skipped, with the reason printed, for an example
 #                     that does not serve /socket.io/
 # The peers' packages go to .cache/bench (bench/setup.sh), never committed.
-.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-smoke bench-loadgen bench-setup
+.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-workers bench-smoke bench-loadgen bench-setup
 
 BENCH_PY = $(if $(wildcard .cache/bench/venv/bin/python),.cache/bench/venv/bin/python,python3)
 
@@ -79,6 +88,14 @@ bench-tls: examples bench-loadgen bench-setup
 # BENCH_CLUSTER_REPS=1 BENCH_CLUSTER_TAG=cluster-short make bench-cluster
 bench-cluster: bench-loadgen
 	timeout 1200 python3 bench/cluster.py
+
+# workers.py builds the C example itself (as cluster.py does); the Python
+# and Node examples run only when named, through examples/run:
+# BENCH_WORKERS_FRONTS=c,python,node (slower to start; not in the 6
+# minutes). A quick look: BENCH_SECS=1 BENCH_WORKERS_REPS=1
+# BENCH_WORKERS_TAG=workers-short make bench-workers
+bench-workers: bench-loadgen
+	timeout 1500 python3 bench/workers.py
 
 bench-smoke: examples bench-loadgen
 	BENCH_SMOKE=1 BENCH_RT=0 python3 bench/run.py
