@@ -224,7 +224,7 @@ pub struct Config {
     /// The cluster bus (off unless a Redis URL is set).
     pub cluster: ClusterOptions,
     /// Event loops, each on its own thread (0: one per usable core); see
-    /// [`Config::loops`].
+    /// `Config::loops`.
     pub workers: usize,
 }
 
@@ -271,16 +271,6 @@ impl Config {
             cluster: ClusterOptions::default(),
             workers: 1,
         }
-    }
-
-    /// How many loops `workers` asks for: 0 is one per core the process
-    /// may run on (its CPU affinity), at most what ids can tell apart.
-    pub fn loops(&self) -> usize {
-        let n = match self.workers {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        n.min(crate::event::MAX_LOOPS)
     }
 
     /// A configuration listening on `host` (a name, an IPv4 or an IPv6

@@ -242,6 +242,14 @@ impl Handle {
     }
 }
 
+impl crate::group::LoopPoller {
+    /// A handle: every call on connections and topics of any loop, from
+    /// any thread.
+    pub fn handle(&self) -> Handle {
+        Handle::group(self.loops())
+    }
+}
+
 fn owned(attachments: &[&[u8]]) -> Vec<Bytes> {
     attachments
         .iter()

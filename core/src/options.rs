@@ -637,6 +637,16 @@ impl Config {
         }
     }
 
+    /// How many loops `workers` asks for: 0 is one per core the process
+    /// may run on (its CPU affinity), at most what ids can tell apart.
+    pub fn loops(&self) -> usize {
+        let n = match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        n.min(crate::event::MAX_LOOPS)
+    }
+
     /// Checks the whole configuration (fields may have been set directly
     /// in Rust): every option in range, routes well formed.
     pub fn validate(&self) -> Result<()> {

@@ -109,7 +109,7 @@ impl Server {
         Ok(match self.loops {
             Loops::One(d) => {
                 let loops = std::sync::Arc::new(crate::group::Loops::new(vec![d])?);
-                vec![crate::LoopPoller::new(loops, 0)]
+                vec![crate::LoopPoller::new(loops, 0, Default::default())]
             }
             Loops::Group(g) => g.into_pollers(),
         })

@@ -161,6 +161,15 @@ impl Loops {
         b
     }
 
+    /// The batches loop `i`'s worker left for the application, in order
+    /// (taken when the loops are handed to the application's threads).
+    pub(super) fn take_ready(&self, i: usize) -> VecDeque<Events> {
+        let mut ready = lock(&self.ready);
+        let (mine, others) = ready.drain(..).partition(|b| b.loop_index == i);
+        *ready = others;
+        mine.into_iter().map(|b: Batch| b.events).collect()
+    }
+
     /// Wakes the application without a batch: a worker has ended (its
     /// loop's shutdown is over), so `is_finished` may have changed.
     pub(super) fn wake_app(&self) {

@@ -269,8 +269,10 @@ impl Group {
     pub fn into_pollers(mut self) -> Vec<LoopPoller> {
         self.stop_workers();
         self.handed_out = true;
+        // Batches the workers made before they stopped go to their loop's
+        // thread first.
         (0..self.loops.len())
-            .map(|i| LoopPoller::new(self.loops.clone(), i))
+            .map(|i| LoopPoller::new(self.loops.clone(), i, self.loops.take_ready(i)))
             .collect()
     }
 }

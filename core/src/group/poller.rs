@@ -2,25 +2,32 @@
 //! what thread-per-core programs use instead of the merged `poll` (C:
 //! `wsrt_server_split`). Each `LoopPoller` polls its loop and hands that
 //! loop's events to its thread; calls on connections go through a
-//! [`Handle`] (any loop's connection, from any thread); publishes reach
-//! every loop in one order, as with the worker threads.
+//! `Handle` (`LoopPoller::handle`: any loop's connection, from any
+//! thread); publishes reach every loop in one order, as with the worker
+//! threads.
 
 use super::loops::Loops;
 use super::wait::wait_readable;
 use crate::error::Result;
 use crate::event::Events;
-use crate::handle::Handle;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub struct LoopPoller {
     loops: Arc<Loops>,
     index: usize,
+    /// Batches the loop's worker made before the loops were handed out.
+    pending: VecDeque<Events>,
 }
 
 impl LoopPoller {
-    pub(crate) fn new(loops: Arc<Loops>, index: usize) -> LoopPoller {
-        LoopPoller { loops, index }
+    pub(crate) fn new(loops: Arc<Loops>, index: usize, pending: VecDeque<Events>) -> LoopPoller {
+        LoopPoller {
+            loops,
+            index,
+            pending,
+        }
     }
 
     /// Which loop this is (`ConnId::loop_index` of its connections).
@@ -33,6 +40,10 @@ impl LoopPoller {
     /// lock (so that other threads' calls reach it meanwhile), then runs
     /// a turn and replaces `events` with what happened on this loop.
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
+        if let Some(batch) = self.pending.pop_front() {
+            *events = batch;
+            return Ok(());
+        }
         let (fd, timers) = self
             .loops
             .with(self.index, |d| (d.raw_fd(), d.next_timeout()))?;
@@ -69,9 +80,10 @@ impl LoopPoller {
             .unwrap_or(true)
     }
 
-    /// A handle: every call on connections and topics, from any thread.
-    pub fn handle(&self) -> Handle {
-        Handle::group(self.loops.clone())
+    /// The loops this one belongs to (what its handle reaches: see
+    /// `LoopPoller::handle`, defined beside `Handle`).
+    pub(crate) fn loops(&self) -> Arc<Loops> {
+        self.loops.clone()
     }
 }
 
