@@ -101,7 +101,7 @@ demo-tls:
 
 # test-packaging runs last: its Node part builds the addon from the packed
 # sources into target/, which the checkout's addon would then rebuild.
-test: deps lint lint-python test-rust test-fuzz-regressions test-c test-valgrind test-python test-python-binding test-node test-contract test-cluster test-socketio test-faults bench-smoke test-autobahn-quick test-packaging
+test: deps lint lint-python test-rust test-fuzz-regressions test-c test-valgrind test-python test-python-binding test-node test-contract test-cluster test-socketio test-faults test-soak bench-smoke test-autobahn-quick test-packaging
 
 # The ci-test profile (Cargo.toml): release code without LTO, three times
 # quicker to build for the same tests.
@@ -189,3 +189,4 @@ include bench/bench.mk
 include ffi/dist.mk
 include fuzz/fuzz.mk
 include tests/reliability/reliability.mk
+include tests/soak/soak.mk
