@@ -965,9 +965,8 @@ wsrt_result wsrt_server_reload_tls(struct wsrt_server *server, const struct wsrt
 // On return `*events` points at `*count` events, owned by the server and
 // valid until the next call to wsrt_server_poll or wsrt_server_free.
 // Messages of a batch that also reports their connection's end may still
-// be answered (the replies go out before the close frame; after a reset
-// nothing can go out, and the reply fails with WSRT_ERR_CLOSED); after
-// that batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION).
+// be answered (the replies go out before the close frame); after that
+// batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION).
 wsrt_result wsrt_server_poll(struct wsrt_server *server, int32_t timeout_ms, const struct wsrt_event **events, size_t *count);
 
 // Reads attachment `index` of a SIO_EVENT or SIO_ACK event into `*data`

@@ -237,9 +237,8 @@ pub unsafe extern "C" fn wsrt_server_reload_tls(
 /// On return `*events` points at `*count` events, owned by the server and
 /// valid until the next call to wsrt_server_poll or wsrt_server_free.
 /// Messages of a batch that also reports their connection's end may still
-/// be answered (the replies go out before the close frame; after a reset
-/// nothing can go out, and the reply fails with WSRT_ERR_CLOSED); after
-/// that batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION).
+/// be answered (the replies go out before the close frame); after that
+/// batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_poll(
     server: *mut wsrt_server,

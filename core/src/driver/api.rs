@@ -13,13 +13,8 @@ use crate::pubsub::Publish;
 use std::net::SocketAddr;
 
 impl Driver {
-    /// A connection the app may call on: unknown if not, closed if its end
-    /// is in the batch being handled (`ended`).
     fn live_slot(&self, id: ConnId) -> Result<usize> {
-        self.slot(id).ok_or_else(|| match self.ended.contains(&id) {
-            true => Refusal::Closed.into(),
-            false => Error::unknown_connection(),
-        })
+        self.slot(id).ok_or_else(Error::unknown_connection)
     }
 
     /// Runs a protocol call for the application; a refused send marks the

@@ -95,10 +95,6 @@ pub(crate) struct Driver {
     resume: Vec<usize>,
     /// Connections owing a close frame once the app has handled the batch.
     owed: Vec<usize>,
-    /// Connections freed since the last batch was handed over (a reset):
-    /// the batch reporting their end may still name them, and a call on
-    /// one is told it is closed rather than unknown.
-    ended: Vec<ConnId>,
     /// permessage-deflate contexts shared by connections that reset them
     /// after every message.
     shared_deflate: SharedDeflate,
@@ -192,7 +188,6 @@ impl Driver {
             dirty: Vec::new(),
             resume: Vec::new(),
             owed: Vec::new(),
-            ended: Vec::new(),
             shared_deflate: SharedDeflate::default(),
             topics: topics::Topics::default(),
             events: Events::new(),
@@ -268,8 +263,6 @@ impl Driver {
     /// every event of the turn to `events` (replacing its contents).
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
         self.now = Instant::now();
-        // The batch that reported them is over: their ids are unknown now.
-        self.ended.clear();
         self.release_owed();
         self.run_commands();
         self.flush_dirty();
@@ -442,7 +435,6 @@ impl Driver {
     fn free(&mut self, slot: usize) {
         let id = self.conns[slot].id;
         self.drop_memberships(id);
-        self.ended.push(id);
         let mut conn = self.conns.remove(slot);
         conn.out.clear(&mut self.pool);
         self.tls_counters.failures += conn.socket.tls_unfinished() as u64;
