@@ -966,7 +966,9 @@ wsrt_result wsrt_server_reload_tls(struct wsrt_server *server, const struct wsrt
 // valid until the next call to wsrt_server_poll or wsrt_server_free.
 // Messages of a batch that also reports their connection's end may still
 // be answered (the replies go out before the close frame); after that
-// batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION).
+// batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION), and at once for
+// a connection that ended without a close handshake (a reset: nothing can
+// go out).
 wsrt_result wsrt_server_poll(struct wsrt_server *server, int32_t timeout_ms, const struct wsrt_event **events, size_t *count);
 
 // Reads attachment `index` of a SIO_EVENT or SIO_ACK event into `*data`

@@ -363,8 +363,10 @@ int main(void) {
                 }
                 r = wsrt_send(srv, ev[i].conn, ev[i].data, ev[i].len, ev[i].is_text);
                 /* Backpressure cannot lose echoes: wsrt stops reading from
-                 * a connection long before its queue reaches the cap. */
-                if (r != WSRT_OK && r != WSRT_ERR_CLOSED)
+                 * a connection long before its queue reaches the cap. A
+                 * client that reset the connection right after its message
+                 * is gone already (UNKNOWN_CONNECTION): nothing to say. */
+                if (r != WSRT_OK && r != WSRT_ERR_CLOSED && r != WSRT_ERR_UNKNOWN_CONNECTION)
                     fprintf(stderr, "echo_server: send: %s\n", wsrt_last_error());
                 break;
             case WSRT_EVENT_SSE_OPEN:

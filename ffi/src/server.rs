@@ -238,7 +238,9 @@ pub unsafe extern "C" fn wsrt_server_reload_tls(
 /// valid until the next call to wsrt_server_poll or wsrt_server_free.
 /// Messages of a batch that also reports their connection's end may still
 /// be answered (the replies go out before the close frame); after that
-/// batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION).
+/// batch the id is unknown (WSRT_ERR_UNKNOWN_CONNECTION), and at once for
+/// a connection that ended without a close handshake (a reset: nothing can
+/// go out).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_server_poll(
     server: *mut wsrt_server,
