@@ -92,6 +92,7 @@ describe('options', () => {
       corsCredentials: [2, -1],
       tlsClientAuth: ['yes', 3],
       tlsMinVersion: ['1.1', 'TLSv1.1', 11, 14],
+      workers: [65, -1, 1.5],
     };
     assert.deepEqual(Object.keys(cases).sort(), NAMES.filter((n) => !LIST.includes(n)).sort());
     for (const [name, values] of Object.entries(cases)) {
