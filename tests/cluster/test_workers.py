@@ -33,7 +33,9 @@ def server(request, tmp_path: Path):
 
 
 def test_two_loops_serve_like_one(server: Example) -> None:
-    assert "2 workers" in server.log(), server.log()
+    # The port answers before the example prints its banner (the loops
+    # listen first), so wait for the line rather than read the log once.
+    wait_until("the example's '2 workers' banner", lambda: "2 workers" in server.log())
     listeners = [Listener(f"ws{i}", ws=server.ws()) for i in range(SUBSCRIBERS)]
     senders = listeners[:SENDERS]
     wait_until("every subscriber counted", lambda: server.stats()["websockets"] >= SUBSCRIBERS)
