@@ -239,7 +239,7 @@
 // loops, each on a thread of its own with its own listener on the shared port
 // (SO_REUSEPORT): I/O, TLS, parsing and compression run in parallel; handlers
 // still run on the application's one thread and see one stream of events. 0
-// or "auto": one per usable core. cluster_redis_url needs 1 for now.
+// or "auto": one per usable core.
 #define WSRT_OPT_WORKERS 34
 
 // ABI major version; also the SONAME suffix (libwsrt.so.0).

@@ -219,15 +219,15 @@ impl Handle {
             check_topic(room)?;
         }
         check_outgoing(Some(b.event), b.args, b.attachments.len()).map_err(Error::invalid)?;
-        let owned = OwnedBroadcast::new(b);
         match &self.route {
-            Route::One(inbox) => inbox.submit(Command::Broadcast(Box::new(owned))),
-            // Each loop emits to its own sockets of the rooms.
-            Route::Group(loops) => (0..loops.len()).try_for_each(|i| {
-                loops
-                    .inbox(i)
-                    .submit(Command::Broadcast(Box::new(owned.clone())))
-            }),
+            Route::One(inbox) => inbox.submit(Command::Broadcast(Box::new(OwnedBroadcast::new(b)))),
+            // Each loop emits to its own sockets of the rooms, in the
+            // order publishes take.
+            Route::Group(loops) => {
+                loops.broadcast(b)?;
+                loops.nudge_all();
+                Ok(())
+            }
         }
     }
 

@@ -275,7 +275,7 @@ pub static OPTIONS: &[OptionSpec] = &[
     spec!(33, "cluster_redis_url", "clusterRedisUrl", "cluster.redis_url", Unit::Text, 0, 0, 0,
         "Where the cluster's Redis is (redis://host:port/, redis+unix:///path): every publish also goes to the servers sharing it, and theirs reach this one's subscribers. Redis down: local delivery goes on, cross-server publishes are dropped (counted) until it is back. Empty: no cluster."),
     spec!(34, "workers", "workers", "workers", Unit::Threads, 1, crate::event::MAX_LOOPS as u64, 1,
-        "Event loops, each on a thread of its own with its own listener on the shared port (SO_REUSEPORT): I/O, TLS, parsing and compression run in parallel; handlers still run on the application's one thread and see one stream of events. 0 or \"auto\": one per usable core. cluster_redis_url needs 1 for now."),
+        "Event loops, each on a thread of its own with its own listener on the shared port (SO_REUSEPORT): I/O, TLS, parsing and compression run in parallel; handlers still run on the application's one thread and see one stream of events. 0 or \"auto\": one per usable core."),
 ];
 
 /// The option with this C id.
@@ -679,11 +679,6 @@ impl Config {
                 .map_err(|_| Error::invalid("origins must not contain CR, LF or NUL"))?;
         }
         self.tls.check()?;
-        if self.loops() > 1 && !self.cluster.redis_url.is_empty() {
-            return Err(Error::invalid(
-                "workers must be 1 with cluster_redis_url: one loop per server speaks to the cluster for now",
-            ));
-        }
         for r in &self.routes {
             if r.kind.is_engine() && !r.subprotocols.is_empty() {
                 return Err(Error::invalid("Engine.IO routes take no subprotocols"));

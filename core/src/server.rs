@@ -396,8 +396,10 @@ impl Server {
     pub fn cluster_subscriber_count(&self, topic: &str) -> usize {
         match &self.loops {
             Loops::One(d) => d.cluster_subscriber_count(topic),
-            // No cluster with several loops (yet).
-            Loops::Group(g) => g.sum(|d| d.subscriber_count(topic)),
+            Loops::Group(g) => {
+                let elsewhere = g.find(|d| Some(d.subscribers_elsewhere(topic)));
+                g.sum(|d| d.subscriber_count(topic)) + elsewhere.unwrap_or(0)
+            }
         }
     }
 
@@ -473,12 +475,8 @@ impl Server {
         match &mut self.loops {
             Loops::One(d) => running(d)?.broadcast(b),
             Loops::Group(g) => {
-                let mut queued = 0;
-                g.each(|d| {
-                    queued += running(d)?.broadcast(b)?;
-                    Ok(())
-                })?;
-                Ok(queued)
+                g.touch_all();
+                g.loops().broadcast(b)
             }
         }
     }

@@ -8,7 +8,7 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -127,6 +127,9 @@ use common::calls::Call;
 /// and publishes what each sends to it (as the examples' /broadcast).
 struct Node {
     addr: SocketAddr,
+    /// The loops that opened a WebSocket, and an SSE stream (bit per loop).
+    ws_loops: Arc<AtomicU64>,
+    sse_loops: Arc<AtomicU64>,
     calls: Sender<Call>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -140,10 +143,16 @@ impl Node {
     /// `history`: "room" keeps 1,000 events, and /sse resumes it from the
     /// client's Last-Event-ID, with `event: snapshot` when it cannot.
     fn start_with(redis_url: &str, history: bool) -> Node {
+        Node::start_loops(redis_url, history, 1)
+    }
+
+    /// As `start_with`, on `workers` loops.
+    fn start_loops(redis_url: &str, history: bool, workers: i128) -> Node {
         let mut config = Config::new("127.0.0.1:0").websocket("/ws").sse("/sse");
         config
             .set("cluster_redis_url", OptionValue::Str(redis_url))
             .unwrap();
+        config.set("workers", OptionValue::Int(workers)).unwrap();
         let mut server = Server::bind(config).expect("bind");
         if history {
             let limit = HistoryLimit {
@@ -156,6 +165,8 @@ impl Node {
         let (calls, call_rx) = mpsc::channel::<Call>();
         let stop = Arc::new(AtomicBool::new(false));
         let stop2 = stop.clone();
+        let (ws_loops, sse_loops) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (ws_seen, sse_seen) = (ws_loops.clone(), sse_loops.clone());
         let thread = std::thread::spawn(move || {
             let mut events = Events::new();
             while !stop2.load(Ordering::SeqCst) {
@@ -163,6 +174,12 @@ impl Node {
                     .poll(&mut events, Some(Duration::from_millis(5)))
                     .unwrap();
                 for ev in &events {
+                    let on_loop = 1 << ev.conn.loop_index();
+                    match ev.kind {
+                        EventType::Open => ws_seen.fetch_or(on_loop, Ordering::SeqCst),
+                        EventType::SseOpen => sse_seen.fetch_or(on_loop, Ordering::SeqCst),
+                        _ => 0,
+                    };
                     match ev.kind {
                         EventType::Open => {
                             server.subscribe(ev.conn, TOPIC).unwrap();
@@ -195,6 +212,8 @@ impl Node {
         });
         Node {
             addr,
+            ws_loops,
+            sse_loops,
             calls,
             stop,
             thread: Some(thread),
@@ -811,4 +830,88 @@ fn a_sequenced_publish_still_excludes_its_sender() {
     }
     a1.until("its mark", |g| g.iter().any(|m| m == "mark"));
     assert!(!a1.got.iter().any(|m| m == "not-me:hello"), "{:?}", a1.got);
+}
+
+#[test]
+fn a_server_of_two_loops_is_one_member_of_the_cluster() {
+    if !have_redis() {
+        return;
+    }
+    let redis = Redis::start(free_port());
+    let a = Node::start_loops(&redis.url(), true, 2);
+    let b = Node::start_with(&redis.url(), true);
+    // WebSockets on a until both of its loops serve some.
+    let mut on_a = vec![a.client()];
+    let deadline = Instant::now() + WAIT;
+    while a.ws_loops.load(Ordering::SeqCst) != 0b11 {
+        assert!(
+            Instant::now() < deadline && on_a.len() < 64,
+            "one loop took all"
+        );
+        on_a.push(a.client());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut b1 = b.client();
+    let mut all: Vec<&mut Client> = on_a.iter_mut().chain([&mut b1]).collect();
+    link(&mut all);
+    // One member: one subscription to the topic.
+    assert_eq!(redis.numsub(TOPIC), 2);
+    for node in [&a, &b] {
+        wait_cluster_count(node, all.len());
+    }
+
+    // Every client sends (so both loops of a publish); everyone hears
+    // every sender once and in order, in the one order Redis gave.
+    let n = 40;
+    let prefixes: Vec<String> = (0..all.len()).map(|i| format!("s{i}:")).collect();
+    for (c, p) in all.iter_mut().zip(&prefixes) {
+        send_all(c, p, n);
+    }
+    let senders: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    for c in all.iter_mut() {
+        check_exactly_once(c, &senders, n);
+    }
+    let sent = |c: &Client| -> Vec<String> {
+        c.got
+            .iter()
+            .filter(|m| m.starts_with('s'))
+            .cloned()
+            .collect()
+    };
+    let order = sent(all[0]);
+    assert!(all.iter().all(|c| sent(c) == order), "one order everywhere");
+    drop(all);
+    let st = a.wait_stats("all sent", |s| s.cluster_published == s.published);
+    assert_eq!(st.cluster_dropped, 0, "{st:?}");
+
+    // An SSE client of b leaves, misses events published on both servers,
+    // and resumes on a, on either loop: exactly what it missed.
+    let mut s = Sse::connect(b.addr, None);
+    send_all(&mut b1, "x:", 2);
+    let mut seen = texts("x:", 2);
+    seen.push("x:end".into());
+    let last_seen = *sse_texts(&mut s, &seen).last().unwrap();
+    assert!(is_cluster_id(last_seen), "{last_seen}");
+    drop(s);
+    let spread = on_a.len();
+    for i in 0..5 {
+        on_a[i % spread].send(&format!("y:{i}"));
+        b1.send(&format!("z:{i}"));
+    }
+    let is_missed = |m: &String| m.starts_with("y:") || m.starts_with("z:");
+    b1.until("all ten", |g| {
+        g.iter().filter(|m| is_missed(m)).count() == 10
+    });
+    let missed: Vec<String> = b1.got.iter().filter(|m| is_missed(m)).cloned().collect();
+    let want: Vec<u64> = (1..=missed.len() as u64).map(|i| last_seen + i).collect();
+    let deadline = Instant::now() + WAIT;
+    while a.sse_loops.load(Ordering::SeqCst) != 0b11 {
+        assert!(Instant::now() < deadline, "every resume on one loop");
+        let mut again = Sse::connect(a.addr, Some(&last_seen.to_string()));
+        assert_eq!(sse_texts(&mut again, &missed), want);
+    }
+    for node in [&a, &b] {
+        let st = node.stats();
+        assert_eq!(st.cluster_dropped, 0, "{st:?}");
+    }
 }

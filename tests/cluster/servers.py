@@ -156,14 +156,15 @@ def on_two_loops(front: str, logs: Path):
         ex.stop_and_check()
 
 
-def start_cluster(logs: Path):
-    """A Redis and one example of each front on it; a generator for a
-    fixture: yields (redis, {front: Example}), stops and checks them."""
+def start_cluster(logs: Path, workers: str = "1"):
+    """A Redis and one example of each front on it, each on `workers`
+    loops; a generator for a fixture: yields (redis, {front: Example}),
+    stops and checks them."""
     redis = Redis(free_port(), logs / "redis.log")
     servers: dict[str, Example] = {}
     try:
         for front in FRONTS:
-            servers[front] = Example(front, redis.url, logs / f"{front}.stderr")
+            servers[front] = Example(front, redis.url, logs / f"{front}.stderr", {"WORKERS": workers})
         yield redis, servers
     finally:
         errors = []

@@ -12,6 +12,10 @@ keep serving their own clients meanwhile, count the publishes that could
 not reach Redis (read from each example's /stats), subscribe again, and
 deliver across servers again.
 
+Every test runs twice: with servers of one loop, and with WORKERS=2 (each
+server is still one member of the cluster: its two loops share one Redis
+subscription and deliver what comes in one order).
+
 Run with `make test-cluster` (which builds the three examples first).
 """
 
@@ -145,9 +149,11 @@ def check_exactly_once(listener: Listener, prefixes: list[str], n: int) -> None:
         assert listener.frm(p) == want, f"{listener.name}: what {p} sent, once each and in order"
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    yield from start_cluster(tmp_path_factory.mktemp("cluster"))
+# Every test twice: servers of one loop, and servers of two loops (each
+# server one member of the cluster, its loops sharing the bus).
+@pytest.fixture(scope="module", params=["1", "2"], ids=["one-loop", "two-loops"])
+def cluster(request, tmp_path_factory):
+    yield from start_cluster(tmp_path_factory.mktemp("cluster"), request.param)
 
 
 def test_every_message_reaches_every_server_once_and_in_order(cluster):

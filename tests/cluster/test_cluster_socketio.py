@@ -21,9 +21,10 @@ pytestmark = pytest.mark.timeout(300)
 ROOM = "cluster-room"
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    yield from start_cluster(tmp_path_factory.mktemp("cluster-sio"))
+# Servers of one loop, and of two (WORKERS=2: one member each).
+@pytest.fixture(scope="module", params=["1", "2"], ids=["one-loop", "two-loops"])
+def cluster(request, tmp_path_factory):
+    yield from start_cluster(tmp_path_factory.mktemp("cluster-sio"), request.param)
 
 
 class Client:

@@ -33,6 +33,7 @@
 mod broadcast;
 mod counts;
 mod envelope;
+mod hub;
 mod publisher;
 mod sequence;
 mod subscriber;
@@ -44,7 +45,7 @@ use crate::pubsub::{HistoryLimit, Publish};
 use bytes::Bytes;
 use publisher::{Outgoing, Publisher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -124,22 +125,31 @@ struct Counters {
 /// `(cluster_published, cluster_received, cluster_dropped)`.
 pub(crate) type ClusterStats = (u64, u64, u64);
 
-/// This server's end of the bus; dropping it stops both threads.
+/// One loop's end of the server's bus: every loop of a server shares one
+/// [`Bus`] (one node id, one pair of Redis connections); the bus stops
+/// when the last loop lets go of it.
 pub(crate) struct Cluster {
+    bus: Arc<Bus>,
+    /// Which loop of the server this is (0 alone).
+    index: usize,
+}
+
+struct Bus {
     node: u64,
     queue: Option<SyncSender<Outgoing>>,
+    /// Sent under `hub`'s lock, so that joins and leaves of several loops
+    /// reach the subscriber in the order the hub decided them.
     changes: Option<Sender<Change>>,
-    /// Numbers the topics' interests, so that the loop can tell which
-    /// interest a `Relayed` answers.
-    interests: u64,
+    hub: Arc<Mutex<hub::Hub>>,
     counters: Arc<Counters>,
     /// The publisher is connected (sequenced publishes can be sent).
     publisher_up: Arc<AtomicBool>,
     /// Subscriber counts the other servers announced.
     elsewhere: Arc<Mutex<counts::Elsewhere>>,
     stop: Arc<AtomicBool>,
-    /// Disconnected once both threads have ended.
-    done: Receiver<()>,
+    /// Disconnected once both threads have ended (in a mutex only to make
+    /// the bus shareable: it is read once, when the bus is dropped).
+    done: Mutex<Receiver<()>>,
 }
 
 /// The client for `url`, or a clear refusal naming the option as `name`
@@ -164,6 +174,11 @@ fn client(url: &str, name: &str) -> Result<redis::Client> {
     })
 }
 
+/// Checks `url` as [`Cluster::start`] would, before anything listens.
+pub(crate) fn check_url(url: &str, name: &str) -> Result<()> {
+    client(url, name).map(drop)
+}
+
 fn node_id() -> u64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
@@ -181,16 +196,30 @@ fn node_id() -> u64 {
     u64::from_le_bytes(b)
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Cluster {
     /// Checks `url` (the option's value, named `name` in a refusal) and
-    /// starts both threads; `sink` takes what they have for the loop.
-    pub fn start(url: &str, name: &str, sink: Sink) -> Result<Cluster> {
+    /// starts both threads for a server of `loops` loops; `sink` takes
+    /// what they have for the loops. Returns each loop's end, in order.
+    pub fn start(url: &str, name: &str, sink: Sink, loops: usize) -> Result<Vec<Cluster>> {
         let client = client(url, name)?;
         let node = node_id();
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let publisher_up = Arc::new(AtomicBool::new(false));
         let elsewhere = Arc::new(Mutex::new(counts::Elsewhere::default()));
+        let hub = Arc::new(Mutex::new(hub::Hub::new(loops)));
+        // The hub learns what the loops are told before they are told it.
+        let sink: Sink = {
+            let hub = hub.clone();
+            Arc::new(move |m| {
+                lock(&hub).observe(&m);
+                sink(m)
+            })
+        };
         let (queue, queued) = mpsc::sync_channel(QUEUE);
         let (changes, changed) = mpsc::channel();
         let (done_tx, done) = mpsc::channel();
@@ -220,22 +249,28 @@ impl Cluster {
         thread::Builder::new()
             .name("wsrt-cluster-sub".into())
             .spawn(move || subscriber.run())?;
-        Ok(Cluster {
+        let bus = Arc::new(Bus {
             node,
             queue: Some(queue),
             changes: Some(changes),
-            interests: 0,
+            hub,
             counters,
             publisher_up,
             elsewhere,
             stop,
-            done,
-        })
+            done: Mutex::new(done),
+        });
+        Ok((0..loops.max(1))
+            .map(|index| Cluster {
+                bus: bus.clone(),
+                index,
+            })
+            .collect())
     }
 
     /// Whether a sequenced publish can go out now.
     pub fn publisher_up(&self) -> bool {
-        self.publisher_up.load(Ordering::Acquire)
+        self.bus.publisher_up.load(Ordering::Acquire)
     }
 
     /// Queues a local publish for the other servers; false if it could
@@ -251,11 +286,8 @@ impl Cluster {
         history: Option<HistoryLimit>,
         delivered: bool,
     ) -> bool {
-        let Some(queue) = &self.queue else {
-            return false;
-        };
         let envelope = envelope::Envelope {
-            node: self.node,
+            node: self.bus.node,
             kind: msg.kind,
             sse_event: msg.sse_event,
             on_slow: msg.on_slow,
@@ -280,100 +312,100 @@ impl Cluster {
                 envelope,
             },
         };
-        match queue.try_send(out) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+        self.bus.send(out)
     }
 
     /// Queues a local Socket.IO broadcast for the other servers (never
     /// blocks: a full queue drops it, counted).
     pub fn broadcast(&self, b: &crate::pubsub::Broadcast<'_>) {
-        let Some(queue) = &self.queue else {
-            return;
-        };
-        let out = Outgoing::Plain {
+        self.bus.send(Outgoing::Plain {
             channel: SIO.to_string(),
-            envelope: broadcast::encode(self.node, b),
-        };
-        if queue.try_send(out).is_err() {
-            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+            envelope: broadcast::encode(self.bus.node, b),
+        });
     }
 
-    /// This server's count of `topic`'s subscribers changed to `n`; the
-    /// others hear of it soon (never blocks: a full queue drops it, and
-    /// the next heartbeat says it again).
+    /// This loop's count of `topic`'s subscribers changed to `n`; the
+    /// others hear of the server's total soon (never blocks: a full queue
+    /// drops it, and the next heartbeat says it again).
     pub fn count(&self, topic: &str, n: usize) {
-        let Some(queue) = &self.queue else {
-            return;
-        };
-        let _ = queue.try_send(Outgoing::Count {
-            topic: topic.to_string(),
-            n: n as u64,
-        });
+        let total = lock(&self.bus.hub).count(self.index, topic, n as u64);
+        if let Some(queue) = &self.bus.queue {
+            let _ = queue.try_send(Outgoing::Count {
+                topic: topic.to_string(),
+                n: total,
+            });
+        }
     }
 
     /// Subscribers of `topic` on the other servers, as they last
     /// announced.
     pub fn count_elsewhere(&self, topic: &str) -> usize {
-        let e = self.elsewhere.lock().unwrap_or_else(|e| e.into_inner());
-        e.count(topic) as usize
+        lock(&self.bus.elsewhere).count(topic) as usize
     }
 
-    /// `topic` gained interest here (its first local subscriber, or
-    /// history): returns the number a `Relayed` for it will carry.
-    pub fn joined(&mut self, topic: &str) -> u64 {
-        self.interests += 1;
-        if let Some(c) = &self.changes {
-            let _ = c.send(Change::Join(topic.to_string(), self.interests));
+    /// `topic` gained interest on this loop (its first subscriber here,
+    /// or history): returns the number a `Relayed` for it will carry, and
+    /// whether Redis relays it to this server already (another loop
+    /// wanted it first).
+    pub fn joined(&self, topic: &str) -> (u64, bool) {
+        let mut hub = lock(&self.bus.hub);
+        let j = hub.join(self.index, topic);
+        if let (true, Some(c)) = (j.ask, &self.bus.changes) {
+            let _ = c.send(Change::Join(topic.to_string(), j.number));
         }
-        self.interests
+        (j.number, j.relayed)
     }
 
     /// Asks for `topic`'s events as Redis keeps them (at most `count`, 0:
-    /// all), to fill this server's history; they come as
-    /// [`FromCluster::History`]. For a topic Redis relays here.
+    /// all), to fill the server's history; they come as
+    /// [`FromCluster::History`], to every loop. For a topic Redis relays
+    /// here.
     pub fn backfill(&self, topic: &str, count: usize) {
-        if let Some(c) = &self.changes {
+        let mut hub = lock(&self.bus.hub);
+        if let (true, Some(c)) = (hub.backfill(topic, count), &self.bus.changes) {
             let _ = c.send(Change::Backfill(topic.to_string(), count));
         }
     }
 
-    /// `topic` lost its last local subscriber and its history.
+    /// `topic` lost its last subscriber and its history on this loop.
     pub fn left(&self, topic: &str) {
-        if let Some(c) = &self.changes {
+        let mut hub = lock(&self.bus.hub);
+        if let (true, Some(c)) = (hub.leave(self.index, topic), &self.bus.changes) {
             let _ = c.send(Change::Leave(topic.to_string()));
         }
     }
 
+    /// The server's counters (every loop's end gives the same).
     pub fn stats(&self) -> ClusterStats {
-        let c = &self.counters;
+        let c = &self.bus.counters;
         (
             c.published.load(Ordering::Relaxed),
             c.received.load(Ordering::Relaxed),
             c.dropped.load(Ordering::Relaxed),
         )
     }
+}
 
+impl Bus {
+    fn send(&self, out: Outgoing) -> bool {
+        let sent = self.queue.as_ref().is_some_and(|q| q.try_send(out).is_ok());
+        if !sent {
+            self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        sent
+    }
+}
+
+impl Drop for Bus {
     /// Stops both threads: the publisher sends what is queued if it is
     /// connected, the subscriber leaves. Waits for them at most
     /// `STOP_WAIT` (a thread stuck on a hung Redis ends on its own when
     /// its timeout fires).
-    pub fn stop(&mut self) {
+    fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
         self.queue = None;
         self.changes = None;
-        let _ = self.done.recv_timeout(STOP_WAIT);
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        self.stop();
+        let _ = lock(&self.done).recv_timeout(STOP_WAIT);
     }
 }
 

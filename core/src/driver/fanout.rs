@@ -43,7 +43,18 @@ struct Encoded<'a> {
 /// ones on first need by whichever loop needs them first). Loops deliver
 /// a group's publishes in one order, so the event id is the same on each.
 #[derive(Default)]
-pub(crate) struct CarriedForms(Option<Forms>);
+pub(crate) struct CarriedForms {
+    forms: Option<Forms>,
+    /// The first loop sent the publish to the cluster to be sequenced:
+    /// every loop delivers it when Redis brings it back, none now.
+    sequenced: bool,
+}
+
+impl CarriedForms {
+    pub fn sequenced(&self) -> bool {
+        self.sequenced
+    }
+}
 
 struct Forms {
     event_id: Option<u64>,
@@ -327,8 +338,12 @@ impl Driver {
         mut carried: Option<&mut CarriedForms>,
     ) -> Result<Published> {
         // A sibling loop delivers what the group's first loop checked.
-        if !matches!(origin, Origin::Sibling) {
-            check_publish(msg)?;
+        match origin {
+            Origin::Sibling if carried.as_ref().is_some_and(|c| c.sequenced) => {
+                return Ok(Published::default());
+            }
+            Origin::Sibling => {}
+            _ => check_publish(msg)?,
         }
         let local = matches!(origin, Origin::Here);
         // Looked up once: nothing below adds or drops topics before the
@@ -340,6 +355,9 @@ impl Driver {
             let wait = history.is_some() && t.is_some_and(|t| t.relayed) && c.publisher_up();
             if c.publish(topic, msg, history, !wait) && wait {
                 self.topics.counters.published += 1;
+                if let Some(c) = carried {
+                    c.sequenced = true;
+                }
                 return Ok(Published::default());
             }
         }
@@ -382,7 +400,7 @@ impl Driver {
             Some(id) => Some(id),
             None => keeps_history.then(|| self.topics.next_event_id()),
         };
-        let mut enc = match carried.as_mut().and_then(|c| c.0.take()) {
+        let mut enc = match carried.as_mut().and_then(|c| c.forms.take()) {
             Some(f) => {
                 debug_assert_eq!(f.event_id, event_id, "a group's loops publish in one order");
                 Encoded {
@@ -460,7 +478,7 @@ impl Driver {
         }
         self.finish_engine_delivery(later);
         if let Some(c) = carried {
-            c.0 = Some(Forms {
+            c.forms = Some(Forms {
                 event_id,
                 frame: enc.frame.clone(),
                 header_len: enc.header_len,

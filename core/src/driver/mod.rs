@@ -132,12 +132,30 @@ impl Driver {
     /// Binds every address `config.listen` names and prepares the loop.
     pub fn bind(config: Config) -> Result<Driver> {
         config.validate()?;
-        Driver::bind_loop(config, LoopTag::default(), false)
+        // The URL is checked before anything listens; Redis need not be up.
+        let url = config.cluster.redis_url.clone();
+        if !url.is_empty() {
+            crate::cluster::check_url(&url, config.cluster.url_name())?;
+        }
+        let mut d = Driver::bind_loop(config, LoopTag::default(), false)?;
+        if !url.is_empty() {
+            let to_loop = d.inbox.clone();
+            let sink: crate::cluster::Sink =
+                Arc::new(move |m| to_loop.submit(Command::Cluster(Box::new(m))).is_ok());
+            let name = d.config.cluster.url_name();
+            d.cluster = crate::cluster::Cluster::start(&url, name, sink, 1)?.pop();
+        }
+        Ok(d)
+    }
+
+    /// Joins the cluster through `port` (a group's loops share one bus).
+    pub(crate) fn set_cluster(&mut self, port: crate::cluster::Cluster) {
+        self.cluster = Some(port);
     }
 
     /// Prepares one loop of a group (`tag`), its listeners sharing their
     /// port with the other loops' when `share_port`. The configuration
-    /// has been validated.
+    /// has been validated; the cluster, if any, is joined afterwards.
     pub fn bind_loop(config: Config, tag: LoopTag, share_port: bool) -> Result<Driver> {
         let poll = Poll::new()?;
         let tls = match config.tls.enabled() {
@@ -146,17 +164,6 @@ impl Driver {
         };
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
         let inbox = Arc::new(Inbox::new(waker));
-        // The URL is checked before anything listens; Redis need not be up.
-        let cluster = match config.cluster.redis_url.as_str() {
-            "" => None,
-            url => {
-                let to_loop = inbox.clone();
-                let sink: crate::cluster::Sink =
-                    Arc::new(move |m| to_loop.submit(Command::Cluster(Box::new(m))).is_ok());
-                let name = config.cluster.url_name();
-                Some(crate::cluster::Cluster::start(url, name, sink)?)
-            }
-        };
         let (listeners, local_addrs) =
             accept::bind_listeners(&config, poll.registry(), share_port)?;
         let settings = config.settings();
@@ -195,7 +202,7 @@ impl Driver {
             now: Instant::now(),
             accept_retry_at: None,
             shutdown: None,
-            cluster,
+            cluster: None,
             siblings: Vec::new(),
         })
     }

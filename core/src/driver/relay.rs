@@ -1,7 +1,7 @@
 //! The loop's side of the cluster: which topics the subscriber thread
 //! listens to for this server, and what the cluster's threads hand back.
 
-use super::fanout::{encode_forms, Origin};
+use super::fanout::{encode_forms, CarriedForms, Origin};
 use super::topics::Entry;
 use super::Driver;
 use crate::args::check_publish;
@@ -26,7 +26,16 @@ impl Driver {
             c.count(&t.name, t.announced);
         }
         match (t.wanted(), t.interest) {
-            (true, 0) => t.interest = c.joined(&t.name),
+            (true, 0) => {
+                let relayed;
+                (t.interest, relayed) = c.joined(&t.name);
+                // Another loop of this server asked first, and Redis
+                // relays the topic already: its `Relayed` went by.
+                if relayed {
+                    t.relayed = true;
+                    self.backfill(key);
+                }
+            }
             (false, n) if n != 0 => {
                 c.left(&t.name);
                 t.interest = 0;
@@ -40,24 +49,31 @@ impl Driver {
     /// Subscribers of `topic` on every server of the cluster (this one's
     /// as they are, the others' as they last announced them).
     pub fn cluster_subscriber_count(&self, topic: &str) -> usize {
-        let here = self.subscriber_count(topic);
-        here + self
-            .cluster
+        self.subscriber_count(topic) + self.subscribers_elsewhere(topic)
+    }
+
+    /// Subscribers of `topic` on the other servers of the cluster, as
+    /// they last announced them.
+    pub fn subscribers_elsewhere(&self, topic: &str) -> usize {
+        self.cluster
             .as_ref()
             .map_or(0, |c| c.count_elsewhere(topic))
     }
 
-    pub(super) fn apply_cluster(&mut self, m: FromCluster) {
+    /// Applies what the cluster's threads bring. A group applies it to
+    /// each of its loops in turn, carrying a publish's forms from one to
+    /// the next (`carried`).
+    pub(crate) fn apply_cluster(&mut self, m: &FromCluster, carried: Option<&mut CarriedForms>) {
         match m {
-            FromCluster::Publish(r) => self.deliver_remote(&r, Origin::Relayed(r.id)),
+            FromCluster::Publish(r) => self.deliver_remote(r, Origin::Relayed(r.id), carried),
             FromCluster::Relayed(list) => {
                 for (name, interest) in list {
-                    let Some(k) = self.topics.key(&name) else {
+                    let Some(k) = self.topics.key(name) else {
                         continue;
                     };
                     let t = &mut self.topics.list[k as usize];
                     // An answer to an interest since ended is stale.
-                    if t.interest != interest || t.relayed {
+                    if t.interest != *interest || t.relayed {
                         continue;
                     }
                     t.relayed = true;
@@ -68,15 +84,15 @@ impl Driver {
                 topic,
                 epoch,
                 events,
-            } => self.fill_history(&topic, epoch, events),
+            } => self.fill_history(topic, *epoch, events),
             FromCluster::Lost => {
                 for (_, t) in self.topics.list.iter_mut() {
                     t.relayed = false;
                 }
             }
             FromCluster::Unsent(list) => {
-                for r in &list {
-                    self.deliver_remote(r, Origin::Unsent);
+                for r in list {
+                    self.deliver_remote(r, Origin::Unsent, None);
                 }
             }
             FromCluster::Broadcast(b) => {
@@ -99,7 +115,7 @@ impl Driver {
         }
     }
 
-    fn fill_history(&mut self, topic: &str, epoch: u64, events: Vec<(Duration, Remote)>) {
+    fn fill_history(&mut self, topic: &str, epoch: u64, events: &[(Duration, Remote)]) {
         let Some(k) = self.topics.key(topic) else {
             return;
         };
@@ -129,7 +145,7 @@ impl Driver {
         }
     }
 
-    fn deliver_remote(&mut self, r: &Remote, origin: Origin) {
+    fn deliver_remote(&mut self, r: &Remote, origin: Origin, carried: Option<&mut CarriedForms>) {
         let msg = Publish {
             kind: r.kind,
             data: &r.data,
@@ -139,6 +155,6 @@ impl Driver {
         };
         // What fails a check was checked by the publishing server (or is
         // another version's): nothing to tell anyone.
-        let _ = self.deliver_publish(r.topic.as_deref(), &msg, origin, None);
+        let _ = self.deliver_publish(r.topic.as_deref(), &msg, origin, carried);
     }
 }

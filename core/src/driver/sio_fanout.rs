@@ -378,6 +378,12 @@ impl Driver {
         self.deliver_broadcast(b, true)
     }
 
+    /// Emits a broadcast made on a group of loops to this loop's sockets
+    /// (`first`: the loop that counts it and tells the cluster).
+    pub fn broadcast_in_group(&mut self, b: &Broadcast<'_>, first: bool) -> Result<usize> {
+        self.deliver_broadcast(b, first)
+    }
+
     /// Emits to this server's sockets; `local`: emitted here (counted in
     /// `published`, and sent to the cluster), not by another server.
     pub(super) fn deliver_broadcast(&mut self, b: &Broadcast<'_>, local: bool) -> Result<usize> {

@@ -4,10 +4,11 @@
 //! application, and the one order publishes reach the loops in.
 
 use super::wait::{wait_readable, EventFd};
+use crate::cluster::FromCluster;
 use crate::driver::{CarriedForms, Driver, Inbox};
 use crate::error::{Error, Result};
 use crate::event::{ConnId, Events};
-use crate::pubsub::{HistoryLimit, Publish, Published};
+use crate::pubsub::{Broadcast, HistoryLimit, Publish, Published};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -103,8 +104,35 @@ impl Loops {
             total.dropped += r.dropped;
             total.closed += r.closed;
             total.event_id = total.event_id.or(r.event_id);
+            if carried.sequenced() {
+                break; // every loop delivers it when Redis brings it back
+            }
         }
         Ok(total)
+    }
+
+    /// Emits a Socket.IO broadcast on every loop in turn, the first
+    /// counting it (and sending it to the cluster).
+    pub fn broadcast(&self, b: &Broadcast<'_>) -> Result<usize> {
+        let _order = lock(&self.order);
+        let mut queued = 0;
+        for i in 0..self.len() {
+            queued += self.with(i, |d| d.broadcast_in_group(b, i == 0))??;
+        }
+        Ok(queued)
+    }
+
+    /// Hands what the cluster's threads bring to every loop, in the order
+    /// of the group's own publishes, and wakes the loops to write it.
+    pub fn apply_cluster(&self, m: &FromCluster) {
+        let order = lock(&self.order);
+        let mut carried = CarriedForms::default();
+        for i in 0..self.len() {
+            // A loop closed (the server is going) takes nothing.
+            let _ = self.with(i, |d| d.apply_cluster(m, Some(&mut carried)));
+        }
+        drop(order);
+        self.nudge_all();
     }
 
     pub fn set_topic_history(&self, topic: &str, limit: HistoryLimit) -> Result<()> {

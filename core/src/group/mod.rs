@@ -62,10 +62,34 @@ fn with_port(listen: &str, port: u16) -> String {
     format!("{host}:{port}")
 }
 
+/// Makes the server one member of the cluster: one bus for all its
+/// loops, whose threads hand what they bring to every loop in the group's
+/// order.
+fn join_cluster(loops: &Arc<Loops>, url: &str, name: &str) -> Result<()> {
+    // Weak: the bus's threads must not keep the loops alive.
+    let to_loops = Arc::downgrade(loops);
+    let sink: crate::cluster::Sink = Arc::new(move |m| match to_loops.upgrade() {
+        Some(l) => {
+            l.apply_cluster(&m);
+            true
+        }
+        None => false,
+    });
+    let ports = crate::cluster::Cluster::start(url, name, sink, loops.len())?;
+    for (i, port) in ports.into_iter().enumerate() {
+        loops.with(i, |d| d.set_cluster(port))?;
+    }
+    Ok(())
+}
+
 impl Group {
     /// Binds `loops` loops: the first picks the ports (port 0), the
     /// others bind the same ones.
     pub fn bind(config: Config, loops: usize) -> Result<Group> {
+        let url = config.cluster.redis_url.clone();
+        if !url.is_empty() {
+            crate::cluster::check_url(&url, config.cluster.url_name())?;
+        }
         let first = Driver::bind_loop(config.clone(), LoopTag::new(0, loops), true)?;
         let local_addrs = first.local_addrs().to_vec();
         let tls_addr = first.tls_addr();
@@ -85,6 +109,9 @@ impl Group {
             d.set_siblings(inboxes.clone());
         }
         let loops = Arc::new(Loops::new(drivers)?);
+        if !url.is_empty() {
+            join_cluster(&loops, &url, config.cluster.url_name())?;
+        }
         let mut workers = Vec::new();
         for i in 0..loops.len() {
             let (done, done_rx) = channel();
@@ -225,7 +252,12 @@ impl Group {
         let mut names = std::collections::HashSet::new();
         for i in 0..self.loops.len() {
             let _ = self.loops.with(i, |d| {
-                total.add(&d.stats());
+                let mut s = d.stats();
+                if i > 0 {
+                    // The loops share one cluster bus: its counters once.
+                    (s.cluster_published, s.cluster_received, s.cluster_dropped) = (0, 0, 0);
+                }
+                total.add(&s);
                 names.extend(d.topic_names().map(str::to_string));
             });
         }
