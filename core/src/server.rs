@@ -475,6 +475,9 @@ impl Server {
         match &mut self.loops {
             Loops::One(d) => running(d)?.broadcast(b),
             Loops::Group(g) => {
+                if g.is_finished() {
+                    return Err(Error::stopped());
+                }
                 g.touch_all();
                 g.loops().broadcast(b)
             }

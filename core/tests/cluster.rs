@@ -773,6 +773,17 @@ fn subscriber_counts_add_up_across_the_cluster() {
 
 #[test]
 fn a_server_started_later_fills_its_history_from_redis() {
+    later_server_fills_its_history(1);
+}
+
+#[test]
+fn a_server_of_two_loops_started_later_fills_both_histories_from_redis() {
+    later_server_fills_its_history(2);
+}
+
+/// b, on `workers` loops, starts after a published: every loop of b
+/// replays what it read from Redis.
+fn later_server_fills_its_history(workers: i128) {
     if !have_redis() {
         return;
     }
@@ -787,7 +798,7 @@ fn a_server_started_later_fills_its_history_from_redis() {
     }
     let ids = sse_texts(&mut s, &missed);
     // b starts after all of it: what it can replay, it read from Redis.
-    let b = Node::start_with(&redis.url(), true);
+    let b = Node::start_loops(&redis.url(), true, workers);
     let deadline = Instant::now() + WAIT;
     loop {
         let mut again = Sse::connect(b.addr, Some(&seen.to_string()));
@@ -801,6 +812,14 @@ fn a_server_started_later_fills_its_history_from_redis() {
         assert_eq!((id, data), (Some(ids[0].to_string()), missed[0].clone()));
         assert_eq!(sse_texts(&mut again, &missed[1..]), ids[1..]);
         break;
+    }
+    // Every loop got the read (resumes until each loop has served one).
+    let every_loop = (1u64 << workers) - 1;
+    b.sse_loops.store(0, Ordering::SeqCst);
+    while b.sse_loops.load(Ordering::SeqCst) != every_loop {
+        assert!(Instant::now() < deadline, "every resume on one loop");
+        let mut again = Sse::connect(b.addr, Some(&seen.to_string()));
+        assert_eq!(sse_texts(&mut again, &missed), ids);
     }
     // And an id older than what Redis keeps (1,000 events here: all of
     // them) is still exact: from the very first sequenced event.

@@ -7,14 +7,16 @@
 //!   compares with; a loop that wants a topic Redis relays already is told
 //!   so at once (the `Relayed` went by before it asked).
 //! - Counts: the server announces the sum of its loops' subscribers.
-//! - Backfills: one read of a topic's history at a time; its answer goes to
-//!   every loop (they keep the same history).
+//!
+//! A backfill (a read of a topic's history) any loop asks for is answered
+//! to every loop; the subscriber merges the same reads asked together, and
+//! a read applied again changes nothing.
 //!
 //! With one loop it changes nothing: a topic is joined and left as that
 //! loop says, its count is that loop's.
 
 use super::FromCluster;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 #[derive(Default)]
 pub(super) struct Hub {
@@ -23,8 +25,6 @@ pub(super) struct Hub {
     topics: HashMap<String, Interest>,
     /// Each topic's subscribers on each loop, while any has some.
     counts: HashMap<String, Vec<u64>>,
-    /// Backfills asked for and not answered yet (topic, events).
-    backfills: HashSet<(String, usize)>,
     loops: usize,
 }
 
@@ -89,8 +89,33 @@ impl Hub {
             return false;
         }
         self.topics.remove(topic);
-        self.backfills.retain(|(t, _)| t != topic);
         true
+    }
+
+    /// Loop `i` is closed: the topics only it wanted (to leave), and the
+    /// totals of the topics it had subscribers of (to announce).
+    pub fn forget(&mut self, i: usize) -> (Vec<String>, Vec<(String, u64)>) {
+        let wanted: Vec<String> = self
+            .topics
+            .iter()
+            .filter(|(_, t)| t.loops & (1 << i) != 0)
+            .map(|(name, _)| name.clone())
+            .collect();
+        let left = wanted.into_iter().filter(|t| self.leave(i, t)).collect();
+        let counted: Vec<String> = self
+            .counts
+            .iter()
+            .filter(|(_, per_loop)| per_loop.get(i).is_some_and(|&n| n != 0))
+            .map(|(name, _)| name.clone())
+            .collect();
+        let totals = counted
+            .into_iter()
+            .map(|t| {
+                let n = self.count(i, &t, 0);
+                (t, n)
+            })
+            .collect();
+        (left, totals)
     }
 
     /// Loop `i` has `n` subscribers of `topic`: the server's total.
@@ -110,11 +135,6 @@ impl Hub {
         total
     }
 
-    /// True if the backfill is to be asked for (none like it is pending).
-    pub fn backfill(&mut self, topic: &str, events: usize) -> bool {
-        self.backfills.insert((topic.to_string(), events))
-    }
-
     /// Notes what the cluster's threads tell the loops, before they do.
     pub fn observe(&mut self, m: &FromCluster) {
         match m {
@@ -125,12 +145,7 @@ impl Hub {
                     }
                 }
             }
-            FromCluster::Lost => {
-                self.topics.values_mut().for_each(|t| t.relayed = false);
-                // A read lost with the connection is never answered.
-                self.backfills.clear();
-            }
-            FromCluster::History { topic, .. } => self.backfills.retain(|(t, _)| t != topic),
+            FromCluster::Lost => self.topics.values_mut().for_each(|t| t.relayed = false),
             _ => {}
         }
     }
@@ -179,19 +194,18 @@ mod tests {
     }
 
     #[test]
-    fn one_backfill_at_a_time_until_answered_or_lost() {
+    fn a_closed_loop_leaves_what_only_it_wanted_and_its_count() {
         let mut h = Hub::new(2);
-        h.join(0, "t");
-        assert!(h.backfill("t", 10));
-        assert!(!h.backfill("t", 10));
-        assert!(h.backfill("t", 20), "another size is another read");
-        h.observe(&FromCluster::History {
-            topic: "t".into(),
-            epoch: 1,
-            events: Vec::new(),
-        });
-        assert!(h.backfill("t", 10));
-        h.observe(&FromCluster::Lost);
-        assert!(h.backfill("t", 10));
+        h.join(0, "both");
+        h.join(1, "both");
+        h.join(1, "mine");
+        h.count(0, "both", 2);
+        h.count(1, "both", 3);
+        h.count(1, "mine", 1);
+        let (left, mut totals) = h.forget(1);
+        totals.sort();
+        assert_eq!(left, vec!["mine".to_string()]);
+        assert_eq!(totals, vec![("both".into(), 2), ("mine".into(), 0)]);
+        assert!(h.leave(0, "both"));
     }
 }

@@ -137,8 +137,9 @@ pub(crate) struct Cluster {
 struct Bus {
     node: u64,
     queue: Option<SyncSender<Outgoing>>,
-    /// Sent under `hub`'s lock, so that joins and leaves of several loops
-    /// reach the subscriber in the order the hub decided them.
+    /// Joins and leaves are sent under `hub`'s lock, so that those of
+    /// several loops reach the subscriber in the order the hub decided
+    /// them.
     changes: Option<Sender<Change>>,
     hub: Arc<Mutex<hub::Hub>>,
     counters: Arc<Counters>,
@@ -328,13 +329,11 @@ impl Cluster {
     /// others hear of the server's total soon (never blocks: a full queue
     /// drops it, and the next heartbeat says it again).
     pub fn count(&self, topic: &str, n: usize) {
-        let total = lock(&self.bus.hub).count(self.index, topic, n as u64);
-        if let Some(queue) = &self.bus.queue {
-            let _ = queue.try_send(Outgoing::Count {
-                topic: topic.to_string(),
-                n: total,
-            });
-        }
+        let mut hub = lock(&self.bus.hub);
+        let total = hub.count(self.index, topic, n as u64);
+        // Under the hub's lock, so that the totals go out in the order
+        // they were made (the publisher keeps the last one).
+        self.bus.announce(topic, total);
     }
 
     /// Subscribers of `topic` on the other servers, as they last
@@ -361,8 +360,7 @@ impl Cluster {
     /// [`FromCluster::History`], to every loop. For a topic Redis relays
     /// here.
     pub fn backfill(&self, topic: &str, count: usize) {
-        let mut hub = lock(&self.bus.hub);
-        if let (true, Some(c)) = (hub.backfill(topic, count), &self.bus.changes) {
+        if let Some(c) = &self.bus.changes {
             let _ = c.send(Change::Backfill(topic.to_string(), count));
         }
     }
@@ -386,7 +384,36 @@ impl Cluster {
     }
 }
 
+impl Drop for Cluster {
+    /// A loop closed before the others (a thread-per-core program freed
+    /// it): the topics only it wanted are left, its subscribers no longer
+    /// counted.
+    fn drop(&mut self) {
+        let mut hub = lock(&self.bus.hub);
+        let (left, totals) = hub.forget(self.index);
+        for (topic, total) in totals {
+            self.bus.announce(&topic, total);
+        }
+        if let Some(c) = &self.bus.changes {
+            left.into_iter()
+                .for_each(|t| drop(c.send(Change::Leave(t))));
+        }
+    }
+}
+
 impl Bus {
+    /// The server's count of `topic`'s subscribers for the other servers
+    /// (never blocks: a full queue drops it, and the next heartbeat says
+    /// it again).
+    fn announce(&self, topic: &str, total: u64) {
+        if let Some(queue) = &self.queue {
+            let _ = queue.try_send(Outgoing::Count {
+                topic: topic.to_string(),
+                n: total,
+            });
+        }
+    }
+
     fn send(&self, out: Outgoing) -> bool {
         let sent = self.queue.as_ref().is_some_and(|q| q.try_send(out).is_ok());
         if !sent {

@@ -247,6 +247,9 @@ impl Subscriber {
                     Err(TryRecvError::Disconnected) => return Ended::Stop,
                 }
             }
+            // The loops of a server ask for the same read together.
+            backfills.sort_unstable();
+            backfills.dedup();
             for (t, n) in backfills {
                 self.backfill(&t, n);
             }

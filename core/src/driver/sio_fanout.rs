@@ -105,6 +105,10 @@ pub(super) struct RecoveryLog {
     bytes: usize,
     /// Every broadcast with an offset at or below this may be gone.
     floor: u64,
+    /// The last offset given. Not the topics' event ids: whether a loop
+    /// logs a publish depends on its own sockets, and the loops of a
+    /// group must hand out the same event ids.
+    last_offset: u64,
 }
 
 struct Logged {
@@ -503,7 +507,8 @@ impl Driver {
         if window.is_zero() {
             return None;
         }
-        let offset = self.topics.next_event_id();
+        self.recovery.last_offset += 1;
+        let offset = self.recovery.last_offset;
         let mut except_rooms: Vec<Box<str>> = except_rooms.iter().map(|r| (*r).into()).collect();
         if let Some(sid) = except.and_then(|e| self.socket_sid(e).ok()) {
             except_rooms.push(sid.into());

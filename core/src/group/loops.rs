@@ -241,6 +241,10 @@ impl Loops {
 
     /// Closes loop `i`: its listener and connections go with it.
     pub fn close(&self, i: usize) {
-        lock(&self.drivers[i]).take();
+        // Dropped after the lock is released: the last loop's end of the
+        // cluster bus waits for the bus's threads, which may be waiting
+        // for this very lock to hand the loop a message.
+        let driver = lock(&self.drivers[i]).take();
+        drop(driver);
     }
 }

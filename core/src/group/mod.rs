@@ -250,10 +250,11 @@ impl Group {
     pub fn stats(&self) -> Stats {
         let mut total = Stats::default();
         let mut names = std::collections::HashSet::new();
+        let mut bus_counted = false;
         for i in 0..self.loops.len() {
             let _ = self.loops.with(i, |d| {
                 let mut s = d.stats();
-                if i > 0 {
+                if std::mem::replace(&mut bus_counted, true) {
                     // The loops share one cluster bus: its counters once.
                     (s.cluster_published, s.cluster_received, s.cluster_dropped) = (0, 0, 0);
                 }
