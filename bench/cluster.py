@@ -45,7 +45,8 @@ B's counters (/stats) are read: cluster_dropped must stay 0.
 Environment: BENCH_SECS (measured seconds per run, default 5),
 BENCH_CLUSTER_REPS (repetitions, default 3), BENCH_CLUSTER_TP_RATE,
 BENCH_CLUSTER_LAT_SUBS (default 10), BENCH_CLUSTER_TP_SUBS (default 1000),
-BENCH_CLUSTER_CASES (comma list), BENCH_CLUSTER_REDIS_CORE (the core
+BENCH_CLUSTER_CASES (comma list), BENCH_CLUSTER_LOADS (comma list of
+latency, latency-low, throughput), BENCH_CLUSTER_REDIS_CORE (the core
 redis-server is pinned to, default 0), BENCH_CLUSTER_TAG (results go to
 bench/results/<date>-TAG.json/.md, default "cluster"; "" writes nothing),
 BENCH_RT=0. Timing gates nothing: a run fails only when the generator
@@ -299,15 +300,19 @@ def markdown(doc):
     sel = lambda c, l: [r for r in runs if r["case"] == c and r["load"] == l and r.get("ok")]
     out = [f"# Cluster benchmark ({doc['date']})", "",
            f"{n} repetition(s), cases interleaved in each; {doc['secs']:g} s measured per run after 1 s warm-up; "
-           f"32 B binary messages to /broadcast (topic \"broadcast\"); servers and redis-server on core 0, "
+           f"32 B binary messages to /broadcast (topic \"broadcast\"); servers on core 0, "
+           f"redis-server on core {doc.get('redis_core', '0')}, "
            f"generator on core 1, {'SCHED_RR 50' if doc['rt'] else 'normal priority'}. "
            f"Figures: median of the repetitions (min–max). Load average at start: "
            f"{', '.join(f'{x:.2f}' for x in doc['machine']['load_avg_at_start'])}.", ""]
     for reason in sorted(set(doc["skipped"].values())):
         out += [f"Skipped ({', '.join(c for c, r in doc['skipped'].items() if r == reason)}): {reason}", ""]
+    ran = doc.get("loads_run", list(LOADS))
     for load in ("latency", "latency-low"):
-        out += latency_table(doc, load, cases, sel)
-    out += throughput_table(doc, cases, sel)
+        if load in ran:
+            out += latency_table(doc, load, cases, sel)
+    if "throughput" in ran:
+        out += throughput_table(doc, cases, sel)
     failed = [r for r in runs if not r.get("ok")]
     out += ["", f"Runs: {len(runs)}, failed: {len(failed)}."]
     for r in failed:
@@ -368,6 +373,7 @@ def main():
     logdir = os.path.join(run.CACHE, "logs")
     os.makedirs(logdir, exist_ok=True)
     want = [c for c in os.environ.get("BENCH_CLUSTER_CASES", "").split(",") if c] or list(CASES)
+    loads = [l for l in os.environ.get("BENCH_CLUSTER_LOADS", "").split(",") if l] or list(LOADS)
     skipped = {}
     if any(not CASES[c][2] for c in want):
         why = history_zero_refused(argv, env0)
@@ -378,12 +384,13 @@ def main():
     cases = [c for c in want if c not in skipped]
     doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": run.machine(), "rt": rt,
            "rt_policy": "SCHED_RR" if rt else None, "secs": SECS, "reps": REPS, "build": dict(build_info(), example=how),
-           "cases": cases, "titles": {c: CASES[c][3] for c in cases}, "loads": LOADS, "skipped": skipped,
+           "cases": cases, "titles": {c: CASES[c][3] for c in cases}, "loads": LOADS, "loads_run": loads,
+           "redis_core": REDIS_CORE, "skipped": skipped,
            "runs": []}
     print(f"bench-cluster: {', '.join(cases)}; {REPS} rep(s) of {SECS:g} s; real-time priority: {'yes' if rt else 'no'}",
           file=sys.stderr)
     for rep in range(REPS):
-        for load in LOADS:
+        for load in loads:
             for case in cases:
                 res = one(case, load, argv, env0, rt, logdir, rep)
                 res.update(case=case, load=load, rep=rep)
