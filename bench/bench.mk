@@ -26,6 +26,9 @@
 #                     deliveries per system CPU-second (A + B + Redis) to
 #                     1,000 subscribers; 3 repetitions side by side; writes
 #                     bench/results/<date>-cluster.{json,md} (about 6 min)
+#   make bench-spread   how SO_REUSEPORT spreads connections over 2 and 4
+#                     loops, beside a round-robin acceptor (core/examples/
+#                     loop_spread.rs; about 30 s)
 #   make bench-workers  several loops in one process (issue 15): the C
 #                     example with WORKERS=1 and WORKERS=2, pinned (server on
 #                     core 0, generator on core 1) and unpinned (sharing both
@@ -43,7 +46,7 @@
 #                     are skipped, with the reason printed, for an example
 #                     that does not serve /socket.io/
 # The peers' packages go to .cache/bench (bench/setup.sh), never committed.
-.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-workers bench-smoke bench-loadgen bench-setup
+.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-workers bench-spread bench-smoke bench-loadgen bench-setup
 
 BENCH_PY = $(if $(wildcard .cache/bench/venv/bin/python),.cache/bench/venv/bin/python,python3)
 
@@ -96,6 +99,9 @@ bench-cluster: bench-loadgen
 # BENCH_WORKERS_TAG=workers-short make bench-workers
 bench-workers: bench-loadgen
 	timeout 1500 python3 bench/workers.py
+
+bench-spread:
+	cargo run -q --release -p wsrt --example loop_spread
 
 bench-smoke: examples bench-loadgen
 	BENCH_SMOKE=1 BENCH_RT=0 python3 bench/run.py
