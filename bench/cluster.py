@@ -45,6 +45,7 @@ B's counters (/stats) are read: cluster_dropped must stay 0.
 Environment: BENCH_SECS (measured seconds per run, default 5),
 BENCH_CLUSTER_REPS (repetitions, default 3), BENCH_CLUSTER_TP_RATE,
 BENCH_CLUSTER_LAT_SUBS (default 10), BENCH_CLUSTER_TP_SUBS (default 1000),
+WORKERS (passed to the examples: their loops per server, default 1),
 BENCH_CLUSTER_CASES (comma list), BENCH_CLUSTER_LOADS (comma list of
 latency, latency-low, throughput), BENCH_CLUSTER_REDIS_CORE (the core
 redis-server is pinned to, default 0), BENCH_CLUSTER_TAG (results go to
@@ -300,7 +301,7 @@ def markdown(doc):
     sel = lambda c, l: [r for r in runs if r["case"] == c and r["load"] == l and r.get("ok")]
     out = [f"# Cluster benchmark ({doc['date']})", "",
            f"{n} repetition(s), cases interleaved in each; {doc['secs']:g} s measured per run after 1 s warm-up; "
-           f"32 B binary messages to /broadcast (topic \"broadcast\"); servers on core 0, "
+           f"32 B binary messages to /broadcast (topic \"broadcast\"); servers ({doc.get('workers', '1')} loop(s) each) on core 0, "
            f"redis-server on core {doc.get('redis_core', '0')}, "
            f"generator on core 1, {'SCHED_RR 50' if doc['rt'] else 'normal priority'}. "
            f"Figures: median of the repetitions (min–max). Load average at start: "
@@ -385,7 +386,7 @@ def main():
     doc = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": run.machine(), "rt": rt,
            "rt_policy": "SCHED_RR" if rt else None, "secs": SECS, "reps": REPS, "build": dict(build_info(), example=how),
            "cases": cases, "titles": {c: CASES[c][3] for c in cases}, "loads": LOADS, "loads_run": loads,
-           "redis_core": REDIS_CORE, "skipped": skipped,
+           "redis_core": REDIS_CORE, "workers": os.environ.get("WORKERS", "1"), "skipped": skipped,
            "runs": []}
     print(f"bench-cluster: {', '.join(cases)}; {REPS} rep(s) of {SECS:g} s; real-time priority: {'yes' if rt else 'no'}",
           file=sys.stderr)
