@@ -29,6 +29,8 @@
 #   make bench-spread   how SO_REUSEPORT spreads connections over 2 and 4
 #                     loops, beside a round-robin acceptor (core/examples/
 #                     loop_spread.rs; about 30 s)
+#   make bench-syscalls system calls per broadcast delivery, the fronts beside
+#                     uWebSockets.js (perf stat on the server; bench/syscalls.py)
 #   make bench-workers  several loops in one process (issue 15): the C
 #                     example with WORKERS=1 and WORKERS=2, pinned (server on
 #                     core 0, generator on core 1) and unpinned (sharing both
@@ -46,7 +48,7 @@
 #                     are skipped, with the reason printed, for an example
 #                     that does not serve /socket.io/
 # The peers' packages go to .cache/bench (bench/setup.sh), never committed.
-.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-workers bench-spread bench-smoke bench-loadgen bench-setup
+.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-workers bench-spread bench-syscalls bench-smoke bench-loadgen bench-setup
 
 BENCH_PY = $(if $(wildcard .cache/bench/venv/bin/python),.cache/bench/venv/bin/python,python3)
 
@@ -102,6 +104,9 @@ bench-workers: bench-loadgen
 
 bench-spread:
 	cargo run -q --release -p wsrt --example loop_spread
+
+bench-syscalls: examples bench-loadgen
+	timeout 900 python3 bench/syscalls.py
 
 bench-smoke: examples bench-loadgen
 	BENCH_SMOKE=1 BENCH_RT=0 python3 bench/run.py
