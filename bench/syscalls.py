@@ -9,7 +9,11 @@ SUBS clients to /broadcast and publishes RATE messages/s of SIZE bytes,
 every delivery verified. After a warm-up, `perf stat` counts the server's
 system calls (the raw_syscalls tracepoint, and the write/read/epoll
 families one by one) for WINDOW seconds; deliveries in that window are the
-generator's deliveries/s times the window. A figure, not a check.
+generator's deliveries/s times the window. The server's user and system
+CPU time over the same window (/proc) is given per delivery too: at a
+fixed rate a server with CPU to spare writes more often (fewer messages per
+write), so its total CPU per delivery says little; its user-space time per
+delivery is what its own code costs. A figure, not a check.
 
 Environment: SYSCALLS_SUBS (default 1000), SYSCALLS_RATE (1000),
 SYSCALLS_SIZES (comma list, default 32,1024), SYSCALLS_WINDOW (3),
@@ -73,7 +77,9 @@ def one(name, size, logdir):
                                 "--secs", str(WINDOW + 1.5), "--warmup", str(WARMUP)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         time.sleep(WARMUP + 0.5)
+        cpu0 = cpu_times(pid)
         counts = perf_count(pid, WINDOW)
+        cpu1 = cpu_times(pid)
         text = gen.communicate(timeout=120)[0]
         m = re.search(r"(\d+) deliveries/s, (\d+) lost", text)
         if gen.returncode != 0 or not m or m.group(2) != "0":
@@ -82,10 +88,19 @@ def one(name, size, logdir):
         per = {"all": counts.get("raw_syscalls:sys_enter", 0) / deliveries}
         for fam, calls in FAMILIES.items():
             per[fam] = sum(counts.get(f"syscalls:sys_enter_{c}", 0) for c in calls) / deliveries
+        per["user_ns"] = (cpu1[0] - cpu0[0]) * 1e9 / deliveries
+        per["sys_ns"] = (cpu1[1] - cpu0[1]) * 1e9 / deliveries
         return {"per_delivery": per, "deliveries_per_s": int(m.group(1))}
     finally:
         run.stop(server)
         log.close()
+
+
+def cpu_times(pid):
+    """(user, system) CPU seconds of the process so far."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    hz = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / hz, int(fields[12]) / hz
 
 
 def server_pid(pid, argv):
@@ -115,17 +130,18 @@ def main():
     print(f"# System calls per broadcast delivery ({time.strftime('%Y-%m-%dT%H:%M:%S')})\n")
     print(f"{SUBS:,} subscribers of /broadcast, {RATE:,} publishes/s, {WINDOW:g} s counted by `perf stat` after "
           f"{WARMUP:g} s; server on core 0, generator on core 1; every delivery verified.\n")
-    print("| server | message | all calls / delivery | writes / delivery | reads / delivery | epoll waits / delivery |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| server | message | all calls / delivery | writes / delivery | reads / delivery | epoll waits / delivery "
+          "| user CPU ns / delivery | system CPU ns / delivery |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for size in SIZES:
         for name in want:
             r = one(name, size, logdir)
             if "error" in r:
-                print(f"| {name} | {size} B | {r['error']} | | | |")
+                print(f"| {name} | {size} B | {r['error']} | | | | | |")
                 continue
             p = r["per_delivery"]
-            print(f"| {name} | {size} B | {p['all']:.3f} | {p['write']:.3f} | {p['read']:.3f} | {p['poll']:.4f} |",
-                  flush=True)
+            print(f"| {name} | {size} B | {p['all']:.3f} | {p['write']:.3f} | {p['read']:.3f} | {p['poll']:.4f} "
+                  f"| {p['user_ns']:.0f} | {p['sys_ns']:.0f} |", flush=True)
     return 0
 
 

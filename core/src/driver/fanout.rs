@@ -103,9 +103,10 @@ pub(super) fn encode_forms(
 }
 
 /// How one subscriber gets the message.
-enum Via {
-    /// These shared bytes (uncompressed, compressed once, or SSE).
-    Bytes(Bytes),
+enum Via<'a> {
+    /// These shared bytes (uncompressed, compressed once, or SSE): cloned
+    /// (a reference count) only when queued as shared, copied when small.
+    Bytes(&'a Bytes),
     /// Compressed for this connection alone (its own context).
     OwnContext,
 }
@@ -533,7 +534,7 @@ impl Driver {
         let is_sse = conn.proto.sse_stream().is_some();
         let via = if is_sse {
             match &enc.sse {
-                Some(b) => Via::Bytes(b.clone()),
+                Some(b) => Via::Bytes(b),
                 None => return, // binary: SSE carries text only
             }
         } else {
@@ -541,7 +542,7 @@ impl Driver {
                 return;
             };
             match ws.publish_form(&self.config.deflate, enc.payload.len()) {
-                PublishForm::Plain => Via::Bytes(enc.frame.clone()),
+                PublishForm::Plain => Via::Bytes(&enc.frame),
                 PublishForm::SharedDeflate { window_bits } => {
                     let cfg = &self.config.deflate;
                     let shared = &mut self.shared_deflate;
@@ -550,7 +551,7 @@ impl Driver {
                         compress_without_context(cfg, shared, window_bits, payload);
                         frame_bytes(opcode(kind), true, &shared.scratch).0
                     });
-                    Via::Bytes(b.clone())
+                    Via::Bytes(b)
                 }
                 PublishForm::OwnContext => Via::OwnContext,
             }
@@ -594,13 +595,13 @@ impl Driver {
                 let share = b.len() > SHARE_ABOVE;
                 if let Some(s) = proto.sse_stream() {
                     match share {
-                        true => s.push_shared(b, &mut out, now),
-                        false => s.push_copy(&b, &mut out, now),
+                        true => s.push_shared(b.clone(), &mut out, now),
+                        false => s.push_copy(b, &mut out, now),
                     }
                 } else if share {
-                    out.queue.push_shared(b);
+                    out.queue.push_shared(b.clone());
                 } else {
-                    out.queue.append(out.pool, &b);
+                    out.queue.append(out.pool, b);
                 }
             }
             Via::OwnContext => {
