@@ -292,6 +292,8 @@ def us(v):
 
 
 def k(v):
+    if v is None:
+        return "–"
     return f"{v / 1e6:.2f} M" if v >= 995e3 else f"{v / 1e3:.0f} k"
 
 

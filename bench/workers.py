@@ -59,7 +59,6 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -67,6 +66,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (the runner's helpers: wait_port, rt_allowed, machine)
 import cluster  # noqa: E402  (free_port)
+from cluster import k, med, spread  # noqa: E402  (the report's number formats)
 
 ROOT = run.ROOT
 SECS = float(os.environ.get("BENCH_SECS", "4"))
@@ -259,26 +259,6 @@ def one(front, case, load, argv, env0, rt, logdir, rep):
 
 
 _hung = []
-
-
-def med(vals):
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-def spread(vals, fmt):
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return "–"
-    if len(vals) == 1:
-        return fmt(vals[0])
-    return f"{fmt(statistics.median(vals))} ({fmt(min(vals))}–{fmt(max(vals))})"
-
-
-def k(v):
-    if v is None:
-        return "–"
-    return f"{v / 1e6:.2f} M" if v >= 995e3 else f"{v / 1e3:.0f} k"
 
 
 def pct(v):

@@ -47,6 +47,7 @@ mod net;
 mod payload;
 mod sio;
 mod sio_modes;
+mod sock;
 mod sse;
 mod stats;
 mod tls;

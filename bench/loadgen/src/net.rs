@@ -17,6 +17,7 @@
 //! `Handler::done` lets a scenario end a connection (the handshake
 //! scenario: connect, handshake, one echo, close); its slot is reset
 //! (SO_LINGER 0, so no TIME_WAIT piles up) and opened again at once.
+use crate::sock::set_linger_zero;
 use crate::tls::Tls;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -544,21 +545,4 @@ fn flush(c: &mut Conn) -> io::Result<usize> {
         c.out_pos = 0;
     }
     Ok(written)
-}
-
-fn set_linger_zero(sock: &TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on a descriptor we own, with a correctly sized value.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
 }

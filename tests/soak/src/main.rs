@@ -27,6 +27,8 @@
 #[allow(dead_code)]
 #[path = "../../../bench/loadgen/src/deflate.rs"]
 mod deflate;
+#[path = "../../../bench/loadgen/src/sock.rs"]
+mod sock;
 #[allow(dead_code)]
 #[path = "../../../bench/loadgen/src/sse.rs"]
 mod sse;
@@ -36,6 +38,8 @@ mod ws;
 
 mod args;
 mod check;
+
+use sock::set_linger_zero;
 
 use args::Args;
 use check::{bcast_payload, echo_payload, parse_seq, Counters};
@@ -156,23 +160,6 @@ struct Client {
     start: Instant,
     /// Connections each kind should have up (the mix), for the ramp.
     initial_opened: usize,
-}
-
-fn set_linger_zero(sock: &TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: a valid descriptor and a linger struct of the right size.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-    }
 }
 
 /// The kernel's TCP_INFO of a socket, without reading from it.
