@@ -325,7 +325,7 @@ impl Driver {
                 }
                 Command::Broadcast(b) => b.borrowed(|b| self.broadcast(b)).map(drop),
                 Command::Cluster(m) => {
-                    self.apply_cluster(&m, None);
+                    let _ = self.apply_cluster(&m, None);
                     Ok(())
                 }
                 Command::Adopt(a) => {

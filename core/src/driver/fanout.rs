@@ -339,12 +339,8 @@ impl Driver {
         mut carried: Option<&mut CarriedForms>,
     ) -> Result<Published> {
         // A sibling loop delivers what the group's first loop checked.
-        match origin {
-            Origin::Sibling if carried.as_ref().is_some_and(|c| c.sequenced) => {
-                return Ok(Published::default());
-            }
-            Origin::Sibling => {}
-            _ => check_publish(msg)?,
+        if !matches!(origin, Origin::Sibling) {
+            check_publish(msg)?;
         }
         let local = matches!(origin, Origin::Here);
         // Looked up once: nothing below adds or drops topics before the

@@ -62,10 +62,17 @@ impl Driver {
 
     /// Applies what the cluster's threads bring. A group applies it to
     /// each of its loops in turn, carrying a publish's forms from one to
-    /// the next (`carried`).
-    pub(crate) fn apply_cluster(&mut self, m: &FromCluster, carried: Option<&mut CarriedForms>) {
+    /// the next (`carried`). True if it queued output (the loop has
+    /// writing to do).
+    pub(crate) fn apply_cluster(
+        &mut self,
+        m: &FromCluster,
+        carried: Option<&mut CarriedForms>,
+    ) -> bool {
         match m {
-            FromCluster::Publish(r) => self.deliver_remote(r, Origin::Relayed(r.id), carried),
+            FromCluster::Publish(r) => {
+                return self.deliver_remote(r, Origin::Relayed(r.id), carried);
+            }
             FromCluster::Relayed(list) => {
                 for (name, interest) in list {
                     let Some(k) = self.topics.key(name) else {
@@ -91,16 +98,20 @@ impl Driver {
                 }
             }
             FromCluster::Unsent(list) => {
+                let mut wrote = false;
                 for r in list {
-                    self.deliver_remote(r, Origin::Unsent, None);
+                    wrote |= self.deliver_remote(r, Origin::Unsent, None);
                 }
+                return wrote;
             }
             FromCluster::Broadcast(b) => {
                 // As for a publish: what fails the checks is not ours to
                 // report.
                 let _ = b.borrowed(|b| self.deliver_broadcast(b, false));
+                return true;
             }
         }
+        false
     }
 
     /// Asks Redis for what it keeps of a relayed topic with history, to
@@ -145,7 +156,13 @@ impl Driver {
         }
     }
 
-    fn deliver_remote(&mut self, r: &Remote, origin: Origin, carried: Option<&mut CarriedForms>) {
+    /// True if it queued output (a delivery, or a slow subscriber's close).
+    fn deliver_remote(
+        &mut self,
+        r: &Remote,
+        origin: Origin,
+        carried: Option<&mut CarriedForms>,
+    ) -> bool {
         let msg = Publish {
             kind: r.kind,
             data: &r.data,
@@ -155,6 +172,7 @@ impl Driver {
         };
         // What fails a check was checked by the publishing server (or is
         // another version's): nothing to tell anyone.
-        let _ = self.deliver_publish(r.topic.as_deref(), &msg, origin, carried);
+        self.deliver_publish(r.topic.as_deref(), &msg, origin, carried)
+            .is_ok_and(|p| p.delivered + p.closed > 0)
     }
 }

@@ -123,16 +123,21 @@ impl Loops {
     }
 
     /// Hands what the cluster's threads bring to every loop, in the order
-    /// of the group's own publishes, and wakes the loops to write it.
+    /// of the group's own publishes, and wakes the loops that have
+    /// something to write.
     pub fn apply_cluster(&self, m: &FromCluster) {
         let order = lock(&self.order);
         let mut carried = CarriedForms::default();
+        // A loop closed (the server is going) takes nothing.
+        let mut wrote = 0u64; // a bit per loop (at most 64)
         for i in 0..self.len() {
-            // A loop closed (the server is going) takes nothing.
-            let _ = self.with(i, |d| d.apply_cluster(m, Some(&mut carried)));
+            let r = self.with(i, |d| d.apply_cluster(m, Some(&mut carried)));
+            wrote |= u64::from(r.unwrap_or(false)) << i;
         }
         drop(order);
-        self.nudge_all();
+        for i in (0..self.len()).filter(|i| wrote & (1 << i) != 0) {
+            self.inboxes[i].nudge();
+        }
     }
 
     pub fn set_topic_history(&self, topic: &str, limit: HistoryLimit) -> Result<()> {
