@@ -787,6 +787,9 @@ impl Core {
     fn poll_into(&mut self, meta: &mut [f64]) -> CoreResult<i32> {
         if !self.pending {
             running(&mut self.server)?.poll(&mut self.events, Some(Duration::ZERO))?;
+            // The batch's payloads go to JavaScript as one Buffer: all of
+            // them in the arena.
+            self.events.unlend();
         }
         let written = write_batch(&self.events, &mut self.names, meta);
         self.pending = written.is_none();

@@ -1,10 +1,12 @@
 //! What one turn of the loop hands the application: a batch of flat event
 //! records, numbered the same in every front, whose payloads live in one
 //! reused byte arena (no allocation per message once the arena has grown to
-//! the working size).
+//! the working size) or, for a payload that arrived whole in one read, in
+//! the loop's read buffer itself, lent to the batch (no copy at all).
 
 use crate::proto::http::RequestHead;
 use crate::proto::{Endpoint, MessageKind};
+use bytes::Bytes;
 use std::net::SocketAddr;
 
 /// Identifies what the application talks to: a WebSocket or SSE
@@ -160,11 +162,15 @@ impl Request {
     }
 }
 
-/// A byte range in the batch's arena; read it with [`Events::bytes`].
+/// A byte range of the batch; read it with [`Events::bytes`]. `start` is
+/// an offset in the arena unless the bytes are lent (see
+/// [`Events::unlend`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
     pub start: usize,
     pub len: usize,
+    /// 0: in the arena; k: in the batch's lent part k - 1.
+    part: u32,
 }
 
 /// Event types, numbered as in every front (C `WSRT_EVENT_*`, Python
@@ -322,6 +328,14 @@ impl Event {
 pub struct Events {
     list: Vec<Event>,
     arena: Vec<u8>,
+    /// Read-buffer parts that payloads of this batch point into.
+    parts: Vec<Bytes>,
+    /// While the loop hands a read to the protocol: the address range of
+    /// its bytes (payloads inside it are lent, not copied), the part
+    /// number kept for them, and whether one was lent.
+    lendable: (usize, usize),
+    lending_part: u32,
+    lent: bool,
     requests: Vec<Request>,
     attachments: Vec<Span>,
 }
@@ -333,6 +347,7 @@ impl Events {
 
     pub fn clear(&mut self) {
         self.list.clear();
+        self.parts.clear();
         if !self.requests.is_empty() {
             self.requests.clear();
         }
@@ -369,12 +384,91 @@ impl Events {
 
     /// The bytes of a message, pong, close reason or subprotocol.
     pub fn bytes(&self, span: Span) -> &[u8] {
-        &self.arena[span.start..span.start + span.len]
+        let from = match span.part {
+            0 => &self.arena[..],
+            k => &self.parts[k as usize - 1][..],
+        };
+        &from[span.start..span.start + span.len]
     }
 
-    /// The arena all spans point into.
+    /// The arena, which every span points into once [`Events::unlend`] has
+    /// run.
     pub fn arena(&self) -> &[u8] {
         &self.arena
+    }
+
+    /// The read-buffer parts lent to this batch.
+    pub(crate) fn parts(&self) -> &[Bytes] {
+        &self.parts
+    }
+
+    /// Copies every lent payload into the arena, for a front that hands
+    /// the arena over whole (Node copies it into one `Buffer`): then every
+    /// span's `start` is an arena offset.
+    pub fn unlend(&mut self) {
+        if self.parts.is_empty() {
+            return;
+        }
+        let Events {
+            list,
+            arena,
+            parts,
+            attachments,
+            ..
+        } = self;
+        let mut settle = |span: &mut Span| {
+            if span.part != 0 {
+                let bytes = &parts[span.part as usize - 1][span.start..span.start + span.len];
+                span.start = arena.len();
+                span.part = 0;
+                arena.extend_from_slice(bytes);
+            }
+        };
+        for ev in list.iter_mut() {
+            settle(&mut ev.data);
+            settle(&mut ev.name);
+        }
+        attachments.iter_mut().for_each(settle);
+        parts.clear();
+    }
+
+    /// Payloads inside `region` (the read the protocol is handed next) are
+    /// lent rather than copied, until [`Events::end_lending`].
+    pub(crate) fn lend_from(&mut self, region: &[u8]) {
+        // The part's place is kept now: a message gathered across reads
+        // may add a part of its own meanwhile.
+        self.parts.push(Bytes::new());
+        self.lending_part = self.parts.len() as u32;
+        self.lendable = (region.as_ptr() as usize, region.len());
+        self.lent = false;
+    }
+
+    /// Ends lending; true if a payload was lent, in which case the caller
+    /// must hand the region's bytes over with [`Events::set_lent_part`].
+    pub(crate) fn end_lending(&mut self) -> bool {
+        self.lendable = (0, 0);
+        let lent = std::mem::take(&mut self.lent);
+        if !lent && self.parts.len() == self.lending_part as usize {
+            self.parts.pop();
+        }
+        lent
+    }
+
+    /// The bytes of the region lending ended on.
+    pub(crate) fn set_lent_part(&mut self, part: Bytes) {
+        self.parts[self.lending_part as usize - 1] = part;
+    }
+
+    /// A payload that has a buffer of its own (a message gathered across
+    /// reads), kept rather than copied.
+    pub(crate) fn store_part(&mut self, part: Bytes) -> Span {
+        let len = part.len();
+        self.parts.push(part);
+        Span {
+            start: 0,
+            len,
+            part: self.parts.len() as u32,
+        }
     }
 
     /// An event's payload.
@@ -416,11 +510,22 @@ impl Events {
     }
 
     pub(crate) fn store(&mut self, bytes: &[u8]) -> Span {
+        let (from, len) = self.lendable;
+        let at = (bytes.as_ptr() as usize).wrapping_sub(from);
+        if !bytes.is_empty() && at < len && bytes.len() <= len - at {
+            self.lent = true;
+            return Span {
+                start: at,
+                len: bytes.len(),
+                part: self.lending_part,
+            };
+        }
         let start = self.arena.len();
         self.arena.extend_from_slice(bytes);
         Span {
             start,
             len: bytes.len(),
+            part: 0,
         }
     }
 
@@ -432,6 +537,7 @@ impl Events {
         Span {
             start,
             len: a.len() + b.len(),
+            part: 0,
         }
     }
 
@@ -461,5 +567,74 @@ impl<'a> IntoIterator for &'a Events {
     type IntoIter = std::slice::Iter<'a, Event>;
     fn into_iter(self) -> Self::IntoIter {
         self.list.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(events: &mut Events, data: &[u8]) {
+        let mut ev = Event::new(EventType::Message, ConnId(1), 0);
+        ev.data = events.store(data);
+        events.push(ev);
+    }
+
+    #[test]
+    fn payloads_in_the_read_are_lent_and_others_copied() {
+        let mut events = Events::new();
+        let read = Bytes::from_static(b"hello world");
+        let elsewhere = b"copied".to_vec();
+        events.lend_from(&read);
+        message(&mut events, &read[6..]);
+        message(&mut events, &elsewhere);
+        // A gathered message adds its part while the read is lent.
+        let gathered = events.store_part(Bytes::from_static(b"gathered"));
+        assert!(events.end_lending());
+        events.set_lent_part(read.clone());
+        let texts: Vec<&[u8]> = events.iter().map(|e| events.payload(e)).collect();
+        assert_eq!(texts, [&b"world"[..], b"copied"]);
+        assert_eq!(events.bytes(gathered), b"gathered");
+        assert_eq!(
+            events.arena(),
+            b"copied",
+            "only the other payload was copied"
+        );
+        assert!(std::ptr::eq(events.payload(&events.list[0]), &read[6..]));
+    }
+
+    #[test]
+    fn a_read_nothing_was_lent_from_leaves_no_part() {
+        let mut events = Events::new();
+        let read = Bytes::from_static(b"abc");
+        events.lend_from(&read);
+        message(&mut events, b"xyz");
+        assert!(!events.end_lending());
+        assert!(events.parts().is_empty());
+        // Nothing outside a read is lent once lending ended.
+        message(&mut events, &read);
+        assert_eq!(events.arena(), b"xyzabc");
+    }
+
+    #[test]
+    fn unlend_moves_every_payload_into_the_arena() {
+        let mut events = Events::new();
+        let read = Bytes::from_static(b"one two");
+        events.lend_from(&read);
+        message(&mut events, &read[..3]);
+        message(&mut events, b"copied");
+        assert!(events.end_lending());
+        events.set_lent_part(read.clone());
+        let mut ev = Event::new(EventType::Message, ConnId(1), 0);
+        ev.data = events.store_part(Bytes::from_static(b"own buffer"));
+        events.push(ev);
+        events.unlend();
+        assert!(events.parts().is_empty());
+        let spans: Vec<(usize, usize)> =
+            events.iter().map(|e| (e.data.start, e.data.len)).collect();
+        assert_eq!(events.arena(), b"copiedoneown buffer");
+        assert_eq!(spans, [(6, 3), (0, 6), (9, 10)]);
+        let texts: Vec<&[u8]> = events.iter().map(|e| events.payload(e)).collect();
+        assert_eq!(texts, [&b"one"[..], b"copied", b"own buffer"]);
     }
 }

@@ -668,6 +668,44 @@ fn echo_one_mebibyte_binary() {
 }
 
 #[test]
+fn echoes_share_the_read_buffer_and_survive_its_reuse() {
+    // Echoes of large messages go out as shares of the bytes they arrived
+    // in. Each client sends 2.4 MiB of distinct 48 KiB messages (whole in
+    // a read or split across two) before reading anything, so its echoes
+    // wait in the queue while the loop reads on through several read
+    // blocks: none of the queued bytes may change.
+    let mut ts = TestServer::echo(cfg().websocket("/echo"));
+    let mut clients: Vec<_> = (0..3).map(|_| ws(ts.addr, "/echo")).collect();
+    for _ in 0..3 {
+        ts.wait_open();
+    }
+    const N: usize = 50;
+    let body = |c: usize, i: usize| -> Vec<u8> {
+        (0..48 * 1024 + i)
+            .map(|j| (j * 7 + i * 13 + c * 101) as u8)
+            .collect()
+    };
+    for i in 0..N {
+        for (c, client) in clients.iter_mut().enumerate() {
+            client.write(Message::binary(body(c, i))).unwrap();
+        }
+    }
+    for client in &mut clients {
+        client.flush().unwrap();
+    }
+    for i in 0..N {
+        for (c, client) in clients.iter_mut().enumerate() {
+            match next_data(client) {
+                Message::Binary(b) => {
+                    assert!(b[..] == body(c, i)[..], "client {c}, echo {i} differs")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
+
+#[test]
 fn many_small_messages_in_order() {
     let mut ts = TestServer::echo(cfg().websocket("/echo"));
     let mut c = ws(ts.addr, "/echo");

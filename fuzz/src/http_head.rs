@@ -114,7 +114,7 @@ impl Output for Out {
                 format!("open {} {protocol:?}", head.path)
             }
             ConnEvent::SseOpen { head } => format!("sse {}", head.path),
-            ConnEvent::Message { kind, data } => format!("message {kind:?} {}", data.len()),
+            ConnEvent::Message { kind, data, .. } => format!("message {kind:?} {}", data.len()),
             ConnEvent::Pong { data } => format!("pong {}", data.len()),
             ConnEvent::Close { code, .. } => {
                 self.ended = true;

@@ -93,8 +93,14 @@ impl Output for Out {
                 );
                 Heard::Open { sse: true }
             }
-            ConnEvent::Message { kind, data } => {
+            ConnEvent::Message { kind, data, buffer } => {
                 assert_eq!(heard, Heard::Open { sse: false }, "message out of place");
+                if let Some(b) = buffer {
+                    assert!(
+                        std::ptr::eq(&b[..], data),
+                        "a message's buffer is not its data"
+                    );
+                }
                 assert!(
                     data.len() <= self.max_message,
                     "a message of {} bytes passed the limit of {}",

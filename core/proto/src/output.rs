@@ -71,8 +71,14 @@ pub enum ConnEvent<'a> {
     },
     /// An event stream is open.
     SseOpen { head: Box<RequestHead> },
-    /// A complete message (text is valid UTF-8).
-    Message { kind: MessageKind, data: &'a [u8] },
+    /// A complete message (text is valid UTF-8). `buffer`: the message's
+    /// own buffer, when it was gathered across reads (`data` is all of
+    /// it), which the driver may keep instead of copying `data`.
+    Message {
+        kind: MessageKind,
+        data: &'a [u8],
+        buffer: Option<&'a Bytes>,
+    },
     /// The answer to a ping the application sent.
     Pong { data: &'a [u8] },
     /// The WebSocket (or the request awaiting approval) ended: the peer's

@@ -110,6 +110,14 @@ impl From<Incoming<'_>> for Ev {
         match i {
             Incoming::Text(s) => Ev::Text(s.to_string()),
             Incoming::Binary(b) => Ev::Binary(b.to_vec()),
+            Incoming::Gathered {
+                text: true,
+                payload,
+            } => Ev::Text(String::from_utf8(payload.to_vec()).unwrap()),
+            Incoming::Gathered {
+                text: false,
+                payload,
+            } => Ev::Binary(payload.to_vec()),
             Incoming::Ping(b) => Ev::Ping(b.to_vec()),
             Incoming::Pong(b) => Ev::Pong(b.to_vec()),
             Incoming::Close(c, r) => Ev::Close(c, r.to_string()),
@@ -863,6 +871,29 @@ fn whole_message_in_one_read_is_a_slice_of_the_read_buffer() {
     })
     .unwrap();
     assert!(seen);
+}
+
+#[test]
+fn message_split_across_reads_is_handed_over_in_its_own_buffer() {
+    let payload: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+    let stream = frame(true, BIN, &payload);
+    let mut rx = Receiver::new(BIG);
+    let mut got = Vec::new();
+    for cut in stream.chunks(30_000) {
+        let mut read = cut.to_vec();
+        rx.feed(&mut read, &mut |i| {
+            if let Incoming::Gathered { text, payload } = i {
+                assert!(!text);
+                got.push(payload);
+            }
+        })
+        .unwrap();
+    }
+    assert_eq!(got.len(), 1);
+    assert_eq!(&got[0][..], &payload[..]);
+    // Gathered into one buffer of the frame's size, then handed over:
+    // nothing stays behind on the connection.
+    assert_eq!(rx.buffered(), 0);
 }
 
 #[test]

@@ -51,7 +51,7 @@ impl Output for Out {
             ConnEvent::Request { .. } => Ev::Request,
             ConnEvent::Open { protocol, .. } => Ev::Open(protocol),
             ConnEvent::SseOpen { .. } => Ev::SseOpen,
-            ConnEvent::Message { kind, data } => Ev::Message(kind, data.to_vec()),
+            ConnEvent::Message { kind, data, .. } => Ev::Message(kind, data.to_vec()),
             ConnEvent::Pong { data } => Ev::Pong(data.to_vec()),
             ConnEvent::Close { code, reason } => Ev::Close(code, reason.to_string()),
             ConnEvent::SseClose => Ev::SseClose,

@@ -12,6 +12,23 @@ use crate::proto::{ConnEvent, Connection, Endpoint, MessageKind, Output};
 use bytes::Bytes;
 use std::time::Instant;
 
+/// A payload of at least this size that lies in a lent read-buffer part is
+/// queued as a share of it rather than copied. Smaller ones are copied into
+/// the queue's pooled buffer, where they join neighbouring frames in one
+/// write. A share keeps its read block from reuse until it is written; if
+/// the socket stops taking bytes, the queue copies it (`WriteQueue::unpin`).
+const SHARE_LENT_FROM: usize = 32 * 1024;
+
+/// The part of `handed` (in address order, not overlapping) that holds
+/// `payload`, if one does.
+fn lent_part<'a>(handed: &'a [Bytes], payload: &[u8]) -> Option<&'a Bytes> {
+    let at = payload.as_ptr() as usize;
+    let after = handed.partition_point(|p| p.as_ptr() as usize <= at);
+    let part = handed[..after].last()?;
+    let start = part.as_ptr() as usize;
+    (at + payload.len() <= start + part.len()).then_some(part)
+}
+
 pub(super) struct Conn {
     pub id: ConnId,
     /// The socket (plain or TLS). The peer's address is not kept (32
@@ -88,6 +105,7 @@ impl Conn {
             id: self.id,
             user_data: self.user_data,
             session: self.session,
+            handed: &[],
         };
         (&mut self.proto, out)
     }
@@ -105,6 +123,9 @@ pub(super) struct ConnOut<'a> {
     pub id: ConnId,
     pub user_data: usize,
     pub session: ConnId,
+    /// The read-buffer parts of the batch the application holds (empty
+    /// where no application payload can arrive).
+    pub handed: &'a [Bytes],
 }
 
 impl ConnOut<'_> {
@@ -135,6 +156,15 @@ impl Output for ConnOut<'_> {
     }
 
     fn append_frame(&mut self, header: &[u8], payload: &[u8]) {
+        if payload.len() >= SHARE_LENT_FROM {
+            if let Some(part) = lent_part(self.handed, payload) {
+                // A reply with a received payload (an echo, a relay): the
+                // read buffer's bytes go out as they are.
+                self.queue.append(self.pool, header);
+                self.queue.push_lent(part.slice_ref(payload));
+                return;
+            }
+        }
         if payload.len() > COPY_INTO_POOL_LIMIT {
             self.queue.append(self.pool, header);
             self.queue.push_shared(Bytes::copy_from_slice(payload));
@@ -156,10 +186,13 @@ impl Output for ConnOut<'_> {
         let new = |kind| Event::new(kind, id, user_data);
         match event {
             // The hot path first: one record, the payload into the arena.
-            ConnEvent::Message { kind, data } => {
+            ConnEvent::Message { kind, data, buffer } => {
                 let mut ev = new(EventType::Message);
                 ev.text = kind == MessageKind::Text;
-                ev.data = self.events.store(data);
+                ev.data = match buffer {
+                    Some(b) => self.events.store_part(b.clone()),
+                    None => self.events.store(data),
+                };
                 self.events.push(ev);
             }
             ConnEvent::Request {
@@ -208,5 +241,27 @@ impl Output for ConnOut<'_> {
             }
             ConnEvent::Transport(t) => self.inbox.push(id, self.session, t),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_is_found_only_inside_one_handed_part() {
+        let block = Bytes::from(vec![7u8; 1000]);
+        let mut handed = vec![
+            block.slice(600..900),
+            block.slice(0..300),
+            Bytes::from(vec![1u8; 50]),
+        ];
+        handed.sort_unstable_by_key(|p| p.as_ptr() as usize);
+        let found = |s: &[u8]| lent_part(&handed, s).map(|p| p.as_ptr());
+        assert_eq!(found(&block[10..300]), Some(block[..].as_ptr()));
+        assert_eq!(found(&block[600..650]), Some(block[600..].as_ptr()));
+        assert_eq!(found(&block[290..310]), None, "runs past its part");
+        assert_eq!(found(&block[300..400]), None, "between parts");
+        assert_eq!(found(&[1u8; 50]), None, "equal bytes elsewhere");
     }
 }

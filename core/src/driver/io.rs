@@ -2,7 +2,10 @@
 //! protocol, and writing queues out with `writev`.
 
 use super::stream::{Stream, TlsFailure, TlsInput};
-use super::{Driver, READ_BUDGET, READ_BUFFER};
+use super::{Driver, READ_BUDGET, READ_BUDGET_BYTES};
+
+/// The most ciphertext read at once from a TLS connection.
+const TLS_READ: usize = 64 * 1024;
 use crate::event::{Event, EventType};
 use std::io::{self, Read};
 
@@ -17,7 +20,11 @@ impl Driver {
             // still go on to the EOF this edge announced.
             conn.hung_up |= hung_up;
         }
+        let mut read = 0;
         for _ in 0..READ_BUDGET {
+            if read >= READ_BUDGET_BYTES {
+                break;
+            }
             let Some(conn) = self.conns.get_mut(slot) else {
                 return;
             };
@@ -42,40 +49,56 @@ impl Driver {
                 }
                 return;
             }
-            let mut buf = std::mem::take(&mut self.read_buf);
-            let result = conn.socket.tcp_mut().read(&mut buf);
+            let mut buf = self.read_blocks.take();
+            // Within the turn's budget; TLS records are decrypted into a
+            // buffer of their own, kept to the size a read had before.
+            let cap = match conn.socket {
+                Stream::Tls(_) => TLS_READ,
+                Stream::Plain(_) => READ_BUDGET_BYTES - read,
+            };
+            let room = buf.len().min(cap);
+            let result = conn.socket.tcp_mut().read(&mut buf[..room]);
             match result {
                 Ok(0) => {
-                    self.read_buf = buf;
+                    self.read_blocks.put_back(buf, 0, false);
                     self.on_eof(slot);
                     return;
                 }
                 Ok(n) => {
+                    read += n;
                     conn.read_ready = false;
                     if matches!(conn.socket, Stream::Tls(_)) {
                         let went_on = self.receive_tls(slot, &buf[..n]);
-                        self.read_buf = buf;
+                        self.read_blocks.put_back(buf, n, false);
                         if !went_on {
                             return;
                         }
                     } else {
+                        // Payloads the protocol hands out from these bytes
+                        // are lent to the batch (see `Events::store`).
+                        self.events.lend_from(&buf[..n]);
                         self.with_proto(slot, |c, cx| c.handle_read(&mut buf[..n], cx));
-                        self.read_buf = buf;
+                        let lent = self.events.end_lending();
+                        if let Some(part) = self.read_blocks.put_back(buf, n, lent) {
+                            self.events.set_lent_part(part);
+                        }
                     }
-                    if n < READ_BUFFER && !self.conns.get(slot).is_some_and(|c| c.hung_up) {
+                    if n < room && !self.conns.get(slot).is_some_and(|c| c.hung_up) {
                         // A short read drained the socket; epoll will report
                         // new bytes as a new edge.
                         return;
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    self.read_buf = buf;
+                    self.read_blocks.put_back(buf, 0, false);
                     conn.read_ready = false;
                     return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.read_buf = buf,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.read_blocks.put_back(buf, 0, false);
+                }
                 Err(_) => {
-                    self.read_buf = buf;
+                    self.read_blocks.put_back(buf, 0, false);
                     self.end(slot, 1006, "connection reset");
                     return;
                 }
@@ -190,6 +213,7 @@ impl Driver {
                 }
             }
             Ok(false) => {
+                conn.out.unpin();
                 conn.wants_drain = true;
                 if conn.read_ready && (pause == 0 || conn.out.len() <= pause) {
                     self.resume.push(slot);

@@ -17,6 +17,7 @@ mod handoff;
 mod ids;
 mod inbox;
 mod io;
+mod readbuf;
 mod relay;
 mod sio_fanout;
 mod sockets;
@@ -47,10 +48,11 @@ const WAKER: Token = Token(usize::MAX);
 /// Listener tokens count down from here.
 const FIRST_LISTENER: usize = usize::MAX - 1;
 
-/// One read buffer serves every connection of the loop.
-const READ_BUFFER: usize = 64 * 1024;
 /// Reads per connection per turn before others get a go.
 const READ_BUDGET: usize = 16;
+/// ... and bytes: a read may take up to 1 MiB (see `readbuf`), but a
+/// connection gets no more per turn than 16 reads of 64 KiB did.
+const READ_BUDGET_BYTES: usize = 1 << 20;
 
 pub(crate) struct Driver {
     poll: Poll,
@@ -61,7 +63,7 @@ pub(crate) struct Driver {
     /// keep the one they started with).
     tls: Option<crate::tls::Acceptor>,
     tls_counters: TlsCounters,
-    /// Plaintext of a TLS read (one for the loop, like `read_buf`).
+    /// Plaintext of a TLS read (one for the loop, like `read_blocks`).
     tls_plain: Vec<u8>,
     config: Config,
     settings: Settings,
@@ -87,7 +89,11 @@ pub(crate) struct Driver {
     id_counter: ids::IdCounter,
     timers: TimerHeap,
     pool: BufferPool,
-    read_buf: Vec<u8>,
+    /// One read buffer serves every connection of the loop.
+    read_blocks: readbuf::ReadBlocks,
+    /// The read-buffer parts of the batch the application holds: a reply
+    /// whose payload lies in one shares its bytes.
+    handed: Vec<bytes::Bytes>,
     /// Connections with queued output not yet written this turn.
     dirty: Vec<usize>,
     /// Connections with unread input we postponed (budget, backpressure,
@@ -191,7 +197,8 @@ impl Driver {
             id_counter: ids::IdCounter::new(tag),
             timers: TimerHeap::default(),
             pool: BufferPool::default(),
-            read_buf: vec![0; READ_BUFFER],
+            read_blocks: readbuf::ReadBlocks::new(),
+            handed: Vec::new(),
             dirty: Vec::new(),
             resume: Vec::new(),
             owed: Vec::new(),
@@ -269,6 +276,10 @@ impl Driver {
     /// happens), handles it and the due timers, flushes again, and hands
     /// every event of the turn to `events` (replacing its contents).
     pub fn poll(&mut self, events: &mut Events, timeout: Option<Duration>) -> Result<()> {
+        // The application is done with the last batch: its lent parts go
+        // now, so the reads of this turn can reuse their memory.
+        events.clear();
+        self.handed.clear();
         self.now = Instant::now();
         self.release_owed();
         self.run_commands();
@@ -307,8 +318,10 @@ impl Driver {
             // Nothing will run what handles queue from now on.
             self.inbox.close();
         }
-        events.clear();
         std::mem::swap(events, &mut self.events);
+        self.handed.extend_from_slice(events.parts());
+        // In address order, for `ConnOut::append_frame`'s search.
+        self.handed.sort_unstable_by_key(|p| p.as_ptr() as usize);
         Ok(())
     }
 
@@ -388,6 +401,7 @@ impl Driver {
                 id: conn.id,
                 user_data: conn.user_data,
                 session: conn.session,
+                handed: &self.handed,
             },
         };
         let r = f(&mut conn.proto, &mut cx);

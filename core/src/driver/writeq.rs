@@ -22,13 +22,16 @@ const MAX_IOVECS: usize = 64;
 enum Chunk {
     Owned(Vec<u8>),
     Shared(Bytes),
+    /// Bytes of the loop's read buffer (a reply with a received payload),
+    /// which keep a whole read block from reuse while queued.
+    Lent(Bytes),
 }
 
 impl Chunk {
     fn bytes(&self) -> &[u8] {
         match self {
             Chunk::Owned(v) => v,
-            Chunk::Shared(b) => b,
+            Chunk::Shared(b) | Chunk::Lent(b) => b,
         }
     }
 }
@@ -67,6 +70,8 @@ pub(super) struct WriteQueue {
     /// Bytes of the front chunk already written.
     head: usize,
     len: usize,
+    /// `Lent` chunks queued.
+    lent: usize,
 }
 
 impl WriteQueue {
@@ -114,6 +119,32 @@ impl WriteQueue {
         }
     }
 
+    /// Queues bytes of the loop's read buffer without copying (see
+    /// [`WriteQueue::unpin`]).
+    pub fn push_lent(&mut self, bytes: Bytes) {
+        if !bytes.is_empty() {
+            self.len += bytes.len();
+            self.lent += 1;
+            self.reserve_one();
+            self.chunks.push_back(Chunk::Lent(bytes));
+        }
+    }
+
+    /// Copies lent chunks into buffers of their own: called when the
+    /// socket stops taking bytes, so a peer that does not read holds what
+    /// it is owed, not the read blocks those bytes arrived in.
+    pub fn unpin(&mut self) {
+        if self.lent == 0 {
+            return;
+        }
+        for c in self.chunks.iter_mut() {
+            if let Chunk::Lent(b) = c {
+                *c = Chunk::Shared(Bytes::copy_from_slice(b));
+            }
+        }
+        self.lent = 0;
+    }
+
     /// An idle connection has written one chunk (its handshake answer)
     /// and may never queue two: its first push reserves room for one, not
     /// the four a `VecDeque` reserves by default; a busier one grows as
@@ -156,8 +187,10 @@ impl WriteQueue {
             }
             n -= front_left;
             self.head = 0;
-            if let Some(Chunk::Owned(v)) = self.chunks.pop_front() {
-                pool.give(v);
+            match self.chunks.pop_front() {
+                Some(Chunk::Owned(v)) => pool.give(v),
+                Some(Chunk::Lent(_)) => self.lent -= 1,
+                _ => {}
             }
         }
         if self.len == 0 {
@@ -168,6 +201,7 @@ impl WriteQueue {
                 }
             }
             self.head = 0;
+            self.lent = 0;
         }
     }
 
@@ -180,6 +214,7 @@ impl WriteQueue {
         }
         self.head = 0;
         self.len = 0;
+        self.lent = 0;
     }
 }
 
@@ -249,5 +284,31 @@ mod tests {
         assert_eq!(w.out, expect);
         assert!(q.is_empty());
         assert!(!pool.free.is_empty(), "owned buffers go back to the pool");
+    }
+
+    #[test]
+    fn unpin_lets_go_of_the_read_block_and_keeps_the_bytes() {
+        let mut pool = BufferPool::default();
+        let mut q = WriteQueue::default();
+        let block = Bytes::from((0..100u8).collect::<Vec<u8>>());
+        q.append(&mut pool, b"head");
+        q.push_lent(block.slice(10..40));
+        q.push_lent(block.slice(50..60));
+        let mut w = Trickle {
+            out: Vec::new(),
+            cap: 20,
+            calls: 0,
+            block_every: 2,
+        };
+        // Part of the first lent chunk goes out, then the socket blocks.
+        assert!(!q.flush(&mut w, &mut pool).unwrap());
+        q.unpin();
+        assert!(block.is_unique(), "the queue no longer holds the block");
+        while !q.flush(&mut w, &mut pool).unwrap() {}
+        let mut expect = b"head".to_vec();
+        expect.extend(10..40u8);
+        expect.extend(50..60u8);
+        assert_eq!(w.out, expect);
+        assert_eq!(q.lent, 0);
     }
 }

@@ -9,13 +9,26 @@ use crate::output::{ConnEvent, Cx, Output, Refusal};
 use crate::settings::{timer, MessageKind, OverflowPolicy, Settings};
 use crate::websocket::{check_close, OwedClose, WsState, KEEP_INFLATE_BUFFER};
 use crate::ws::Incoming;
+use bytes::Bytes;
 
 /// A message for the application, or, on an Engine.IO transport, for its
-/// session.
-fn message(engine: bool, kind: MessageKind, data: &[u8]) -> ConnEvent<'_> {
+/// session. `buffer`: the message's own buffer (see `ConnEvent::Message`).
+fn message<'a>(
+    engine: bool,
+    kind: MessageKind,
+    data: &'a [u8],
+    buffer: Option<&'a Bytes>,
+) -> ConnEvent<'a> {
     match engine {
         true => ConnEvent::Transport(TransportEvent::Message { kind, data }),
-        false => ConnEvent::Message { kind, data },
+        false => ConnEvent::Message { kind, data, buffer },
+    }
+}
+
+fn kind_of(text: bool) -> MessageKind {
+    match text {
+        true => MessageKind::Text,
+        false => MessageKind::Binary,
     }
 }
 
@@ -50,9 +63,16 @@ impl Connection {
             // Once a message failed to inflate, nothing after it counts.
             _ if turn.is_some() => {}
             // After our close frame, data is read only to find the peer's.
-            Incoming::Text(_) | Incoming::Binary(_) | Incoming::Compressed { .. } if closing => {}
-            Incoming::Text(s) => out.event(message(engine, MessageKind::Text, s.as_bytes())),
-            Incoming::Binary(b) => out.event(message(engine, MessageKind::Binary, b)),
+            Incoming::Text(_)
+            | Incoming::Binary(_)
+            | Incoming::Gathered { .. }
+            | Incoming::Compressed { .. }
+                if closing => {}
+            Incoming::Text(s) => out.event(message(engine, MessageKind::Text, s.as_bytes(), None)),
+            Incoming::Binary(b) => out.event(message(engine, MessageKind::Binary, b, None)),
+            Incoming::Gathered { text, payload } => {
+                out.event(message(engine, kind_of(text), &payload, Some(&payload)))
+            }
             Incoming::Compressed { text, payload } => {
                 let Some(state) = deflate.as_deref_mut() else {
                     turn = Some(Turn::Fail(
@@ -71,14 +91,7 @@ impl Connection {
                         },
                     );
                 match result {
-                    Ok(()) => {
-                        let kind = if text {
-                            MessageKind::Text
-                        } else {
-                            MessageKind::Binary
-                        };
-                        out.event(message(engine, kind, &buf));
-                    }
+                    Ok(()) => out.event(message(engine, kind_of(text), &buf, None)),
                     Err((code, reason)) => turn = Some(Turn::Fail(code, reason)),
                 }
                 if buf.capacity() > KEEP_INFLATE_BUFFER {

@@ -4,12 +4,13 @@
 //! messages and control frames come out through a callback. A message that
 //! arrives complete inside one read is handed out as a slice of that buffer
 //! with no copy; only messages split across reads or fragments are gathered
-//! in a per-connection buffer. Every check that RFC 6455 §5 asks of a server
+//! in a buffer of their own, which is then handed over whole. Every check that RFC 6455 §5 asks of a server
 //! happens here, and a violation is reported as the close code to fail with.
 
 use crate::frame::{is_valid_close_code, parse_header, FrameHeader, OpCode, MAX_HEADER_LEN};
 use crate::mask::apply_mask;
 use crate::utf8::Utf8Validator;
+use bytes::{Bytes, BytesMut};
 
 /// What the receiver found in the byte stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,6 +23,12 @@ pub enum Incoming<'a> {
     /// The peer's close frame: its code (absent when the payload was empty)
     /// and its reason. After this the receiver ignores further input.
     Close(Option<u16>, &'a str),
+    /// A complete message gathered across reads or fragments, handed over
+    /// with its own buffer; text is already validated as UTF-8.
+    Gathered {
+        text: bool,
+        payload: Bytes,
+    },
     /// A whole permessage-deflate message (RSV1 on its first frame), still
     /// compressed; `text` tells its type. The caller inflates it (within the
     /// size limit) and validates text as UTF-8.
@@ -72,7 +79,7 @@ pub struct Receiver {
     /// permessage-deflate was negotiated, so RSV1 may be set.
     deflate: bool,
     /// Bytes of the message in progress that arrived in earlier reads.
-    gathered: Vec<u8>,
+    gathered: BytesMut,
     /// A control frame's payload split across reads (at most 125 bytes).
     control: Vec<u8>,
     utf8: Utf8Validator,
@@ -89,7 +96,7 @@ impl Receiver {
             message: None,
             compressed: false,
             deflate: false,
-            gathered: Vec::new(),
+            gathered: BytesMut::new(),
             control: Vec::new(),
             utf8: Utf8Validator::new(),
             max_message_size: max_message_size as u64,
@@ -303,11 +310,26 @@ impl Receiver {
             self.message = None;
             deliver(kind, chunk, on);
         } else {
+            if self.gathered.is_empty() {
+                // Room for the whole frame at once (its length was checked
+                // against the limit): one allocation, no regrowth.
+                self.gathered.reserve(chunk.len() + f.remaining as usize);
+            }
             self.gathered.extend_from_slice(chunk);
             if message_done {
                 self.message = None;
-                deliver(kind, &self.gathered, on);
-                self.release_gathered();
+                // The buffer goes out whole. Its handle stays (empty) so
+                // the next message reclaims the same memory once the
+                // application has dropped this one, unless it is large.
+                let size = self.gathered.capacity();
+                let payload = self.gathered.split().freeze();
+                if size > KEEP_BUFFER_CAPACITY {
+                    self.gathered = BytesMut::new();
+                }
+                on(Incoming::Gathered {
+                    text: kind == OpCode::Text,
+                    payload,
+                });
             }
         }
         Ok(())
@@ -315,7 +337,7 @@ impl Receiver {
 
     fn release_gathered(&mut self) {
         if self.gathered.capacity() > KEEP_BUFFER_CAPACITY {
-            self.gathered = Vec::new();
+            self.gathered = BytesMut::new();
         } else {
             self.gathered.clear();
         }
