@@ -43,6 +43,7 @@ import run  # noqa: E402  (the runner's helpers: wait_port, stop, rt_allowed)
 SCEN = {
     "echo_large": ["echo", "--conns", "8", "--inflight", "4", "--size", "65536"],
     "echo_small": ["echo", "--conns", "64", "--inflight", "16", "--size", "32"],
+    "echo_huge": ["echo", "--conns", "4", "--inflight", "2", "--size", "1048576"],
     "broadcast": ["broadcast", "--conns", "1000", "--rate", "2000", "--size", "32"],
     "idle": ["idle", "--conns", "10000"],
     "sio_ack": ["sio-ack", "--conns", "64", "--inflight", "16", "--size", "32"],

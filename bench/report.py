@@ -59,7 +59,7 @@ def cell(table, srv, sc, key, per_cpu=None, unit=""):
     if per_cpu and r.get(per_cpu) is not None:
         s += f" ({si(r[per_cpu])}/CPU-s)"
     util = r.get("server_cpu_util")
-    if sc in ("echo_small", "echo_large", "echo_json", "echo_json_deflate", "tls_echo_small", "tls_echo_large") and util is not None and util < SAT:
+    if sc in ("echo_small", "echo_large", "echo_huge", "echo_json", "echo_json_deflate", "tls_echo_small", "tls_echo_large") and util is not None and util < SAT:
         s += " †"
     return s
 

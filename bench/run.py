@@ -297,6 +297,7 @@ def base_scenarios(secs):
     return {
         "echo_small": ("echo", ["echo", "--conns", "64", "--inflight", "16", "--size", "32", "--secs", secs], "echo 64×16×32 B"),
         "echo_large": ("echo", ["echo", "--conns", "8", "--inflight", "4", "--size", "65536", "--secs", secs], "echo 8×4×64 KiB"),
+        "echo_huge": ("echo", ["echo", "--conns", "4", "--inflight", "2", "--size", "1048576", "--secs", secs], "echo 4×2×1 MiB"),
         "latency": ("echo", ["latency", "--conns", "100", "--rate", "10000", "--size", "32", "--secs", secs], "latency 100 conns at 10k msgs/s"),
         "idle": ("echo", ["idle", "--conns", "10000", "--secs", "2"], "idle 10,000 conns"),
         "sse": ("sse", ["sse", "--conns", "1000", "--interval-ms", str(SSE_INTERVAL_MS), "--secs", secs], f"SSE 1,000 clients, tick every {SSE_INTERVAL_MS} ms"),

@@ -875,7 +875,7 @@ fn whole_message_in_one_read_is_a_slice_of_the_read_buffer() {
 
 #[test]
 fn message_split_across_reads_is_handed_over_in_its_own_buffer() {
-    let payload: Vec<u8> = (0..70_000u32).map(|i| i as u8).collect();
+    let payload: Vec<u8> = (0..60_000u32).map(|i| i as u8).collect();
     let stream = frame(true, BIN, &payload);
     let mut rx = Receiver::new(BIG);
     let mut got = Vec::new();
@@ -893,6 +893,41 @@ fn message_split_across_reads_is_handed_over_in_its_own_buffer() {
     assert_eq!(&got[0][..], &payload[..]);
     // Gathered into one buffer of the frame's size, then handed over:
     // nothing stays behind on the connection.
+    assert_eq!(rx.buffered(), 0);
+    // The next one reuses that memory once the first is dropped.
+    let first = got.pop().unwrap();
+    let at = first.as_ptr();
+    drop(first);
+    for cut in stream.chunks(30_000) {
+        let mut read = cut.to_vec();
+        rx.feed(&mut read, &mut |i| {
+            if let Incoming::Gathered { payload, .. } = i {
+                got.push(payload);
+            }
+        })
+        .unwrap();
+    }
+    assert_eq!(got[0].as_ptr(), at, "a new buffer was allocated");
+    assert_eq!(&got[0][..], &payload[..]);
+}
+
+#[test]
+fn a_large_message_split_across_reads_is_lent_from_the_receiver() {
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let stream = frame(true, BIN, &payload);
+    let mut rx = Receiver::new(BIG);
+    let mut got = Vec::new();
+    for cut in stream.chunks(100_000) {
+        let mut read = cut.to_vec();
+        rx.feed(&mut read, &mut |i| {
+            if let Incoming::Binary(b) = i {
+                got.push(b.to_vec());
+            }
+        })
+        .unwrap();
+    }
+    assert_eq!(got, [payload]);
+    // Not kept for the next message: idle connections hold no large buffer.
     assert_eq!(rx.buffered(), 0);
 }
 

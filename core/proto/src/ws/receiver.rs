@@ -316,20 +316,24 @@ impl Receiver {
                 self.gathered.reserve(chunk.len() + f.remaining as usize);
             }
             self.gathered.extend_from_slice(chunk);
-            if message_done {
+            if message_done && self.gathered.capacity() <= KEEP_BUFFER_CAPACITY {
                 self.message = None;
-                // The buffer goes out whole. Its handle stays (empty) so
+                // The buffer goes out whole. Its handle stays (empty), so
                 // the next message reclaims the same memory once the
-                // application has dropped this one, unless it is large.
-                let size = self.gathered.capacity();
+                // application has dropped this one.
                 let payload = self.gathered.split().freeze();
-                if size > KEEP_BUFFER_CAPACITY {
-                    self.gathered = BytesMut::new();
-                }
                 on(Incoming::Gathered {
                     text: kind == OpCode::Text,
                     payload,
                 });
+            } else if message_done {
+                // Larger ones are lent from here and the buffer let go: a
+                // fresh allocation of that size per message would come from
+                // the kernel and be faulted in again every time (measured:
+                // over 500 page faults per 1 MiB message).
+                self.message = None;
+                deliver(kind, &self.gathered, on);
+                self.release_gathered();
             }
         }
         Ok(())
