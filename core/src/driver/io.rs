@@ -3,11 +3,11 @@
 
 use super::stream::{Stream, TlsFailure, TlsInput};
 use super::{Driver, READ_BUDGET, READ_BUDGET_BYTES};
+use crate::event::{Event, EventType};
+use std::io::{self, Read};
 
 /// The most ciphertext read at once from a TLS connection.
 const TLS_READ: usize = 64 * 1024;
-use crate::event::{Event, EventType};
-use std::io::{self, Read};
 
 impl Driver {
     /// Reads what the socket has. `hung_up`: the readiness event said the
