@@ -22,7 +22,6 @@
 
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
-use pyo3::pybacked::PyBackedBytes;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{
@@ -1215,16 +1214,7 @@ impl Connection {
     /// Sends a text (str) or binary (bytes-like) message.
     fn _send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let (core, id) = self.at();
-        if let Ok(b) = data.cast::<PyBytes>() {
-            // The core may queue a large payload as the bytes object itself
-            // (held until written) instead of a copy.
-            let owner = PyBackedBytes::from(b.clone());
-            let kind = MessageKind::Binary;
-            let bytes = b.as_bytes();
-            let h = |h: &Handle| h.send(id, kind, bytes.to_vec().into());
-            let owned = || wsrt::Bytes::from_owner(owner);
-            return core.act(py, |s| s.send_owned(id, kind, bytes, owned), h).map(drop);
-        }
+
         with_message(data, |kind, b| {
             let h = |h: &Handle| h.send(id, kind, b.to_vec().into());
             core.act(py, |s| s.send(id, kind, b), h).map(drop)

@@ -23,8 +23,6 @@
 //! event record ([`Event`], [`EventType`]) and the error kinds
 //! ([`ErrorKind`]).
 
-/// The shared byte buffers `Handle::send` and `Server::send_owned` take.
-pub use bytes::Bytes;
 pub use wsrt_proto as proto;
 
 mod args;

@@ -229,21 +229,6 @@ impl Server {
         self.call(conn, |d| d.send(conn, kind, data))
     }
 
-    /// Sends a message whose bytes the caller can hand over: `owner` makes
-    /// a [`Bytes`](bytes::Bytes) of `data`'s memory (e.g. over a Python
-    /// `bytes` object), and is asked for only when a large payload would be
-    /// queued without a copy. Text must be valid UTF-8.
-    pub fn send_owned(
-        &mut self,
-        conn: ConnId,
-        kind: MessageKind,
-        data: &[u8],
-        owner: impl FnOnce() -> bytes::Bytes,
-    ) -> Result<()> {
-        check_message(kind, data)?;
-        self.call(conn, |d| d.send_owned(conn, kind, data, owner))
-    }
-
     pub fn send_text(&mut self, conn: ConnId, text: &str) -> Result<()> {
         self.call(conn, |d| d.send(conn, MessageKind::Text, text.as_bytes()))
     }

@@ -706,39 +706,6 @@ fn echoes_share_the_read_buffer_and_survive_its_reuse() {
 }
 
 #[test]
-fn send_owned_asks_for_the_owner_only_for_large_payloads() {
-    let mut ts = TestServer::start(cfg().websocket("/ws"), idle_app());
-    let mut c = ws(ts.addr, "/ws");
-    let conn = ts.wait_open();
-    let asked = ts.call(move |s| {
-        let mut asked = Vec::new();
-        for n in [100usize, 40_000, 300_000] {
-            let data = wsrt::Bytes::from((0..n).map(|i| (i * 3 + n) as u8).collect::<Vec<u8>>());
-            let owner = || {
-                asked.push(n);
-                data.clone()
-            };
-            s.send_owned(conn, MessageKind::Binary, &data, owner)
-                .unwrap();
-        }
-        asked
-    });
-    // Small payloads are copied; large ones are queued as the owner's bytes.
-    assert_eq!(asked, [40_000, 300_000]);
-    for n in [100usize, 40_000, 300_000] {
-        match next_data(&mut c) {
-            Message::Binary(b) => {
-                assert!(
-                    b.iter().enumerate().all(|(i, &x)| x == (i * 3 + n) as u8),
-                    "{n}"
-                )
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-}
-
-#[test]
 fn many_small_messages_in_order() {
     let mut ts = TestServer::echo(cfg().websocket("/echo"));
     let mut c = ws(ts.addr, "/echo");

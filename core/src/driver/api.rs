@@ -2,7 +2,6 @@
 //! threads queue. Arguments are checked by the public API before they get
 //! here; the protocol decides whether the call fits the connection.
 
-use super::conn::SHARE_LENT_FROM;
 use super::{Command, Driver};
 use crate::error::{Error, Result};
 use crate::event::{ConnId, Event, EventType, IdKind};
@@ -53,32 +52,6 @@ impl Driver {
             )
             .into()),
         }
-    }
-
-    /// [`Driver::send`] of bytes the caller can hand over: `owner` makes
-    /// a `Bytes` of `data`'s memory, asked for only when the frame would
-    /// share rather than copy its payload.
-    pub fn send_owned(
-        &mut self,
-        id: ConnId,
-        kind: MessageKind,
-        data: &[u8],
-        owner: impl FnOnce() -> bytes::Bytes,
-    ) -> Result<()> {
-        if data.len() < SHARE_LENT_FROM {
-            return self.send(id, kind, data);
-        }
-        let bytes = owner();
-        debug_assert!(std::ptr::eq(&bytes[..], data), "owner of other bytes");
-        // Among the parts a reply may share (in address order) for this
-        // call: the frame then queues these bytes instead of a copy.
-        let at = self
-            .handed
-            .partition_point(|p| p.as_ptr() <= bytes.as_ptr());
-        self.handed.insert(at, bytes.clone());
-        let r = self.send(id, kind, &bytes);
-        self.handed.remove(at);
-        r
     }
 
     pub fn ping(&mut self, id: ConnId, payload: &[u8]) -> Result<()> {

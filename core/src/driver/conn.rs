@@ -17,7 +17,7 @@ use std::time::Instant;
 /// the queue's pooled buffer, where they join neighbouring frames in one
 /// write. A share keeps its read block from reuse until it is written; if
 /// the socket stops taking bytes, the queue copies it (`WriteQueue::unpin`).
-pub(super) const SHARE_LENT_FROM: usize = 32 * 1024;
+const SHARE_LENT_FROM: usize = 32 * 1024;
 
 /// The part of `handed` (in address order, not overlapping) that holds
 /// `payload`, if one does.
