@@ -300,6 +300,28 @@ def test_calls_after_shutdown_raise_server_stopped() -> None:
         run(server.start())
 
 
+def test_large_bytes_sent_from_a_handler_arrive_whole() -> None:
+    # Large payloads made and dropped in the handler arrive whole, over
+    # several reads of the client and writes of the server.
+    sizes = [40_000, 100_000, 1 << 20, 33_000, 70_000]
+
+    def opened(ws: wsrt.WebSocket) -> None:
+        for i, n in enumerate(sizes):
+            ws.send(bytes((j * 7 + i) & 0xFF for j in range(n)))
+
+    server = wsrt.Server(HOST, 0)
+    server.websocket("/big", on_open=opened)
+    with running(server) as srv:
+
+        async def go() -> None:
+            async with ws_connect(f"{srv.ws_url}/big", max_size=None) as ws:
+                for i, n in enumerate(sizes):
+                    m = await w(ws.recv())
+                    assert m == bytes((j * 7 + i) & 0xFF for j in range(n)), f"message {i} differs"
+
+        run(go())
+
+
 def test_backpressure_then_on_drain() -> None:
     drained: list[int] = []
     server = wsrt.Server(HOST, 0, max_buffered=1 << 20)
