@@ -46,6 +46,7 @@ SCEN = {
     "echo_huge": ["echo", "--conns", "4", "--inflight", "2", "--size", "1048576"],
     "broadcast": ["broadcast", "--conns", "1000", "--rate", "2000", "--size", "32"],
     "idle": ["idle", "--conns", "10000"],
+    "latency": ["latency", "--conns", "100", "--rate", "10000", "--size", "32"],
     "sio_ack": ["sio-ack", "--conns", "64", "--inflight", "16", "--size", "32"],
     "sio_room": ["sio-room", "--conns", "1000", "--publishers", "1", "--window", "8", "--size", "32"],
     "sio_idle": ["sio-idle", "--conns", "10000"],
@@ -54,6 +55,7 @@ SCEN = {
 RATE = {"sio_ack": ("acks_per_s", "acks_per_server_cpu_s"),
         "sio_room": ("deliveries_per_s", "deliveries_per_server_cpu_s")}
 MEMORY = ("idle", "sio_idle")
+LATENCY = ("latency",)
 LIBC = "/lib/x86_64-linux-gnu/libc.so.6"
 
 
@@ -140,8 +142,18 @@ def main():
 def table(doc):
     out = ["| scenario | build | msgs/s (each round) | median msgs/s | msgs / CPU-s (each round) | median / CPU-s | "
            "page faults / msg (each round) | mallocs / msg |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lat = ["", "| latency 100 conns, 10k msgs/s | build | p50 µs | p99 µs (each round) | median p99 | p99.9 µs (each round) | max µs (each round) |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
     mem = ["", "| idle 10,000 conns | build | server RSS per connection (each round) | median |", "| --- | --- | --- | --- |"]
     for scen in doc.get("scenarios", list(SCEN)):
+        if scen in LATENCY:
+            for name in doc["builds"]:
+                rs = [r for r in doc["runs"] if r["build"] == name and r["scenario"] == scen and r.get("rtt_us_p99") is not None]
+                each = lambda q: ", ".join(f"{r[q]:.0f}" for r in rs) or "–"
+                p99 = [r["rtt_us_p99"] for r in rs]
+                lat.append(f"| {scen} | {name} | {each('rtt_us_p50')} | {each('rtt_us_p99')} | "
+                           f"{f'{statistics.median(p99):.0f}' if p99 else '–'} | {each('rtt_us_p999')} | {each('rtt_us_max')} |")
+            continue
         if scen in MEMORY:
             for name in doc["builds"]:
                 b = [r["bytes_per_conn"] for r in doc["runs"] if r["build"] == name and r["scenario"] == scen
@@ -161,7 +173,7 @@ def table(doc):
             out.append(f"| {scen} | {name} | {', '.join(k(v) for v in rate)} | {k(statistics.median(rate)) if rate else '–'} | "
                        f"{', '.join(k(v) for v in cpu)} | {k(statistics.median(cpu)) if cpu else '–'} | "
                        f"{', '.join(f'{v:.3g}' for v in pf) or '–'} | {f'{ml[0]:.3f}' if ml else '–'} |")
-    return "\n".join(out + (mem if len(mem) > 3 else []))
+    return "\n".join(out + (lat if len(lat) > 3 else []) + (mem if len(mem) > 3 else []))
 
 
 if __name__ == "__main__":

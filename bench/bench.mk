@@ -31,6 +31,13 @@
 #                     loop_spread.rs; about 30 s)
 #   make bench-syscalls system calls per broadcast delivery, the fronts beside
 #                     uWebSockets.js (perf stat on the server; bench/syscalls.py)
+#   make bench-turns  tail latency at 10,000 msgs/s (issue 16): round trip
+#                     p50/p99/p99.9/max of each front beside uWebSockets.js,
+#                     then the same load with the server's system calls
+#                     traced (perf record): busy span per loop turn, calls
+#                     per message, write-call durations; 3 rounds; writes
+#                     bench/results/<date>-turns.{json,md} (about 5 min;
+#                     uws needs the peers of bench-setup)
 #   make bench-workers  several loops in one process (issue 15): the C
 #                     example with WORKERS=1 and WORKERS=2, pinned (server on
 #                     core 0, generator on core 1) and unpinned (sharing both
@@ -48,7 +55,7 @@
 #                     are skipped, with the reason printed, for an example
 #                     that does not serve /socket.io/
 # The peers' packages go to .cache/bench (bench/setup.sh), never committed.
-.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-workers bench-spread bench-syscalls bench-smoke bench-loadgen bench-setup
+.PHONY: bench bench-deflate bench-socketio bench-tls bench-cluster bench-workers bench-spread bench-syscalls bench-turns bench-smoke bench-loadgen bench-setup
 
 BENCH_PY = $(if $(wildcard .cache/bench/venv/bin/python),.cache/bench/venv/bin/python,python3)
 
@@ -107,6 +114,12 @@ bench-spread:
 
 bench-syscalls: examples bench-loadgen
 	timeout 900 python3 bench/syscalls.py
+
+# The report goes to stdout; written to <date>-turns.md only when the run
+# completes. A quick look: python3 bench/turns.py --rounds 1 --secs 3
+bench-turns: examples bench-loadgen
+	@d=bench/results/$$(date +%F)-turns; \
+	timeout 1200 python3 bench/turns.py --out $$d.json > $$d.md.tmp && mv $$d.md.tmp $$d.md && echo $$d.md
 
 bench-smoke: examples bench-loadgen
 	BENCH_SMOKE=1 BENCH_RT=0 python3 bench/run.py
