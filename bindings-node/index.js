@@ -908,6 +908,7 @@ class Server {
     }
     const arena = meta[1] > 0 ? native.arena() : EMPTY;
     const requests = meta[2] > 0 ? native.requests() : null;
+    const own = meta[3] > 0 ? native.ownBuffers() : null;
     const conns = this._conns;
     const sioNames = this._sioNames;
     let ri = 0;
@@ -923,7 +924,9 @@ class Server {
       if (c !== undefined && (c._lo !== lo || c._hi !== hi)) c = undefined;
       try {
         if (type === MESSAGE) {
-          const r = c._route.message?.(c, arena.subarray(start, end), meta[o + 6] === 0);
+          // A large message comes in a Buffer of its own (start -1 - its place).
+          const data = start >= 0 ? arena.subarray(start, end) : own[-1 - start];
+          const r = c._route.message?.(c, data, meta[o + 6] === 0);
           if (r !== undefined) settle(this, r, c);
           continue;
         }

@@ -45,7 +45,8 @@ pub const CLOSING: u32 = ConnState::Closing as u32;
 #[napi]
 pub const CLOSED: u32 = ConnState::Closed as u32;
 /// f64 slots per event record: type, connection index, id (low and high
-/// 32 bits), payload start, payload length, and the close code, the text
+/// 32 bits), payload start (for a message in a Buffer of its own, minus 1
+/// minus its place among `ownBuffers()`), payload length, and the close code, the text
 /// flag, or (`REQUEST`, `OPEN`, `SIO_EVENT`, `SIO_ACK`) where in the array
 /// its extension starts.
 #[napi]
@@ -67,9 +68,14 @@ pub const ENDPOINT_SSE: u32 = 1;
 pub const ENDPOINT_ENGINEIO: u32 = 2;
 #[napi]
 pub const ENDPOINT_SOCKETIO: u32 = 3;
-/// Slots before the records: event count, arena bytes, request count.
+/// Slots before the records: event count, arena bytes, request count,
+/// messages in Buffers of their own.
 #[napi]
-pub const RECORD_HEADER: u32 = 3;
+pub const RECORD_HEADER: u32 = 4;
+/// A message of this many bytes or more gets a Buffer of its own, copied
+/// once from where the core received it, rather than going through the
+/// batch's arena (copied in, then copied again into the arena's Buffer).
+const OWN_BUFFER_FROM: usize = 32 << 10;
 const STRIDE: usize = RECORD_STRIDE as usize;
 const HEADER: usize = RECORD_HEADER as usize;
 const EXT: usize = EXTENSION_SLOTS as usize;
@@ -398,6 +404,18 @@ impl NativeServer {
     #[napi]
     pub fn arena<'env>(&self, env: &'env Env) -> Result<BufferSlice<'env>> {
         BufferSlice::copy_from(env, self.core().events.arena())
+    }
+
+    /// The large messages of the last batch, each copied once into a
+    /// Buffer of its own (see `OWN_BUFFER_FROM`), in batch order.
+    #[napi]
+    pub fn own_buffers<'env>(&self, env: &'env Env) -> Result<Vec<BufferSlice<'env>>> {
+        let events = &self.core().events;
+        let own = events
+            .iter()
+            .filter(|e| e.kind == EventType::Message && e.data.is_lent());
+        own.map(|e| BufferSlice::copy_from(env, events.payload(e)))
+            .collect()
     }
 
     /// The requests of the last batch (request, open and SSE-open events).
@@ -787,9 +805,9 @@ impl Core {
     fn poll_into(&mut self, meta: &mut [f64]) -> CoreResult<i32> {
         if !self.pending {
             running(&mut self.server)?.poll(&mut self.events, Some(Duration::ZERO))?;
-            // The batch's payloads go to JavaScript as one Buffer: all of
-            // them in the arena.
-            self.events.unlend();
+            // The batch's payloads go to JavaScript as one Buffer, but for
+            // the large messages (`own_buffers`).
+            self.events.unlend_small(OWN_BUFFER_FROM);
         }
         let written = write_batch(&self.events, &mut self.names, meta);
         self.pending = written.is_none();
@@ -843,13 +861,20 @@ fn write_batch(events: &Events, names: &mut SioNames, meta: &mut [f64]) -> Optio
     }
     let (records, ext) = meta[HEADER..].split_at_mut(n * STRIDE);
     let mut x = 0; // in `ext`
+    let mut own = 0;
     for (ev, m) in events.iter().zip(records.chunks_exact_mut(STRIDE)) {
         let raw = ev.conn.raw();
         m[0] = ev.kind as u8 as f64;
         m[1] = ev.conn.index() as f64;
         m[2] = (raw & 0xffff_ffff) as f64;
         m[3] = (raw >> 32) as f64;
-        m[4] = ev.data.start as f64;
+        m[4] = match ev.kind == EventType::Message && ev.data.is_lent() {
+            true => {
+                own += 1;
+                -(own as f64)
+            }
+            false => ev.data.start as f64,
+        };
         m[5] = ev.data.len as f64;
         m[6] = match ev.kind {
             EventType::Message => ev.text as u8 as f64,
@@ -889,6 +914,7 @@ fn write_batch(events: &Events, names: &mut SioNames, meta: &mut [f64]) -> Optio
             _ => ev.code as f64,
         };
     }
+    meta[3] = own as f64;
     Some(n)
 }
 

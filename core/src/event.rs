@@ -173,6 +173,14 @@ pub struct Span {
     part: u32,
 }
 
+impl Span {
+    /// Whether the bytes are lent rather than in the arena (after
+    /// [`Events::unlend_small`], only a large message's).
+    pub fn is_lent(&self) -> bool {
+        self.part != 0
+    }
+}
+
 /// Event types, numbered as in every front (C `WSRT_EVENT_*`, Python
 /// `wsrt.EventType`, Node's batch records).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -403,9 +411,17 @@ impl Events {
     }
 
     /// Copies every lent payload into the arena, for a front that hands
-    /// the arena over whole (Node copies it into one `Buffer`): then every
-    /// span's `start` is an arena offset.
+    /// the arena over whole: then every span's `start` is an arena offset.
     pub fn unlend(&mut self) {
+        self.unlend_small(usize::MAX);
+    }
+
+    /// [`Events::unlend`], except that the data of a message of `keep_from`
+    /// bytes or more stays where it is (its span [`Span::is_lent`]): a
+    /// front that gives each large message a buffer of its own (Node)
+    /// copies it once, from the read, rather than into the arena and out
+    /// again with the rest.
+    pub fn unlend_small(&mut self, keep_from: usize) {
         if self.parts.is_empty() {
             return;
         }
@@ -424,12 +440,18 @@ impl Events {
                 arena.extend_from_slice(bytes);
             }
         };
+        let mut kept = false;
         for ev in list.iter_mut() {
-            settle(&mut ev.data);
+            match ev.kind == EventType::Message && ev.data.len >= keep_from {
+                true => kept |= ev.data.part != 0,
+                false => settle(&mut ev.data),
+            }
             settle(&mut ev.name);
         }
         attachments.iter_mut().for_each(settle);
-        parts.clear();
+        if !kept {
+            parts.clear();
+        }
     }
 
     /// Payloads inside `region` (the read the protocol is handed next) are
@@ -636,5 +658,23 @@ mod tests {
         assert_eq!(spans, [(6, 3), (0, 6), (9, 10)]);
         let texts: Vec<&[u8]> = events.iter().map(|e| events.payload(e)).collect();
         assert_eq!(texts, [&b"one"[..], b"copied", b"own buffer"]);
+    }
+
+    #[test]
+    fn unlend_small_leaves_large_messages_lent() {
+        let mut events = Events::new();
+        let read = Bytes::from_static(b"small large-one");
+        events.lend_from(&read);
+        message(&mut events, &read[..5]);
+        message(&mut events, &read[6..]);
+        assert!(events.end_lending());
+        events.set_lent_part(read.clone());
+        events.unlend_small(6);
+        let lent: Vec<bool> = events.iter().map(|e| e.data.is_lent()).collect();
+        assert_eq!(lent, [false, true]);
+        assert_eq!(events.arena(), b"small");
+        let texts: Vec<&[u8]> = events.iter().map(|e| events.payload(e)).collect();
+        assert_eq!(texts, [&b"small"[..], b"large-one"]);
+        assert!(std::ptr::eq(events.payload(&events.list[1]), &read[6..]));
     }
 }

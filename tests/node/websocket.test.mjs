@@ -41,6 +41,51 @@ describe('WebSocket with the ws client', () => {
     await shut(server);
   });
 
+  it('hands large messages over whole, between small ones, and they stay intact after later batches', async () => {
+    // Messages of 32 KiB or more reach JavaScript in Buffers of their own,
+    // the rest as views of the batch's Buffer: mixing both in one batch
+    // must keep every payload in its place and in order.
+    const kept = [];
+    const server = listen((s) => s.ws('/echo', {
+      message: (ws, data, isBinary) => {
+        kept.push(data);
+        ws.send(data, isBinary);
+      },
+    }));
+    const ws = await connect(`ws://127.0.0.1:${server.port}/echo`);
+    const sizes = [10, 32 * 1024, 5, 48 * 1024 + 3, 64 * 1024, 1, 1 << 20, 100, 40 * 1024];
+    const sent = [];
+    for (let round = 0; round < 3; round++) {
+      for (const [i, n] of sizes.entries()) {
+        const b = Buffer.alloc(n);
+        for (let k = 0; k < n; k += 997) b[k] = (round * 31 + i + k) & 0xff;
+        sent.push(b);
+      }
+    }
+    const got = [];
+    const all = deferred();
+    ws.on('message', (data) => {
+      got.push(Buffer.from(data));
+      if (got.length === sent.length) all.resolve();
+    });
+    for (const b of sent) ws.send(b);
+    await within(20000, all.promise, 'every echo');
+    assert.equal(got.length, sent.length);
+    got.forEach((b, i) => assert.ok(b.equals(sent[i]), `echo ${i} (${sent[i].length} B) differs`));
+    // What the handler kept is still the message it was given.
+    assert.equal(kept.length, sent.length);
+    kept.forEach((b, i) => assert.ok(Buffer.from(b).equals(sent[i]), `kept message ${i} (${sent[i].length} B) changed`));
+    // A large text message stays text.
+    const text = 'é'.repeat(40 * 1024);
+    const echoed = nextMessage(ws);
+    ws.send(text);
+    const { data, isBinary } = await echoed;
+    assert.equal(isBinary, false);
+    assert.equal(data.toString(), text);
+    ws.close();
+    await closed(ws);
+  });
+
   it('sends strings, Buffers, ArrayBuffers, typed arrays and DataViews', async () => {
     const server = listen((s) => s.ws('/kinds', {
       open(ws) {
