@@ -873,22 +873,30 @@ fn whole_message_in_one_read_is_a_slice_of_the_read_buffer() {
     assert!(seen);
 }
 
+/// Feeds `stream` to `rx` in reads of `cut` bytes (each read a buffer of
+/// its own, as from a socket).
+fn feed_in_cuts(rx: &mut Receiver, stream: &[u8], cut: usize, on: &mut dyn FnMut(Incoming<'_>)) {
+    for piece in stream.chunks(cut) {
+        let mut read = piece.to_vec();
+        rx.feed(&mut read, on).unwrap();
+    }
+}
+
 #[test]
 fn message_split_across_reads_is_handed_over_in_its_own_buffer() {
     let payload: Vec<u8> = (0..60_000u32).map(|i| i as u8).collect();
     let stream = frame(true, BIN, &payload);
     let mut rx = Receiver::new(BIG);
-    let mut got = Vec::new();
-    for cut in stream.chunks(30_000) {
-        let mut read = cut.to_vec();
-        rx.feed(&mut read, &mut |i| {
+    let gathered = |rx: &mut Receiver, got: &mut Vec<bytes::Bytes>| {
+        feed_in_cuts(rx, &stream, 30_000, &mut |i| {
             if let Incoming::Gathered { text, payload } = i {
                 assert!(!text);
                 got.push(payload);
             }
         })
-        .unwrap();
-    }
+    };
+    let mut got = Vec::new();
+    gathered(&mut rx, &mut got);
     assert_eq!(got.len(), 1);
     assert_eq!(&got[0][..], &payload[..]);
     // Gathered into one buffer of the frame's size, then handed over:
@@ -898,15 +906,7 @@ fn message_split_across_reads_is_handed_over_in_its_own_buffer() {
     let first = got.pop().unwrap();
     let at = first.as_ptr();
     drop(first);
-    for cut in stream.chunks(30_000) {
-        let mut read = cut.to_vec();
-        rx.feed(&mut read, &mut |i| {
-            if let Incoming::Gathered { payload, .. } = i {
-                got.push(payload);
-            }
-        })
-        .unwrap();
-    }
+    gathered(&mut rx, &mut got);
     assert_eq!(got[0].as_ptr(), at, "a new buffer was allocated");
     assert_eq!(&got[0][..], &payload[..]);
 }
@@ -917,15 +917,11 @@ fn a_large_message_split_across_reads_is_lent_from_the_receiver() {
     let stream = frame(true, BIN, &payload);
     let mut rx = Receiver::new(BIG);
     let mut got = Vec::new();
-    for cut in stream.chunks(100_000) {
-        let mut read = cut.to_vec();
-        rx.feed(&mut read, &mut |i| {
-            if let Incoming::Binary(b) = i {
-                got.push(b.to_vec());
-            }
-        })
-        .unwrap();
-    }
+    feed_in_cuts(&mut rx, &stream, 100_000, &mut |i| {
+        if let Incoming::Binary(b) = i {
+            got.push(b.to_vec());
+        }
+    });
     assert_eq!(got, [payload]);
     // Not kept for the next message: idle connections hold no large buffer.
     assert_eq!(rx.buffered(), 0);
