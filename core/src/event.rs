@@ -132,6 +132,13 @@ pub(crate) fn next_generation(g: u32) -> u32 {
     }
 }
 
+/// A `send` of at least this many bytes whose payload lies in a message
+/// of the batch the application holds is queued as a share of those bytes
+/// rather than copied (see [`Events::is_shareable`]). Smaller ones are
+/// copied into the queue's pooled buffer, where they join neighbouring
+/// frames in one write.
+pub const SHARE_RECEIVED_FROM: usize = 32 * 1024;
+
 /// The HTTP request that opened a connection.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -339,11 +346,10 @@ pub struct Events {
     /// Read-buffer parts that payloads of this batch point into.
     parts: Vec<Bytes>,
     /// While the loop hands a read to the protocol: the address range of
-    /// its bytes (payloads inside it are lent, not copied), the part
-    /// number kept for them, and whether one was lent.
+    /// its bytes (payloads inside it are lent, not copied), and the part
+    /// number kept for them once one is (0: none yet).
     lendable: (usize, usize),
     lending_part: u32,
-    lent: bool,
     requests: Vec<Request>,
     attachments: Vec<Span>,
 }
@@ -457,23 +463,15 @@ impl Events {
     /// Payloads inside `region` (the read the protocol is handed next) are
     /// lent rather than copied, until [`Events::end_lending`].
     pub(crate) fn lend_from(&mut self, region: &[u8]) {
-        // The part's place is kept now: a message gathered across reads
-        // may add a part of its own meanwhile.
-        self.parts.push(Bytes::new());
-        self.lending_part = self.parts.len() as u32;
+        self.lending_part = 0;
         self.lendable = (region.as_ptr() as usize, region.len());
-        self.lent = false;
     }
 
     /// Ends lending; true if a payload was lent, in which case the caller
     /// must hand the region's bytes over with [`Events::set_lent_part`].
     pub(crate) fn end_lending(&mut self) -> bool {
         self.lendable = (0, 0);
-        let lent = std::mem::take(&mut self.lent);
-        if !lent && self.parts.len() == self.lending_part as usize {
-            self.parts.pop();
-        }
-        lent
+        self.lending_part != 0
     }
 
     /// The bytes of the region lending ended on.
@@ -491,6 +489,14 @@ impl Events {
             len,
             part: self.parts.len() as u32,
         }
+    }
+
+    /// Whether sending this message's payload back, from this batch,
+    /// queues it without a copy ([`SHARE_RECEIVED_FROM`]). A front that
+    /// converts payloads into objects of its own remembers which objects
+    /// came from such messages and sends their [`Events::payload`] instead.
+    pub fn is_shareable(&self, ev: &Event) -> bool {
+        ev.kind == EventType::Message && ev.data.part != 0 && ev.data.len >= SHARE_RECEIVED_FROM
     }
 
     /// An event's payload.
@@ -535,7 +541,13 @@ impl Events {
         let (from, len) = self.lendable;
         let at = (bytes.as_ptr() as usize).wrapping_sub(from);
         if !bytes.is_empty() && at < len && bytes.len() <= len - at {
-            self.lent = true;
+            if self.lending_part == 0 {
+                // The part's place is taken at the first payload lent (a
+                // message gathered across reads may add a part of its own
+                // before the read's bytes are handed over).
+                self.parts.push(Bytes::new());
+                self.lending_part = self.parts.len() as u32;
+            }
             return Span {
                 start: at,
                 len: bytes.len(),
@@ -623,6 +635,20 @@ mod tests {
             "only the other payload was copied"
         );
         assert!(std::ptr::eq(events.payload(&events.list[0]), &read[6..]));
+    }
+
+    #[test]
+    fn a_part_gathered_before_the_first_lent_payload_keeps_its_number() {
+        let mut events = Events::new();
+        let read = Bytes::from_static(b"tail");
+        events.lend_from(&read);
+        let gathered = events.store_part(Bytes::from_static(b"gathered first"));
+        message(&mut events, &read);
+        assert!(events.end_lending());
+        events.set_lent_part(read.clone());
+        assert_eq!(events.bytes(gathered), b"gathered first");
+        assert_eq!(events.payload(&events.list[0]), b"tail");
+        assert_eq!(events.parts().len(), 2);
     }
 
     #[test]

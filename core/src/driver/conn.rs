@@ -7,17 +7,10 @@ use super::inbox::TransportInbox;
 use super::stream::Stream;
 use super::topics::Memberships;
 use super::writeq::{BufferPool, WriteQueue, COPY_INTO_POOL_LIMIT};
-use crate::event::{ConnId, Event, EventType, Events, Request};
+use crate::event::{ConnId, Event, EventType, Events, Request, SHARE_RECEIVED_FROM};
 use crate::proto::{ConnEvent, Connection, Endpoint, MessageKind, Output};
 use bytes::Bytes;
 use std::time::Instant;
-
-/// A payload of at least this size that lies in a lent read-buffer part is
-/// queued as a share of it rather than copied. Smaller ones are copied into
-/// the queue's pooled buffer, where they join neighbouring frames in one
-/// write. A share keeps its read block from reuse until it is written; if
-/// the socket stops taking bytes, the queue copies it (`WriteQueue::unpin`).
-const SHARE_LENT_FROM: usize = 32 * 1024;
 
 /// The part of `handed` (in address order, not overlapping) that holds
 /// `payload`, if one does.
@@ -156,10 +149,12 @@ impl Output for ConnOut<'_> {
     }
 
     fn append_frame(&mut self, header: &[u8], payload: &[u8]) {
-        if payload.len() >= SHARE_LENT_FROM {
+        if payload.len() >= SHARE_RECEIVED_FROM {
             if let Some(part) = lent_part(self.handed, payload) {
                 // A reply with a received payload (an echo, a relay): the
-                // read buffer's bytes go out as they are.
+                // read buffer's bytes go out as they are. The share keeps
+                // its read block from reuse until written; if the socket
+                // stops taking bytes, the queue copies it (`unpin`).
                 self.queue.append(self.pool, header);
                 self.queue.push_lent(part.slice_ref(payload));
                 return;
