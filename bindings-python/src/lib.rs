@@ -340,12 +340,6 @@ struct Core {
     /// key of each handler lookup. At most `MAX_EVENT_NAMES`, as clients
     /// choose the names.
     event_names: Mutex<HashMap<Box<str>, Py<PyString>>>,
-    /// The bytes objects of this batch's messages that core would send
-    /// back without a copy (`Events::is_shareable`), with their event's
-    /// place in the batch: `send` of one of them sends the received bytes
-    /// instead of the object's copy. Held (so that no other object takes
-    /// an address) until the next `poll`.
-    received: Mutex<Vec<(Py<PyBytes>, usize)>>,
 }
 
 /// How many event names `Core::event_names` keeps.
@@ -360,14 +354,6 @@ impl Core {
             Err(TryLockError::Poisoned(e)) => f(&mut e.into_inner()),
             Err(TryLockError::WouldBlock) => py.detach(|| f(&mut lock(&self.server))),
         }
-    }
-
-    /// The batch place of the message `data` was made from, if it is one
-    /// of `received`.
-    fn received_event(&self, data: &Bound<'_, PyAny>) -> Option<usize> {
-        let received = lock(&self.received);
-        let found = received.iter().find(|(b, _)| b.as_ptr() == data.as_ptr());
-        found.map(|&(_, i)| i)
     }
 
     fn on_loop(&self) -> bool {
@@ -543,7 +529,7 @@ impl Core {
         // too, so that each socket's events keep their order.
         let mut listed: Vec<ConnId> = Vec::new();
         let (mut last_socket, mut last_name) = (None, None::<Bound<'py, PyString>>);
-        for (i, ev) in events.iter().enumerate() {
+        for ev in events {
             let conn = match ev.kind {
                 EventType::Wake => continue,
                 EventType::Close | EventType::SseClose => core.conn(py, ev.conn, true),
@@ -575,11 +561,7 @@ impl Core {
             let data = match ev.kind {
                 EventType::Message if ev.text => PyString::new(py, events.text(ev)).into_any(),
                 EventType::Message | EventType::Pong => {
-                    let bytes = PyBytes::new(py, events.payload(ev));
-                    if events.is_shareable(ev) {
-                        lock(&core.received).push((bytes.clone().unbind(), i));
-                    }
-                    bytes.into_any()
+                    PyBytes::new(py, events.payload(ev)).into_any()
                 }
                 EventType::Open | EventType::Request if ev.endpoint == Endpoint::SocketIo => {
                     let (nsp, auth) = (events.name(ev), events.text(ev));
@@ -668,7 +650,6 @@ impl Core {
             pending: Mutex::new(None),
             conns: Mutex::new(Vec::new()),
             event_names: Mutex::new(HashMap::new()),
-            received: Mutex::new(Vec::new()),
         })
     }
 
@@ -711,8 +692,6 @@ impl Core {
                 py.check_signals()?;
             }
         }
-        // The last batch is about to go: so do the objects made from it.
-        drop(std::mem::take(&mut *lock(&core.received)));
         let mut events = std::mem::take(&mut *lock(&core.events));
         let r = py.detach(|| lock(&core.server).poll(&mut events, Some(Duration::ZERO)));
         core.in_turn.store(true, Ordering::Release);
@@ -1236,21 +1215,6 @@ impl Connection {
     fn _send(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let (core, id) = self.at();
 
-        if core.on_loop() {
-            if let Some(i) = core.received_event(data) {
-                // An object made from a received message: send those bytes,
-                // which core queues without a copy.
-                let events = lock(&core.events);
-                if let Some(ev) = events.get(i).filter(|ev| events.is_shareable(ev)) {
-                    let b = events.payload(ev);
-                    let sent = core.with(py, |s| s.send(id, MessageKind::Binary, b));
-                    drop(events);
-                    sent.map_err(to_py)?;
-                    core.after(py);
-                    return Ok(());
-                }
-            }
-        }
         with_message(data, |kind, b| {
             let h = |h: &Handle| h.send(id, kind, b.to_vec().into());
             core.act(py, |s| s.send(id, kind, b), h).map(drop)
