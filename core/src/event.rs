@@ -132,13 +132,6 @@ pub(crate) fn next_generation(g: u32) -> u32 {
     }
 }
 
-/// A `send` of at least this many bytes whose payload lies in a message
-/// of the batch the application holds is queued as a share of those bytes
-/// rather than copied (see [`Events::is_shareable`]). Smaller ones are
-/// copied into the queue's pooled buffer, where they join neighbouring
-/// frames in one write.
-pub const SHARE_RECEIVED_FROM: usize = 32 * 1024;
-
 /// The HTTP request that opened a connection.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -489,14 +482,6 @@ impl Events {
             len,
             part: self.parts.len() as u32,
         }
-    }
-
-    /// Whether sending this message's payload back, from this batch,
-    /// queues it without a copy ([`SHARE_RECEIVED_FROM`]). A front that
-    /// converts payloads into objects of its own remembers which objects
-    /// came from such messages and sends their [`Events::payload`] instead.
-    pub fn is_shareable(&self, ev: &Event) -> bool {
-        ev.kind == EventType::Message && ev.data.part != 0 && ev.data.len >= SHARE_RECEIVED_FROM
     }
 
     /// An event's payload.

@@ -41,7 +41,7 @@ mod tls;
 
 pub use config::{listen_address, Config, SlowConsumerPolicy};
 pub use error::{Error, ErrorKind, Result};
-pub use event::{ConnId, Event, EventType, Events, Request, Span, NO_ACK, SHARE_RECEIVED_FROM};
+pub use event::{ConnId, Event, EventType, Events, Request, Span, NO_ACK};
 pub use group::LoopPoller;
 pub use handle::Handle;
 pub use options::{OptionSpec, OptionValue, TlsReload, Unit, OPTIONS};

@@ -322,6 +322,55 @@ def test_large_bytes_sent_from_a_handler_arrive_whole() -> None:
         run(go())
 
 
+def test_large_received_messages_sent_back_arrive_intact() -> None:
+    # Three clients each send 2.4 MiB of distinct 48 KiB messages before
+    # reading any echo, so echoes wait in the queue while the loop reads on
+    # through its read blocks; every 5th message is also kept and sent again
+    # from a later batch's handler (after its own batch is gone).
+    count, size = 50, 48 * 1024
+    kept: dict[int, bytes] = {}
+
+    def message(ws: wsrt.WebSocket, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        ws.send(data)
+        if (before := kept.pop(ws.id, None)) is not None:
+            ws.send(before)
+        if data[0] % 5 == 0:
+            kept[ws.id] = data
+
+    def payload(client: int, i: int) -> bytes:
+        return bytes([i]) + bytes((client * 31 + i + j) & 0xFF for j in range(size - 1))
+
+    def expected(client: int) -> list[bytes]:
+        out, held = [], None
+        for i in range(count):
+            out.append(payload(client, i))
+            if held is not None:
+                out.append(held)
+                held = None
+            if i % 5 == 0:
+                held = payload(client, i)
+        return out
+
+    server = wsrt.Server(HOST, 0)
+    server.websocket("/echo", on_message=message)
+    with running(server) as srv:
+
+        async def one(client: int) -> None:
+            async with ws_connect(f"{srv.ws_url}/echo", max_size=None, write_limit=1 << 24) as ws:
+                for i in range(count):
+                    await w(ws.send(payload(client, i)))
+                want = expected(client)
+                for k, m in enumerate(want):
+                    got = await w(ws.recv())
+                    assert got == m, f"client {client}: echo {k} differs"
+
+        async def all_clients() -> None:
+            await asyncio.gather(*(one(c) for c in range(3)))
+
+        run(all_clients())
+
+
 def test_backpressure_then_on_drain() -> None:
     drained: list[int] = []
     server = wsrt.Server(HOST, 0, max_buffered=1 << 20)

@@ -7,10 +7,16 @@ use super::inbox::TransportInbox;
 use super::stream::Stream;
 use super::topics::Memberships;
 use super::writeq::{BufferPool, WriteQueue, COPY_INTO_POOL_LIMIT};
-use crate::event::{ConnId, Event, EventType, Events, Request, SHARE_RECEIVED_FROM};
+use crate::event::{ConnId, Event, EventType, Events, Request};
 use crate::proto::{ConnEvent, Connection, Endpoint, MessageKind, Output};
 use bytes::Bytes;
 use std::time::Instant;
+
+/// A payload of at least this size that lies in a lent read-buffer part is
+/// queued as a share of it rather than copied. Smaller ones are copied into
+/// the queue's pooled buffer, where they join neighbouring frames in one
+/// write.
+const SHARE_LENT_FROM: usize = 32 * 1024;
 
 /// The part of `handed` (in address order, not overlapping) that holds
 /// `payload`, if one does.
@@ -149,7 +155,7 @@ impl Output for ConnOut<'_> {
     }
 
     fn append_frame(&mut self, header: &[u8], payload: &[u8]) {
-        if payload.len() >= SHARE_RECEIVED_FROM {
+        if payload.len() >= SHARE_LENT_FROM {
             if let Some(part) = lent_part(self.handed, payload) {
                 // A reply with a received payload (an echo, a relay): the
                 // read buffer's bytes go out as they are. The share keeps
