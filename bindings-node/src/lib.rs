@@ -411,9 +411,8 @@ impl NativeServer {
     #[napi]
     pub fn own_buffers<'env>(&self, env: &'env Env) -> Result<Vec<BufferSlice<'env>>> {
         let events = &self.core().events;
-        let own = events
-            .iter()
-            .filter(|e| e.kind == EventType::Message && e.data.is_lent());
+        // After `unlend_small`, only those messages' payloads are lent.
+        let own = events.iter().filter(|e| e.data.is_lent());
         own.map(|e| BufferSlice::copy_from(env, events.payload(e)))
             .collect()
     }
@@ -868,7 +867,7 @@ fn write_batch(events: &Events, names: &mut SioNames, meta: &mut [f64]) -> Optio
         m[1] = ev.conn.index() as f64;
         m[2] = (raw & 0xffff_ffff) as f64;
         m[3] = (raw >> 32) as f64;
-        m[4] = match ev.kind == EventType::Message && ev.data.is_lent() {
+        m[4] = match ev.data.is_lent() {
             true => {
                 own += 1;
                 -(own as f64)
