@@ -407,7 +407,9 @@ typedef struct wsrt_event {
   // Payload, reason or subprotocol (see the event types); never NULL.
   const uint8_t *data;
   size_t len;
-  // REQUEST, OPEN, SSE_OPEN: the request; NULL otherwise.
+  // REQUEST, OPEN, SSE_OPEN: the request; CLOSE, SSE_CLOSE of an open
+  // WebSocket or stream: the request it kept (wsrt_connection_request);
+  // NULL otherwise.
   const struct wsrt_request *request;
   // What the connection is, a WSRT_ENDPOINT_* (set on every event but
   // WAKE and DRAIN).
@@ -591,14 +593,15 @@ typedef struct wsrt_header {
 // and the reason in `data`/`len`. For an Engine.IO session or a Socket.IO
 // socket the reason is Socket.IO's ("transport close", "ping timeout",
 // ...). Exactly one per OPEN, and one per REQUEST the client leaves
-// before it is answered.
+// before it is answered. For a WebSocket that was open, `request` is the
+// request it kept (see wsrt_connection_request); NULL otherwise.
 #define WSRT_EVENT_CLOSE 5
 
 // An SSE stream opened; `request` is set (see its Last-Event-ID header).
 #define WSRT_EVENT_SSE_OPEN 6
 
 // An SSE stream ended (the client left, the app closed it, or shutdown).
-// Exactly one per SSE_OPEN.
+// Exactly one per SSE_OPEN; `request` is the request it kept.
 #define WSRT_EVENT_SSE_CLOSE 7
 
 // A connection whose queue had backed up has flushed everything.
@@ -1039,6 +1042,15 @@ wsrt_result wsrt_sse_send(struct wsrt_server *server, wsrt_conn conn, const char
 // Sends an SSE comment line (ignored by clients; keeps proxies awake).
 // `text` is copied.
 wsrt_result wsrt_sse_comment(struct wsrt_server *server, wsrt_conn conn, const char *text);
+
+// Points `*out` at the request that opened `conn`, an open WebSocket or
+// event stream, as the connection keeps it from its OPEN or SSE_OPEN
+// event until its close event: without the headers only the handshake
+// used (Upgrade, Connection, Sec-WebSocket-Key, -Version, -Extensions).
+// Owned by the server and valid until the next wsrt_connection_request,
+// wsrt_server_poll or wsrt_server_free on it. WSRT_ERR_UNKNOWN_CONNECTION
+// for any other id (an Engine.IO session or Socket.IO socket included).
+wsrt_result wsrt_connection_request(struct wsrt_server *server, wsrt_conn conn, const struct wsrt_request **out);
 
 // Writes to `*out` the bytes queued for `conn` that the socket has not
 // taken yet.

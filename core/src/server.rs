@@ -5,7 +5,7 @@ use crate::args::{check_headers, check_history, check_message, check_topic};
 use crate::config::Config;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
-use crate::event::{ConnId, Events};
+use crate::event::{ConnId, Events, Request};
 use crate::group::Group;
 use crate::handle::Handle;
 use crate::proto::sse::SseEvent;
@@ -307,6 +307,16 @@ impl Server {
     /// The peer address of a live connection.
     pub fn peer_addr(&self, conn: ConnId) -> Result<SocketAddr> {
         self.read(conn, |d| d.peer_addr(conn))
+    }
+
+    /// The request that opened a WebSocket or event stream, from its open
+    /// event until its close event (whose request it is then), without the
+    /// headers only the handshake used (Upgrade, Connection and
+    /// Sec-WebSocket-Key, -Version and -Extensions). An unknown connection
+    /// is an error, as are an Engine.IO session and a Socket.IO socket
+    /// (their open event's request is the application's to keep).
+    pub fn request(&self, conn: ConnId) -> Result<Request> {
+        self.read(conn, |d| d.request(conn))
     }
 
     /// The connection's state as the application sees it (`Closed` for an

@@ -2342,3 +2342,94 @@ fn socketio_events_acks_and_emits_from_other_threads() {
         "{ev:?}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The request a connection keeps.
+// ---------------------------------------------------------------------------
+
+/// What the app saw of a request: path, query, headers, peer, protocols.
+type SeenRequest = (
+    String,
+    String,
+    Vec<(String, String)>,
+    SocketAddr,
+    Vec<String>,
+);
+
+fn seen(r: &wsrt::Request) -> SeenRequest {
+    let headers = r.head.headers.clone();
+    (
+        r.path().into(),
+        r.query().into(),
+        headers,
+        r.peer,
+        r.protocols.clone(),
+    )
+}
+
+#[test]
+fn an_open_connection_keeps_its_request_until_its_close_event_which_carries_it() {
+    // The app reports the request each close event carries.
+    let (closed_tx, closed_rx) = mpsc::channel();
+    let app: App = Box::new(move |_, ev, events| {
+        if matches!(ev.kind, EventType::Close | EventType::SseClose) {
+            let _ = closed_tx.send((ev.conn, events.request(ev).map(seen)));
+        }
+    });
+    let auth = Route::new("/auth", RouteKind::WebSocket).with_approval();
+    let mut ts = TestServer::start(sse_config().route(auth), app);
+
+    let extra = "X-Test: one\r\nSec-WebSocket-Protocol: chat, superchat\r\nCookie: a=b\r\n";
+    let (mut s, _) = raw_ws_with(ts.addr, "/ws?room=7", extra);
+    let conn = ts.wait_open();
+    let kept = ts.call(move |s| s.request(conn)).map(|r| seen(&r)).unwrap();
+    let (path, query, headers, peer, protocols) = &kept;
+    assert_eq!((path.as_str(), query.as_str()), ("/ws", "room=7"));
+    assert_eq!(*peer, s.local_addr().unwrap());
+    assert_eq!(protocols, &["chat", "superchat"]);
+    // What the handshake used is not kept; everything else is, in order.
+    let names: Vec<&str> = headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Host", "X-Test", "Sec-WebSocket-Protocol", "Cookie"]
+    );
+    assert_eq!(headers[1].1, "one");
+
+    // The close event carries the same request; then the server forgets it.
+    s.write_all(&masked(OP_CLOSE, &1000u16.to_be_bytes()))
+        .unwrap();
+    let (c, at_close) = closed_rx.recv_timeout(WAIT).unwrap();
+    assert_eq!((c, at_close), (conn, Some(kept)));
+    assert!(matches!(
+        ts.call(move |s| s.request(conn)),
+        Err(e) if e.kind() == ErrorKind::UnknownConnection
+    ));
+
+    // An event stream keeps its Last-Event-ID and offers no subprotocols.
+    let mut sse = tcp(ts.addr);
+    sse.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nLast-Event-ID: 41\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_head(&mut sse).0, 200);
+    let (conn, _) = ts.wait_sse_open();
+    let r = ts.call(move |s| s.request(conn)).unwrap();
+    assert_eq!((r.path(), r.last_event_id()), ("/events", Some("41")));
+    assert_eq!(r.header("accept"), Some("text/event-stream"));
+    assert!(r.protocols.is_empty() && r.tls.is_none());
+    drop(sse);
+    let (c, at_close) = closed_rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(
+        (c, at_close.map(|r| r.0)),
+        (conn, Some("/events".to_string()))
+    );
+
+    // A request the client leaves before it is answered has none to keep.
+    let mut s = tcp(ts.addr);
+    s.write_all(ws_request("/auth", "").as_bytes()).unwrap();
+    let (conn, _) = ts.wait_request();
+    assert!(matches!(
+        ts.call(move |s| s.request(conn)),
+        Err(e) if e.kind() == ErrorKind::UnknownConnection
+    ));
+    drop(s);
+    assert_eq!(closed_rx.recv_timeout(WAIT).unwrap(), (conn, None));
+}

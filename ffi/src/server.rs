@@ -24,6 +24,8 @@ pub struct wsrt_server {
     /// What the last wsrt_topics call handed out.
     pub(crate) topics: Vec<String>,
     pub(crate) topic_strs: Vec<crate::conv::wsrt_str>,
+    /// What the last wsrt_connection_request call handed out.
+    asked_request: Option<wsrt::Request>,
 }
 
 /// An event's type: one of the WSRT_EVENT_* numbers.
@@ -55,12 +57,13 @@ pub const WSRT_EVENT_PONG: wsrt_event_type = 4;
 /// and the reason in `data`/`len`. For an Engine.IO session or a Socket.IO
 /// socket the reason is Socket.IO's ("transport close", "ping timeout",
 /// ...). Exactly one per OPEN, and one per REQUEST the client leaves
-/// before it is answered.
+/// before it is answered. For a WebSocket that was open, `request` is the
+/// request it kept (see wsrt_connection_request); NULL otherwise.
 pub const WSRT_EVENT_CLOSE: wsrt_event_type = 5;
 /// An SSE stream opened; `request` is set (see its Last-Event-ID header).
 pub const WSRT_EVENT_SSE_OPEN: wsrt_event_type = 6;
 /// An SSE stream ended (the client left, the app closed it, or shutdown).
-/// Exactly one per SSE_OPEN.
+/// Exactly one per SSE_OPEN; `request` is the request it kept.
 pub const WSRT_EVENT_SSE_CLOSE: wsrt_event_type = 7;
 /// A connection whose queue had backed up has flushed everything.
 pub const WSRT_EVENT_DRAIN: wsrt_event_type = 8;
@@ -121,7 +124,9 @@ pub struct wsrt_event {
     /// Payload, reason or subprotocol (see the event types); never NULL.
     pub data: *const u8,
     pub len: usize,
-    /// REQUEST, OPEN, SSE_OPEN: the request; NULL otherwise.
+    /// REQUEST, OPEN, SSE_OPEN: the request; CLOSE, SSE_CLOSE of an open
+    /// WebSocket or stream: the request it kept (wsrt_connection_request);
+    /// NULL otherwise.
     pub request: *const wsrt_request,
     /// What the connection is, a WSRT_ENDPOINT_* (set on every event but
     /// WAKE and DRAIN).
@@ -161,6 +166,7 @@ pub unsafe extern "C" fn wsrt_server_new(
             server,
             batch: Batch::default(),
             topics: Vec::new(),
+            asked_request: None,
             topic_strs: Vec::new(),
         }));
         Ok(())
@@ -251,6 +257,7 @@ pub unsafe extern "C" fn wsrt_server_poll(
     guard(|| {
         let s = arg_mut(server, "server")?;
         let (events, count) = s.batch.outputs(events, count)?;
+        s.asked_request = None;
         s.server.poll(s.batch.events(), timeout(timeout_ms))?;
         (*events, *count) = s.batch.convert();
         Ok(())
@@ -556,6 +563,28 @@ pub unsafe extern "C" fn wsrt_sse_comment(
     guard(|| {
         let s = srv(server)?;
         s.sse_comment(conn_id(conn), req_str(text, "text")?)
+    })
+}
+
+/// Points `*out` at the request that opened `conn`, an open WebSocket or
+/// event stream, as the connection keeps it from its OPEN or SSE_OPEN
+/// event until its close event: without the headers only the handshake
+/// used (Upgrade, Connection, Sec-WebSocket-Key, -Version, -Extensions).
+/// Owned by the server and valid until the next wsrt_connection_request,
+/// wsrt_server_poll or wsrt_server_free on it. WSRT_ERR_UNKNOWN_CONNECTION
+/// for any other id (an Engine.IO session or Socket.IO socket included).
+#[no_mangle]
+pub unsafe extern "C" fn wsrt_connection_request(
+    server: *mut wsrt_server,
+    conn: wsrt_conn,
+    out: *mut *const wsrt_request,
+) -> wsrt_result {
+    guard(|| {
+        let s = arg_mut(server, "server")?;
+        let out = out_ptr(out, "out")?;
+        let request = s.asked_request.insert(s.server.request(conn_id(conn))?);
+        *out = (request as *const wsrt::Request).cast();
+        Ok(())
     })
 }
 

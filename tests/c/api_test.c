@@ -968,9 +968,38 @@ static void check_echo_open_request(const wsrt_event *ev) {
     check(wsrt_request_peer(req, NULL, 0) == strlen(want), "OPEN: wsrt_request_peer(NULL, 0) returns the length");
 }
 
+/* The echo connection's request as it keeps it after OPEN: the handshake's
+ * own headers (Upgrade, Connection, Sec-WebSocket-Key, -Version) are gone. */
+static void check_kept_echo_request(const wsrt_request *req, const char *what) {
+    char b1[256];
+    wsrt_str v;
+    check(req != NULL, "%s: set", what);
+    check(str_eq(wsrt_request_path(req), "/echo") && str_eq(wsrt_request_query(req), "a=1"),
+          "%s: path /echo, query a=1 (got %s)", what, show(wsrt_request_path(req), b1, sizeof b1));
+    check(wsrt_request_header(req, "X-Test-Header", &v) && str_eq(v, "hello-wsrt"), "%s: X-Test-Header kept", what);
+    check(!wsrt_request_header(req, "Sec-WebSocket-Key", &v), "%s: Sec-WebSocket-Key not kept", what);
+    check(wsrt_request_header_count(req) == 2, "%s: Host and X-Test-Header only (got %zu)", what,
+          wsrt_request_header_count(req));
+    char peer[64], want[64];
+    snprintf(want, sizeof want, "127.0.0.1:%d", atomic_load(&c_echo.local_port));
+    wsrt_request_peer(req, peer, sizeof peer);
+    check(strcmp(peer, want) == 0, "%s: peer %s (got %s)", what, want, peer);
+}
+
 /* The error-path checks, run while the echo connection is open. */
 static void run_conn_checks(wsrt_conn conn) {
     wsrt_server *srv = g.srv;
+    {
+        const wsrt_request *kept = NULL;
+        check_rc(wsrt_connection_request(srv, conn, &kept), WSRT_OK, "wsrt_connection_request on the open echo");
+        check_kept_echo_request(kept, "wsrt_connection_request");
+        check_rc(wsrt_connection_request(srv, conn + 1000, &kept), WSRT_ERR_UNKNOWN_CONNECTION,
+                 "wsrt_connection_request on an unknown conn");
+        check_rc(wsrt_connection_request(srv, conn, NULL), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_connection_request(out NULL)");
+        check_rc(wsrt_connection_request(NULL, conn, &kept), WSRT_ERR_INVALID_ARGUMENT,
+                 "wsrt_connection_request(server NULL)");
+    }
     size_t n = 12345;
     const uint8_t *x = (const uint8_t *)"x";
 
@@ -1139,7 +1168,9 @@ static void handle_event(const wsrt_event *ev) {
     if (ev->data == NULL) g.null_data++;
     bool wants_request =
         ev->type == WSRT_EVENT_REQUEST || ev->type == WSRT_EVENT_OPEN || ev->type == WSRT_EVENT_SSE_OPEN;
-    if (wants_request != (ev->request != NULL)) g.bad_request_ptr++;
+    /* A close event carries the request of a connection that was open. */
+    bool may_carry = ev->type == WSRT_EVENT_CLOSE || ev->type == WSRT_EVENT_SSE_CLOSE;
+    if (!may_carry && wants_request != (ev->request != NULL)) g.bad_request_ptr++;
     if (ev->type != WSRT_EVENT_WAKE && ev->conn == 0) g.zero_conn++;
     if (g.echo_conn != 0 && ev->conn == g.echo_conn) {
         g.ud_events++;
@@ -1260,6 +1291,7 @@ static void handle_event(const wsrt_event *ev) {
         if (ev->conn == g.echo_conn) {
             g.echo_closed = true;
             g.echo_close_code = ev->code;
+            check_kept_echo_request(ev->request, "CLOSE: the request it carries");
             size_t n = ev->len < sizeof g.echo_close_reason - 1 ? ev->len : sizeof g.echo_close_reason - 1;
             memcpy(g.echo_close_reason, ev->data, n);
             g.echo_close_reason[n] = '\0';
@@ -3384,7 +3416,7 @@ int main(void) {
 
     /* --- whole-run event sanity ----------------------------------- */
     check(g.events_seen > 0 && g.null_data == 0, "every event's data pointer is non-NULL (%d events)", g.events_seen);
-    check(g.bad_request_ptr == 0, "request set exactly on REQUEST/OPEN/SSE_OPEN (%d bad)", g.bad_request_ptr);
+    check(g.bad_request_ptr == 0, "request set on every REQUEST/OPEN/SSE_OPEN, and on no other event but a close (%d bad)", g.bad_request_ptr);
     check(g.zero_conn == 0, "no connection event has conn 0");
     check(g.close_state_bad == 0, "wsrt_state is WSRT_STATE_CLOSED in the batch of every CLOSE/SSE_CLOSE (%d not)",
           g.close_state_bad);

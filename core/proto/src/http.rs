@@ -22,39 +22,50 @@ pub struct RequestHead {
 }
 
 /// A request head kept for later, in one allocation: a Socket.IO session
-/// keeps its handshake for every namespace it may join, and an idle
-/// session should not pay a string per header for it. The fields are
-/// joined by `\n`, which none of them can hold (httparse ends a line
+/// keeps its handshake for every namespace it may join, and an open
+/// WebSocket or event stream keeps its request for `Server::request`; an
+/// idle connection should not pay a string per header for it. The fields
+/// are joined by `\n`, which none of them can hold (httparse ends a line
 /// there).
 #[derive(Debug, Clone)]
 pub struct PackedHead(Box<str>);
 
 impl PackedHead {
     pub fn pack(head: &RequestHead) -> PackedHead {
+        PackedHead::pack_with(head, "", |_| true)
+    }
+
+    /// Packs `lead` (a field of the keeper's own, without a line break)
+    /// before the head, and of the headers only those `keep` accepts.
+    pub fn pack_with(head: &RequestHead, lead: &str, keep: impl Fn(&str) -> bool) -> PackedHead {
+        let kept = || head.headers.iter().filter(|(n, _)| keep(n));
         let mut s = String::with_capacity(
-            head.method.len()
+            lead.len()
+                + head.method.len()
                 + head.path.len()
                 + head.query.len()
-                + head
-                    .headers
-                    .iter()
-                    .map(|(n, v)| n.len() + v.len() + 2)
-                    .sum::<usize>()
-                + 8,
+                + kept().map(|(n, v)| n.len() + v.len() + 2).sum::<usize>()
+                + 9,
         );
         let _ = write!(
             s,
-            "{}\n{}\n{}\n{}",
+            "{lead}\n{}\n{}\n{}\n{}",
             head.method, head.path, head.query, head.version
         );
-        for (n, v) in &head.headers {
+        for (n, v) in kept() {
             let _ = write!(s, "\n{n}\n{v}");
         }
         PackedHead(s.into_boxed_str())
     }
 
     pub fn unpack(&self) -> RequestHead {
+        self.unpack_with().1
+    }
+
+    /// The `lead` it was packed with, and the head.
+    pub fn unpack_with(&self) -> (&str, RequestHead) {
         let mut parts = self.0.split('\n');
+        let lead = parts.next().unwrap_or_default();
         let mut next = || parts.next().unwrap_or_default().to_string();
         let (method, path, query) = (next(), next(), next());
         let version = next().parse().unwrap_or(1);
@@ -66,13 +77,14 @@ impl PackedHead {
             }
             headers.push((name, next()));
         }
-        RequestHead {
+        let head = RequestHead {
             method,
             path,
             query,
             version,
             headers,
-        }
+        };
+        (lead, head)
     }
 }
 

@@ -2333,6 +2333,15 @@ proptest! {
         }
         text.push_str("\r\n");
         let (head, _) = complete(text.as_bytes(), LIMITS);
-        prop_assert_eq!(PackedHead::pack(&head).unpack(), head);
+        prop_assert_eq!(PackedHead::pack(&head).unpack(), head.clone());
+        // With a lead field and some headers left out (as a connection
+        // keeps its request).
+        let keep = |n: &str| !n.to_ascii_lowercase().starts_with('a');
+        let packed = PackedHead::pack_with(&head, "127.0.0.1:9", keep);
+        let (lead, kept) = packed.unpack_with();
+        prop_assert_eq!(lead, "127.0.0.1:9");
+        let mut expected = head.clone();
+        expected.headers.retain(|(n, _)| keep(n));
+        prop_assert_eq!(kept, expected);
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{Command, Driver};
 use crate::error::{Error, Result};
-use crate::event::{ConnId, Event, EventType, IdKind};
+use crate::event::{ConnId, Event, EventType, IdKind, Request};
 use crate::proto::engine::http::Transport;
 use crate::proto::engine::reason;
 use crate::proto::sse::SseEvent;
@@ -192,6 +192,20 @@ impl Driver {
             return Ok(self.conns[self.live_slot(id)?].socket.tcp().peer_addr()?);
         }
         Ok(self.sessions[self.session_of(id)?].peer)
+    }
+
+    /// The request that opened an open WebSocket or event stream, as it
+    /// keeps it (see `KeptRequest`).
+    pub fn request(&self, id: ConnId) -> Result<Request> {
+        let conn = match id.kind() {
+            IdKind::Conn => &self.conns[self.live_slot(id)?],
+            _ => return Err(Error::unknown_connection()),
+        };
+        let kept = conn
+            .request
+            .as_ref()
+            .ok_or_else(Error::unknown_connection)?;
+        Ok(kept.request(conn.socket.tls_info()))
     }
 
     /// The state the application sees; `Closed` for ids the server no

@@ -8,8 +8,11 @@ use super::stream::Stream;
 use super::topics::Memberships;
 use super::writeq::{BufferPool, WriteQueue, COPY_INTO_POOL_LIMIT};
 use crate::event::{ConnId, Event, EventType, Events, Request};
+use crate::proto::http::PackedHead;
 use crate::proto::{ConnEvent, Connection, Endpoint, MessageKind, Output};
+use crate::tls::TlsInfo;
 use bytes::Bytes;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 /// A payload of at least this size that lies in a lent read-buffer part is
@@ -27,6 +30,58 @@ fn lent_part<'a>(handed: &'a [Bytes], payload: &[u8]) -> Option<&'a Bytes> {
     let start = part.as_ptr() as usize;
     (at + payload.len() <= start + part.len()).then_some(part)
 }
+
+/// Headers the WebSocket handshake consumed and answered: a connection
+/// does not keep them past its open event.
+const HANDSHAKE_HEADERS: [&str; 5] = [
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+];
+
+/// The request an open WebSocket or event stream keeps, for
+/// `Server::request` and for its close event: one allocation, the peer's
+/// address packed before the head, without the handshake's own headers
+/// (about 40 bytes for a browser-less client's request, where the whole
+/// request would cost an allocation per header). The TLS details are read
+/// from the socket when asked for.
+#[derive(Debug)]
+pub(super) struct KeptRequest(PackedHead);
+
+impl KeptRequest {
+    pub fn keep(r: &Request) -> KeptRequest {
+        // `protocols` is read back from Sec-WebSocket-Protocol, which is
+        // kept only when it offered some (an event stream offers none).
+        let offered = !r.protocols.is_empty();
+        let keep = |name: &str| {
+            let handshake = HANDSHAKE_HEADERS
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h));
+            !handshake && (offered || !name.eq_ignore_ascii_case("sec-websocket-protocol"))
+        };
+        KeptRequest(PackedHead::pack_with(&r.head, &r.peer.to_string(), keep))
+    }
+
+    pub fn request(&self, tls: Option<TlsInfo>) -> Request {
+        let (peer, head) = self.0.unpack_with();
+        let protocols = head
+            .header_tokens("sec-websocket-protocol")
+            .map(String::from)
+            .collect();
+        Request {
+            head,
+            peer: peer.parse().unwrap_or(UNKNOWN_PEER),
+            protocols,
+            tls: tls.map(Box::new),
+        }
+    }
+}
+
+/// The peer of a client that left before its address was asked for.
+const UNKNOWN_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
 
 pub(super) struct Conn {
     pub id: ConnId,
@@ -62,6 +117,8 @@ pub(super) struct Conn {
     /// The Engine.IO session this connection carries (its WebSocket or
     /// its parked poll), or `ConnId::NONE`.
     pub session: ConnId,
+    /// From its open event until its close event.
+    pub request: Option<KeptRequest>,
 }
 
 impl Conn {
@@ -83,6 +140,7 @@ impl Conn {
             hung_up: false,
             owes: false,
             session: ConnId::NONE,
+            request: None,
         }
     }
 }
@@ -104,6 +162,7 @@ impl Conn {
             id: self.id,
             user_data: self.user_data,
             session: self.session,
+            request: &mut self.request,
             handed: &[],
         };
         (&mut self.proto, out)
@@ -122,6 +181,9 @@ pub(super) struct ConnOut<'a> {
     pub id: ConnId,
     pub user_data: usize,
     pub session: ConnId,
+    /// The connection's kept request: set at its open event, taken (into
+    /// the batch) at its close event.
+    pub request: &'a mut Option<KeptRequest>,
     /// The read-buffer parts of the batch the application holds (empty
     /// where no application payload can arrive).
     pub handed: &'a [Bytes],
@@ -134,13 +196,27 @@ impl ConnOut<'_> {
             // One getpeername per connection rather than 32 bytes held by
             // every one; a client already gone leaves the unspecified
             // address.
-            peer: self
-                .socket
-                .tcp()
-                .peer_addr()
-                .unwrap_or_else(|_| std::net::SocketAddr::from(([0, 0, 0, 0], 0))),
+            peer: self.socket.tcp().peer_addr().unwrap_or(UNKNOWN_PEER),
             protocols,
             tls: self.socket.tls_info().map(Box::new),
+        }
+    }
+
+    /// An open event, whose request the connection keeps from now on.
+    fn open(&mut self, ev: Event, request: Request) {
+        *self.request = Some(KeptRequest::keep(&request));
+        self.events.push_with_request(ev, request);
+    }
+
+    /// A close event, which carries the request the connection kept (none
+    /// for a request the client left before it was answered).
+    fn close(&mut self, ev: Event) {
+        match self.request.take() {
+            Some(kept) => {
+                let request = kept.request(self.socket.tls_info());
+                self.events.push_with_request(ev, request);
+            }
+            None => self.events.push(ev),
         }
     }
 }
@@ -216,13 +292,13 @@ impl Output for ConnOut<'_> {
                     .map(String::from)
                     .collect();
                 let request = self.request(*head, protocols);
-                self.events.push_with_request(ev, request);
+                self.open(ev, request);
             }
             ConnEvent::SseOpen { head } => {
                 let mut ev = new(EventType::SseOpen);
                 ev.endpoint = Endpoint::Sse;
                 let request = self.request(*head, Vec::new());
-                self.events.push_with_request(ev, request);
+                self.open(ev, request);
             }
             ConnEvent::Pong { data } => {
                 let mut ev = new(EventType::Pong);
@@ -233,12 +309,12 @@ impl Output for ConnOut<'_> {
                 let mut ev = new(EventType::Close);
                 ev.code = code;
                 ev.data = self.events.store(reason.as_bytes());
-                self.events.push(ev);
+                self.close(ev);
             }
             ConnEvent::SseClose => {
                 let mut ev = new(EventType::SseClose);
                 ev.endpoint = Endpoint::Sse;
-                self.events.push(ev);
+                self.close(ev);
             }
             ConnEvent::Transport(t) => self.inbox.push(id, self.session, t),
         }

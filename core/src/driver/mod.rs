@@ -401,6 +401,7 @@ impl Driver {
                 id: conn.id,
                 user_data: conn.user_data,
                 session: conn.session,
+                request: &mut conn.request,
                 handed: &self.handed,
             },
         };
