@@ -241,10 +241,12 @@ fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> bool {
     unsafe { libc::poll(&mut p, 1, ms) >= 0 }
 }
 
-/// A request as its connection keeps it: the path, the query, each
-/// header's name and value, then each offered subprotocol, one a line (a
-/// line break ends each of those fields in a request head, so none holds
-/// one).
+/// A request as a connection object keeps it when the core does not keep
+/// it for the connection (see `Connection::req`): the path, the query,
+/// each header's name and value, then each offered subprotocol, one a line
+/// (a line break ends each of those fields in a request head, so none
+/// holds one). One allocation, so that an idle Socket.IO socket does not
+/// pay a string per header.
 struct Req {
     text: Box<str>,
     headers: u32,
@@ -285,6 +287,18 @@ impl Req {
     }
 }
 
+/// Whether the core keeps the request of `ev`'s connection from this event
+/// on (`Server::request`): the open event of a WebSocket or event stream.
+fn core_keeps(ev: &Event) -> bool {
+    matches!(ev.kind, EventType::Open | EventType::SseOpen)
+        && matches!(ev.endpoint, Endpoint::WebSocket | Endpoint::Sse)
+}
+
+/// The peer of a connection whose request could not be read (the client
+/// left meanwhile), as the core words it.
+const UNKNOWN_PEER: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
 /// The counters of `wsrt.Stats`, in its order (a list: more than a
 /// tuple converts).
 type StatsList = [u64; 14];
@@ -304,6 +318,10 @@ type RouteArgs = (
     Vec<u8>,
     Py<PyAny>,
 );
+
+/// What a `Connection` is made with: (id, request, route); the request is
+/// None where the core keeps it (`core_keeps`).
+type Pending = (u64, Option<Box<Req>>, Py<PyAny>);
 
 /// The native server (internal: `wsrt.Server` drives it).
 #[pyclass(frozen, module = "wsrt._wsrt")]
@@ -331,8 +349,8 @@ struct Core {
     /// `wsrt.WebSocket`, `wsrt.SseStream`, `wsrt.EngineIOSession` and
     /// `wsrt.Socket`, in `Endpoint` order.
     classes: [Py<PyAny>; 4],
-    /// What the `Connection` being made takes: (id, request, route).
-    pending: Mutex<Option<(u64, Req, Py<PyAny>)>>,
+    /// What the `Connection` being made takes.
+    pending: Mutex<Option<Pending>>,
     /// The object of each live connection, at its `ConnId::index`. Never
     /// locked while Python code may run.
     conns: Mutex<Vec<Option<Py<Connection>>>>,
@@ -417,7 +435,8 @@ impl Core {
         let (py, core) = (slf.py(), slf.get());
         let route = core.routes.iter().find(|(p, _)| p == r.path());
         let route = route.map_or_else(|| py.None(), |(_, o)| o.clone_ref(py));
-        *lock(&core.pending) = Some((ev.conn.raw(), Req::new(r), route));
+        let req = (!core_keeps(ev)).then(|| Box::new(Req::new(r)));
+        *lock(&core.pending) = Some((ev.conn.raw(), req, route));
         let class = match (ev.kind, ev.endpoint) {
             (EventType::SseOpen, _) | (_, Endpoint::Sse) => 1,
             (_, Endpoint::EngineIo) => 2,
@@ -532,9 +551,25 @@ impl Core {
         for ev in events {
             let conn = match ev.kind {
                 EventType::Wake => continue,
-                EventType::Close | EventType::SseClose => core.conn(py, ev.conn, true),
+                EventType::Close | EventType::SseClose => {
+                    // The request the core kept for an open WebSocket or
+                    // event stream comes with its close event: the object,
+                    // which may outlive the connection, keeps it from now.
+                    let conn = core.conn(py, ev.conn, true);
+                    if let (Some(c), Some(r)) = (&conn, events.request(ev)) {
+                        let old = lock(&c.get().req).replace(Box::new(Req::new(r)));
+                        drop(old);
+                    }
+                    conn
+                }
                 _ => match (core.conn(py, ev.conn, false), events.request(ev)) {
                     (None, Some(r)) => Some(Core::make(slf, ev, r)?),
+                    (Some(c), Some(_)) if core_keeps(ev) => {
+                        // Approved and open: the core keeps its request now.
+                        let old = lock(&c.get().req).take();
+                        drop(old);
+                        Some(c)
+                    }
                     (c, _) => c,
                 },
             };
@@ -1035,7 +1070,13 @@ struct Connection {
     /// The route it arrived on.
     #[pyo3(get)]
     route: Py<PyAny>,
-    req: Req,
+    /// Its request where the core does not keep it: an Engine.IO session's
+    /// or Socket.IO socket's (from its first event), a WebSocket's or event
+    /// stream's awaiting approval (the whole request of its `Request`
+    /// event) and after its close (its close event's). None while a
+    /// WebSocket or event stream is open: the getters read the core's
+    /// (`Server::request`).
+    req: Mutex<Option<Box<Req>>>,
     /// Made on first use.
     data: Mutex<Option<Py<PyAny>>>,
 }
@@ -1044,6 +1085,21 @@ impl Connection {
     /// Its server and its id, for a call.
     fn at(&self) -> (&Core, ConnId) {
         (self.core.get(), ConnId::from_raw(self.id))
+    }
+
+    /// `f` of its request: the one it keeps (see `req`), else the core's.
+    /// None if neither has one: the connection ended on another thread and
+    /// its close event is not converted yet.
+    fn with_req<R>(&self, py: Python<'_>, f: impl FnOnce(&Req) -> R) -> Option<R> {
+        if let Some(r) = lock(&self.req).as_deref() {
+            return Some(f(r));
+        }
+        let (core, id) = self.at();
+        match core.with(py, |s| s.request(id)) {
+            Ok(r) => Some(f(&Req::new(&r))),
+            // Closed since: its close event may have brought it meanwhile.
+            Err(_) => lock(&self.req).as_deref().map(f),
+        }
     }
 }
 
@@ -1059,33 +1115,40 @@ impl Connection {
             core: core.unbind(),
             id,
             route,
-            req,
+            req: Mutex::new(req),
             data: Mutex::new(None),
         })
     }
 
     /// The request path, without the query string.
     #[getter]
-    fn path(&self) -> &str {
-        self.req.parts().next().unwrap_or_default()
+    fn path(&self, py: Python<'_>) -> String {
+        let path = self.with_req(py, |r| r.parts().next().map(str::to_string));
+        path.flatten().unwrap_or_default()
     }
 
     /// The query string (what followed `?`), not decoded.
     #[getter]
-    fn query(&self) -> &str {
-        self.req.parts().nth(1).unwrap_or_default()
+    fn query(&self, py: Python<'_>) -> String {
+        let query = self.with_req(py, |r| r.parts().nth(1).map(str::to_string));
+        query.flatten().unwrap_or_default()
     }
 
-    /// The request headers as (name, value) pairs, in the order received.
+    /// The request headers as (name, value) pairs, in the order received
+    /// (once open, a WebSocket's without those only its handshake used:
+    /// Upgrade, Connection, Sec-WebSocket-Key, -Version, -Extensions).
     #[getter]
-    fn headers(&self) -> Vec<(&str, &str)> {
-        self.req.headers().collect()
+    fn headers(&self, py: Python<'_>) -> Vec<(String, String)> {
+        let owned = |(k, v): (&str, &str)| (k.to_string(), v.to_string());
+        let headers = self.with_req(py, |r| r.headers().map(owned).collect());
+        headers.unwrap_or_default()
     }
 
     /// The peer's (host, port).
     #[getter]
-    fn remote_address(&self) -> (String, u16) {
-        (self.req.peer.ip().to_string(), self.req.peer.port())
+    fn remote_address(&self, py: Python<'_>) -> (String, u16) {
+        let peer = self.with_req(py, |r| r.peer).unwrap_or(UNKNOWN_PEER);
+        (peer.ip().to_string(), peer.port())
     }
 
     /// The TLS handshake as a `wsrt.TlsInfo` (version, cipher, the server
@@ -1093,7 +1156,7 @@ impl Connection {
     /// subject and DER bytes), or None on a plain connection.
     #[getter]
     fn tls<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let Some(t) = &self.req.tls else {
+        let Some(t) = self.with_req(py, |r| r.tls.clone()).flatten() else {
             return Ok(None);
         };
         let class = TLS_INFO.import(py, "wsrt._types", "TlsInfo")?;
@@ -1117,17 +1180,23 @@ impl Connection {
     }
 
     #[getter]
-    fn _offered(&self) -> Vec<&str> {
-        self.req
-            .parts()
-            .skip(2 + 2 * self.req.headers as usize)
-            .collect()
+    fn _offered(&self, py: Python<'_>) -> Vec<String> {
+        let offered = self.with_req(py, |r| {
+            let protocols = r.parts().skip(2 + 2 * r.headers as usize);
+            protocols.map(str::to_string).collect()
+        });
+        offered.unwrap_or_default()
     }
 
     #[getter]
-    fn _last_event_id(&self) -> Option<&str> {
-        let mut headers = self.req.headers();
-        headers.nth(self.req.last_event_id as usize).map(|(_, v)| v)
+    fn _last_event_id(&self, py: Python<'_>) -> Option<String> {
+        let last = self.with_req(py, |r| {
+            let mut headers = r.headers();
+            headers
+                .nth(r.last_event_id as usize)
+                .map(|(_, v)| v.to_string())
+        });
+        last.flatten()
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
@@ -1136,17 +1205,20 @@ impl Connection {
         Ok(format!(
             "<{name} #{:x} {} {state}>",
             id.raw(),
-            slf.get().path()
+            slf.get().path(slf.py())
         ))
     }
 
     /// The first value of a request header (any case), or None.
-    fn header(&self, name: &str) -> Option<&str> {
+    fn header(&self, py: Python<'_>, name: &str) -> Option<String> {
         let name = name.to_lowercase();
-        let mut headers = self.req.headers();
-        headers
-            .find(|(k, _)| k.to_lowercase() == name)
-            .map(|(_, v)| v)
+        let value = self.with_req(py, |r| {
+            let mut headers = r.headers();
+            headers
+                .find(|(k, _)| k.to_lowercase() == name)
+                .map(|(_, v)| v.to_string())
+        });
+        value.flatten()
     }
 
     /// `ConnState` CONNECTING (awaiting approval), OPEN, CLOSING (closed
