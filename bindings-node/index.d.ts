@@ -98,7 +98,12 @@ declare class Connection<UserData = any> {
   readonly readyState: ReadyState;
   /** Bytes queued and not yet taken by the kernel (throws once the connection is gone). */
   readonly bufferedAmount: number;
-  /** The request that opened it (with `remoteAddress` and `remotePort`). */
+  /**
+   * The request that opened it (with `remoteAddress` and `remotePort`), read
+   * from the server on first use; kept after the close. Without the headers
+   * only the handshake used (Upgrade, Connection, Sec-WebSocket-Key,
+   * -Version, -Extensions); `open`'s `req` is the whole request.
+   */
   readonly request: Request;
   /**
    * Joins `topic` (1-1024 bytes of UTF-8): what is published to it reaches
@@ -596,7 +601,7 @@ export interface ServerOptions {
 
 export declare class Server {
   constructor(options?: ServerOptions);
-  /** Open WebSockets. */
+  /** Open WebSockets (those not made yet, on routes without `open`, are made when it is read). */
   readonly clients: Set<WebSocket>;
   /** Open SSE streams. */
   readonly streams: Set<SseStream>;

@@ -43,10 +43,21 @@ class Connection {
     this._lo = lo;
     this._hi = hi;
     this._route = route;
-    /** The core's id of the connection (a bigint). */
-    this.id = native.connectionId(lo, hi);
+    this._id = undefined;
+    // A WebSocket's or stream's request stays in the core until it is
+    // asked for (an idle connection holds no copy of it here).
+    this._req = request;
     this.data = data;
-    this.request = request;
+  }
+
+  /** The core's id of the connection (a bigint). */
+  get id() {
+    return (this._id ??= native.connectionId(this._lo, this._hi));
+  }
+
+  /** The request that opened it (kept by the server while it is open, and read from there on first use). */
+  get request() {
+    return (this._req ??= this._server._native.connectionRequest(this.id));
   }
 
   /** Calls the core on this connection (output goes out with the batch, or at the end of this microtask turn). */
@@ -107,7 +118,7 @@ class WebSocket extends Connection {
   }
 
   _end(code, reason) {
-    this._server.clients.delete(this);
+    this._server._clients.delete(this);
     settle(this._server, this._route.close?.(this, code, reason), this);
   }
 }
@@ -733,7 +744,10 @@ class Server {
     this._routes = new Map();
     this._io = new Map(); // Socket.IO routes by path
     this._sioNames = []; // event names by the number the native side gives them
-    this._conns = []; // by the core's connection index
+    this._conns = []; // by the core's connection index (a route's number: made on first use)
+    this._routeList = []; // handlers by the native side's route number
+    this._ids = new Float64Array(2048); // by connection index: the id's halves of each one not made yet
+    this._unmade = 0;
     this._meta = new Float64Array(HEADER + STRIDE * 1024);
     this._send = this._native.fastSend();
     this._sendText = this._native.fastSendText();
@@ -748,8 +762,7 @@ class Server {
       this._scheduled = false;
       this._dispatch();
     };
-    /** Open WebSockets. */
-    this.clients = new Set();
+    this._clients = new Set();
     /** Open SSE streams. */
     this.streams = new Set();
     /** Open plain Engine.IO sessions. */
@@ -761,9 +774,52 @@ class Server {
       if (!known.includes(k)) throw typeError(`unknown handler "${k}" for ${path} (known: ${known.join(', ')})`);
       if (k !== 'protocols' && k !== 'headers' && typeof v !== 'function') throw typeError(`${k} for ${path} must be a function`);
     }
-    this._native.route(kind, path, handlers);
+    this._routeList[this._native.route(kind, path, handlers)] = handlers;
     this._routes.set(path, handlers);
     return this;
+  }
+
+  /** Open WebSockets (those not made yet are made now). */
+  get clients() {
+    const conns = this._conns;
+    for (let i = 0; this._unmade > 0 && i < conns.length; i++) {
+      if (typeof conns[i] === 'number') this._make(i, conns[i], EV.MESSAGE);
+    }
+    return this._clients;
+  }
+
+  /**
+   * A WebSocket opened on a route without an `open` handler is made at its
+   * first event: its slot holds the route's number meanwhile. For a close
+   * nobody handles, nothing is made.
+   */
+  _make(index, routeNumber, type) {
+    const route = this._routeList[routeNumber];
+    this._unmade--;
+    if (type === EV.CLOSE && route.close === undefined) {
+      this._conns[index] = undefined;
+      return undefined;
+    }
+    const ids = this._ids;
+    const c = new WebSocket(this, ids[2 * index], ids[2 * index + 1], route, undefined, undefined);
+    c.protocol = '';
+    this._conns[index] = c;
+    this._clients.add(c);
+    return c;
+  }
+
+  /** Waits with a WebSocket's object until its first event (see `_make`). */
+  _defer(index, lo, hi, routeNumber) {
+    let ids = this._ids;
+    if (ids.length < 2 * index + 2) {
+      ids = new Float64Array(Math.max(2 * index + 2, 2 * ids.length));
+      ids.set(this._ids);
+      this._ids = ids;
+    }
+    ids[2 * index] = lo;
+    ids[2 * index + 1] = hi;
+    this._conns[index] = routeNumber;
+    this._unmade++;
   }
 
   ws(path, handlers = {}) {
@@ -907,11 +963,9 @@ class Server {
       n = native.poll(meta);
     }
     const arena = meta[1] > 0 ? native.arena() : EMPTY;
-    const requests = meta[2] > 0 ? native.requests() : null;
     const own = meta[3] > 0 ? native.ownBuffers() : null;
     const conns = this._conns;
     const sioNames = this._sioNames;
-    let ri = 0;
     this._inDispatch = true;
     for (let i = 0, o = HEADER; i < n; i++, o += STRIDE) {
       const type = meta[o];
@@ -921,6 +975,7 @@ class Server {
       const start = meta[o + 4];
       const end = start + meta[o + 5];
       let c = conns[index];
+      if (typeof c === 'number') c = this._make(index, c, type);
       if (c !== undefined && (c._lo !== lo || c._hi !== hi)) c = undefined;
       try {
         if (type === MESSAGE) {
@@ -951,7 +1006,7 @@ class Server {
             break;
           }
           case EV.REQUEST: {
-            const req = requests[ri++];
+            const req = native.batchRequest(i);
             const x = meta[o + 6];
             if (meta[x] === ENDPOINT_SOCKETIO) {
               const nsp = this._io.get(req.path).namespaces.get(arena.toString('utf8', meta[x + 2], meta[x + 2] + meta[x + 3]));
@@ -966,29 +1021,37 @@ class Server {
           }
           case EV.OPEN:
           case EV.SSE_OPEN: {
-            const req = requests[ri++];
             const endpoint = type === EV.OPEN ? meta[meta[o + 6]] : -1;
             if (endpoint === ENDPOINT_SOCKETIO) {
               const x = meta[o + 6];
               if (!(c instanceof Socket)) {
+                const req = native.batchRequest(i);
                 const nsp = this._io.get(req.path).namespaces.get(arena.toString('utf8', meta[x + 2], meta[x + 2] + meta[x + 3]));
                 c = conns[index] = new Socket(nsp, lo, hi, req, arena.toString('utf8', start, end));
               }
               c._open(meta[x + 1] === 1);
               break;
             }
-            const route = this._routes.get(req.path);
+            const routeNumber = native.batchRoute(i);
+            const route = this._routeList[routeNumber];
             if (endpoint === ENDPOINT_ENGINEIO) {
+              const req = native.batchRequest(i);
               c = conns[index] = new EngineIoSession(this, lo, hi, route, req, undefined);
               this.sessions.add(c);
               settle(this, route.open?.(c, req), c);
               break;
             }
             const ws = type === EV.OPEN;
-            c = conns[index] = new (ws ? WebSocket : SseStream)(this, lo, hi, route, req, c?.data);
+            if (ws && route.open === undefined && start === end && c?.data === undefined) {
+              this._defer(index, lo, hi, routeNumber);
+              break;
+            }
+            c = conns[index] = new (ws ? WebSocket : SseStream)(this, lo, hi, route, undefined, c?.data);
             if (ws) c.protocol = arena.toString('utf8', start, end);
-            (ws ? this.clients : this.streams).add(c);
-            settle(this, route.open?.(c, req), c);
+            (ws ? this._clients : this.streams).add(c);
+            // The handler's `req` is made for it; the object reads its own
+            // from the core if asked.
+            if (route.open !== undefined) settle(this, route.open(c, native.batchRequest(i)), c);
             break;
           }
           case EV.PONG:
@@ -1000,6 +1063,8 @@ class Server {
           case EV.CLOSE:
           case EV.SSE_CLOSE:
             conns[index] = undefined;
+            // The core forgets the request now; the event carries it.
+            if (c instanceof Connection && c._req === undefined) c._req = native.batchRequest(i);
             c?._end(meta[o + 6], arena.toString('utf8', start, end));
         }
       } catch (e) {

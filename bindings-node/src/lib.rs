@@ -261,6 +261,8 @@ pub(crate) struct Core {
     /// An acknowledgement's arguments as JSON text (fast.rs's `ack`).
     pub(crate) json: Vec<u8>,
     names: SioNames,
+    /// Each route's path, at the number `route` gave it.
+    route_paths: Vec<String>,
 }
 
 /// Numbers for the Socket.IO event names seen, so that JavaScript makes
@@ -311,6 +313,7 @@ impl NativeServer {
             scratch: Vec::new(),
             json: Vec::new(),
             names: SioNames::default(),
+            route_paths: Vec::new(),
         };
         Ok(NativeServer {
             core: Rc::new(UnsafeCell::new(core)),
@@ -323,7 +326,8 @@ impl NativeServer {
     /// with the `approve`, `protocols` and `headers` of `handlers` (the
     /// core checks it when `listen` binds).
     #[napi]
-    pub fn route(&self, kind: u32, path: Js, handlers: Js, body: Js, ctype: Js) -> Result<()> {
+    /// Adds a route; its number (`batchRoute` gives it for an event).
+    pub fn route(&self, kind: u32, path: Js, handlers: Js, body: Js, ctype: Js) -> Result<u32> {
         self.js(|me| {
             let kind = match kind {
                 0 => RouteKind::WebSocket,
@@ -343,8 +347,10 @@ impl NativeServer {
             route.subprotocols = handlers.get(c"protocols").strings("protocols")?;
             route.headers = handlers.get(c"headers").headers()?;
             let started = || wrong_state("routes are added before listen()");
+            let path = route.path.clone();
             me.config.as_mut().ok_or_else(started)?.routes.push(route);
-            Ok(())
+            me.route_paths.push(path);
+            Ok(me.route_paths.len() as u32 - 1)
         })
     }
 
@@ -417,11 +423,33 @@ impl NativeServer {
             .collect()
     }
 
-    /// The requests of the last batch (request, open and SSE-open events).
+    /// The request of the last batch's event number `i` (request and open
+    /// events; the close event of a connection that was open), or null.
     #[napi]
-    pub fn requests(&self) -> Vec<RequestInfo> {
-        let requests = self.core().events.requests().iter();
-        requests.map(request_info).collect()
+    pub fn batch_request(&self, i: u32) -> Option<RequestInfo> {
+        let events = &self.core().events;
+        let ev = events.iter().nth(i as usize)?;
+        events.request(ev).map(request_info)
+    }
+
+    /// The number of the route the request of the last batch's event
+    /// number `i` came to (-1: none), without making a string of its path.
+    #[napi]
+    pub fn batch_route(&self, i: u32) -> i32 {
+        let core = self.core();
+        let ev = core.events.iter().nth(i as usize);
+        let path = ev.and_then(|ev| core.events.request(ev)).map(|r| r.path());
+        let n = core
+            .route_paths
+            .iter()
+            .position(|p| Some(p.as_str()) == path);
+        n.map_or(-1, |n| n as i32)
+    }
+
+    /// The request an open WebSocket or event stream keeps in the core.
+    #[napi]
+    pub fn connection_request(&self, id: Id) -> Result<RequestInfo> {
+        self.srv(|s| Ok(request_info(&s.request(id.0)?)))
     }
 
     /// Writes queued output (after starting a graceful shutdown, with

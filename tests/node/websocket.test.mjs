@@ -157,6 +157,60 @@ describe('WebSocket with the ws client', () => {
     await shut(server);
   });
 
+  it('makes a WebSocket without an open handler at its first event, with its request read from the server', async () => {
+    const seen = [];
+    const closes = [];
+    const server = listen((s) => s.ws('/lazy', {
+      message(ws, data) {
+        const r = ws.request;
+        seen.push([ws, r.path, r.query, r.headers['x-test'], r.headers['sec-websocket-key'], r.remoteAddress, ws.protocol]);
+        ws.send(data);
+      },
+      close(ws, code) {
+        closes.push([ws, code, ws.request.query]);
+      },
+    }).ws('/quiet', {}).ws('/plain', { close: (ws) => closes.push([ws]) }));
+    const a = await connect(`ws://127.0.0.1:${server.port}/lazy?n=1`, undefined, { headers: { 'X-Test': 'a' } });
+    const b = await connect(`ws://127.0.0.1:${server.port}/lazy?n=2`, undefined, { headers: { 'X-Test': 'b' } });
+    const q = await connect(`ws://127.0.0.1:${server.port}/quiet`);
+    // `clients` lists every open WebSocket, made or not.
+    const all = server.clients;
+    assert.equal(all.size, 3);
+    const quiet = [...all].find((ws) => ws.request.path === '/quiet');
+    assert.equal(quiet.readyState, 1);
+    assert.equal(typeof quiet.id, 'bigint');
+    a.send('x');
+    assert.equal((await nextMessage(a)).data.toString(), 'x');
+    b.send('y');
+    assert.equal((await nextMessage(b)).data.toString(), 'y');
+    const [sa, sb] = [seen[0][0], seen[1][0]];
+    assert.ok(all.has(sa) && all.has(sb), 'the objects made for clients are the ones events get');
+    // The handshake's own headers are not kept.
+    assert.deepEqual(seen.map((s) => s.slice(1)), [
+      ['/lazy', 'n=1', 'a', undefined, '127.0.0.1', ''],
+      ['/lazy', 'n=2', 'b', undefined, '127.0.0.1', ''],
+    ]);
+    a.close(4001);
+    await closed(a);
+    q.close();
+    await closed(q);
+    await within(5000, (async () => { while (server.clients.size > 1) await new Promise((r) => setTimeout(r, 10)); })(), 'closes');
+    assert.deepEqual(closes, [[sa, 4001, 'n=1']]);
+    // A closed connection's object keeps its request.
+    assert.equal(sa.request.headers['x-test'], 'a');
+    assert.equal(quiet.request.path, '/quiet');
+    assert.equal(quiet.readyState, 3);
+    // Never asked for while open: the close event brought it.
+    const p = await connect(`ws://127.0.0.1:${server.port}/plain?k=9`);
+    p.close();
+    await closed(p);
+    await within(5000, (async () => { while (closes.length < 2) await new Promise((r) => setTimeout(r, 10)); })(), 'close of /plain');
+    assert.equal(closes[1][0].request.query, 'k=9');
+    b.close();
+    await closed(b);
+    await shut(server);
+  });
+
   it('closes with the code and reason the app gives', async () => {
     const server = listen((s) => s.ws('/c', { message: (ws) => ws.close(4321, 'bye now') }));
     const ws = await connect(`ws://127.0.0.1:${server.port}/c`);
