@@ -144,7 +144,9 @@ def table(doc):
            "page faults / msg (each round) | mallocs / msg |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     lat = ["", "| latency 100 conns, 10k msgs/s | build | p50 µs | p99 µs (each round) | median p99 | p99.9 µs (each round) | max µs (each round) |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
-    mem = ["", "| idle 10,000 conns | build | server RSS per connection (each round) | median |", "| --- | --- | --- | --- |"]
+    mem = ["", "| idle 10,000 conns | build | server RSS per connection (each round) | median | "
+           "of it anonymous memory (each round; without code paged in from files) | median |",
+           "| --- | --- | --- | --- | --- | --- |"]
     for scen in doc.get("scenarios", list(SCEN)):
         if scen in LATENCY:
             for name in doc["builds"]:
@@ -156,10 +158,13 @@ def table(doc):
             continue
         if scen in MEMORY:
             for name in doc["builds"]:
-                b = [r["bytes_per_conn"] for r in doc["runs"] if r["build"] == name and r["scenario"] == scen
-                     and r.get("bytes_per_conn") is not None]
-                mem.append(f"| {scen} | {name} | {', '.join(f'{v:.0f} B' for v in b)} | "
-                           f"{f'{statistics.median(b):.0f} B' if b else '–'} |")
+                rs = [r for r in doc["runs"] if r["build"] == name and r["scenario"] == scen]
+                cols = []
+                for key in ("bytes_per_conn", "anon_bytes_per_conn"):
+                    b = [r[key] for r in rs if r.get(key) is not None]
+                    cols.append(f"{', '.join(f'{v:.0f} B' for v in b) or '–'} | "
+                                f"{f'{statistics.median(b):.0f} B' if b else '–'}")
+                mem.append(f"| {scen} | {name} | {' | '.join(cols)} |")
             continue
         for name in doc["builds"]:
             rk, ck = RATE.get(scen, ("msgs_per_s", "msgs_per_server_cpu_s"))

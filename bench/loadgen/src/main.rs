@@ -1024,6 +1024,7 @@ fn put_total_cpu(j: &mut Json, m: &Measured, count: f64) -> Option<f64> {
 fn run_idle(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
     let pid = o.server_pid;
     let rss0 = pid.and_then(stats::proc_rss);
+    let anon0 = pid.and_then(stats::proc_rss_anon);
     let cpu0 = pid.and_then(stats::proc_cpu);
     let mut h = Echo::new(o, o.conns, false);
     let connect_s = connect_all(net, &mut h, Duration::from_secs(120))?;
@@ -1087,12 +1088,15 @@ fn run_idle(o: &Opts, net: &mut Net, j: &mut Json) -> Result<String, String> {
         return Err(e.clone());
     }
     let rss2 = pid.and_then(stats::proc_rss);
+    let anon2 = pid.and_then(stats::proc_rss_anon);
     let n = o.conns as f64;
-    let per = |r: Option<u64>| {
-        rss0.zip(r)
+    let per_from = |from: Option<u64>, r: Option<u64>| {
+        from.zip(r)
             .map(|(a, b)| ((b as f64 - a as f64) / n).round())
     };
+    let per = |r: Option<u64>| per_from(rss0, r);
     let per_conn = per(rss2);
+    j.opt("anon_bytes_per_conn", per_from(anon0, anon2));
     j.num("connect_s", connect_s)
         .num("connects_per_s", (n / connect_s).round());
     j.opt("connect_server_cpu_s", connect_cpu);

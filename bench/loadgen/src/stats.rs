@@ -69,8 +69,19 @@ pub fn proc_faults(pid: u32) -> Option<u64> {
 
 /// Resident set size of a process in bytes.
 pub fn proc_rss(pid: u32) -> Option<u64> {
+    proc_status_bytes(pid, "VmRSS:")
+}
+
+/// The anonymous part of a process's resident memory (its heaps and
+/// mappings, without the pages of its executable and libraries, which a
+/// runtime pages in once as it first runs their code).
+pub fn proc_rss_anon(pid: u32) -> Option<u64> {
+    proc_status_bytes(pid, "RssAnon:")
+}
+
+fn proc_status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
