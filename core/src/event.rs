@@ -202,12 +202,13 @@ pub enum EventType {
     /// none; 1006 if it ended without a close handshake; or the code we
     /// failed it with: 1002, 1007, 1009, ...) and the reason in `data`.
     /// Exactly one per `Open`, and one per `Request` the client leaves
-    /// before it is answered.
+    /// before it is answered. For a WebSocket that was open, `request` is
+    /// the one it kept (see `Server::request`).
     Close = 5,
     /// An event stream is open; `request` is set.
     SseOpen = 6,
     /// An event stream ended (the client left, the app closed it, or
-    /// shutdown).
+    /// shutdown); `request` is the one it kept.
     SseClose = 7,
     /// A connection whose queue had backed up has flushed everything.
     Drain = 8,
@@ -512,7 +513,8 @@ impl Events {
         spans.iter().map(|s| self.bytes(*s))
     }
 
-    /// The request of a `Request`, `Open` or `SseOpen` event.
+    /// The request of a `Request`, `Open` or `SseOpen` event, and of the
+    /// `Close` or `SseClose` of a connection that was open.
     pub fn request(&self, ev: &Event) -> Option<&Request> {
         self.requests.get(ev.request as usize)
     }
