@@ -316,8 +316,10 @@ typedef struct wsrt_handle wsrt_handle;
 typedef struct wsrt_loop wsrt_loop;
 
 // Opaque request (path, query, headers, peer address). Borrowed from an
-// event (REQUEST, OPEN, SSE_OPEN): owned by the server and valid until
-// its next wsrt_server_poll or wsrt_server_free, as is every wsrt_str
+// event (REQUEST, OPEN, SSE_OPEN; CLOSE, SSE_CLOSE of a connection that
+// was open) or from wsrt_connection_request: owned by the server and
+// valid until its next wsrt_server_poll or wsrt_server_free (and, from
+// wsrt_connection_request, its next such call), as is every wsrt_str
 // read from it. Never free it.
 typedef struct wsrt_request wsrt_request;
 
@@ -501,8 +503,7 @@ typedef struct wsrt_str {
 } wsrt_str;
 
 // The TLS side of a request, filled by wsrt_request_tls. Every pointer
-// is borrowed, like the request: valid until the next wsrt_server_poll
-// (or wsrt_server_free) on its server. Zero-fill is not needed: every
+// is borrowed, like the request, and valid as long as it is. Zero-fill is not needed: every
 // field is written.
 typedef struct wsrt_tls_info {
   // True if the request came over TLS (https, wss); all else is empty
@@ -601,7 +602,9 @@ typedef struct wsrt_header {
 #define WSRT_EVENT_SSE_OPEN 6
 
 // An SSE stream ended (the client left, the app closed it, or shutdown).
-// Exactly one per SSE_OPEN; `request` is the request it kept.
+// Exactly one per SSE_OPEN, and one per SSE REQUEST the client leaves
+// before it is answered. For a stream that was open, `request` is the
+// request it kept (see wsrt_connection_request); NULL otherwise.
 #define WSRT_EVENT_SSE_CLOSE 7
 
 // A connection whose queue had backed up has flushed everything.
@@ -1043,13 +1046,16 @@ wsrt_result wsrt_sse_send(struct wsrt_server *server, wsrt_conn conn, const char
 // `text` is copied.
 wsrt_result wsrt_sse_comment(struct wsrt_server *server, wsrt_conn conn, const char *text);
 
-// Points `*out` at the request that opened `conn`, an open WebSocket or
-// event stream, as the connection keeps it from its OPEN or SSE_OPEN
-// event until its close event: without the headers only the handshake
-// used (Upgrade, Connection, Sec-WebSocket-Key, -Version, -Extensions).
-// Owned by the server and valid until the next wsrt_connection_request,
-// wsrt_server_poll or wsrt_server_free on it. WSRT_ERR_UNKNOWN_CONNECTION
-// for any other id (an Engine.IO session or Socket.IO socket included).
+// Points `*out` at the request that opened `conn`, a WebSocket or event
+// stream, as the connection keeps it from its OPEN or SSE_OPEN event
+// until the batch with its close event is over (a WebSocket's without
+// the headers only its handshake used: Upgrade, Connection,
+// Sec-WebSocket-Key, -Version, -Extensions). Owned by the server and
+// valid until the next wsrt_connection_request, wsrt_server_poll or
+// wsrt_server_free on it (one request at a time: copy what you compare).
+// WSRT_ERR_WRONG_STATE for a request awaiting approval (its REQUEST
+// event has it); WSRT_ERR_UNKNOWN_CONNECTION for any other id (an
+// Engine.IO session or Socket.IO socket included).
 wsrt_result wsrt_connection_request(struct wsrt_server *server, wsrt_conn conn, const struct wsrt_request **out);
 
 // Writes to `*out` the bytes queued for `conn` that the socket has not

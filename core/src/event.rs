@@ -208,7 +208,8 @@ pub enum EventType {
     /// An event stream is open; `request` is set.
     SseOpen = 6,
     /// An event stream ended (the client left, the app closed it, or
-    /// shutdown); `request` is the one it kept.
+    /// shutdown). For a stream that was open, `request` is the one it
+    /// kept.
     SseClose = 7,
     /// A connection whose queue had backed up has flushed everything.
     Drain = 8,

@@ -310,11 +310,13 @@ impl Server {
     }
 
     /// The request that opened a WebSocket or event stream, from its open
-    /// event until its close event (whose request it is then), without the
-    /// headers only the handshake used (Upgrade, Connection and
-    /// Sec-WebSocket-Key, -Version and -Extensions). An unknown connection
-    /// is an error, as are an Engine.IO session and a Socket.IO socket
-    /// (their open event's request is the application's to keep).
+    /// event until the batch with its close event (which carries it too)
+    /// is over; a WebSocket's without the headers only its handshake used
+    /// (Upgrade, Connection and Sec-WebSocket-Key, -Version and
+    /// -Extensions). `WrongState` for a request awaiting approval (its
+    /// `Request` event has it); `UnknownConnection` for any other id, an
+    /// Engine.IO session and a Socket.IO socket included (their open
+    /// event's request is the application's to keep).
     pub fn request(&self, conn: ConnId) -> Result<Request> {
         self.read(conn, |d| d.request(conn))
     }

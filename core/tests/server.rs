@@ -2368,12 +2368,14 @@ fn seen(r: &wsrt::Request) -> SeenRequest {
 }
 
 #[test]
-fn an_open_connection_keeps_its_request_until_its_close_event_which_carries_it() {
-    // The app reports the request each close event carries.
+fn an_open_connection_keeps_its_request_until_the_batch_of_its_close_event_is_over() {
+    // At each close event the app reports the request the event carries
+    // and the one `request` serves then.
     let (closed_tx, closed_rx) = mpsc::channel();
-    let app: App = Box::new(move |_, ev, events| {
+    let app: App = Box::new(move |server, ev, events| {
         if matches!(ev.kind, EventType::Close | EventType::SseClose) {
-            let _ = closed_tx.send((ev.conn, events.request(ev).map(seen)));
+            let served = server.request(ev.conn).map(|r| seen(&r));
+            let _ = closed_tx.send((ev.conn, events.request(ev).map(seen), served.ok()));
         }
     });
     let auth = Route::new("/auth", RouteKind::WebSocket).with_approval();
@@ -2395,41 +2397,45 @@ fn an_open_connection_keeps_its_request_until_its_close_event_which_carries_it()
     );
     assert_eq!(headers[1].1, "one");
 
-    // The close event carries the same request; then the server forgets it.
+    // The close event carries the same request, and the server still
+    // serves it while the app handles that batch.
     s.write_all(&masked(OP_CLOSE, &1000u16.to_be_bytes()))
         .unwrap();
-    let (c, at_close) = closed_rx.recv_timeout(WAIT).unwrap();
-    assert_eq!((c, at_close), (conn, Some(kept)));
+    let at_close = closed_rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(at_close, (conn, Some(kept.clone()), Some(kept)));
+
+    // An event stream keeps every header (it had no WebSocket handshake),
+    // its Last-Event-ID, and offers no subprotocols.
+    let mut sse = tcp(ts.addr);
+    sse.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nAccept: text/event-stream\r\nLast-Event-ID: 41\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_head(&mut sse).0, 200);
+    let (stream, _) = ts.wait_sse_open();
+    // A later poll has run: the closed WebSocket's request is gone.
     assert!(matches!(
         ts.call(move |s| s.request(conn)),
         Err(e) if e.kind() == ErrorKind::UnknownConnection
     ));
-
-    // An event stream keeps its Last-Event-ID and offers no subprotocols.
-    let mut sse = tcp(ts.addr);
-    sse.write_all(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nLast-Event-ID: 41\r\n\r\n")
-        .unwrap();
-    assert_eq!(read_head(&mut sse).0, 200);
-    let (conn, _) = ts.wait_sse_open();
-    let r = ts.call(move |s| s.request(conn)).unwrap();
+    let r = ts.call(move |s| s.request(stream)).unwrap();
     assert_eq!((r.path(), r.last_event_id()), ("/events", Some("41")));
-    assert_eq!(r.header("accept"), Some("text/event-stream"));
+    assert_eq!(r.header("connection"), Some("keep-alive"));
     assert!(r.protocols.is_empty() && r.tls.is_none());
+    let kept = seen(&r);
+    // The client leaves: the stream is gone from the server's table at
+    // once, and its request is still served in the batch that says so.
     drop(sse);
-    let (c, at_close) = closed_rx.recv_timeout(WAIT).unwrap();
-    assert_eq!(
-        (c, at_close.map(|r| r.0)),
-        (conn, Some("/events".to_string()))
-    );
+    let at_close = closed_rx.recv_timeout(WAIT).unwrap();
+    assert_eq!(at_close, (stream, Some(kept.clone()), Some(kept)));
 
-    // A request the client leaves before it is answered has none to keep.
+    // A request awaiting approval has its REQUEST event's; one the client
+    // leaves before it is answered has none to keep.
     let mut s = tcp(ts.addr);
     s.write_all(ws_request("/auth", "").as_bytes()).unwrap();
     let (conn, _) = ts.wait_request();
     assert!(matches!(
         ts.call(move |s| s.request(conn)),
-        Err(e) if e.kind() == ErrorKind::UnknownConnection
+        Err(e) if e.kind() == ErrorKind::WrongState
     ));
     drop(s);
-    assert_eq!(closed_rx.recv_timeout(WAIT).unwrap(), (conn, None));
+    assert_eq!(closed_rx.recv_timeout(WAIT).unwrap(), (conn, None, None));
 }

@@ -1,6 +1,7 @@
 //! Read-only access to the HTTP request behind an open or requested
-//! connection. A `wsrt_request *` comes with an event and is valid until
-//! the next wsrt_server_poll (or wsrt_server_free) on the same server;
+//! connection. A `wsrt_request *` comes with an event (valid until the
+//! next wsrt_server_poll or wsrt_server_free on the same server) or from
+//! wsrt_connection_request (valid until the next such call as well);
 //! every string read from it is borrowed for as long. These calls cannot
 //! fail: given NULL they answer as for an absent value. wsrt_request_tls,
 //! which fills the caller's struct, returns a result code instead, like
@@ -11,8 +12,10 @@ use crate::error::{guard, guard_value, wsrt_result};
 use std::ffi::c_char;
 
 /// Opaque request (path, query, headers, peer address). Borrowed from an
-/// event (REQUEST, OPEN, SSE_OPEN): owned by the server and valid until
-/// its next wsrt_server_poll or wsrt_server_free, as is every wsrt_str
+/// event (REQUEST, OPEN, SSE_OPEN; CLOSE, SSE_CLOSE of a connection that
+/// was open) or from wsrt_connection_request: owned by the server and
+/// valid until its next wsrt_server_poll or wsrt_server_free (and, from
+/// wsrt_connection_request, its next such call), as is every wsrt_str
 /// read from it. Never free it.
 pub struct wsrt_request {
     _opaque: [u8; 0],
@@ -148,8 +151,7 @@ pub unsafe extern "C" fn wsrt_request_peer(
 }
 
 /// The TLS side of a request, filled by wsrt_request_tls. Every pointer
-/// is borrowed, like the request: valid until the next wsrt_server_poll
-/// (or wsrt_server_free) on its server. Zero-fill is not needed: every
+/// is borrowed, like the request, and valid as long as it is. Zero-fill is not needed: every
 /// field is written.
 #[repr(C)]
 #[derive(Clone, Copy)]

@@ -63,7 +63,9 @@ pub const WSRT_EVENT_CLOSE: wsrt_event_type = 5;
 /// An SSE stream opened; `request` is set (see its Last-Event-ID header).
 pub const WSRT_EVENT_SSE_OPEN: wsrt_event_type = 6;
 /// An SSE stream ended (the client left, the app closed it, or shutdown).
-/// Exactly one per SSE_OPEN; `request` is the request it kept.
+/// Exactly one per SSE_OPEN, and one per SSE REQUEST the client leaves
+/// before it is answered. For a stream that was open, `request` is the
+/// request it kept (see wsrt_connection_request); NULL otherwise.
 pub const WSRT_EVENT_SSE_CLOSE: wsrt_event_type = 7;
 /// A connection whose queue had backed up has flushed everything.
 pub const WSRT_EVENT_DRAIN: wsrt_event_type = 8;
@@ -566,13 +568,16 @@ pub unsafe extern "C" fn wsrt_sse_comment(
     })
 }
 
-/// Points `*out` at the request that opened `conn`, an open WebSocket or
-/// event stream, as the connection keeps it from its OPEN or SSE_OPEN
-/// event until its close event: without the headers only the handshake
-/// used (Upgrade, Connection, Sec-WebSocket-Key, -Version, -Extensions).
-/// Owned by the server and valid until the next wsrt_connection_request,
-/// wsrt_server_poll or wsrt_server_free on it. WSRT_ERR_UNKNOWN_CONNECTION
-/// for any other id (an Engine.IO session or Socket.IO socket included).
+/// Points `*out` at the request that opened `conn`, a WebSocket or event
+/// stream, as the connection keeps it from its OPEN or SSE_OPEN event
+/// until the batch with its close event is over (a WebSocket's without
+/// the headers only its handshake used: Upgrade, Connection,
+/// Sec-WebSocket-Key, -Version, -Extensions). Owned by the server and
+/// valid until the next wsrt_connection_request, wsrt_server_poll or
+/// wsrt_server_free on it (one request at a time: copy what you compare).
+/// WSRT_ERR_WRONG_STATE for a request awaiting approval (its REQUEST
+/// event has it); WSRT_ERR_UNKNOWN_CONNECTION for any other id (an
+/// Engine.IO session or Socket.IO socket included).
 #[no_mangle]
 pub unsafe extern "C" fn wsrt_connection_request(
     server: *mut wsrt_server,

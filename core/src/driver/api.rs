@@ -3,7 +3,7 @@
 //! here; the protocol decides whether the call fits the connection.
 
 use super::{Command, Driver};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::event::{ConnId, Event, EventType, IdKind, Request};
 use crate::proto::engine::http::Transport;
 use crate::proto::engine::reason;
@@ -197,15 +197,20 @@ impl Driver {
     /// The request that opened an open WebSocket or event stream, as it
     /// keeps it (see `KeptRequest`).
     pub fn request(&self, id: ConnId) -> Result<Request> {
-        let conn = match id.kind() {
-            IdKind::Conn => &self.conns[self.live_slot(id)?],
-            _ => return Err(Error::unknown_connection()),
-        };
-        let kept = conn
-            .request
-            .as_ref()
-            .ok_or_else(Error::unknown_connection)?;
-        Ok(kept.request(conn.socket.tls_info()))
+        if id.kind() != IdKind::Conn {
+            return Err(Error::unknown_connection());
+        }
+        if let Some(ended) = self.ended_requests.iter().rev().find(|e| e.id == id) {
+            return Ok(ended.request());
+        }
+        let conn = &self.conns[self.live_slot(id)?];
+        match &conn.request {
+            Some(kept) => Ok(kept.request(conn.socket.tls_info())),
+            None => Err(Error::new(
+                ErrorKind::WrongState,
+                "not open yet: its request is the one its REQUEST event carries",
+            )),
+        }
     }
 
     /// The state the application sees; `Closed` for ids the server no

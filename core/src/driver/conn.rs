@@ -31,8 +31,8 @@ fn lent_part<'a>(handed: &'a [Bytes], payload: &[u8]) -> Option<&'a Bytes> {
     (at + payload.len() <= start + part.len()).then_some(part)
 }
 
-/// Headers the WebSocket handshake consumed and answered: a connection
-/// does not keep them past its open event.
+/// Headers the WebSocket handshake consumed and answered: a WebSocket does
+/// not keep them past its open event.
 const HANDSHAKE_HEADERS: [&str; 5] = [
     "upgrade",
     "connection",
@@ -43,22 +43,23 @@ const HANDSHAKE_HEADERS: [&str; 5] = [
 
 /// The request an open WebSocket or event stream keeps, for
 /// `Server::request` and for its close event: one allocation, the peer's
-/// address packed before the head, without the handshake's own headers
-/// (about 40 bytes for a browser-less client's request, where the whole
-/// request would cost an allocation per header). The TLS details are read
-/// from the socket when asked for.
+/// address packed before the head, a WebSocket's without the handshake's
+/// own headers (about 50 bytes for a browser-less client's request, where
+/// the whole request would cost an allocation per header). The TLS details
+/// are read from the socket when asked for.
 #[derive(Debug)]
 pub(super) struct KeptRequest(PackedHead);
 
 impl KeptRequest {
-    pub fn keep(r: &Request) -> KeptRequest {
+    pub fn keep(r: &Request, websocket: bool) -> KeptRequest {
         // `protocols` is read back from Sec-WebSocket-Protocol, which is
         // kept only when it offered some (an event stream offers none).
         let offered = !r.protocols.is_empty();
         let keep = |name: &str| {
-            let handshake = HANDSHAKE_HEADERS
-                .iter()
-                .any(|h| name.eq_ignore_ascii_case(h));
+            let handshake = websocket
+                && HANDSHAKE_HEADERS
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h));
             !handshake && (offered || !name.eq_ignore_ascii_case("sec-websocket-protocol"))
         };
         KeptRequest(PackedHead::pack_with(&r.head, &r.peer.to_string(), keep))
@@ -76,6 +77,22 @@ impl KeptRequest {
             protocols,
             tls: tls.map(Box::new),
         }
+    }
+}
+
+/// The request of a connection whose close event is in the batch the
+/// application is handling: `Server::request` still serves it until the
+/// next poll, as the close event carries it (a reset connection is gone
+/// from the table at once).
+pub(super) struct EndedRequest {
+    pub id: ConnId,
+    pub kept: KeptRequest,
+    pub tls: Option<TlsInfo>,
+}
+
+impl EndedRequest {
+    pub fn request(&self) -> Request {
+        self.kept.request(self.tls.clone())
     }
 }
 
@@ -117,7 +134,8 @@ pub(super) struct Conn {
     /// The Engine.IO session this connection carries (its WebSocket or
     /// its parked poll), or `ConnId::NONE`.
     pub session: ConnId,
-    /// From its open event until its close event.
+    /// From its open event until its close event (then in the loop's
+    /// `EndedRequest`s until the next poll).
     pub request: Option<KeptRequest>,
 }
 
@@ -152,6 +170,7 @@ impl Conn {
         pool: &'a mut BufferPool,
         events: &'a mut Events,
         inbox: &'a mut TransportInbox,
+        ended: &'a mut Vec<EndedRequest>,
     ) -> (&'a mut Connection, ConnOut<'a>) {
         let out = ConnOut {
             queue: &mut self.out,
@@ -163,6 +182,7 @@ impl Conn {
             user_data: self.user_data,
             session: self.session,
             request: &mut self.request,
+            ended,
             handed: &[],
         };
         (&mut self.proto, out)
@@ -181,9 +201,10 @@ pub(super) struct ConnOut<'a> {
     pub id: ConnId,
     pub user_data: usize,
     pub session: ConnId,
-    /// The connection's kept request: set at its open event, taken (into
-    /// the batch) at its close event.
+    /// The connection's kept request: set at its open event, moved to
+    /// `ended` at its close event.
     pub request: &'a mut Option<KeptRequest>,
+    pub ended: &'a mut Vec<EndedRequest>,
     /// The read-buffer parts of the batch the application holds (empty
     /// where no application payload can arrive).
     pub handed: &'a [Bytes],
@@ -204,7 +225,8 @@ impl ConnOut<'_> {
 
     /// An open event, whose request the connection keeps from now on.
     fn open(&mut self, ev: Event, request: Request) {
-        *self.request = Some(KeptRequest::keep(&request));
+        let websocket = ev.kind == EventType::Open;
+        *self.request = Some(KeptRequest::keep(&request, websocket));
         self.events.push_with_request(ev, request);
     }
 
@@ -213,8 +235,13 @@ impl ConnOut<'_> {
     fn close(&mut self, ev: Event) {
         match self.request.take() {
             Some(kept) => {
-                let request = kept.request(self.socket.tls_info());
-                self.events.push_with_request(ev, request);
+                let ended = EndedRequest {
+                    id: self.id,
+                    kept,
+                    tls: self.socket.tls_info(),
+                };
+                self.events.push_with_request(ev, ended.request());
+                self.ended.push(ended);
             }
             None => self.events.push(ev),
         }

@@ -57,6 +57,7 @@ pub(super) struct SessionOut<'a> {
     pub now: Instant,
     pub events: &'a mut Events,
     pub inbox: &'a mut TransportInbox,
+    pub ended: &'a mut Vec<super::conn::EndedRequest>,
     pub session: ConnId,
     pub session_slot: usize,
     pub user_data: usize,
@@ -98,7 +99,7 @@ impl SessionOutput for SessionOut<'_> {
         let Some(conn) = self.ws.as_deref_mut() else {
             return;
         };
-        let (proto, mut out) = conn.parts(self.pool, self.events, self.inbox);
+        let (proto, mut out) = conn.parts(self.pool, self.events, self.inbox, self.ended);
         if let Some(ws) = proto.engine_websocket() {
             ws.push_message(kind, data, self.deflate, self.shared, &mut out, self.now);
             self.wrote_ws = true;
@@ -552,6 +553,7 @@ impl Driver {
                 now: self.now,
                 events: &mut self.events,
                 inbox: &mut self.transports,
+                ended: &mut self.ended_requests,
                 session: sess.id,
                 session_slot: slot,
                 user_data: sess.user_data,

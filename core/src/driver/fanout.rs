@@ -585,7 +585,12 @@ impl Driver {
             }
         }
         let now = self.now;
-        let (proto, mut out) = conn.parts(&mut self.pool, &mut self.events, &mut self.transports);
+        let (proto, mut out) = conn.parts(
+            &mut self.pool,
+            &mut self.events,
+            &mut self.transports,
+            &mut self.ended_requests,
+        );
         match via {
             Via::Bytes(b) => {
                 let share = b.len() > SHARE_ABOVE;
@@ -672,8 +677,12 @@ impl Driver {
         }
         let mut replayed = 0;
         for (kind, frame, sse, payload) in missed {
-            let (proto, mut out) =
-                self.conns[slot].parts(&mut self.pool, &mut self.events, &mut self.transports);
+            let (proto, mut out) = self.conns[slot].parts(
+                &mut self.pool,
+                &mut self.events,
+                &mut self.transports,
+                &mut self.ended_requests,
+            );
             if let Some(s) = proto.sse_stream() {
                 let Some(sse) = sse else { continue };
                 s.push_shared(sse, &mut out, self.now);

@@ -79,6 +79,9 @@ pub(crate) struct Driver {
     draining: bool,
     /// What session calls left for the loop to do.
     session_chores: Vec<sockets::AfterSession>,
+    /// The requests of connections whose close events the application is
+    /// handling (`Server::request`); emptied at the next poll.
+    ended_requests: Vec<conn::EndedRequest>,
     /// Encoding space for Engine.IO and Socket.IO packets.
     scratch: Vec<u8>,
     ids: ids::IdSource,
@@ -190,6 +193,7 @@ impl Driver {
             transports: inbox::TransportInbox::default(),
             draining: false,
             session_chores: Vec::new(),
+            ended_requests: Vec::new(),
             scratch: Vec::new(),
             ids: ids::IdSource::default(),
             recovery: sio_fanout::RecoveryLog::default(),
@@ -280,6 +284,7 @@ impl Driver {
         // now, so the reads of this turn can reuse their memory.
         events.clear();
         self.handed.clear();
+        self.ended_requests.clear();
         self.now = Instant::now();
         self.release_owed();
         self.run_commands();
@@ -402,6 +407,7 @@ impl Driver {
                 user_data: conn.user_data,
                 session: conn.session,
                 request: &mut conn.request,
+                ended: &mut self.ended_requests,
                 handed: &self.handed,
             },
         };

@@ -183,7 +183,12 @@ impl Driver {
         let cfg = &self.config.deflate;
         let now = self.now;
         let conn = &mut self.conns[slot];
-        let (proto, mut out) = conn.parts(&mut self.pool, &mut self.events, &mut self.transports);
+        let (proto, mut out) = conn.parts(
+            &mut self.pool,
+            &mut self.events,
+            &mut self.transports,
+            &mut self.ended_requests,
+        );
         let ws = match proto.websocket() {
             Some(ws) => ws,
             None => match proto.engine_websocket() {
