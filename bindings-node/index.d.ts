@@ -601,7 +601,7 @@ export interface ServerOptions {
 
 export declare class Server {
   constructor(options?: ServerOptions);
-  /** Open WebSockets (those not made yet, on routes without `open`, are made when it is read). */
+  /** Open WebSockets (those not made yet, on routes without `open`, count in `size` and are made when it is iterated). */
   readonly clients: Set<WebSocket>;
   /** Open SSE streams. */
   readonly streams: Set<SseStream>;

@@ -733,6 +733,49 @@ class TimedEmit {
   }
 }
 
+/** The handler an event of a WebSocket goes to. */
+const HANDLER_OF = { [EV.MESSAGE]: 'message', [EV.PONG]: 'pong', [EV.DRAIN]: 'drain', [EV.CLOSE]: 'close' };
+
+/**
+ * `server.clients`: the open WebSockets. Those not made yet (see
+ * `Server._make`) count in `size` and are made when it is iterated.
+ */
+class Clients extends Set {
+  constructor(server) {
+    super();
+    this._server = server;
+  }
+
+  get size() {
+    return super.size + this._server._unmade;
+  }
+
+  [Symbol.iterator]() {
+    this._server._makeAll();
+    return super[Symbol.iterator]();
+  }
+
+  values() {
+    this._server._makeAll();
+    return super.values();
+  }
+
+  keys() {
+    this._server._makeAll();
+    return super.keys();
+  }
+
+  entries() {
+    this._server._makeAll();
+    return super.entries();
+  }
+
+  forEach(callback, thisArg) {
+    this._server._makeAll();
+    return super.forEach(callback, thisArg);
+  }
+}
+
 class Server {
   constructor(options) {
     const { host, port, onError, ...coreOptions } = options ?? {};
@@ -762,7 +805,7 @@ class Server {
       this._scheduled = false;
       this._dispatch();
     };
-    this._clients = new Set();
+    this._clients = new Clients(this);
     /** Open SSE streams. */
     this.streams = new Set();
     /** Open plain Engine.IO sessions. */
@@ -781,27 +824,38 @@ class Server {
 
   /** Open WebSockets (those not made yet are made now). */
   get clients() {
-    const conns = this._conns;
-    for (let i = 0; this._unmade > 0 && i < conns.length; i++) {
-      if (typeof conns[i] === 'number') this._make(i, conns[i], EV.MESSAGE);
-    }
     return this._clients;
   }
 
+  /** Makes every WebSocket not made yet (`clients` is iterated). */
+  _makeAll() {
+    const conns = this._conns;
+    const ids = this._ids;
+    for (let i = 0; this._unmade > 0 && i < conns.length; i++) {
+      if (typeof conns[i] === 'number') this._make(i, conns[i], undefined, ids[2 * i], ids[2 * i + 1]);
+    }
+  }
+
   /**
-   * A WebSocket opened on a route without an `open` handler is made at its
-   * first event: its slot holds the route's number meanwhile. For a close
-   * nobody handles, nothing is made.
+   * A WebSocket opened on a route without an `open` handler is made when
+   * something needs its object: an event of `type` its route handles, or
+   * (`type` undefined) the iteration of `clients`. Meanwhile its slot holds
+   * the route's number and `_ids` its id. A close nobody handles makes
+   * nothing; an event of another connection (a wake's index 0) neither.
    */
-  _make(index, routeNumber, type) {
+  _make(index, routeNumber, type, lo, hi) {
+    const ids = this._ids;
+    if (ids[2 * index] !== lo || ids[2 * index + 1] !== hi) return undefined;
     const route = this._routeList[routeNumber];
-    this._unmade--;
-    if (type === EV.CLOSE && route.close === undefined) {
-      this._conns[index] = undefined;
+    if (type !== undefined && route[HANDLER_OF[type]] === undefined) {
+      if (type === EV.CLOSE) {
+        this._conns[index] = undefined;
+        this._unmade--;
+      }
       return undefined;
     }
-    const ids = this._ids;
-    const c = new WebSocket(this, ids[2 * index], ids[2 * index + 1], route, undefined, undefined);
+    this._unmade--;
+    const c = new WebSocket(this, lo, hi, route, undefined, undefined);
     c.protocol = '';
     this._conns[index] = c;
     this._clients.add(c);
@@ -975,10 +1029,12 @@ class Server {
       const start = meta[o + 4];
       const end = start + meta[o + 5];
       let c = conns[index];
-      if (typeof c === 'number') c = this._make(index, c, type);
+      if (typeof c === 'number') c = this._make(index, c, type, lo, hi);
       if (c !== undefined && (c._lo !== lo || c._hi !== hi)) c = undefined;
       try {
         if (type === MESSAGE) {
+          // Not made: its route has no `message` handler.
+          if (c === undefined) continue;
           // A large message comes in a Buffer of its own (start -1 - its place).
           const data = start >= 0 ? arena.subarray(start, end) : own[-1 - start];
           const r = c._route.message?.(c, data, meta[o + 6] === 0);
@@ -1055,10 +1111,10 @@ class Server {
             break;
           }
           case EV.PONG:
-            settle(this, c._route.pong?.(c, arena.subarray(start, end)), c);
+            if (c !== undefined) settle(this, c._route.pong?.(c, arena.subarray(start, end)), c);
             break;
           case EV.DRAIN:
-            settle(this, c._route?.drain?.(c), c);
+            if (c !== undefined) settle(this, c._route?.drain?.(c), c);
             break;
           case EV.CLOSE:
           case EV.SSE_CLOSE:

@@ -172,9 +172,11 @@ describe('WebSocket with the ws client', () => {
     }).ws('/quiet', {}).ws('/plain', { close: (ws) => closes.push([ws]) }));
     const a = await connect(`ws://127.0.0.1:${server.port}/lazy?n=1`, undefined, { headers: { 'X-Test': 'a' } });
     const b = await connect(`ws://127.0.0.1:${server.port}/lazy?n=2`, undefined, { headers: { 'X-Test': 'b' } });
-    const q = await connect(`ws://127.0.0.1:${server.port}/quiet`);
-    // `clients` lists every open WebSocket, made or not.
+    // `clients` lists every open WebSocket, made or not, also when a
+    // reference to it is kept from before a connection opened.
     const all = server.clients;
+    assert.equal(all.size, 2);
+    const q = await connect(`ws://127.0.0.1:${server.port}/quiet`);
     assert.equal(all.size, 3);
     const quiet = [...all].find((ws) => ws.request.path === '/quiet');
     assert.equal(quiet.readyState, 1);
@@ -208,6 +210,53 @@ describe('WebSocket with the ws client', () => {
     assert.equal(closes[1][0].request.query, 'k=9');
     b.close();
     await closed(b);
+    await shut(server);
+  });
+
+  it('leaves a WebSocket unmade through events its route does not handle (pongs, messages)', async () => {
+    const server = listen((s) => s.ws('/p', { close: () => {} }).ws('/echo', { message: (ws, d) => ws.send(d) }));
+    const p = await connect(`ws://127.0.0.1:${server.port}/p`);
+    p.pong('unasked');
+    p.send('nobody listens');
+    // Bytes sent on another connection after these are read later.
+    const e = await connect(`ws://127.0.0.1:${server.port}/echo`);
+    e.send('sync');
+    assert.equal((await nextMessage(e)).data.toString(), 'sync');
+    // Internal: one WebSocket (on /p) is still not made.
+    assert.equal(server._unmade, 1);
+    assert.equal(server.clients.size, 2);
+    assert.equal([...server.clients].length, 2);
+    assert.equal(server._unmade, 0);
+    p.close();
+    e.close();
+    await Promise.all([closed(p), closed(e)]);
+    await shut(server);
+  });
+
+  it('serves ws.request in the batch that also reports the close', async () => {
+    const errors = [];
+    const seen = [];
+    const done = deferred();
+    const server = listen((s) => s.ws('/last', {
+      message(ws, data) {
+        seen.push([ws.request.query, String(data)]);
+      },
+      close(ws) {
+        seen.push([ws.request.query, 'closed']);
+        if (seen.filter(([, d]) => d === 'closed').length === 20) done.resolve();
+      },
+    }), { onError: (e) => errors.push(e) });
+    // Each client's last message and its close frame go out together.
+    const clients = await Promise.all(Array.from({ length: 20 }, (_, i) => connect(`ws://127.0.0.1:${server.port}/last?i=${i}`)));
+    clients.forEach((ws, i) => {
+      ws.send(`bye ${i}`);
+      ws.close();
+    });
+    await within(5000, done.promise, 'every message and close');
+    assert.deepEqual(errors, []);
+    for (let i = 0; i < 20; i++) {
+      assert.deepEqual(seen.filter(([q]) => q === `i=${i}`).map(([, d]) => d), [`bye ${i}`, 'closed']);
+    }
     await shut(server);
   });
 
