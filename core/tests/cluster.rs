@@ -790,6 +790,9 @@ fn later_server_fills_its_history(workers: i128) {
     let redis = Redis::start(free_port());
     let a = Node::start_with(&redis.url(), true);
     let mut a1 = a.client();
+    // As in the other history tests: a's publishes come back from Redis
+    // before the test's own are sent.
+    link(&mut [&mut a1]);
     let mut s = Sse::connect(a.addr, None);
     let seen = first_sequenced(&mut a1, &mut s, "seen");
     let missed = texts("k:", 5);

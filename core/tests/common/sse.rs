@@ -3,7 +3,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -51,9 +51,16 @@ impl Sse {
         }
     }
 
-    /// The next event (comments skipped).
+    /// The next event (comments skipped). Keep-alive comments do not make
+    /// it wait longer than `WAIT` for the event: a missing event fails the
+    /// test instead of hanging it.
     pub fn next(&mut self) -> SseMsg {
+        let deadline = Instant::now() + WAIT;
         loop {
+            assert!(
+                Instant::now() < deadline,
+                "no SSE event within {WAIT:?} (only comments)"
+            );
             let block = self.read_until(b"\n\n");
             let (mut id, mut event, mut data) = (None, None, Vec::new());
             for line in block.lines() {
